@@ -1,0 +1,62 @@
+//! Runs one parsed command line: sets up logging, loads the config, dispatches, prints.
+
+use crate::cli::{Cli, Command};
+use crate::config::{self, LoadedConfig};
+use crate::error::{ExitCode, exit_code_for};
+use crate::host::Sysroot;
+use crate::output::{Outcome, print_error};
+use std::path::PathBuf;
+
+/// What every command gets: the host it acts on and the configuration.
+pub struct Context {
+    pub sysroot: Sysroot,
+    pub config: LoadedConfig,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    let format = cli.global.output;
+    match execute(cli) {
+        Ok(outcome) => {
+            outcome.print(format);
+            ExitCode::Ok
+        }
+        Err(err) => {
+            let code = exit_code_for(&err);
+            print_error(format, &err, code);
+            code
+        }
+    }
+}
+
+fn execute(cli: Cli) -> anyhow::Result<Outcome> {
+    let sysroot = Sysroot::new(cli.global.root.clone().unwrap_or_else(|| PathBuf::from("/")));
+    let (config_path, required) = match &cli.global.config {
+        Some(path) => (path.clone(), true),
+        None => (sysroot.path(config::DEFAULT_CONFIG), false),
+    };
+    let config = config::load(&config_path, required)?;
+    let ctx = Context { sysroot, config };
+    match cli.command {
+        Command::Facts => todo!("facts"),
+        Command::Plan => todo!("plan"),
+        Command::Install(_args) => todo!("install"),
+    }
+    #[allow(unreachable_code)]
+    {
+        let _ = ctx;
+        unreachable!()
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LINSTOR_AGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,59 @@
+//! The error kinds that decide the exit code (DESIGN §4).
+//!
+//! Everything else travels as `anyhow::Error` with context; `main` walks the chain and maps the
+//! first of these markers it finds to its exit code, so a refusal deep in a step still exits 3.
+
+/// Exit codes, part of the public contract used by scripts, Ansible and the kickstart hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[repr(i32)]
+pub enum ExitCode {
+    /// Done, or nothing to do.
+    Ok = 0,
+    /// Failed.
+    Failed = 1,
+    /// Bad usage or config.
+    Usage = 2,
+    /// Refused for safety (a disk with data, a degraded pool, a module missing for a kernel).
+    Refused = 3,
+}
+
+/// Refused for safety: nothing was changed, and the message says why and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+/// Bad usage or config: the message names the file, line and key where there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code an error maps to: the first marker in its chain decides, else 1.
+pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
+    for cause in err.chain() {
+        if cause.is::<Refusal>() {
+            return ExitCode::Refused;
+        }
+        if cause.is::<UsageError>() {
+            return ExitCode::Usage;
+        }
+    }
+    ExitCode::Failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn markers_deep_in_the_chain_decide_the_exit_code() {
+        let refused: anyhow::Result<()> = Err(Refusal("no module for kernel".into()).into());
+        let err = refused.context("install step").unwrap_err();
+        assert_eq!(exit_code_for(&err), ExitCode::Refused);
+
+        let usage: anyhow::Result<()> = Err(UsageError("agent.toml:3: unknown key".into()).into());
+        assert_eq!(exit_code_for(&usage.unwrap_err()), ExitCode::Usage);
+
+        assert_eq!(exit_code_for(&anyhow::anyhow!("disk full")), ExitCode::Failed);
+    }
+}

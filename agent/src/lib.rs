@@ -1,0 +1,12 @@
+//! linstor-agent: turns an XCP-ng host into a healthy member of a DRBD/LINSTOR pool, and keeps the
+//! pool that way through upgrades. The library holds everything; `main.rs` only parses and exits.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod host;
+pub mod output;
+pub mod packages;
+pub mod repo;

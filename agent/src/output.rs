@@ -1,0 +1,45 @@
+//! What a command prints: human text, or one JSON document that always carries `"changed"`.
+
+use crate::cli::OutputFormat;
+use crate::error::ExitCode;
+use serde::Serialize;
+
+/// A finished command: its JSON document (which includes `changed`) and its human rendering.
+pub struct Outcome {
+    pub document: serde_json::Value,
+    pub human: String,
+}
+
+impl Outcome {
+    /// `report` must serialize to a JSON object with a `changed` field.
+    pub fn new(report: &impl Serialize, human: String) -> anyhow::Result<Outcome> {
+        let document = serde_json::to_value(report)?;
+        debug_assert!(document.get("changed").is_some(), "every JSON document carries `changed`");
+        Ok(Outcome { document, human })
+    }
+
+    pub fn print(&self, format: OutputFormat) {
+        match format {
+            OutputFormat::Human => print!("{}", self.human),
+            OutputFormat::Json => println!("{}", pretty(&self.document)),
+        }
+    }
+}
+
+/// Prints a failure: to stderr as text, or as the one JSON document on stdout.
+pub fn print_error(format: OutputFormat, err: &anyhow::Error, code: ExitCode) {
+    match format {
+        OutputFormat::Human => eprintln!("error: {err:#}"),
+        OutputFormat::Json => {
+            let document = serde_json::json!({
+                "changed": false,
+                "error": { "message": format!("{err:#}"), "exit_code": code as i32 },
+            });
+            println!("{}", pretty(&document));
+        }
+    }
+}
+
+fn pretty(document: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(document).unwrap_or_else(|_| document.to_string())
+}
