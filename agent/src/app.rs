@@ -3,7 +3,8 @@
 use crate::cli::{Cli, Command};
 use crate::config::{self, LoadedConfig};
 use crate::error::{ExitCode, exit_code_for};
-use crate::host::Sysroot;
+use crate::host::{Sysroot, facts};
+use crate::packages;
 use crate::output::{Outcome, print_error};
 use std::path::PathBuf;
 
@@ -38,15 +39,33 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
     let config = config::load(&config_path, required)?;
     let ctx = Context { sysroot, config };
     match cli.command {
-        Command::Facts => todo!("facts"),
-        Command::Plan => todo!("plan"),
-        Command::Install(_args) => todo!("install"),
+        Command::Facts => facts(&ctx),
+        Command::Plan => {
+            let report = packages::plan_report(&ctx)?;
+            Outcome::new(&report, packages::render_plan(&report))
+        }
+        Command::Install(args) => {
+            let report = packages::install(&ctx, args.download_only)?;
+            Outcome::new(&report, packages::render_install(&report))
+        }
     }
-    #[allow(unreachable_code)]
-    {
-        let _ = ctx;
-        unreachable!()
-    }
+}
+
+#[derive(serde::Serialize)]
+struct FactsReport {
+    command: &'static str,
+    changed: bool,
+    #[serde(flatten)]
+    facts: facts::Facts,
+    /// The kernels the DRBD module must serve, default boot kernel first.
+    serve: Vec<facts::KernelTarget>,
+}
+
+fn facts(ctx: &Context) -> anyhow::Result<Outcome> {
+    let facts = facts::gather(&ctx.sysroot)?;
+    let serve = facts::kernels_to_serve(&facts, &ctx.sysroot)?;
+    let human = facts::render(&facts, &serve);
+    Outcome::new(&FactsReport { command: "facts", changed: false, facts, serve }, human)
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {

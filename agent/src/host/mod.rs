@@ -3,4 +3,18 @@
 
 pub mod sysroot;
 
+pub mod bls;
+pub mod boot;
+pub mod facts;
+pub mod grub;
+pub mod inventory;
+pub mod kernels;
+pub mod os_release;
+pub mod report;
+pub mod rootfs;
+pub mod rpmdb;
+pub mod shell_vars;
+pub mod symvers;
+pub mod targets;
+
 pub use sysroot::Sysroot;

@@ -1,0 +1,28 @@
+# The two commands from the README. Both install what the machine lacks first.
+CARGO ?= cargo
+DEMO_DIR ?= $(CURDIR)/demo-out
+
+.PHONY: deps build test lint demo bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --workspace --bins
+
+lint: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) test --workspace
+
+demo: build
+	DEMO_DIR=$(DEMO_DIR) scripts/demo.sh
+
+bench: deps
+	bench/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(DEMO_DIR)

@@ -1,0 +1,179 @@
+//! Installing through the host's own package manager: `yum` on XCP-ng 8.x (CentOS 7 dom0),
+//! `dnf` on the AlmaLinux-based releases and on this build machine. Both get the verified
+//! package files from the agent's cache, the agent's repository (signature checks on) for
+//! the dependencies, and `--installroot` when the agent acts on a root.
+
+use crate::exec;
+use crate::host::Sysroot;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Id of the repository the agent hands to yum/dnf; stable, so it never duplicates a repo.
+pub const REPO_ID: &str = "linstor-agent";
+
+/// One transaction's worth of work.
+pub struct Transaction<'a> {
+    pub sysroot: &'a Sysroot,
+    /// Directory with the agent's `.repo` file (see [`write_repo_file`]).
+    pub repo_dir: &'a Path,
+    /// `--releasever` for a root that cannot tell (no release package installed yet).
+    pub releasever: Option<&'a str>,
+    /// Verified package files to install or upgrade to.
+    pub install: Vec<PathBuf>,
+    /// Verified package files older than what is installed (a pin went back).
+    pub downgrade: Vec<PathBuf>,
+}
+
+pub trait PackageManager {
+    fn name(&self) -> &'static str;
+    fn apply(&self, tx: &Transaction) -> Result<()>;
+}
+
+pub struct Dnf;
+pub struct Yum;
+
+impl PackageManager for Dnf {
+    fn name(&self) -> &'static str {
+        "dnf"
+    }
+
+    fn apply(&self, tx: &Transaction) -> Result<()> {
+        let result = run_yum_family("dnf", tx, &[]);
+        // dnf starts a gpg-agent for the repository keyring it checks repomd.xml.asc with, and
+        // leaves it running; under a root that would keep the root's filesystem busy.
+        if !tx.sysroot.is_live() {
+            stop_gpg_agents(&tx.sysroot.path("/var/cache/dnf"));
+        }
+        result
+    }
+}
+
+impl PackageManager for Yum {
+    fn name(&self) -> &'static str {
+        "yum"
+    }
+
+    fn apply(&self, tx: &Transaction) -> Result<()> {
+        run_yum_family("yum", tx, &[])
+    }
+}
+
+/// The package manager of the machine the agent runs on: dnf where it exists, else yum.
+/// `LINSTOR_AGENT_PACKAGE_MANAGER=yum|dnf` overrides the detection.
+pub fn detect() -> Box<dyn PackageManager> {
+    match std::env::var("LINSTOR_AGENT_PACKAGE_MANAGER").ok().as_deref() {
+        Some("yum") => return Box::new(Yum),
+        Some("dnf") => return Box::new(Dnf),
+        _ => {}
+    }
+    if on_path("dnf") { Box::new(Dnf) } else { Box::new(Yum) }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// Writes the `.repo` file for the agent's repository: signature checks on for packages and
+/// for repomd.xml, as Vates' `xcp-ng-release-linstor` configures it.
+pub fn write_repo_file(dir: &Path, baseurl: &str, gpgkey: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{REPO_ID}.repo"));
+    let text = format!(
+        "# Written by linstor-agent for its own transactions; not read by plain yum/dnf.\n\
+         [{REPO_ID}]\nname=linstor-agent ({baseurl})\nbaseurl={baseurl}\nenabled=1\n\
+         gpgcheck=1\nrepo_gpgcheck=1\ngpgkey=file://{}\n",
+        gpgkey.display()
+    );
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+fn base_command(program: &str, tx: &Transaction, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("LC_ALL", "C").args(["-y", "-q"]).args(extra);
+    let mut repo_dirs = vec![tx.repo_dir.to_path_buf()];
+    let own_repos = tx.sysroot.path("/etc/yum.repos.d");
+    if own_repos.is_dir() {
+        // The host's own repositories (base, updates) provide the dependencies.
+        repo_dirs.insert(0, own_repos);
+    }
+    let joined: Vec<String> = repo_dirs.iter().map(|d| d.display().to_string()).collect();
+    cmd.arg(format!("--setopt=reposdir={}", joined.join(",")));
+    if !tx.sysroot.is_live() {
+        cmd.arg("--installroot").arg(tx.sysroot.root());
+        if let Some(releasever) = tx.releasever {
+            cmd.arg(format!("--releasever={releasever}"));
+        }
+    }
+    cmd
+}
+
+fn run_yum_family(program: &str, tx: &Transaction, extra: &[&str]) -> Result<()> {
+    if !tx.install.is_empty() {
+        let mut cmd = base_command(program, tx, extra);
+        cmd.arg("install").args(&tx.install);
+        exec::run(&mut cmd).with_context(|| format!("{program} could not install the verified packages"))?;
+    }
+    if !tx.downgrade.is_empty() {
+        let mut cmd = base_command(program, tx, extra);
+        cmd.arg("downgrade").args(&tx.downgrade);
+        exec::run(&mut cmd).with_context(|| format!("{program} could not downgrade to the pinned packages"))?;
+    }
+    Ok(())
+}
+
+/// Stops gpg-agents dnf started for keyrings under `dir` (best effort: a leftover agent is
+/// harmless to correctness).
+fn stop_gpg_agents(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let pubring = entry.path().join("pubring");
+        if pubring.is_dir() {
+            let _ = exec::run_unchecked(
+                Command::new("gpgconf").arg("--homedir").arg(&pubring).args(["--kill", "gpg-agent"]),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_file_keeps_signature_checks_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_repo_file(dir.path(), "file:///srv/repo/", Path::new("/etc/pki/KEY")).unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(text.contains("gpgcheck=1\n"));
+        assert!(text.contains("repo_gpgcheck=1\n"));
+        assert!(text.contains("gpgkey=file:///etc/pki/KEY\n"));
+        assert!(text.contains("baseurl=file:///srv/repo/\n"));
+    }
+
+    #[test]
+    fn root_mode_maps_to_installroot() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Sysroot::new(dir.path());
+        let tx = Transaction {
+            sysroot: &root,
+            repo_dir: Path::new("/cache/repos"),
+            releasever: Some("8.3"),
+            install: vec![],
+            downgrade: vec![],
+        };
+        let line = exec::describe(&base_command("dnf", &tx, &[]));
+        assert!(line.contains(&format!("--installroot {}", dir.path().display())), "{line}");
+        assert!(line.contains("--releasever=8.3"), "{line}");
+        assert!(line.contains("--setopt=reposdir=/cache/repos"), "{line}");
+        assert!(!line.contains("nogpgcheck"), "{line}");
+
+        let live = Sysroot::live();
+        let tx = Transaction { sysroot: &live, ..tx };
+        let line = exec::describe(&base_command("yum", &tx, &[]));
+        assert!(!line.contains("--installroot"), "{line}");
+    }
+}

@@ -1,0 +1,295 @@
+//! Choosing packages: for every kernel to serve, the kernel-module package that fits it; for
+//! every userland package, the pinned or newest version. Dependencies are left to yum/dnf.
+
+use super::fit::{Evidence, Fit, fit};
+use crate::config::PackagesConfig;
+use crate::error::{Refusal, UsageError};
+use crate::host::facts::KernelTarget;
+use crate::repo::{RepoMetadata, RepoPackage, compare_evr, compare_versions};
+use anyhow::{Result, anyhow};
+use serde::Serialize;
+use std::cmp::Ordering;
+
+/// The module package chosen for one kernel.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleChoice {
+    pub kernel: KernelTarget,
+    pub package: RepoPackage,
+    pub evidence: Evidence,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Selection {
+    pub modules: Vec<ModuleChoice>,
+    pub userland: Vec<RepoPackage>,
+}
+
+impl Selection {
+    /// Every package to have installed, each once (one module package may serve several kernels).
+    pub fn packages(&self) -> Vec<&RepoPackage> {
+        let mut out: Vec<&RepoPackage> = Vec::new();
+        for pkg in self.modules.iter().map(|m| &m.package).chain(&self.userland) {
+            if !out.iter().any(|p| p.nevra() == pkg.nevra()) {
+                out.push(pkg);
+            }
+        }
+        out
+    }
+}
+
+/// Where the settings came from and where the packages come from, for messages.
+pub struct Origin<'a> {
+    pub config_files: &'a str,
+    pub baseurl: &'a str,
+}
+
+pub fn select(
+    metadata: &RepoMetadata,
+    config: &PackagesConfig,
+    kernels: &[KernelTarget],
+    origin: &Origin,
+) -> Result<Selection> {
+    let kmods: Vec<&RepoPackage> = metadata.named(&config.kmod).filter(|p| installable_arch(p)).collect();
+    if kmods.is_empty() {
+        return Err(anyhow!(
+            "the repository {} has no package named {:?}: check [packages] kmod in {}",
+            origin.baseurl,
+            config.kmod,
+            origin.config_files
+        ));
+    }
+    let pin = config.pin.get(&config.kmod);
+
+    let mut modules = Vec::new();
+    let mut unserved = Vec::new();
+    for kernel in kernels {
+        let fitting: Vec<(&RepoPackage, Evidence)> = kmods
+            .iter()
+            .filter_map(|p| match fit(p, kernel) {
+                Fit::Fits(evidence) => Some((*p, evidence)),
+                Fit::DoesNotFit(_) => None,
+            })
+            .collect();
+        let allowed: Vec<(&RepoPackage, Evidence)> =
+            fitting.iter().copied().filter(|(p, _)| pin.is_none_or(|pin| pin_matches(p, pin))).collect();
+        match allowed.into_iter().max_by(|a, b| newer_module(a, b)) {
+            Some((package, evidence)) => {
+                modules.push(ModuleChoice { kernel: kernel.clone(), package: package.clone(), evidence })
+            }
+            None => unserved.push(unserved_reason(kernel, &fitting, pin, &config.kmod)),
+        }
+    }
+    if !unserved.is_empty() {
+        return Err(Refusal(format!(
+            "no {kmod} package fits {}:\n  {}\nthe repository {} has {kmod} {}.\n\
+             Nothing was installed. Add a {kmod} built for that kernel to the repository, change the \
+             [packages] pin in {}, or remove the kernel from the host.",
+            if unserved.len() == 1 { "this kernel".to_string() } else { format!("{} kernels", unserved.len()) },
+            unserved.join("\n  "),
+            origin.baseurl,
+            available(&kmods),
+            origin.config_files,
+            kmod = config.kmod,
+        ))
+        .into());
+    }
+
+    let mut userland = Vec::new();
+    for name in &config.userland {
+        userland.push(select_userland(metadata, name, config.pin.get(name), origin)?);
+    }
+    Ok(Selection { modules, userland })
+}
+
+fn select_userland(
+    metadata: &RepoMetadata,
+    name: &str,
+    pin: Option<&String>,
+    origin: &Origin,
+) -> Result<RepoPackage> {
+    let candidates: Vec<&RepoPackage> = metadata.named(name).filter(|p| installable_arch(p)).collect();
+    if candidates.is_empty() {
+        return Err(anyhow!(
+            "package {name} is not in the repository {}: check [packages] userland in {}",
+            origin.baseurl,
+            origin.config_files
+        ));
+    }
+    let chosen = candidates
+        .iter()
+        .filter(|p| pin.is_none_or(|pin| pin_matches(p, pin)))
+        .max_by(|a, b| compare_evr(&a.evr(), &b.evr()));
+    match (chosen, pin) {
+        (Some(pkg), _) => Ok((*pkg).clone()),
+        (None, pin) => Err(UsageError(format!(
+            "{name} is pinned to {} in {}, but the repository {} has only {}: change the pin",
+            pin.map(String::as_str).unwrap_or_default(),
+            origin.config_files,
+            origin.baseurl,
+            available(&candidates)
+        ))
+        .into()),
+    }
+}
+
+/// x86_64 is the only architecture XCP-ng dom0 runs.
+fn installable_arch(pkg: &RepoPackage) -> bool {
+    matches!(pkg.arch.as_str(), "x86_64" | "noarch")
+}
+
+/// The DRBD version of a kmod package: LINBIT puts the kernel after an underscore
+/// (`9.2.11_4.18.0_553`), Vates does not (`9.2.11`).
+pub fn drbd_version(pkg: &RepoPackage) -> &str {
+    pkg.version.split('_').next().unwrap_or(&pkg.version)
+}
+
+/// A pin names a DRBD/package version (`9.2.11`), a full version (`9.2.11_4.18.0_553`), or a
+/// version-release (`9.2.11-1.xcpng8.3`), optionally with an epoch.
+pub fn pin_matches(pkg: &RepoPackage, pin: &str) -> bool {
+    let pin = pin.trim();
+    pin == pkg.version
+        || pin == drbd_version(pkg)
+        || pin == format!("{}-{}", pkg.version, pkg.release)
+        || pin == pkg.evr()
+        || pin == format!("{}:{}-{}", pkg.epoch, pkg.version, pkg.release)
+}
+
+/// Newest DRBD version first; then stronger fit evidence; then the full EVR.
+fn newer_module(a: &(&RepoPackage, Evidence), b: &(&RepoPackage, Evidence)) -> Ordering {
+    compare_versions(drbd_version(a.0), drbd_version(b.0))
+        .then(a.1.cmp(&b.1))
+        .then_with(|| compare_evr(&a.0.evr(), &b.0.evr()))
+}
+
+fn unserved_reason(
+    kernel: &KernelTarget,
+    fitting: &[(&RepoPackage, Evidence)],
+    pin: Option<&String>,
+    kmod: &str,
+) -> String {
+    let who = match &kernel.package {
+        Some(package) => format!("kernel {} ({package}; {})", kernel.uname_r, kernel.reasons.join(", ")),
+        None => format!("kernel {} ({})", kernel.uname_r, kernel.reasons.join(", ")),
+    };
+    match (pin, fitting.is_empty()) {
+        (Some(pin), false) => format!(
+            "{who}: {kmod} is pinned to {pin}, but the versions that fit this kernel are {}",
+            fitting.iter().map(|(p, _)| format!("{}-{}", p.version, p.release)).collect::<Vec<_>>().join(", ")
+        ),
+        _ => format!("{who}: none of the repository's {kmod} packages is built for it"),
+    }
+}
+
+fn available(packages: &[&RepoPackage]) -> String {
+    let mut versions: Vec<String> = packages.iter().map(|p| format!("{}-{}", p.version, p.release)).collect();
+    versions.sort_by(|a, b| compare_evr(a, b));
+    versions.dedup();
+    versions.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::Dependency;
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    fn pkg(name: &str, version: &str, release: &str, files: &[&str], requires: Vec<Dependency>) -> RepoPackage {
+        RepoPackage {
+            name: name.into(),
+            epoch: 0,
+            version: version.into(),
+            release: release.into(),
+            arch: "x86_64".into(),
+            location: format!("Packages/{name}-{version}-{release}.x86_64.rpm"),
+            sha256: String::new(),
+            size: 0,
+            provides: vec![],
+            requires,
+            files: files.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    fn kernel(uname: &str) -> KernelTarget {
+        KernelTarget {
+            uname_r: uname.into(),
+            package: Some(format!("kernel-{uname}")),
+            kabi: BTreeMap::new(),
+            reasons: vec!["default boot", "installed"],
+            module_dir: PathBuf::from(format!("/lib/modules/{uname}")),
+        }
+    }
+
+    fn metadata() -> RepoMetadata {
+        let xcp = ["/lib/modules/4.19.0+1/extra/drbd/drbd.ko"];
+        RepoMetadata {
+            revision: "r".into(),
+            packages: vec![
+                pkg("kmod-drbd", "9.2.11", "1.xcpng8.3", &xcp, vec![]),
+                pkg("kmod-drbd", "9.2.12", "1.xcpng8.3", &xcp, vec![]),
+                pkg("drbd-utils", "9.28.0", "1", &[], vec![]),
+                pkg("drbd-utils", "9.29.0", "1", &[], vec![]),
+            ],
+        }
+    }
+
+    fn config(pin: &[(&str, &str)]) -> PackagesConfig {
+        PackagesConfig {
+            kmod: "kmod-drbd".into(),
+            userland: vec!["drbd-utils".into()],
+            pin: pin.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    const ORIGIN: Origin = Origin { config_files: "agent.toml", baseurl: "file:///repo/" };
+
+    #[test]
+    fn newest_fitting_versions_are_chosen() {
+        let sel = select(&metadata(), &config(&[]), &[kernel("4.19.0+1")], &ORIGIN).unwrap();
+        assert_eq!(sel.modules[0].package.nevra(), "kmod-drbd-9.2.12-1.xcpng8.3.x86_64");
+        assert_eq!(sel.userland[0].version, "9.29.0");
+    }
+
+    #[test]
+    fn pins_are_honoured() {
+        let cfg = config(&[("kmod-drbd", "9.2.11"), ("drbd-utils", "9.28.0-1")]);
+        let sel = select(&metadata(), &cfg, &[kernel("4.19.0+1")], &ORIGIN).unwrap();
+        assert_eq!(sel.modules[0].package.version, "9.2.11");
+        assert_eq!(sel.userland[0].version, "9.28.0");
+    }
+
+    #[test]
+    fn a_kernel_nothing_fits_is_refused_naming_kernel_and_versions() {
+        let err = select(&metadata(), &config(&[]), &[kernel("4.19.0+1"), kernel("5.14.0-503.el9.x86_64")], &ORIGIN)
+            .unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::ExitCode::Refused);
+        let msg = err.to_string();
+        assert!(msg.contains("kernel 5.14.0-503.el9.x86_64"), "{msg}");
+        assert!(msg.contains("9.2.11-1.xcpng8.3, 9.2.12-1.xcpng8.3"), "{msg}");
+        assert!(!msg.contains("kernel 4.19.0+1"), "only the unserved kernel is named: {msg}");
+    }
+
+    #[test]
+    fn a_pin_that_excludes_every_fitting_module_is_refused() {
+        let err = select(&metadata(), &config(&[("kmod-drbd", "9.2.99")]), &[kernel("4.19.0+1")], &ORIGIN)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pinned to 9.2.99"), "{err}");
+    }
+
+    #[test]
+    fn a_userland_pin_the_repo_lacks_is_a_config_error() {
+        let err = select(&metadata(), &config(&[("drbd-utils", "1.0")]), &[kernel("4.19.0+1")], &ORIGIN).unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::ExitCode::Usage);
+        assert!(err.to_string().contains("9.28.0-1, 9.29.0-1"), "{err}");
+    }
+
+    #[test]
+    fn linbit_pins_match_the_drbd_version() {
+        let p = pkg("kmod-drbd", "9.2.11_4.18.0_553", "1", &[], vec![]);
+        assert!(pin_matches(&p, "9.2.11"));
+        assert!(pin_matches(&p, "9.2.11_4.18.0_553-1"));
+        assert!(!pin_matches(&p, "9.2.1"));
+        assert_eq!(drbd_version(&p), "9.2.11");
+    }
+}

@@ -1,0 +1,423 @@
+//! Getting bytes from the repository: `http(s)://` with reqwest (blocking, rustls) or
+//! `file://` from the local filesystem, behind one interface.
+//!
+//! Everything is streamed through a sha256 (see [`super::digest`]) and counted, so a
+//! download is checked while it is written, and a short one is called "truncated" instead of
+//! surfacing later as a puzzling checksum mismatch.
+
+use super::digest::HashingReader;
+use crate::error::UsageError;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// How long to wait for a TCP/TLS connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// reqwest's blocking timeout applies to each wait (the response headers, then every body
+/// read), so it bounds a stall, not a whole download: a large package on a slow link is fine,
+/// a server that stops sending is not.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a fetch failed. Callers may match on it (e.g. to retry only on `Unreachable`); the
+/// messages are complete sentences that name the URL and the way out.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url} returned 404 Not Found: is [repo] baseurl the directory that holds repodata/?")]
+    NotFound { url: String },
+    #[error("{path} does not exist: is [repo] baseurl the directory that holds repodata/?")]
+    MissingFile { path: String },
+    #[error(
+        "{url} returned HTTP {status}: the server refused or failed the request; check [repo] baseurl, \
+         and try again if the server is overloaded"
+    )]
+    Status { url: String, status: String },
+    #[error("cannot reach {url}: {cause} — check [repo] baseurl and the network")]
+    Unreachable { url: String, cause: String },
+    #[error(
+        "download of {url} was truncated: received {received} of {expected} bytes (the connection was \
+         cut); run again, and check the server or a proxy if it keeps happening"
+    )]
+    Truncated { url: String, received: u64, expected: u64 },
+    #[error(
+        "{url} is {actual} bytes, but the signed repository metadata says {expected}: the file on the server \
+         differs from the metadata (the repository may be mid-update, or tampered with); run again later, and \
+         tell the repository owner if it persists"
+    )]
+    SizeMismatch { url: String, actual: String, expected: u64 },
+    #[error("{url} is larger than {limit} bytes, far more than it can be: is [repo] baseurl right?")]
+    TooLarge { url: String, limit: u64 },
+    #[error("cannot read {url}: {cause} — run again, and check the server or the disk if it keeps happening")]
+    Read { url: String, cause: String },
+    #[error("cannot write {path}: {cause} — check free space and permissions of the cache directory")]
+    Write { path: String, cause: String },
+}
+
+/// A completed download: a temporary file in the destination directory (deleted when dropped
+/// unless persisted), its sha256 and its size.
+pub(crate) struct Download {
+    pub file: tempfile::NamedTempFile,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Fetches files relative to the repository's base URL.
+pub(crate) struct Fetcher {
+    base: Url,
+    /// Only built for http(s): a blocking client starts a runtime thread.
+    http: Option<reqwest::blocking::Client>,
+}
+
+impl fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fetcher").field("base", &self.base.as_str()).finish()
+    }
+}
+
+impl Fetcher {
+    /// Checks the base URL (a bad one is a config error, exit 2) and prepares a client.
+    pub(crate) fn new(baseurl: &str) -> anyhow::Result<Fetcher> {
+        let mut text = baseurl.trim().to_string();
+        // Without the trailing slash, Url::join would replace the last path segment
+        // (".../x86_64" + "repodata/repomd.xml" = ".../repodata/repomd.xml").
+        if !text.ends_with('/') {
+            text.push('/');
+        }
+        let base = Url::parse(&text).map_err(|e| {
+            UsageError(format!(
+                "[repo] baseurl {baseurl:?} is not a URL ({e}): use http://host/path/, https://host/path/ \
+                 or file:///path/"
+            ))
+        })?;
+        let http = match base.scheme() {
+            "http" | "https" => Some(
+                reqwest::blocking::Client::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .timeout(STALL_TIMEOUT)
+                    .user_agent(concat!("linstor-agent/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client for {base}: {}", chain(&e)))?,
+            ),
+            "file" => {
+                if base.to_file_path().is_err() {
+                    return Err(UsageError(format!(
+                        "[repo] baseurl {baseurl:?} is not a local path: write file:///path/ (three slashes, \
+                         no host)"
+                    ))
+                    .into());
+                }
+                None
+            }
+            other => {
+                return Err(UsageError(format!(
+                    "[repo] baseurl {baseurl:?} uses the scheme {other}:, which is not supported: use \
+                     http://, https:// or file://"
+                ))
+                .into());
+            }
+        };
+        Ok(Fetcher { base, http })
+    }
+
+    pub(crate) fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// The URL of `location` (relative to the base, or absolute), restricted to the schemes
+    /// the fetcher speaks.
+    pub(crate) fn resolve(&self, location: &str) -> anyhow::Result<Url> {
+        let url = self
+            .base
+            .join(location)
+            .map_err(|e| anyhow::anyhow!("cannot make a URL of {location:?} relative to {}: {e}", self.base))?;
+        match url.scheme() {
+            "http" | "https" if self.http.is_some() => Ok(url),
+            "file" if self.http.is_none() && url.to_file_path().is_ok() => Ok(url),
+            _ => anyhow::bail!(
+                "the repository metadata points to {url}, which this repository ({}) cannot fetch: \
+                 only locations on the same kind of server (http(s) or file) are supported",
+                self.base
+            ),
+        }
+    }
+
+    /// A small file (repomd.xml, its signature) read into memory; more than `limit` bytes is
+    /// refused so a wrong URL cannot make the agent swallow a huge file.
+    pub(crate) fn get_bytes(&self, url: &Url, limit: u64) -> Result<Vec<u8>, FetchError> {
+        let (reader, length) = self.open(url)?;
+        let mut out = Vec::new();
+        let mut hasher = Sha256::new();
+        copy_checked(url, reader, length, None, limit, &mut hasher, &mut out, Path::new("memory"))?;
+        Ok(out)
+    }
+
+    /// Downloads `url` into a temporary file in `dir`, hashing while writing. `expected_size`
+    /// (from the metadata) makes a short file "truncated" and a long one refused early.
+    pub(crate) fn download(&self, url: &Url, dir: &Path, expected_size: Option<u64>) -> Result<Download, FetchError> {
+        let write_error = |e: io::Error| FetchError::Write { path: dir.display().to_string(), cause: e.to_string() };
+        let mut file = tempfile::Builder::new()
+            .prefix(".download-")
+            .suffix(".part")
+            .tempfile_in(dir)
+            .map_err(write_error)?;
+        let (reader, length) = self.open(url)?;
+        let mut hasher = Sha256::new();
+        let path = file.path().to_path_buf();
+        let size =
+            copy_checked(url, reader, length, expected_size, u64::MAX, &mut hasher, file.as_file_mut(), &path)?;
+        Ok(Download { file, sha256: hex::encode(hasher.finalize()), size })
+    }
+
+    /// The body of `url` as a reader, and its length when the server or filesystem says.
+    fn open(&self, url: &Url) -> Result<(Box<dyn Read>, Option<u64>), FetchError> {
+        match (&self.http, url.scheme()) {
+            (Some(client), "http" | "https") => {
+                let response = client.get(url.clone()).send().map_err(|e| FetchError::Unreachable {
+                    url: url.to_string(),
+                    cause: describe_send_error(&e),
+                })?;
+                let status = response.status();
+                if status == reqwest::StatusCode::NOT_FOUND {
+                    return Err(FetchError::NotFound { url: url.to_string() });
+                }
+                if !status.is_success() {
+                    return Err(FetchError::Status { url: url.to_string(), status: status.to_string() });
+                }
+                let length = response.content_length();
+                Ok((Box::new(response), length))
+            }
+            _ => {
+                let path: PathBuf = url.to_file_path().map_err(|()| FetchError::Read {
+                    url: url.to_string(),
+                    cause: "not a local file path".into(),
+                })?;
+                let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound => FetchError::MissingFile { path: path.display().to_string() },
+                    _ => FetchError::Read { url: url.to_string(), cause: e.to_string() },
+                })?;
+                let length = file.metadata().ok().map(|m| m.len());
+                Ok((Box::new(file), length))
+            }
+        }
+    }
+}
+
+/// Copies `reader` into `sink` through `hasher`, enforcing the sizes:
+/// - fewer bytes than the transport announced (Content-Length, file length) → `Truncated`;
+///   with no announced length (chunked), fewer than the metadata size is taken as truncated;
+/// - all announced bytes arrived but the size differs from the metadata → `SizeMismatch`
+///   (a different file, not a cut connection), stopping one byte past the expected size;
+/// - more than `limit` (no metadata size) → `TooLarge`.
+#[allow(clippy::too_many_arguments)]
+fn copy_checked(
+    url: &Url,
+    reader: Box<dyn Read>,
+    length: Option<u64>,
+    expected_size: Option<u64>,
+    limit: u64,
+    hasher: &mut Sha256,
+    sink: &mut dyn Write,
+    sink_path: &Path,
+) -> Result<u64, FetchError> {
+    let max = expected_size.unwrap_or(limit);
+    let mut received = 0u64;
+    // Never read more than one byte past the maximum: enough to know it is too large.
+    let mut reader = HashingReader::new(reader.take(max.saturating_add(1)), hasher, &mut received);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut failure = None;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => sink.write_all(&buf[..n]).map_err(|e| FetchError::Write {
+                path: sink_path.display().to_string(),
+                cause: e.to_string(),
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(reader);
+    let url = url.to_string();
+    // Past the maximum first: the read stopped there on purpose, so it is not a truncation.
+    if received > max {
+        return Err(match expected_size {
+            Some(expected) => FetchError::SizeMismatch {
+                url,
+                actual: length.map_or_else(|| format!("more than {expected}"), |l| l.to_string()),
+                expected,
+            },
+            None => FetchError::TooLarge { url, limit },
+        });
+    }
+    // The announced length (or, without one, the metadata's) says whether bytes went missing.
+    if let Some(expected) = length.or(expected_size)
+        && received < expected
+    {
+        // A body cut short, whatever the transport calls it ("unexpected EOF", "incomplete message").
+        return Err(FetchError::Truncated { url, received, expected });
+    }
+    if let Some(e) = failure {
+        return Err(FetchError::Read { url, cause: chain(&e) });
+    }
+    match expected_size {
+        // Everything announced arrived, and it is not the size the metadata states.
+        Some(expected) if received != expected => {
+            Err(FetchError::SizeMismatch { url, actual: received.to_string(), expected })
+        }
+        _ => Ok(received),
+    }
+}
+
+/// reqwest's top-level message is "error sending request for url (…)", which repeats the URL
+/// and hides the useful part; the cause chain says "Connection refused", "dns error"...
+fn describe_send_error(e: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !causes.iter().any(|c: &String| c.contains(&text)) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    if e.is_timeout() {
+        causes.push(format!("no answer within {} s", STALL_TIMEOUT.as_secs()));
+    }
+    if causes.is_empty() { e.to_string() } else { causes.join(": ") }
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ExitCode, exit_code_for};
+    use std::io::{BufRead, BufReader};
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn base_urls_are_normalised_and_checked() {
+        let f = Fetcher::new("https://repo.example/linstor/8.3/x86_64").unwrap();
+        assert_eq!(f.base().as_str(), "https://repo.example/linstor/8.3/x86_64/");
+        assert_eq!(
+            f.resolve("repodata/repomd.xml").unwrap().as_str(),
+            "https://repo.example/linstor/8.3/x86_64/repodata/repomd.xml"
+        );
+        assert!(f.resolve("file:///etc/passwd").is_err());
+
+        for bad in ["ftp://repo.example/x/", "not a url", "file://host/path/"] {
+            let err = Fetcher::new(bad).unwrap_err();
+            assert_eq!(exit_code_for(&err), ExitCode::Usage, "{bad}: {err}");
+            assert!(err.to_string().contains("[repo] baseurl"), "{err}");
+        }
+    }
+
+    #[test]
+    fn file_urls_read_local_files_and_name_missing_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("repodata")).unwrap();
+        std::fs::write(dir.path().join("repodata/repomd.xml"), b"<repomd/>").unwrap();
+        let f = Fetcher::new(&format!("file://{}", dir.path().display())).unwrap();
+        let url = f.resolve("repodata/repomd.xml").unwrap();
+        assert_eq!(f.get_bytes(&url, 1024).unwrap(), b"<repomd/>");
+        assert!(matches!(f.get_bytes(&url, 3), Err(FetchError::TooLarge { .. })));
+
+        let missing = f.resolve("repodata/nope.xml").unwrap();
+        let err = f.get_bytes(&missing, 1024).unwrap_err();
+        assert!(matches!(err, FetchError::MissingFile { .. }));
+        assert!(err.to_string().contains("repodata/nope.xml"), "{err}");
+
+        let download = f.download(&url, dir.path(), Some(9)).unwrap();
+        assert_eq!(download.size, 9);
+        assert_eq!(download.sha256, super::super::digest::sha256_hex(b"<repomd/>"));
+        // All the bytes the file has arrived: a different file, not a truncated download.
+        let err = f.download(&url, dir.path(), Some(20)).err().unwrap();
+        assert!(err.to_string().contains("is 9 bytes, but the signed repository metadata says 20"), "{err}");
+        let err = f.download(&url, dir.path(), Some(5)).err().unwrap();
+        assert!(matches!(err, FetchError::SizeMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("is 9 bytes, but the signed repository metadata says 5"), "{err}");
+    }
+
+    /// Serves one canned response per connection, forever (the thread dies with the test).
+    fn serve(response: Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let _ = stream.write_all(&response);
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        format!("http://{addr}/repo")
+    }
+
+    #[test]
+    fn http_errors_are_told_apart() {
+        let ok = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".to_vec());
+        let f = Fetcher::new(&ok).unwrap();
+        let url = f.resolve("repodata/repomd.xml").unwrap();
+        assert_eq!(f.get_bytes(&url, 100).unwrap(), b"hello");
+
+        let missing = serve(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec());
+        let f = Fetcher::new(&missing).unwrap();
+        let url = f.resolve("repodata/repomd.xml").unwrap();
+        let err = f.get_bytes(&url, 100).unwrap_err();
+        assert!(matches!(err, FetchError::NotFound { .. }), "{err}");
+        assert!(err.to_string().contains("404 Not Found: is [repo] baseurl"), "{err}");
+        assert!(err.to_string().contains("/repo/repodata/repomd.xml"), "{err}");
+
+        let failing = serve(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec());
+        let err = Fetcher::new(&failing).unwrap().get_bytes(&url_of(&failing), 100).unwrap_err();
+        assert!(err.to_string().contains("HTTP 503"), "{err}");
+
+        let short = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nhello".to_vec());
+        let f = Fetcher::new(&short).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = f.download(&url_of(&short), dir.path(), None).err().unwrap();
+        assert!(matches!(err, FetchError::Truncated { received: 5, expected: 1000, .. }), "{err}");
+        assert!(err.to_string().contains("truncated"), "{err}");
+        // The partial file is gone with the error.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    fn url_of(base: &str) -> Url {
+        Fetcher::new(base).unwrap().resolve("repodata/repomd.xml").unwrap()
+    }
+
+    #[test]
+    fn a_closed_port_is_unreachable() {
+        // Bind then drop: the port is very likely closed for the next moment.
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+        let base = format!("http://127.0.0.1:{port}/repo/");
+        let err = Fetcher::new(&base).unwrap().get_bytes(&url_of(&base), 100).unwrap_err();
+        assert!(matches!(err, FetchError::Unreachable { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("cannot reach http://127.0.0.1:{port}/repo/repodata/repomd.xml")), "{msg}");
+        assert!(msg.contains("check [repo] baseurl and the network"), "{msg}");
+    }
+}

@@ -1,0 +1,206 @@
+//! The repository's signing key: loaded once from `[repo] gpgkey`, checked against the
+//! `[repo] fingerprint` pin, then used for both the detached `repomd.xml.asc` signature (with
+//! the `pgp` crate) and the RPM header signatures (through the `rpm` crate's verifier, built
+//! from the same certificates so the two checks can never trust different keys).
+
+use crate::error::UsageError;
+use anyhow::{Context, Result};
+use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
+use pgp::packet::{Signature, SubpacketData};
+use pgp::types::KeyDetails;
+use rpm::signature::pgp::Verifier;
+use std::path::{Path, PathBuf};
+
+/// The trusted key (or keys, when the file holds several and no pin narrows it down).
+pub(crate) struct RepoKey {
+    path: PathBuf,
+    certs: Vec<SignedPublicKey>,
+    verifier: Verifier,
+}
+
+impl std::fmt::Debug for RepoKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoKey").field("path", &self.path).field("fingerprint", &self.fingerprint()).finish()
+    }
+}
+
+impl RepoKey {
+    /// Reads the armored key file. A missing or unreadable file is a config problem (exit 2);
+    /// a key that does not match the pin is a trust problem (exit 1) — the file exists and
+    /// parses, it is just not the key the operator said to trust.
+    pub(crate) fn load(path: &Path, pin: Option<&str>) -> Result<RepoKey> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            UsageError(format!(
+                "cannot read [repo] gpgkey {}: {e} — install the repository's public key there \
+                 (ASCII-armored, as `gpg --armor --export` writes it) or fix [repo] gpgkey",
+                path.display()
+            ))
+        })?;
+        let not_a_key = |cause: String| {
+            UsageError(format!(
+                "[repo] gpgkey {} is not an ASCII-armored OpenPGP public key ({cause}): export it with \
+                 `gpg --armor --export <fingerprint>` and fix [repo] gpgkey",
+                path.display()
+            ))
+        };
+        let (certs, _headers) = SignedPublicKey::from_string_many(&text).map_err(|e| not_a_key(e.to_string()))?;
+        let mut all = Vec::new();
+        for cert in certs {
+            let cert = cert.map_err(|e| not_a_key(e.to_string()))?;
+            cert.verify_bindings().map_err(|e| {
+                anyhow::anyhow!(
+                    "[repo] gpgkey {}: the self-signatures of key {} do not verify ({e}): the key file is \
+                     damaged; fetch the repository's public key again",
+                    path.display(),
+                    fingerprint_hex(&cert)
+                )
+            })?;
+            all.push(cert);
+        }
+        if all.is_empty() {
+            return Err(not_a_key("no public key found in it".into()).into());
+        }
+
+        let certs = match pin {
+            None => all,
+            Some(pin) => {
+                let pin = pin.to_ascii_uppercase();
+                // The config accepts a long key id (16 hex) as well as a full fingerprint.
+                let (matching, others): (Vec<_>, Vec<_>) =
+                    all.into_iter().partition(|cert| fingerprint_hex(cert).ends_with(&pin));
+                if matching.is_empty() {
+                    let found = others.iter().map(fingerprint_hex).collect::<Vec<_>>().join(", ");
+                    anyhow::bail!(
+                        "[repo] gpgkey {} holds key {found}, but [repo] fingerprint pins {pin}: the key file is \
+                         not the key you meant to trust (or the pin is wrong); replace the key file or fix \
+                         [repo] fingerprint",
+                        path.display()
+                    );
+                }
+                matching
+            }
+        };
+
+        let mut verifier = Verifier::from_asc(&text)
+            .with_context(|| format!("cannot use [repo] gpgkey {} to verify RPM signatures", path.display()))?;
+        if let [only] = certs.as_slice() {
+            // The file may hold more certificates than the pin selected: trust only that one.
+            verifier = verifier.with_key(only.fingerprint().as_bytes()).with_context(|| {
+                format!(
+                    "[repo] gpgkey {}: key {} cannot be used to verify RPM signatures (unsupported algorithm?)",
+                    path.display(),
+                    fingerprint_hex(only)
+                )
+            })?;
+        }
+        Ok(RepoKey { path: path.to_path_buf(), certs, verifier })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The trusted primary fingerprint(s), upper-case hex, for messages.
+    pub(crate) fn fingerprint(&self) -> String {
+        self.certs.iter().map(fingerprint_hex).collect::<Vec<_>>().join(", ")
+    }
+
+    pub(crate) fn rpm_verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    /// Whether a signature issuer (a fingerprint or a 16-hex key id, any case) is one of the
+    /// trusted primary keys or their subkeys.
+    pub(crate) fn owns(&self, issuer: &str) -> bool {
+        let issuer = issuer.to_ascii_uppercase();
+        if issuer.is_empty() {
+            return false;
+        }
+        self.certs.iter().any(|cert| {
+            std::iter::once(cert.fingerprint())
+                .chain(cert.public_subkeys.iter().map(|sub| sub.fingerprint()))
+                .any(|fp| hex::encode_upper(fp.as_bytes()).ends_with(&issuer))
+        })
+    }
+
+    /// Verifies an armored detached signature (`repomd.xml.asc`) over `data` (`repomd.xml`).
+    /// `what` names the signed file for messages (its URL).
+    pub(crate) fn verify_detached(&self, data: &[u8], armored: &[u8], what: &str) -> Result<()> {
+        let unreadable = |cause: String| {
+            anyhow::anyhow!(
+                "the signature of {what} (repomd.xml.asc) is not an ASCII-armored OpenPGP signature ({cause}): \
+                 the repository's signature is damaged; re-sign it with `gpg --detach-sign --armor \
+                 repodata/repomd.xml`"
+            )
+        };
+        let (signatures, _headers) =
+            DetachedSignature::from_armor_many(armored).map_err(|e| unreadable(e.to_string()))?;
+        let mut issuers = Vec::new();
+        let mut count = 0;
+        for signature in signatures {
+            let signature = signature.map_err(|e| unreadable(e.to_string()))?;
+            count += 1;
+            if self.certs.iter().any(|cert| verifies(cert, &signature, data)) {
+                return Ok(());
+            }
+            issuers.extend(issuer_ids(&signature.signature));
+        }
+        if count == 0 {
+            return Err(unreadable("no signature in it".into()));
+        }
+        if !issuers.is_empty() && !issuers.iter().any(|id| self.owns(id)) {
+            anyhow::bail!(
+                "{what} is signed by key {}, not by the configured key {} ({}): the repository is signed \
+                 by someone else, or [repo] gpgkey is the wrong key",
+                issuers.join(", "),
+                self.fingerprint(),
+                self.path.display()
+            );
+        }
+        anyhow::bail!(
+            "repomd.xml signature does not verify against key {} (fingerprint {}): {what} was changed after \
+             it was signed — the repository may be tampered with or the key is wrong; check [repo] gpgkey",
+            self.path.display(),
+            self.fingerprint()
+        )
+    }
+}
+
+/// Tries the primary key and every signing-capable subkey; pgp itself checks that the
+/// signature's issuer matches the key it is verified with.
+fn verifies(cert: &SignedPublicKey, signature: &DetachedSignature, data: &[u8]) -> bool {
+    if signature.verify(cert, data).is_ok() {
+        return true;
+    }
+    cert.public_subkeys
+        .iter()
+        .filter(|sub| can_sign(&sub.signatures))
+        .any(|sub| signature.verify(sub, data).is_ok())
+}
+
+/// RFC 9580: a key is signing-capable when one of its binding signatures says so, or when
+/// none of them carries key flags at all (a general-purpose key). Same rule as the rpm crate.
+fn can_sign(bindings: &[Signature]) -> bool {
+    let flagged: Vec<&Signature> = bindings
+        .iter()
+        .filter(|sig| {
+            sig.config()
+                .is_some_and(|c| c.hashed_subpackets().any(|p| matches!(p.data, SubpacketData::KeyFlags(_))))
+        })
+        .collect();
+    flagged.is_empty() || flagged.iter().any(|sig| sig.key_flags().sign())
+}
+
+/// Who a signature says made it: issuer fingerprints if present, else key ids (upper hex).
+fn issuer_ids(signature: &Signature) -> Vec<String> {
+    let fingerprints: Vec<String> =
+        signature.issuer_fingerprint().iter().map(|fp| hex::encode_upper(fp.as_bytes())).collect();
+    if !fingerprints.is_empty() {
+        return fingerprints;
+    }
+    signature.issuer_key_id().iter().map(|id| hex::encode_upper(id.as_ref())).collect()
+}
+
+fn fingerprint_hex(cert: &SignedPublicKey) -> String {
+    hex::encode_upper(cert.fingerprint().as_bytes())
+}

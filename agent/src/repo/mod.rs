@@ -1,0 +1,249 @@
+//! The repository client: signed yum repository metadata and verified package downloads.
+//!
+//! Trust flows one way, and nothing is used before it is checked:
+//! 1. the key file (`[repo] gpgkey`), optionally pinned by `[repo] fingerprint` ([`key`]);
+//! 2. `repodata/repomd.xml`, by its detached signature `repomd.xml.asc` under that key;
+//! 3. primary and filelists, by the sha256 the signed repomd.xml gives them ([`cache`],
+//!    [`metadata`]);
+//! 4. each package, by the sha256 in the (now trusted) primary metadata, then by its own RPM
+//!    header signature under the same key and its payload digest ([`package_check`]).
+//!
+//! Modules: [`fetch`] (http(s)/file transport, streaming sha256, truncation), [`digest`]
+//! (hashing readers), [`cache`] (layout and verified reuse), [`metadata`] (parsing),
+//! [`package_check`] (RPM verification), [`version`] (rpmvercmp).
+
+mod cache;
+mod digest;
+mod fetch;
+mod key;
+mod metadata;
+mod package_check;
+mod version;
+
+pub use fetch::FetchError;
+pub use package_check::PackageCheckError;
+pub use version::{compare_evr, compare_versions};
+
+use crate::config::ValidRepo;
+use crate::host::Sysroot;
+use anyhow::{Context, Result};
+use cache::{Cache, Expected};
+use fetch::Fetcher;
+use key::RepoKey;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// repomd.xml of a 10,000-package repository is a few kB; anything near this is not one.
+const MAX_REPOMD_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_SIGNATURE_BYTES: u64 = 1024 * 1024;
+
+/// A configured, key-verified repository.
+#[derive(Debug)]
+pub struct Repository {
+    baseurl: String,
+    fetcher: Fetcher,
+    key: RepoKey,
+    cache: Cache,
+}
+
+/// What the repository offers, as of one signed revision.
+#[derive(Debug, Clone)]
+pub struct RepoMetadata {
+    /// sha256 of the signed repomd.xml: changes whenever the repository does.
+    pub revision: String,
+    pub packages: Vec<RepoPackage>,
+}
+
+impl RepoMetadata {
+    /// The packages called `name`, in metadata order.
+    pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a RepoPackage> + 'a {
+        self.packages.iter().filter(move |p| p.name == name)
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepoPackage {
+    pub name: String,
+    pub epoch: u32,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    /// The location href, relative to the base URL (absolute only when the metadata gives an
+    /// `xml:base`, as mirror layouts do).
+    pub location: String,
+    /// sha256 of the .rpm file, lower-case hex.
+    pub sha256: String,
+    /// Size of the .rpm file in bytes.
+    pub size: u64,
+    pub provides: Vec<Dependency>,
+    pub requires: Vec<Dependency>,
+    /// Every file and directory of the package, from filelists.
+    pub files: Vec<String>,
+}
+
+impl RepoPackage {
+    /// `name-[epoch:]version-release.arch`, the epoch left out when 0 (as yum prints it).
+    pub fn nevra(&self) -> String {
+        format!("{}-{}.{}", self.name, self.evr(), self.arch)
+    }
+
+    /// `[epoch:]version-release`, the epoch left out when 0; compare with [`compare_evr`].
+    pub fn evr(&self) -> String {
+        if self.epoch == 0 {
+            format!("{}-{}", self.version, self.release)
+        } else {
+            format!("{}:{}-{}", self.epoch, self.version, self.release)
+        }
+    }
+}
+
+/// A Provides or Requires entry, as the repository XML states it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct Dependency {
+    pub name: String,
+    /// "EQ", "LT", "LE", "GT" or "GE"; `None` for an unversioned dependency.
+    pub flags: Option<String>,
+    pub epoch: Option<String>,
+    pub version: Option<String>,
+    pub release: Option<String>,
+}
+
+impl Repository {
+    /// Loads the ASCII-armored key from `repo.gpgkey`, checks its primary fingerprint against
+    /// the pin if any (mismatch → an error naming both fingerprints and the key file, exit 1).
+    /// A bad URL, or a missing or unparsable key file, is a config error (exit 2).
+    pub fn open(repo: &ValidRepo, sysroot: &Sysroot) -> Result<Repository> {
+        let fetcher = Fetcher::new(&repo.baseurl)?;
+        let key = RepoKey::load(&repo.gpgkey, repo.fingerprint.as_deref())?;
+        tracing::debug!(baseurl = %fetcher.base(), key = %key.fingerprint(), "repository opened");
+        Ok(Repository {
+            baseurl: fetcher.base().to_string(),
+            fetcher,
+            key,
+            cache: Cache::new(sysroot.cache_dir()),
+        })
+    }
+
+    /// The base URL, normalised to end with `/`.
+    pub fn baseurl(&self) -> &str {
+        &self.baseurl
+    }
+
+    /// Fetches and verifies the repository metadata (see the module documentation), reusing
+    /// the cached primary and filelists of an unchanged repository after re-hashing them.
+    pub fn metadata(&self) -> Result<RepoMetadata> {
+        let started = Instant::now();
+        let repomd_url = self.fetcher.resolve("repodata/repomd.xml")?;
+        let signature_url = self.fetcher.resolve("repodata/repomd.xml.asc")?;
+        let repomd_bytes = self
+            .fetcher
+            .get_bytes(&repomd_url, MAX_REPOMD_BYTES)
+            .context("cannot get the repository metadata")?;
+        let signature = match self.fetcher.get_bytes(&signature_url, MAX_SIGNATURE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(FetchError::NotFound { .. } | FetchError::MissingFile { .. }) => anyhow::bail!(
+                "{signature_url} does not exist: the repository metadata is not signed, and the agent only uses \
+                 signed repositories; ask the repository owner to sign it (`gpg --detach-sign --armor \
+                 repodata/repomd.xml`)"
+            ),
+            Err(e) => return Err(e).context("cannot get the repository metadata signature"),
+        };
+        self.key.verify_detached(&repomd_bytes, &signature, repomd_url.as_str())?;
+
+        // From here on repomd.xml is trusted.
+        let revision = digest::sha256_hex(&repomd_bytes);
+        let repomd = metadata::parse_repomd(&repomd_bytes, repomd_url.as_str())?;
+        let dir = self.cache.metadata_dir(&revision);
+        cache::create_dir(&dir)?;
+        // Kept beside the files they describe, for whoever inspects the cache.
+        write_atomic(&dir.join("repomd.xml"), &repomd_bytes)?;
+        write_atomic(&dir.join("repomd.xml.asc"), &signature)?;
+
+        let primary_path = self.metadata_file(&repomd.primary, &dir)?;
+        let filelists_path = self.metadata_file(&repomd.filelists, &dir)?;
+        let packages = metadata::read_packages(&repomd.primary, &primary_path, &repomd.filelists, &filelists_path)?;
+        self.cache.prune_metadata(&revision);
+        tracing::debug!(
+            baseurl = %self.baseurl,
+            %revision,
+            packages = packages.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "repository metadata loaded"
+        );
+        Ok(RepoMetadata { revision, packages })
+    }
+
+    /// Makes one metadata file present and sha256-verified in `dir`; returns its path.
+    fn metadata_file(&self, file: &metadata::MetadataFile, dir: &Path) -> Result<PathBuf> {
+        let url = self.fetcher.resolve(&file.location)?;
+        let dest = dir.join(cache::file_name(&file.location)?);
+        // The errors name the URL (which holds the file name); this names the role.
+        let what = format!("{} metadata", file.kind);
+        let expected = Expected { sha256: &file.sha256, size: file.size };
+        cache::ensure_file(&self.fetcher, &url, &dest, &expected, &what, |_| Ok(()))?;
+        Ok(dest)
+    }
+
+    /// Downloads `pkg` into `<cache>/packages/` (or reuses a cached copy whose sha256 matches),
+    /// and verifies it: size and sha256 against the metadata, then the RPM header signature
+    /// against the key and the header/payload digests. Returns the cached file's path.
+    /// Any failure deletes the partial or bad file and names the package NEVRA and the URL.
+    pub fn fetch_package(&self, pkg: &RepoPackage) -> Result<PathBuf> {
+        let nevra = pkg.nevra();
+        let url = self.fetcher.resolve(&pkg.location).with_context(|| format!("cannot fetch {nevra}"))?;
+        let dir = self.cache.packages_dir();
+        cache::create_dir(&dir)?;
+        let dest = dir.join(cache::file_name(&pkg.location).with_context(|| format!("cannot fetch {nevra}"))?);
+        let expected = Expected { sha256: &pkg.sha256, size: Some(pkg.size) };
+        // Every error below names the URL; `nevra` names the package.
+        let origin = cache::ensure_file(&self.fetcher, &url, &dest, &expected, &nevra, |path| {
+            package_check::verify_rpm(path, &self.key, &nevra, url.as_str()).map_err(anyhow::Error::from)
+        })?;
+        tracing::debug!(package = %nevra, file = %dest.display(), ?origin, "package verified");
+        Ok(dest)
+    }
+}
+
+/// Writes a small file via a temporary file and a rename, so readers never see half of it.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let io = |e: std::io::Error| {
+        anyhow::anyhow!(
+            "cannot write {}: {e} — check permissions and free space of the cache directory",
+            path.display()
+        )
+    };
+    let mut file = tempfile::Builder::new().prefix(".write-").tempfile_in(dir).map_err(io)?;
+    std::io::Write::write_all(&mut file, bytes).map_err(io)?;
+    file.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(epoch: u32) -> RepoPackage {
+        RepoPackage {
+            name: "kmod-drbd".into(),
+            epoch,
+            version: "9.2.11".into(),
+            release: "1.xcpng8.3".into(),
+            arch: "x86_64".into(),
+            location: "Packages/kmod-drbd-9.2.11-1.xcpng8.3.x86_64.rpm".into(),
+            sha256: String::new(),
+            size: 0,
+            provides: Vec::new(),
+            requires: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn nevra_leaves_out_a_zero_epoch() {
+        assert_eq!(package(0).nevra(), "kmod-drbd-9.2.11-1.xcpng8.3.x86_64");
+        assert_eq!(package(0).evr(), "9.2.11-1.xcpng8.3");
+        assert_eq!(package(1).nevra(), "kmod-drbd-1:9.2.11-1.xcpng8.3.x86_64");
+        assert_eq!(package(1).evr(), "1:9.2.11-1.xcpng8.3");
+    }
+}

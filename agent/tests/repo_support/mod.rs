@@ -1,0 +1,137 @@
+//! Shared by the `repo_*` integration tests: fixture copies, configs, and a tiny HTTP server.
+
+#![allow(dead_code)] // each test crate uses a different part
+
+use linstor_agent::config::ValidRepo;
+use linstor_agent::host::Sysroot;
+use linstor_agent::repo::Repository;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use testbed::FixtureRepo;
+
+pub fn shared() -> FixtureRepo {
+    FixtureRepo::shared().expect("the shared fixture repository builds")
+}
+
+/// A private copy to damage, in its own temporary directory (kept alive by the guard).
+pub fn private_copy() -> (tempfile::TempDir, FixtureRepo) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = shared().copy_to(&dir.path().join("r")).unwrap();
+    (dir, repo)
+}
+
+pub fn config(fixture: &FixtureRepo, baseurl: &str) -> ValidRepo {
+    ValidRepo { baseurl: baseurl.to_string(), gpgkey: fixture.key_path.clone(), fingerprint: Some(fixture.fingerprint.clone()) }
+}
+
+/// A repository over `baseurl` with the fixture's key, caching into a fresh sysroot.
+pub fn open(fixture: &FixtureRepo, baseurl: &str) -> (tempfile::TempDir, Repository) {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repository::open(&config(fixture, baseurl), &Sysroot::new(root.path())).unwrap();
+    (root, repo)
+}
+
+/// The file in `repodata/` whose name ends with `suffix` (e.g. "primary.xml.gz").
+pub fn repodata_file(fixture: &FixtureRepo, suffix: &str) -> PathBuf {
+    let dir = fixture.dir.join("repodata");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no *{suffix} in {}", dir.display()))
+}
+
+pub fn cache_files(root: &Path, sub: &str) -> Vec<String> {
+    let dir = root.join("var/cache/linstor-agent").join(sub);
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// How the test server answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// Serve files under the root.
+    Normal,
+    /// Announce the full Content-Length, send half the body, close: for paths ending with this.
+    Truncate(String),
+}
+
+/// A minimal HTTP/1.1 file server on 127.0.0.1 (one thread per connection, Connection: close).
+pub struct Server {
+    pub addr: SocketAddr,
+    pub mode: Arc<Mutex<Mode>>,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub fn start(root: &Path) -> Server {
+        Server::on(TcpListener::bind("127.0.0.1:0").unwrap(), root)
+    }
+
+    pub fn on(listener: TcpListener, root: &Path) -> Server {
+        let addr = listener.local_addr().unwrap();
+        let mode = Arc::new(Mutex::new(Mode::Normal));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (root, m, r) = (root.to_path_buf(), mode.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (root, m, r) = (root.clone(), m.clone(), r.clone());
+                std::thread::spawn(move || handle(stream, &root, &m, &r));
+            }
+        });
+        Server { addr, mode, requests }
+    }
+
+    /// `http://127.0.0.1:<port>/<path>` (no trailing slash: the client must add it).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{path}", self.addr)
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    pub fn requested(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn handle(stream: TcpStream, root: &Path, mode: &Mutex<Mode>, requests: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    requests.lock().unwrap().push(path.clone());
+    let mut stream = stream;
+    let file = root.join(path.trim_start_matches('/'));
+    let body = match std::fs::File::open(&file) {
+        Ok(mut f) if file.is_file() => {
+            let mut body = Vec::new();
+            f.read_to_end(&mut body).unwrap();
+            body
+        }
+        _ => {
+            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
+            return;
+        }
+    };
+    let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let _ = stream.write_all(header.as_bytes());
+    let truncate = matches!(&*mode.lock().unwrap(), Mode::Truncate(suffix) if path.ends_with(suffix.as_str()));
+    let sent = if truncate { &body[..body.len() / 2] } else { &body[..] };
+    let _ = stream.write_all(sent);
+    let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks for `make test` and `make demo`.
+# Idempotent: does nothing (and needs no network) when everything is already there.
+set -euo pipefail
+
+# command → Debian package that provides it
+declare -A needed=(
+  [rpm]=rpm
+  [rpmbuild]=rpm
+  [rpmsign]=rpm
+  [createrepo_c]=createrepo-c
+  [dnf]=dnf
+  [gpg]=gnupg
+  [gpgconf]=gnupg
+  [pvcreate]=lvm2
+  [ip]=iproute2
+  [iptables]=iptables
+  [ping]=iputils-ping
+  [zstd]=zstd
+  [curl]=curl
+)
+
+missing=()
+for cmd in "${!needed[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
+done
+
+if ((${#missing[@]})); then
+  mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "install-deps: installing ${packages[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install ${packages[*]} (run as root, or install them yourself)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+for component in clippy rustfmt; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    echo "install-deps: adding rust component $component" >&2
+    rustup component add "$component"
+  fi
+done

@@ -1,0 +1,14 @@
+//! `testbed`: the world linstor-agent's tests run against.
+//!
+//! Real tools wherever they run on a CI machine (DESIGN.md §6): [`fixture`] builds a yum
+//! repository of real, signed RPMs with `rpmbuild`, `rpmsign`, `createrepo_c` and `gpg`;
+//! [`sysroot`] lays out XCP-ng hosts as directories and installs kernels into them with
+//! `dnf --installroot`, so the agent can be run against them with `--root`.
+
+pub mod cmd;
+pub mod fixture;
+mod fsutil;
+pub mod sysroot;
+
+pub use fixture::{BuildOptions, FixtureRepo, MetadataCompression};
+pub use sysroot::{HostOptions, HostRoot, build_host};
