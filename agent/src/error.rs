@@ -43,16 +43,14 @@ pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Context;
 
     #[test]
     fn markers_deep_in_the_chain_decide_the_exit_code() {
-        let refused: anyhow::Result<()> = Err(Refusal("no module for kernel".into()).into());
-        let err = refused.context("install step").unwrap_err();
+        let err = anyhow::Error::new(Refusal("no module for kernel".into())).context("install step");
         assert_eq!(exit_code_for(&err), ExitCode::Refused);
 
-        let usage: anyhow::Result<()> = Err(UsageError("agent.toml:3: unknown key".into()).into());
-        assert_eq!(exit_code_for(&usage.unwrap_err()), ExitCode::Usage);
+        let usage = anyhow::Error::new(UsageError("agent.toml:3: unknown key".into()));
+        assert_eq!(exit_code_for(&usage), ExitCode::Usage);
 
         assert_eq!(exit_code_for(&anyhow::anyhow!("disk full")), ExitCode::Failed);
     }

@@ -23,6 +23,9 @@ pub struct Transaction<'a> {
     pub install: Vec<PathBuf>,
     /// Verified package files older than what is installed (a pin went back).
     pub downgrade: Vec<PathBuf>,
+    /// Installed NEVRAs to remove in the same transaction: module packages superseded by the
+    /// ones being installed (their files are the same paths, so both cannot be installed).
+    pub remove: Vec<String>,
 }
 
 pub trait PackageManager {
@@ -39,7 +42,20 @@ impl PackageManager for Dnf {
     }
 
     fn apply(&self, tx: &Transaction) -> Result<()> {
-        let result = run_yum_family("dnf", tx, &[]);
+        // `dnf install` of an older local package downgrades it, so one list serves both.
+        let files: Vec<&PathBuf> = tx.install.iter().chain(&tx.downgrade).collect();
+        let result = if tx.remove.is_empty() {
+            let mut cmd = base_command("dnf", tx);
+            cmd.arg("install").args(files);
+            exec::run(&mut cmd).map(drop).context("dnf could not install the verified packages")
+        } else {
+            // Replacing a module package is one transaction (the old and the new one own the
+            // same files), which only `dnf shell` can express. dnf accepts local packages only
+            // as the first job of a shell transaction.
+            let mut script = format!("install {}\n", join_paths(&files));
+            script.push_str(&format!("remove {}\nrun\n", tx.remove.join(" ")));
+            run_shell("dnf", tx, &script)
+        };
         // dnf starts a gpg-agent for the repository keyring it checks repomd.xml.asc with, and
         // leaves it running; under a root that would keep the root's filesystem busy.
         if !tx.sysroot.is_live() {
@@ -55,8 +71,44 @@ impl PackageManager for Yum {
     }
 
     fn apply(&self, tx: &Transaction) -> Result<()> {
-        run_yum_family("yum", tx, &[])
+        // yum 3 (XCP-ng 8.x) does not downgrade on `install`: its shell puts install,
+        // downgrade and erase into one transaction.
+        let mut script = String::new();
+        if !tx.install.is_empty() {
+            script.push_str(&format!("install {}\n", join_paths(&tx.install.iter().collect::<Vec<_>>())));
+        }
+        if !tx.downgrade.is_empty() {
+            script.push_str(&format!("downgrade {}\n", join_paths(&tx.downgrade.iter().collect::<Vec<_>>())));
+        }
+        if !tx.remove.is_empty() {
+            script.push_str(&format!("erase {}\n", tx.remove.join(" ")));
+        }
+        script.push_str("run\n");
+        run_shell("yum", tx, &script)
     }
+}
+
+fn join_paths(paths: &[&PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
+}
+
+/// Runs a `yum/dnf shell` transaction script. Their shells exit 0 even when a job fails, so
+/// the output is checked for errors too; the caller verifies the rpm database afterwards.
+fn run_shell(program: &str, tx: &Transaction, script: &str) -> Result<()> {
+    let file = tempfile::Builder::new()
+        .prefix("linstor-agent-transaction")
+        .tempfile()
+        .context("cannot create the transaction script")?;
+    std::fs::write(file.path(), script)
+        .with_context(|| format!("cannot write {}", file.path().display()))?;
+    let mut cmd = base_command(program, tx);
+    cmd.arg("shell").arg(file.path());
+    let output = exec::run(&mut cmd).with_context(|| format!("{program} could not run the transaction"))?;
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    if let Some(error) = printed.lines().find(|l| l.starts_with("Error")) {
+        anyhow::bail!("`{}` reported: {error}\ntransaction:\n{script}", exec::describe(&cmd));
+    }
+    Ok(())
 }
 
 /// The package manager of the machine the agent runs on: dnf where it exists, else yum.
@@ -91,9 +143,9 @@ pub fn write_repo_file(dir: &Path, baseurl: &str, gpgkey: &Path) -> Result<PathB
     Ok(path)
 }
 
-fn base_command(program: &str, tx: &Transaction, extra: &[&str]) -> Command {
+fn base_command(program: &str, tx: &Transaction) -> Command {
     let mut cmd = Command::new(program);
-    cmd.env("LC_ALL", "C").args(["-y", "-q"]).args(extra);
+    cmd.env("LC_ALL", "C").args(["-y", "-q"]);
     let mut repo_dirs = vec![tx.repo_dir.to_path_buf()];
     let own_repos = tx.sysroot.path("/etc/yum.repos.d");
     if own_repos.is_dir() {
@@ -109,20 +161,6 @@ fn base_command(program: &str, tx: &Transaction, extra: &[&str]) -> Command {
         }
     }
     cmd
-}
-
-fn run_yum_family(program: &str, tx: &Transaction, extra: &[&str]) -> Result<()> {
-    if !tx.install.is_empty() {
-        let mut cmd = base_command(program, tx, extra);
-        cmd.arg("install").args(&tx.install);
-        exec::run(&mut cmd).with_context(|| format!("{program} could not install the verified packages"))?;
-    }
-    if !tx.downgrade.is_empty() {
-        let mut cmd = base_command(program, tx, extra);
-        cmd.arg("downgrade").args(&tx.downgrade);
-        exec::run(&mut cmd).with_context(|| format!("{program} could not downgrade to the pinned packages"))?;
-    }
-    Ok(())
 }
 
 /// Stops gpg-agents dnf started for keyrings under `dir` (best effort: a leftover agent is
@@ -164,8 +202,9 @@ mod tests {
             releasever: Some("8.3"),
             install: vec![],
             downgrade: vec![],
+            remove: vec![],
         };
-        let line = exec::describe(&base_command("dnf", &tx, &[]));
+        let line = exec::describe(&base_command("dnf", &tx));
         assert!(line.contains(&format!("--installroot {}", dir.path().display())), "{line}");
         assert!(line.contains("--releasever=8.3"), "{line}");
         assert!(line.contains("--setopt=reposdir=/cache/repos"), "{line}");
@@ -173,7 +212,7 @@ mod tests {
 
         let live = Sysroot::live();
         let tx = Transaction { sysroot: &live, ..tx };
-        let line = exec::describe(&base_command("yum", &tx, &[]));
+        let line = exec::describe(&base_command("yum", &tx));
         assert!(!line.contains("--installroot"), "{line}");
     }
 }

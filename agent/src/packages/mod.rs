@@ -46,7 +46,7 @@ pub fn prepare(ctx: &Context) -> Result<Prepared> {
     let mut names: Vec<&str> = vec![packages.kmod.as_str()];
     names.extend(packages.userland.iter().map(String::as_str));
     let installed = rpmdb::installed_named(&ctx.sysroot, &names)?;
-    let plan = InstallPlan::new(repository.baseurl(), &metadata.revision, &selection, &installed);
+    let plan = InstallPlan::new(repository.baseurl(), &metadata.revision, &packages.kmod, &selection, &installed);
     Ok(Prepared { facts, repository, plan })
 }
 
@@ -113,8 +113,13 @@ pub fn install(ctx: &Context, download_only: bool) -> Result<InstallReport> {
     // nothing is installed.
     let mut install = Vec::new();
     let mut downgrade = Vec::new();
+    let mut remove = Vec::new();
     for action in report.plan.changes() {
-        let path = repository.fetch_package(&action.package)?;
+        let Some(package) = &action.package else {
+            remove.extend(action.from.iter().cloned());
+            continue;
+        };
+        let path = repository.fetch_package(package)?;
         report.downloaded.push(path.display().to_string());
         if action.change == Change::Downgrade {
             downgrade.push(path);
@@ -138,6 +143,7 @@ pub fn install(ctx: &Context, download_only: bool) -> Result<InstallReport> {
         releasever: releasever.as_deref(),
         install,
         downgrade,
+        remove,
     };
     manager.apply(&tx)?;
     report.package_manager = Some(manager.name());
@@ -164,20 +170,27 @@ pub fn install(ctx: &Context, download_only: bool) -> Result<InstallReport> {
     Ok(report)
 }
 
-/// After the transaction, every planned NEVRA must be in the rpm database.
+/// After the transaction the rpm database must hold exactly what was planned: every planned
+/// NEVRA installed, every planned removal gone.
 fn verify_installed(ctx: &Context, plan: &InstallPlan) -> Result<()> {
     let names: Vec<&str> = plan.actions.iter().map(|a| a.name.as_str()).collect();
-    let installed = rpmdb::installed_named(&ctx.sysroot, &names)?;
-    let missing: Vec<&str> = plan
-        .actions
-        .iter()
-        .filter(|a| !installed.iter().any(|i| i.nevra() == a.to))
-        .map(|a| a.to.as_str())
-        .collect();
-    if !missing.is_empty() {
+    let installed: Vec<String> =
+        rpmdb::installed_named(&ctx.sysroot, &names)?.iter().map(|p| p.nevra()).collect();
+    let mut wrong = Vec::new();
+    for action in &plan.actions {
+        match &action.to {
+            Some(to) if !installed.contains(to) => wrong.push(format!("{to} is not installed")),
+            None => wrong.extend(
+                action.from.iter().filter(|f| installed.contains(f)).map(|f| format!("{f} is still installed")),
+            ),
+            _ => {}
+        }
+    }
+    if !wrong.is_empty() {
         anyhow::bail!(
-            "the package manager finished but these planned packages are not installed: {}",
-            missing.join(", ")
+            "the package manager finished, but the host is not as planned: {}; run `linstor-agent plan` to see \
+             what is left, and check the package manager's log",
+            wrong.join(", ")
         );
     }
     Ok(())
@@ -187,8 +200,15 @@ fn verify_installed(ctx: &Context, plan: &InstallPlan) -> Result<()> {
 fn running_module_check(ctx: &Context, facts: &Facts, plan: &InstallPlan) -> Result<Option<live::ModuleCheck>> {
     let Some(running) = &facts.running_kernel else { return Ok(None) };
     let Some(line) = plan.kernels.iter().find(|k| &k.uname_r == running) else { return Ok(None) };
-    let Some(action) = plan.actions.iter().find(|a| a.to == line.module) else { return Ok(None) };
-    let version = select::drbd_version(&action.package).to_owned();
+    let Some(package) = plan
+        .actions
+        .iter()
+        .find(|a| a.to.as_deref() == Some(line.module.as_str()))
+        .and_then(|a| a.package.as_ref())
+    else {
+        return Ok(None);
+    };
+    let version = select::drbd_version(package).to_owned();
     live::load_and_check(&ctx.sysroot, &version)
         .with_context(|| format!("checking the DRBD module for the running kernel {running}"))
         .map(Some)

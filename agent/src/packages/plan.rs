@@ -13,6 +13,9 @@ pub enum Change {
     Install,
     Upgrade,
     Downgrade,
+    /// An installed module package that no served kernel is given any more: superseded by
+    /// the one chosen for its kernel (same files), or left from a kernel that is gone.
+    Remove,
     /// Already installed at exactly the chosen NEVRA.
     Keep,
 }
@@ -23,6 +26,7 @@ impl Change {
             Change::Install => "install",
             Change::Upgrade => "upgrade",
             Change::Downgrade => "downgrade",
+            Change::Remove => "remove",
             Change::Keep => "keep",
         }
     }
@@ -34,10 +38,12 @@ pub struct PackageAction {
     pub change: Change,
     /// What the host has of this name now (several for side-by-side kernel modules).
     pub from: Vec<String>,
-    pub to: String,
+    /// The NEVRA the host will have; `None` for a removal.
+    pub to: Option<String>,
     pub reason: String,
+    /// The repository package to fetch; `None` for a removal.
     #[serde(skip)]
-    pub package: RepoPackage,
+    pub package: Option<RepoPackage>,
 }
 
 /// One served kernel and the module chosen for it.
@@ -60,7 +66,14 @@ pub struct InstallPlan {
 }
 
 impl InstallPlan {
-    pub fn new(repo: &str, revision: &str, selection: &Selection, installed: &[RpmPackage]) -> InstallPlan {
+    /// `kmod` is the module package's name: installed ones that serve no kernel are removed.
+    pub fn new(
+        repo: &str,
+        revision: &str,
+        kmod: &str,
+        selection: &Selection,
+        installed: &[RpmPackage],
+    ) -> InstallPlan {
         let kernels = selection
             .modules
             .iter()
@@ -72,7 +85,7 @@ impl InstallPlan {
                 evidence: m.evidence,
             })
             .collect();
-        let actions = selection
+        let mut actions: Vec<PackageAction> = selection
             .packages()
             .into_iter()
             .map(|pkg| {
@@ -80,6 +93,17 @@ impl InstallPlan {
                 action_for(pkg, installed, reason)
             })
             .collect();
+        let chosen: Vec<String> = selection.modules.iter().map(|m| m.package.nevra()).collect();
+        for old in installed.iter().filter(|i| i.name == kmod && !chosen.contains(&i.nevra())) {
+            actions.push(PackageAction {
+                name: old.name.clone(),
+                change: Change::Remove,
+                from: vec![old.nevra()],
+                to: None,
+                reason: "superseded: no served kernel is given this module".into(),
+                package: None,
+            });
+        }
         InstallPlan { repo: repo.into(), revision: revision.into(), kernels, actions }
     }
 
@@ -120,7 +144,14 @@ fn action_for(pkg: &RepoPackage, installed: &[RpmPackage], reason: String) -> Pa
             Some(_) => Change::Upgrade,
         }
     };
-    PackageAction { name: pkg.name.clone(), change, from, to: pkg.nevra(), reason, package: pkg.clone() }
+    PackageAction {
+        name: pkg.name.clone(),
+        change,
+        from,
+        to: Some(pkg.nevra()),
+        reason,
+        package: Some(pkg.clone()),
+    }
 }
 
 fn installed_evr(pkg: &RpmPackage) -> String {
@@ -145,8 +176,12 @@ pub fn render(plan: &InstallPlan) -> String {
     }
     out.push_str("Packages:\n");
     for a in &plan.actions {
-        let from = if a.from.is_empty() { String::new() } else { format!("{} -> ", a.from.join(", ")) };
-        out.push_str(&format!("  {:<9} {from}{}  ({})\n", a.change.label(), a.to, a.reason));
+        let line = match (&a.to, a.from.is_empty()) {
+            (Some(to), true) => to.clone(),
+            (Some(to), false) => format!("{} -> {to}", a.from.join(", ")),
+            (None, _) => a.from.join(", "),
+        };
+        out.push_str(&format!("  {:<9} {line}  ({})\n", a.change.label(), a.reason));
     }
     out
 }

@@ -72,7 +72,7 @@ pub fn select(
             .collect();
         let allowed: Vec<(&RepoPackage, Evidence)> =
             fitting.iter().copied().filter(|(p, _)| pin.is_none_or(|pin| pin_matches(p, pin))).collect();
-        match allowed.into_iter().max_by(|a, b| newer_module(a, b)) {
+        match allowed.into_iter().max_by(newer_module) {
             Some((package, evidence)) => {
                 modules.push(ModuleChoice { kernel: kernel.clone(), package: package.clone(), evidence })
             }
