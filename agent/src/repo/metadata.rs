@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use rpmrepo_metadata::visitor::{FilelistsVisitor, PrimaryVisitor, RequirementData, parse_filelists, parse_primary};
 use rpmrepo_metadata::{Checksum, FileType, RepomdRecord, RepomdXml};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::path::Path;
 
@@ -98,34 +98,59 @@ fn metadata_file(kind: &'static str, record: &RepomdRecord, url: &str) -> Result
 /// Reads the packages from a primary and a filelists file whose stored checksums have
 /// already been checked; the decompressed content is hashed while it is parsed and compared
 /// with repomd's open-checksum before anything is returned.
+///
+/// The two files are independent until the end (filelists is keyed by pkgid), so they are
+/// parsed on two threads: the load takes as long as the bigger file, not the sum of both.
 pub(crate) fn read_packages(
     primary: &MetadataFile,
     primary_path: &Path,
     filelists: &MetadataFile,
     filelists_path: &Path,
 ) -> Result<Vec<RepoPackage>> {
-    let mut collector = PrimaryCollector::default();
-    parse_file(primary, primary_path, Parser::Primary(&mut collector))?;
+    let (primary_result, files_result) = std::thread::scope(|scope| {
+        let files_thread = scope.spawn(|| -> Result<HashMap<String, Vec<String>>> {
+            let mut files = FilesCollector::default();
+            parse_file(filelists, filelists_path, Parser::Filelists(&mut files))?;
+            Ok(files.lists)
+        });
+        let mut collector = PrimaryCollector::default();
+        let primary_result = parse_file(primary, primary_path, Parser::Primary(&mut collector)).map(|()| collector);
+        let files_result = files_thread.join().unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "the parser of {} metadata {} crashed: the file is malformed; ask the repository owner to rerun \
+                 createrepo_c",
+                filelists.kind,
+                filelists_path.display()
+            ))
+        });
+        (primary_result, files_result)
+    });
+    let collector = primary_result?;
     if let Some(problem) = collector.problem {
         anyhow::bail!(
-            "{} ({}): {problem} — ask the repository owner to rebuild the repository with createrepo_c",
+            "{} metadata {}: {problem} — ask the repository owner to rebuild the repository with createrepo_c",
             primary.kind,
             primary_path.display()
         );
     }
-    let PrimaryCollector { mut packages, index, .. } = collector;
-    let mut files = FilesCollector { packages: &mut packages, index: &index, current: None };
-    parse_file(filelists, filelists_path, Parser::Filelists(&mut files))?;
+    let mut lists = files_result?;
+    let mut packages = collector.packages;
+    for pkg in &mut packages {
+        // Moved, not copied: the lists are the bulk of the metadata.
+        if let Some(files) = lists.remove(&pkg.sha256) {
+            pkg.files = files;
+        }
+    }
     Ok(packages)
 }
 
-enum Parser<'a, 'b> {
+enum Parser<'a> {
     Primary(&'a mut PrimaryCollector),
-    Filelists(&'a mut FilesCollector<'b>),
+    Filelists(&'a mut FilesCollector),
 }
 
 /// One streaming pass: decompress, hash the decompressed bytes, parse.
-fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Result<()> {
+fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_>) -> Result<()> {
     let what = || format!("{} metadata {} (from {})", file.kind, path.display(), file.location);
     let decoded = rpmrepo_metadata::utils::reader_from_file(path).with_context(|| format!("cannot open {}", what()))?;
     let mut hasher = Sha256::new();
@@ -172,8 +197,8 @@ fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Resul
 #[derive(Default)]
 struct PrimaryCollector {
     packages: Vec<RepoPackage>,
-    /// pkgid (sha256) → index in `packages`, to attach filelists entries.
-    index: HashMap<String, usize>,
+    /// The pkgids (sha256) seen, so a file listed twice is one package.
+    seen: HashSet<String>,
     current: Option<RepoPackage>,
     /// The first problem seen; visitors cannot return errors.
     problem: Option<String>,
@@ -280,41 +305,35 @@ impl PrimaryVisitor for PrimaryCollector {
             return;
         }
         // The same file listed twice (same sha256) is one package.
-        if self.index.contains_key(&pkg.sha256) {
-            return;
+        if self.seen.insert(pkg.sha256.clone()) {
+            self.packages.push(pkg);
         }
-        self.index.insert(pkg.sha256.clone(), self.packages.len());
-        self.packages.push(pkg);
     }
 }
 
-/// Adds filelists.xml entries to the packages primary.xml described.
-struct FilesCollector<'a> {
-    packages: &'a mut Vec<RepoPackage>,
-    index: &'a HashMap<String, usize>,
-    current: Option<usize>,
+/// Collects filelists.xml: pkgid → every file and directory of that package.
+#[derive(Default)]
+struct FilesCollector {
+    lists: HashMap<String, Vec<String>>,
+    current: Option<(String, Vec<String>)>,
 }
 
-impl FilelistsVisitor for FilesCollector<'_> {
+impl FilelistsVisitor for FilesCollector {
     fn begin_package(&mut self, pkgid: &str, _name: &str, _arch: &str) {
-        // createrepo_c writes lower-case hex; look up as-is first to avoid an allocation.
-        self.current =
-            self.index.get(pkgid).or_else(|| self.index.get(&pkgid.to_ascii_lowercase())).copied();
-        if let Some(i) = self.current {
-            // filelists is the full list: it replaces nothing, but a package listed twice in
-            // filelists must not get its files twice.
-            self.packages[i].files.clear();
-        }
+        self.current = Some((pkgid.to_ascii_lowercase(), Vec::new()));
     }
 
     fn add_file(&mut self, _filetype: FileType, path: &str) {
-        if let Some(i) = self.current {
-            self.packages[i].files.push(path.to_owned());
+        if let Some((_, files)) = self.current.as_mut() {
+            files.push(path.to_owned());
         }
     }
 
     fn end_package(&mut self) {
-        self.current = None;
+        if let Some((pkgid, files)) = self.current.take() {
+            // A package listed twice keeps its last list, not both concatenated.
+            self.lists.insert(pkgid, files);
+        }
     }
 }
 
