@@ -4,8 +4,8 @@ use crate::cli::{Cli, Command};
 use crate::config::{self, LoadedConfig};
 use crate::error::{ExitCode, exit_code_for};
 use crate::host::{Sysroot, facts};
-use crate::packages;
 use crate::output::{Outcome, print_error};
+use crate::packages;
 use std::path::PathBuf;
 
 /// What every command gets: the host it acts on and the configuration.
@@ -65,7 +65,15 @@ fn facts(ctx: &Context) -> anyhow::Result<Outcome> {
     let facts = facts::gather(&ctx.sysroot)?;
     let serve = facts::kernels_to_serve(&facts, &ctx.sysroot)?;
     let human = facts::render(&facts, &serve);
-    Outcome::new(&FactsReport { command: "facts", changed: false, facts, serve }, human)
+    Outcome::new(
+        &FactsReport {
+            command: "facts",
+            changed: false,
+            facts,
+            serve,
+        },
+        human,
+    )
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {
@@ -77,5 +85,8 @@ fn init_tracing(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LINSTOR_AGENT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -56,14 +56,23 @@ fn default_kmod() -> String {
 }
 
 fn default_userland() -> Vec<String> {
-    ["drbd-utils", "drbd-reactor", "linstor-satellite", "linstor-client"]
-        .map(String::from)
-        .to_vec()
+    [
+        "drbd-utils",
+        "drbd-reactor",
+        "linstor-satellite",
+        "linstor-client",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 impl Default for PackagesConfig {
     fn default() -> Self {
-        PackagesConfig { kmod: default_kmod(), userland: default_userland(), pin: BTreeMap::new() }
+        PackagesConfig {
+            kmod: default_kmod(),
+            userland: default_userland(),
+            pin: BTreeMap::new(),
+        }
     }
 }
 
@@ -153,11 +162,14 @@ fn fragments(main: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(UsageError(format!("cannot read config directory {}: {e}", dir.display())).into()),
+        Err(e) => {
+            return Err(UsageError(format!("cannot read config directory {}: {e}", dir.display())).into());
+        }
     };
     let mut found = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| UsageError(format!("cannot read config directory {}: {e}", dir.display())))?;
+        let entry =
+            entry.map_err(|e| UsageError(format!("cannot read config directory {}: {e}", dir.display())))?;
         let path = entry.path();
         if path.extension().is_some_and(|ext| ext == "toml") {
             found.push(path);
@@ -188,7 +200,11 @@ fn parse_file(file: &Path) -> Result<toml::Table> {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Deep merge: tables merge key by key, anything else is replaced by the later file's value.
@@ -207,7 +223,11 @@ fn list(files: &[PathBuf]) -> String {
     if files.is_empty() {
         return "no config file".into();
     }
-    files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl LoadedConfig {
@@ -231,7 +251,11 @@ impl LoadedConfig {
         let fingerprint = match &repo.fingerprint {
             None => None,
             Some(pin) => {
-                let normalised: String = pin.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+                let normalised: String = pin
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect::<String>()
+                    .to_uppercase();
                 if normalised.len() < 16 || !normalised.chars().all(|c| c.is_ascii_hexdigit()) {
                     return Err(UsageError(format!(
                         "[repo] fingerprint {pin:?} in {} is not a hex key fingerprint: use the 40 hex digits `gpg --show-keys` prints",
@@ -242,7 +266,11 @@ impl LoadedConfig {
                 Some(normalised)
             }
         };
-        Ok(ValidRepo { baseurl, gpgkey, fingerprint })
+        Ok(ValidRepo {
+            baseurl,
+            gpgkey,
+            fingerprint,
+        })
     }
 }
 
@@ -275,8 +303,16 @@ mod tests {
             "agent.toml",
             "[repo]\nbaseurl = \"file:///repo/\"\ngpgkey = \"/k\"\n[packages]\npin = { \"kmod-drbd\" = \"9.2.11\" }\n",
         );
-        write(dir.path(), "agent.d/20-b.toml", "[packages.pin]\n\"kmod-drbd\" = \"9.2.12\"\n");
-        write(dir.path(), "agent.d/10-a.toml", "[packages.pin]\n\"kmod-drbd\" = \"9.2.10\"\n\"linstor-satellite\" = \"1.29.2\"\n");
+        write(
+            dir.path(),
+            "agent.d/20-b.toml",
+            "[packages.pin]\n\"kmod-drbd\" = \"9.2.12\"\n",
+        );
+        write(
+            dir.path(),
+            "agent.d/10-a.toml",
+            "[packages.pin]\n\"kmod-drbd\" = \"9.2.10\"\n\"linstor-satellite\" = \"1.29.2\"\n",
+        );
         write(dir.path(), "agent.d/notes.txt", "ignored");
         let loaded = load(&main, true).unwrap();
         assert_eq!(loaded.files.len(), 3);
@@ -289,7 +325,11 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let dir = tempfile::tempdir().unwrap();
-        let main = write(dir.path(), "agent.toml", "[repo]\nbaseurl = \"file:///r/\"\n\n[packages]\nkmodd = \"x\"\n");
+        let main = write(
+            dir.path(),
+            "agent.toml",
+            "[repo]\nbaseurl = \"file:///r/\"\n\n[packages]\nkmodd = \"x\"\n",
+        );
         let err = load(&main, true).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("agent.toml:5:"), "{msg}");
@@ -301,7 +341,11 @@ mod tests {
     fn unknown_key_in_a_fragment_names_the_fragment() {
         let dir = tempfile::tempdir().unwrap();
         let main = write(dir.path(), "agent.toml", "[repo]\nbaseurl = \"file:///r/\"\n");
-        write(dir.path(), "agent.d/50-x.toml", "# pins\n[packages]\n\nbogus = 1\n");
+        write(
+            dir.path(),
+            "agent.d/50-x.toml",
+            "# pins\n[packages]\n\nbogus = 1\n",
+        );
         let msg = load(&main, true).unwrap_err().to_string();
         assert!(msg.contains("50-x.toml:4:"), "{msg}");
         assert!(msg.contains("bogus"), "{msg}");

@@ -14,7 +14,10 @@ impl Outcome {
     /// `report` must serialize to a JSON object with a `changed` field.
     pub fn new(report: &impl Serialize, human: String) -> anyhow::Result<Outcome> {
         let document = serde_json::to_value(report)?;
-        debug_assert!(document.get("changed").is_some(), "every JSON document carries `changed`");
+        debug_assert!(
+            document.get("changed").is_some(),
+            "every JSON document carries `changed`"
+        );
         Ok(Outcome { document, human })
     }
 

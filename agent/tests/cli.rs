@@ -28,10 +28,30 @@ fn malformed_config_is_exit_2_naming_file_and_line() {
     std::fs::create_dir_all(etc.join("agent.d")).unwrap();
     let main = etc.join("agent.toml");
     let cases = [
-        ("bad TOML", "[repo]\nbaseurl = \"file:///r/\"\ngpgkey = [unclosed\n", "agent.toml:3:", ""),
-        ("unknown key", "[repo]\nbaseurl = \"file:///r/\"\n\n[packages]\nkmodd = \"kmod-drbd\"\n", "agent.toml:5:", "kmodd"),
-        ("wrong type", "[packages]\nuserland = \"drbd-utils\"\n", "agent.toml:2:", "sequence"),
-        ("unknown section", "[repository]\nbaseurl = \"x\"\n", "agent.toml:1:", "repository"),
+        (
+            "bad TOML",
+            "[repo]\nbaseurl = \"file:///r/\"\ngpgkey = [unclosed\n",
+            "agent.toml:3:",
+            "",
+        ),
+        (
+            "unknown key",
+            "[repo]\nbaseurl = \"file:///r/\"\n\n[packages]\nkmodd = \"kmod-drbd\"\n",
+            "agent.toml:5:",
+            "kmodd",
+        ),
+        (
+            "wrong type",
+            "[packages]\nuserland = \"drbd-utils\"\n",
+            "agent.toml:2:",
+            "sequence",
+        ),
+        (
+            "unknown section",
+            "[repository]\nbaseurl = \"x\"\n",
+            "agent.toml:1:",
+            "repository",
+        ),
     ];
     for (what, text, location, key) in cases {
         std::fs::write(&main, text).unwrap();
@@ -46,12 +66,21 @@ fn malformed_config_is_exit_2_naming_file_and_line() {
         assert_eq!(json.code, 2);
         assert_eq!(json.json()["error"]["exit_code"], 2, "{what}");
         assert_eq!(json.json()["changed"], false);
-        assert!(json.json()["error"]["message"].as_str().unwrap().contains(location));
+        assert!(
+            json.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(location)
+        );
     }
 
     // A fragment is named as itself.
     std::fs::write(&main, "[repo]\nbaseurl = \"file:///r/\"\n").unwrap();
-    std::fs::write(etc.join("agent.d/10-pins.toml"), "[packages.pin]\nkmod-drbd = 9\n").unwrap();
+    std::fs::write(
+        etc.join("agent.d/10-pins.toml"),
+        "[packages.pin]\nkmod-drbd = 9\n",
+    )
+    .unwrap();
     let run = agent_in(dir.path(), &["plan"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("10-pins.toml:2:"), "{}", run.stderr);
@@ -84,17 +113,35 @@ fn missing_repo_key_is_exit_2_naming_the_key() {
 fn facts_under_a_root_list_its_kernels_and_no_running_kernel() {
     let dir = tempfile::tempdir().unwrap();
     let repo = shared_repo();
-    let host = host(dir.path(), "h1", &repo, &[KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra]);
+    let host = host(
+        dir.path(),
+        "h1",
+        &repo,
+        &[KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra],
+    );
     let run = agent(&host, &["--output", "json", "facts"]);
     assert_eq!(run.code, 0, "{}", run.message());
     let doc = run.json();
     assert_eq!(doc["changed"], false);
     assert_eq!(doc["running_kernel"], serde_json::Value::Null);
     assert_eq!(doc["xcpng_version"], "8.3.0");
-    let kernels: Vec<&str> = doc["kernels"].as_array().unwrap().iter().map(|k| k["package"].as_str().unwrap()).collect();
-    assert_eq!(kernels, [KERNEL_XCPNG_38.nevra, KERNEL_XCPNG_37.nevra], "newest first");
+    let kernels: Vec<&str> = doc["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["package"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kernels,
+        [KERNEL_XCPNG_38.nevra, KERNEL_XCPNG_37.nevra],
+        "newest first"
+    );
     assert_eq!(doc["default_boot_kernel"], XCPNG_UNAME);
-    assert_eq!(doc["serve"].as_array().unwrap().len(), 1, "one uname serves both releases");
+    assert_eq!(
+        doc["serve"].as_array().unwrap().len(),
+        1,
+        "one uname serves both releases"
+    );
 
     let human = agent(&host, &["facts"]);
     assert!(human.stdout.contains("XCP-ng 8.3.0"), "{}", human.stdout);

@@ -21,8 +21,12 @@ fn expected_with(kmods: &[&str]) -> Vec<String> {
 }
 
 fn planned_nevras(doc: &serde_json::Value) -> Vec<String> {
-    let mut v: Vec<String> =
-        doc["actions"].as_array().unwrap().iter().filter_map(|a| a["to"].as_str().map(String::from)).collect();
+    let mut v: Vec<String> = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["to"].as_str().map(String::from))
+        .collect();
     v.sort();
     v
 }
@@ -45,7 +49,11 @@ fn assert_installs(kernels: &[&str], kmods: &[&str], evidence: &str) {
     assert_eq!(run.code, 0, "{}", run.message());
     let doc = run.json();
     assert_eq!(doc["changed"], true);
-    assert_eq!(planned_nevras(&doc), planned_nevras(&plan), "install did what plan showed");
+    assert_eq!(
+        planned_nevras(&doc),
+        planned_nevras(&plan),
+        "install did what plan showed"
+    );
 
     // rpm shows exactly the planned packages, plus the dependency dnf resolved.
     let mut planned = planned_nevras(&doc);
@@ -62,14 +70,24 @@ fn assert_installs(kernels: &[&str], kmods: &[&str], evidence: &str) {
     let again = agent(&host, &["--output", "json", "install"]);
     assert_eq!(again.code, 0, "{}", again.message());
     assert_eq!(again.json()["changed"], false);
-    assert!(again.json()["actions"].as_array().unwrap().iter().all(|a| a["change"] == "keep"));
+    assert!(
+        again.json()["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["change"] == "keep")
+    );
     let human = agent(&host, &["install"]);
     assert!(human.stdout.contains("Nothing to do"), "{}", human.stdout);
 }
 
 #[test]
 fn xcpng_kernel_gets_the_vates_style_module_by_path() {
-    assert_installs(&[KERNEL_XCPNG_38.nevra], &[KMOD_XCPNG_9_2_12.nevra], "module-path");
+    assert_installs(
+        &[KERNEL_XCPNG_38.nevra],
+        &[KMOD_XCPNG_9_2_12.nevra],
+        "module-path",
+    );
 }
 
 #[test]
@@ -93,24 +111,50 @@ fn two_kernels_get_a_module_each() {
 
 #[test]
 fn two_kernel_releases_with_one_kabi_share_one_module() {
-    assert_installs(&[KERNEL_EL8_553.nevra, KERNEL_EL8_553_5.nevra], &[KMOD_KABI_A_9_2_12.nevra], "kabi");
+    assert_installs(
+        &[KERNEL_EL8_553.nevra, KERNEL_EL8_553_5.nevra],
+        &[KMOD_KABI_A_9_2_12.nevra],
+        "kabi",
+    );
 }
 
 #[test]
 fn a_kernel_nothing_fits_is_refused_and_nothing_is_installed() {
     let dir = tempfile::tempdir().unwrap();
     let repo = shared_repo();
-    let host = host(dir.path(), "h1", &repo, &[KERNEL_EL8_553.nevra, KERNEL_EL9_503.nevra]);
-    for args in [&["plan"][..], &["install"][..], &["install", "--download-only"][..]] {
+    let host = host(
+        dir.path(),
+        "h1",
+        &repo,
+        &[KERNEL_EL8_553.nevra, KERNEL_EL9_503.nevra],
+    );
+    for args in [
+        &["plan"][..],
+        &["install"][..],
+        &["install", "--download-only"][..],
+    ] {
         let run = agent(&host, args);
         assert_eq!(run.code, 3, "{args:?}: {}", run.message());
         let msg = run.message();
         assert!(msg.contains("kernel 5.14.0-503.el9.x86_64"), "{msg}");
-        assert!(msg.contains(KMOD_KABI_A_9_2_12.nevra.trim_end_matches(".x86_64").trim_start_matches("kmod-drbd-")));
-        assert!(!msg.contains("kernel 4.18.0-553.el8_10.x86_64:"), "the served kernel is not blamed: {msg}");
+        assert!(
+            msg.contains(
+                KMOD_KABI_A_9_2_12
+                    .nevra
+                    .trim_end_matches(".x86_64")
+                    .trim_start_matches("kmod-drbd-")
+            )
+        );
+        assert!(
+            !msg.contains("kernel 4.18.0-553.el8_10.x86_64:"),
+            "the served kernel is not blamed: {msg}"
+        );
     }
     assert_eq!(installed_besides_kernels(&host), Vec::<String>::new());
-    assert!(!host.root.join("var/cache/linstor-agent/packages").exists(), "nothing was downloaded");
+    assert!(
+        !host.root.join("var/cache/linstor-agent/packages").exists(),
+        "nothing was downloaded"
+    );
 
     let json = agent(&host, &["--output", "json", "install"]);
     assert_eq!(json.code, 3);
@@ -133,37 +177,87 @@ fn pins_choose_older_versions_and_a_later_pin_moves_them() {
     let run = agent(&host, &["install"]);
     assert_eq!(run.code, 0, "{}", run.message());
     let installed = installed_besides_kernels(&host);
-    assert!(installed.contains(&KMOD_XCPNG_9_2_11.nevra.to_owned()), "{installed:?}");
-    assert!(installed.contains(&LINSTOR_SATELLITE_1_29_0.nevra.to_owned()), "{installed:?}");
-    assert!(installed.contains(&LINSTOR_COMMON_1_29_0.nevra.to_owned()), "{installed:?}");
+    assert!(
+        installed.contains(&KMOD_XCPNG_9_2_11.nevra.to_owned()),
+        "{installed:?}"
+    );
+    assert!(
+        installed.contains(&LINSTOR_SATELLITE_1_29_0.nevra.to_owned()),
+        "{installed:?}"
+    );
+    assert!(
+        installed.contains(&LINSTOR_COMMON_1_29_0.nevra.to_owned()),
+        "{installed:?}"
+    );
 
     // Lifting the satellite pin upgrades it (and dnf brings its dependency along).
-    std::fs::write(fragment_dir.join("50-pins.toml"), "[packages.pin]\n\"kmod-drbd\" = \"9.2.11\"\n").unwrap();
+    std::fs::write(
+        fragment_dir.join("50-pins.toml"),
+        "[packages.pin]\n\"kmod-drbd\" = \"9.2.11\"\n",
+    )
+    .unwrap();
     let plan = agent(&host, &["--output", "json", "plan"]).json();
-    let satellite = plan["actions"].as_array().unwrap().iter().find(|a| a["name"] == "linstor-satellite").unwrap();
+    let satellite = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "linstor-satellite")
+        .unwrap();
     assert_eq!(satellite["change"], "upgrade");
     assert_eq!(satellite["from"][0], LINSTOR_SATELLITE_1_29_0.nevra);
     let run = agent(&host, &["install"]);
     assert_eq!(run.code, 0, "{}", run.message());
     let installed = installed_besides_kernels(&host);
-    assert!(installed.contains(&LINSTOR_SATELLITE_1_29_2.nevra.to_owned()), "{installed:?}");
-    assert!(installed.contains(&LINSTOR_COMMON_1_29_2.nevra.to_owned()), "{installed:?}");
+    assert!(
+        installed.contains(&LINSTOR_SATELLITE_1_29_2.nevra.to_owned()),
+        "{installed:?}"
+    );
+    assert!(
+        installed.contains(&LINSTOR_COMMON_1_29_2.nevra.to_owned()),
+        "{installed:?}"
+    );
 
     // Pinning back down is a downgrade, and dnf takes the dependency down with it.
-    std::fs::write(fragment_dir.join("50-pins.toml"), "[packages.pin]\n\"linstor-satellite\" = \"1.29.0\"\n").unwrap();
+    std::fs::write(
+        fragment_dir.join("50-pins.toml"),
+        "[packages.pin]\n\"linstor-satellite\" = \"1.29.0\"\n",
+    )
+    .unwrap();
     let run = agent(&host, &["--output", "json", "install"]);
     assert_eq!(run.code, 0, "{}", run.message());
     let doc = run.json();
-    let satellite = doc["actions"].as_array().unwrap().iter().find(|a| a["name"] == "linstor-satellite").unwrap();
+    let satellite = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "linstor-satellite")
+        .unwrap();
     assert_eq!(satellite["change"], "downgrade");
     let installed = installed_besides_kernels(&host);
-    assert!(installed.contains(&LINSTOR_SATELLITE_1_29_0.nevra.to_owned()), "{installed:?}");
-    assert!(installed.contains(&LINSTOR_COMMON_1_29_0.nevra.to_owned()), "{installed:?}");
+    assert!(
+        installed.contains(&LINSTOR_SATELLITE_1_29_0.nevra.to_owned()),
+        "{installed:?}"
+    );
+    assert!(
+        installed.contains(&LINSTOR_COMMON_1_29_0.nevra.to_owned()),
+        "{installed:?}"
+    );
     // The unpinned module moved up to the newest that fits, replacing the old one in the same
     // transaction (both own the same module files).
-    assert!(installed.contains(&KMOD_XCPNG_9_2_12.nevra.to_owned()), "{installed:?}");
-    assert!(!installed.contains(&KMOD_XCPNG_9_2_11.nevra.to_owned()), "{installed:?}");
-    let removal = doc["actions"].as_array().unwrap().iter().find(|a| a["change"] == "remove").unwrap();
+    assert!(
+        installed.contains(&KMOD_XCPNG_9_2_12.nevra.to_owned()),
+        "{installed:?}"
+    );
+    assert!(
+        !installed.contains(&KMOD_XCPNG_9_2_11.nevra.to_owned()),
+        "{installed:?}"
+    );
+    let removal = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["change"] == "remove")
+        .unwrap();
     assert_eq!(removal["from"][0], KMOD_XCPNG_9_2_11.nevra);
 }
 

@@ -10,11 +10,11 @@ use testbed::fixture::catalog::*;
 
 /// Builds an XCP-ng host on a private copy of the repository, lets `damage` break the copy,
 /// then runs `install` and checks the refusal.
-fn refused(name: &str, damage: impl FnOnce(&FixtureRepo, &Path) -> Option<String>, expect: &[&str]) {
+fn refused(name: &str, damage: impl FnOnce(&FixtureRepo) -> Option<String>, expect: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let repo = private_repo(dir.path());
     let host = host(dir.path(), "h1", &repo, &[KERNEL_XCPNG_38.nevra]);
-    let config = damage(&repo, &host.host_dir().to_path_buf())
+    let config = damage(&repo)
         .map(|lines| config_with_repo(&host, &lines, ""))
         .unwrap_or_else(|| host.config.clone());
 
@@ -22,9 +22,16 @@ fn refused(name: &str, damage: impl FnOnce(&FixtureRepo, &Path) -> Option<String
     assert_ne!(run.code, 0, "{name}: install must fail: {}", run.message());
     let msg = run.message();
     for needle in expect {
-        assert!(msg.contains(needle), "{name}: the message should name {needle:?}:\n{msg}");
+        assert!(
+            msg.contains(needle),
+            "{name}: the message should name {needle:?}:\n{msg}"
+        );
     }
-    assert_eq!(installed_besides_kernels(&host), Vec::<String>::new(), "{name}: nothing is installed");
+    assert_eq!(
+        installed_besides_kernels(&host),
+        Vec::<String>::new(),
+        "{name}: nothing is installed"
+    );
 }
 
 fn flip_byte(path: &Path, offset_from_end: Option<u64>, offset: u64) {
@@ -42,7 +49,10 @@ fn flip_byte(path: &Path, offset_from_end: Option<u64>, offset: u64) {
 fn header_offset(path: &Path) -> u64 {
     let bytes = std::fs::read(path).unwrap();
     let needle = b"A stand-in for the DRBD";
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("the description is in the header");
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the description is in the header");
     (at + 2) as u64
 }
 
@@ -56,7 +66,7 @@ const KMOD_FILE: &str = "kmod-drbd-9.2.12-1.xcpng8.3.x86_64";
 fn payload_byte_flipped() {
     refused(
         "payload",
-        |repo, _| {
+        |repo| {
             flip_byte(&kmod_file(repo), Some(64), 0);
             repo.rebuild_metadata().unwrap(); // the metadata checksum now agrees with the bad file
             None
@@ -69,7 +79,7 @@ fn payload_byte_flipped() {
 fn header_byte_flipped() {
     refused(
         "header",
-        |repo, _| {
+        |repo| {
             let file = kmod_file(repo);
             let at = header_offset(&file);
             flip_byte(&file, None, at);
@@ -84,7 +94,7 @@ fn header_byte_flipped() {
 fn unsigned_package() {
     refused(
         "unsigned",
-        |repo, _| {
+        |repo| {
             repo.strip_signature(&kmod_file(repo)).unwrap();
             repo.rebuild_metadata().unwrap();
             None
@@ -97,7 +107,7 @@ fn unsigned_package() {
 fn package_signed_by_another_key() {
     refused(
         "other key",
-        |repo, _| {
+        |repo| {
             repo.resign_package_with_other_key(&kmod_file(repo)).unwrap();
             repo.rebuild_metadata().unwrap();
             None
@@ -110,7 +120,7 @@ fn package_signed_by_another_key() {
 fn key_does_not_match_the_pinned_fingerprint() {
     refused(
         "fingerprint pin",
-        |repo, _| {
+        |repo| {
             Some(format!(
                 "baseurl = \"{}\"\ngpgkey = \"{}\"\nfingerprint = \"{}\"\n",
                 repo.baseurl(),
@@ -130,7 +140,7 @@ fn repo_key_name() -> String {
 fn repomd_signature_fails() {
     refused(
         "repomd signature",
-        |repo, _| {
+        |repo| {
             let repomd = repo.repomd_path();
             let text = std::fs::read_to_string(&repomd).unwrap();
             std::fs::write(&repomd, text.replacen("<revision>", "<revision>1", 1)).unwrap();
@@ -144,7 +154,7 @@ fn repomd_signature_fails() {
 fn repomd_signed_by_another_key() {
     refused(
         "repomd other key",
-        |repo, _| {
+        |repo| {
             repo.sign_repomd_with_other_key().unwrap();
             None
         },
@@ -156,7 +166,7 @@ fn repomd_signed_by_another_key() {
 fn primary_checksum_differs() {
     refused(
         "primary checksum",
-        |repo, _| {
+        |repo| {
             let repodata = repo.dir.join("repodata");
             let primary = std::fs::read_dir(&repodata)
                 .unwrap()
@@ -169,4 +179,76 @@ fn primary_checksum_differs() {
         },
         &["primary", "sha256"],
     );
+}
+
+/// Over HTTP: an unreachable server, a 404 and a truncated download each fail clearly and
+/// install nothing; once the repository is served properly, the same command succeeds.
+#[test]
+fn http_failures_install_nothing_and_the_next_run_succeeds() {
+    use std::net::TcpListener;
+    use support::http::{Mode, Server};
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = shared_repo();
+    let host = host(dir.path(), "h1", &repo, &[KERNEL_XCPNG_38.nevra]);
+    // Reserve a port, then free it: nothing listens there until the server starts on it.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let baseurl = format!("http://127.0.0.1:{port}/");
+    let repo_lines = |base: &str| {
+        format!(
+            "baseurl = \"{base}\"\ngpgkey = \"{}\"\nfingerprint = \"{}\"\n",
+            repo.key_path.display(),
+            repo.fingerprint
+        )
+    };
+    let config = config_with_repo(&host, &repo_lines(&baseurl), "");
+
+    let run = agent_with_config(&host, &config, &["install"]);
+    assert_eq!(run.code, 1, "{}", run.message());
+    assert!(
+        run.message().contains(&format!("cannot reach {baseurl}")),
+        "{}",
+        run.message()
+    );
+    assert_eq!(installed_besides_kernels(&host), Vec::<String>::new());
+
+    let server = Server::on(TcpListener::bind(("127.0.0.1", port)).unwrap(), &repo.dir);
+
+    // A base URL one level off: 404 for repomd.xml, with a hint.
+    let wrong = config_with_repo(&host, &repo_lines(&format!("{baseurl}x86_64/")), "");
+    let run = agent_with_config(&host, &wrong, &["install"]);
+    assert_eq!(run.code, 1, "{}", run.message());
+    assert!(run.message().contains("404 Not Found"), "{}", run.message());
+    assert!(run.message().contains("repomd.xml"), "{}", run.message());
+    assert_eq!(installed_besides_kernels(&host), Vec::<String>::new());
+
+    // The module package cut short mid-download.
+    let kmod_file = format!("{}.rpm", KMOD_XCPNG_9_2_12.nevra);
+    server.set_mode(Mode::Truncate(kmod_file.clone()));
+    let config = config_with_repo(&host, &repo_lines(&baseurl), "");
+    let run = agent_with_config(&host, &config, &["install"]);
+    assert_eq!(run.code, 1, "{}", run.message());
+    assert!(run.message().contains("truncated"), "{}", run.message());
+    assert!(
+        run.message().contains(KMOD_XCPNG_9_2_12.nevra),
+        "{}",
+        run.message()
+    );
+    assert_eq!(installed_besides_kernels(&host), Vec::<String>::new());
+    let leftover = host
+        .root
+        .join("var/cache/linstor-agent/packages")
+        .join(&kmod_file);
+    assert!(!leftover.exists(), "the partial download is not kept");
+
+    // The repository is back: the same command succeeds.
+    server.set_mode(Mode::Normal);
+    let run = agent_with_config(&host, &config, &["--output", "json", "install"]);
+    assert_eq!(run.code, 0, "{}", run.message());
+    assert_eq!(run.json()["changed"], true);
+    assert!(installed_besides_kernels(&host).contains(&KMOD_XCPNG_9_2_12.nevra.to_owned()));
 }

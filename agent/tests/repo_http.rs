@@ -1,23 +1,27 @@
 //! The repository client over HTTP, against a small server on 127.0.0.1 serving the real
 //! fixture repository: success, 404, truncated bodies, an unreachable server that comes back.
 
-mod repo_support;
+mod support;
 
 use linstor_agent::repo::RepoPackage;
-use repo_support::{Mode, Server, cache_files, open, private_copy, shared};
 use std::net::TcpListener;
+use support::http::{Mode, Server};
+use support::{cache_files, open, private_copy, shared_repo};
 
 fn message(err: anyhow::Error) -> String {
     format!("{err:#}")
 }
 
 fn kmod(packages: &[RepoPackage]) -> &RepoPackage {
-    packages.iter().find(|p| p.nevra() == "kmod-drbd-9.2.12-1.xcpng8.3.x86_64").expect("kmod in the metadata")
+    packages
+        .iter()
+        .find(|p| p.nevra() == "kmod-drbd-9.2.12-1.xcpng8.3.x86_64")
+        .expect("kmod in the metadata")
 }
 
 #[test]
 fn serves_metadata_and_packages() {
-    let fixture = shared();
+    let fixture = shared_repo();
     // The server's root is the repository directory.
     let server = Server::start(&fixture.dir);
     // No trailing slash: the client adds it.
@@ -38,12 +42,21 @@ fn serves_metadata_and_packages() {
 
 #[test]
 fn wrong_baseurl_is_a_404_with_a_hint() {
-    let fixture = shared();
+    let fixture = shared_repo();
     let server = Server::start(&fixture.dir);
     let (root, repo) = open(&fixture, &server.url("x86_64"));
     let msg = message(repo.metadata().unwrap_err());
-    assert!(msg.contains(&format!("{} returned 404 Not Found", server.url("x86_64/repodata/repomd.xml"))), "{msg}");
-    assert!(msg.contains("is [repo] baseurl the directory that holds repodata/?"), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "{} returned 404 Not Found",
+            server.url("x86_64/repodata/repomd.xml")
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("is [repo] baseurl the directory that holds repodata/?"),
+        "{msg}"
+    );
     assert!(cache_files(root.path(), "metadata").is_empty());
 }
 
@@ -57,12 +70,15 @@ fn missing_package_is_a_404_naming_it() {
     std::fs::remove_file(fixture.package_path(&pkg.nevra()).unwrap()).unwrap();
     let msg = message(repo.fetch_package(pkg).unwrap_err());
     assert!(msg.contains(&pkg.nevra()), "{msg}");
-    assert!(msg.contains(&format!("{} returned 404 Not Found", server.url(&pkg.location))), "{msg}");
+    assert!(
+        msg.contains(&format!("{} returned 404 Not Found", server.url(&pkg.location))),
+        "{msg}"
+    );
 }
 
 #[test]
 fn truncated_bodies_are_called_truncated() {
-    let fixture = shared();
+    let fixture = shared_repo();
     let server = Server::start(&fixture.dir);
     let (root, repo) = open(&fixture, &server.url(""));
 
@@ -73,7 +89,10 @@ fn truncated_bodies_are_called_truncated() {
     let revision_dir = cache_files(root.path(), "metadata");
     for dir in &revision_dir {
         let files = cache_files(root.path(), &format!("metadata/{dir}"));
-        assert!(!files.iter().any(|f| f.contains("primary")), "no partial primary kept: {files:?}");
+        assert!(
+            !files.iter().any(|f| f.contains("primary")),
+            "no partial primary kept: {files:?}"
+        );
     }
 
     server.set_mode(Mode::Normal);
@@ -83,8 +102,17 @@ fn truncated_bodies_are_called_truncated() {
     server.set_mode(Mode::Truncate(".rpm".into()));
     let msg = message(repo.fetch_package(pkg).unwrap_err());
     assert!(msg.contains(&pkg.nevra()), "{msg}");
-    assert!(msg.contains(&format!("download of {} was truncated", server.url(&pkg.location))), "{msg}");
-    assert!(cache_files(root.path(), "packages").is_empty(), "no partial package kept");
+    assert!(
+        msg.contains(&format!(
+            "download of {} was truncated",
+            server.url(&pkg.location)
+        )),
+        "{msg}"
+    );
+    assert!(
+        cache_files(root.path(), "packages").is_empty(),
+        "no partial package kept"
+    );
 
     server.set_mode(Mode::Normal);
     repo.fetch_package(pkg).unwrap();
@@ -92,13 +120,20 @@ fn truncated_bodies_are_called_truncated() {
 
 #[test]
 fn unreachable_server_then_served_again() {
-    let fixture = shared();
+    let fixture = shared_repo();
     // A port that was just free: nothing listens there now.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let baseurl = format!("http://127.0.0.1:{port}/");
     let (_root, repo) = open(&fixture, &baseurl);
     let msg = message(repo.metadata().unwrap_err());
-    assert!(msg.contains(&format!("cannot reach {baseurl}repodata/repomd.xml")), "{msg}");
+    assert!(
+        msg.contains(&format!("cannot reach {baseurl}repodata/repomd.xml")),
+        "{msg}"
+    );
     assert!(msg.contains("check [repo] baseurl and the network"), "{msg}");
 
     // The server comes up on that port; the same client's next call succeeds.

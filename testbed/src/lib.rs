@@ -8,6 +8,7 @@
 pub mod cmd;
 pub mod fixture;
 mod fsutil;
+pub mod synthetic;
 pub mod sysroot;
 
 pub use fixture::{BuildOptions, FixtureRepo, MetadataCompression};

@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn paths_are_mapped_into_the_root() {
         let root = Sysroot::new("/mnt/sysimage");
-        assert_eq!(root.path("/etc/os-release"), Path::new("/mnt/sysimage/etc/os-release"));
+        assert_eq!(
+            root.path("/etc/os-release"),
+            Path::new("/mnt/sysimage/etc/os-release")
+        );
         assert!(!root.is_live());
         assert!(Sysroot::live().is_live());
         assert_eq!(Sysroot::live().path("/etc/hostname"), Path::new("/etc/hostname"));

@@ -47,7 +47,9 @@ impl PackageManager for Dnf {
         let result = if tx.remove.is_empty() {
             let mut cmd = base_command("dnf", tx);
             cmd.arg("install").args(files);
-            exec::run(&mut cmd).map(drop).context("dnf could not install the verified packages")
+            exec::run(&mut cmd)
+                .map(drop)
+                .context("dnf could not install the verified packages")
         } else {
             // Replacing a module package is one transaction (the old and the new one own the
             // same files), which only `dnf shell` can express. dnf accepts local packages only
@@ -75,10 +77,16 @@ impl PackageManager for Yum {
         // downgrade and erase into one transaction.
         let mut script = String::new();
         if !tx.install.is_empty() {
-            script.push_str(&format!("install {}\n", join_paths(&tx.install.iter().collect::<Vec<_>>())));
+            script.push_str(&format!(
+                "install {}\n",
+                join_paths(&tx.install.iter().collect::<Vec<_>>())
+            ));
         }
         if !tx.downgrade.is_empty() {
-            script.push_str(&format!("downgrade {}\n", join_paths(&tx.downgrade.iter().collect::<Vec<_>>())));
+            script.push_str(&format!(
+                "downgrade {}\n",
+                join_paths(&tx.downgrade.iter().collect::<Vec<_>>())
+            ));
         }
         if !tx.remove.is_empty() {
             script.push_str(&format!("erase {}\n", tx.remove.join(" ")));
@@ -89,7 +97,11 @@ impl PackageManager for Yum {
 }
 
 fn join_paths(paths: &[&PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Runs a `yum/dnf shell` transaction script. Their shells exit 0 even when a job fails, so
@@ -99,14 +111,20 @@ fn run_shell(program: &str, tx: &Transaction, script: &str) -> Result<()> {
         .prefix("linstor-agent-transaction")
         .tempfile()
         .context("cannot create the transaction script")?;
-    std::fs::write(file.path(), script)
-        .with_context(|| format!("cannot write {}", file.path().display()))?;
+    std::fs::write(file.path(), script).with_context(|| format!("cannot write {}", file.path().display()))?;
     let mut cmd = base_command(program, tx);
     cmd.arg("shell").arg(file.path());
     let output = exec::run(&mut cmd).with_context(|| format!("{program} could not run the transaction"))?;
-    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     if let Some(error) = printed.lines().find(|l| l.starts_with("Error")) {
-        anyhow::bail!("`{}` reported: {error}\ntransaction:\n{script}", exec::describe(&cmd));
+        anyhow::bail!(
+            "`{}` reported: {error}\ntransaction:\n{script}",
+            exec::describe(&cmd)
+        );
     }
     Ok(())
 }
@@ -119,7 +137,11 @@ pub fn detect() -> Box<dyn PackageManager> {
         Some("dnf") => return Box::new(Dnf),
         _ => {}
     }
-    if on_path("dnf") { Box::new(Dnf) } else { Box::new(Yum) }
+    if on_path("dnf") {
+        Box::new(Dnf)
+    } else {
+        Box::new(Yum)
+    }
 }
 
 fn on_path(program: &str) -> bool {
@@ -166,12 +188,17 @@ fn base_command(program: &str, tx: &Transaction) -> Command {
 /// Stops gpg-agents dnf started for keyrings under `dir` (best effort: a leftover agent is
 /// harmless to correctness).
 fn stop_gpg_agents(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let pubring = entry.path().join("pubring");
         if pubring.is_dir() {
             let _ = exec::run_unchecked(
-                Command::new("gpgconf").arg("--homedir").arg(&pubring).args(["--kill", "gpg-agent"]),
+                Command::new("gpgconf")
+                    .arg("--homedir")
+                    .arg(&pubring)
+                    .args(["--kill", "gpg-agent"]),
             );
         }
     }
@@ -205,7 +232,10 @@ mod tests {
             remove: vec![],
         };
         let line = exec::describe(&base_command("dnf", &tx));
-        assert!(line.contains(&format!("--installroot {}", dir.path().display())), "{line}");
+        assert!(
+            line.contains(&format!("--installroot {}", dir.path().display())),
+            "{line}"
+        );
         assert!(line.contains("--releasever=8.3"), "{line}");
         assert!(line.contains("--setopt=reposdir=/cache/repos"), "{line}");
         assert!(!line.contains("nogpgcheck"), "{line}");

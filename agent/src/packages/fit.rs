@@ -42,7 +42,11 @@ pub enum Fit {
 }
 
 pub fn fit(package: &RepoPackage, kernel: &KernelTarget) -> Fit {
-    let kabi: Vec<&Dependency> = package.requires.iter().filter(|d| kabi_symbol(&d.name).is_some()).collect();
+    let kabi: Vec<&Dependency> = package
+        .requires
+        .iter()
+        .filter(|d| kabi_symbol(&d.name).is_some())
+        .collect();
     if !kabi.is_empty() {
         let mismatched = kabi
             .iter()
@@ -57,7 +61,10 @@ pub fn fit(package: &RepoPackage, kernel: &KernelTarget) -> Fit {
         return if mismatched == 0 {
             Fit::Fits(Evidence::Kabi)
         } else {
-            Fit::DoesNotFit(format!("{mismatched} of {} kABI symbols missing or different", kabi.len()))
+            Fit::DoesNotFit(format!(
+                "{mismatched} of {} kABI symbols missing or different",
+                kabi.len()
+            ))
         };
     }
 
@@ -87,7 +94,11 @@ fn kabi_symbol(name: &str) -> Option<&str> {
 
 /// CRCs are compared as numbers written in lower-case hex with a `0x` prefix.
 fn normalise_crc(crc: &str) -> String {
-    let digits = crc.trim().trim_start_matches("0x").trim_start_matches("0X").trim_start_matches('0');
+    let digits = crc
+        .trim()
+        .trim_start_matches("0x")
+        .trim_start_matches("0X")
+        .trim_start_matches('0');
     format!("0x{}", digits.to_ascii_lowercase())
 }
 
@@ -148,19 +159,34 @@ mod tests {
 
     #[test]
     fn kabi_must_match_every_symbol() {
-        let el8 = kernel("4.18.0-553.el8_10.x86_64", &[("a", "0x1a2b3c4d"), ("b", "0x5e6f7a8b")]);
+        let el8 = kernel(
+            "4.18.0-553.el8_10.x86_64",
+            &[("a", "0x1a2b3c4d"), ("b", "0x5e6f7a8b")],
+        );
         let pkg = kmod(
-            vec![dep("kernel(a)", Some("0x1A2B3C4D"), None), dep("kernel(b)", Some("0x5e6f7a8b"), None)],
+            vec![
+                dep("kernel(a)", Some("0x1A2B3C4D"), None),
+                dep("kernel(b)", Some("0x5e6f7a8b"), None),
+            ],
             &["/lib/modules/4.18.0-553.el8_10.x86_64/extra/drbd/drbd.ko"],
         );
         assert_eq!(fit(&pkg, &el8), Fit::Fits(Evidence::Kabi));
 
         // Another kernel release with the same kABI also fits, whatever the file paths say.
-        let el8_5 = kernel("4.18.0-553.5.1.el8_10.x86_64", &[("a", "0x1a2b3c4d"), ("b", "0x5e6f7a8b")]);
+        let el8_5 = kernel(
+            "4.18.0-553.5.1.el8_10.x86_64",
+            &[("a", "0x1a2b3c4d"), ("b", "0x5e6f7a8b")],
+        );
         assert_eq!(fit(&pkg, &el8_5), Fit::Fits(Evidence::Kabi));
 
-        let el9 = kernel("5.14.0-503.el9.x86_64", &[("a", "0x1a2b3c4d"), ("b", "0xdeadbeef")]);
-        assert_eq!(fit(&pkg, &el9), Fit::DoesNotFit("1 of 2 kABI symbols missing or different".into()));
+        let el9 = kernel(
+            "5.14.0-503.el9.x86_64",
+            &[("a", "0x1a2b3c4d"), ("b", "0xdeadbeef")],
+        );
+        assert_eq!(
+            fit(&pkg, &el9),
+            Fit::DoesNotFit("1 of 2 kABI symbols missing or different".into())
+        );
 
         // Files under the kernel's own directory do not rescue a kABI mismatch.
         let same_dir = kernel("4.18.0-553.el8_10.x86_64", &[("a", "0x1a2b3c4d")]);
@@ -170,17 +196,26 @@ mod tests {
     #[test]
     fn architecture_marker_is_not_a_kabi_symbol() {
         let k = kernel("4.19.0+1", &[]);
-        let pkg = kmod(vec![dep("kernel(x86-64)", Some("4.19.0"), None)], &["/lib/modules/4.19.0+1/extra/drbd/drbd.ko"]);
+        let pkg = kmod(
+            vec![dep("kernel(x86-64)", Some("4.19.0"), None)],
+            &["/lib/modules/4.19.0+1/extra/drbd/drbd.ko"],
+        );
         assert_eq!(fit(&pkg, &k), Fit::Fits(Evidence::ModulePath));
     }
 
     #[test]
     fn uname_requirement_is_joined_back_from_version_and_release() {
         let el10 = kernel("6.6.0-1.el10.x86_64", &[]);
-        let pkg = kmod(vec![dep("kernel-uname-r", Some("6.6.0"), Some("1.el10.x86_64"))], &[]);
+        let pkg = kmod(
+            vec![dep("kernel-uname-r", Some("6.6.0"), Some("1.el10.x86_64"))],
+            &[],
+        );
         assert_eq!(fit(&pkg, &el10), Fit::Fits(Evidence::UnameRequires));
         let other = kernel("6.6.0-2.el10.x86_64", &[]);
-        assert_eq!(fit(&pkg, &other), Fit::DoesNotFit("requires kernel-uname-r = 6.6.0-1.el10.x86_64".into()));
+        assert_eq!(
+            fit(&pkg, &other),
+            Fit::DoesNotFit("requires kernel-uname-r = 6.6.0-1.el10.x86_64".into())
+        );
     }
 
     #[test]

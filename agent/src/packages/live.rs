@@ -41,7 +41,11 @@ fn compare(loaded: &str, installed_version: &str) -> Result<ModuleCheck> {
     }
     // The kernel reports `9.2.12` (sometimes with a suffix such as `9.2.12-1`).
     let current = loaded == installed_version || loaded.starts_with(&format!("{installed_version}-"));
-    Ok(ModuleCheck { loaded_version: loaded.into(), installed_version: installed_version.into(), current })
+    Ok(ModuleCheck {
+        loaded_version: loaded.into(),
+        installed_version: installed_version.into(),
+        current,
+    })
 }
 
 #[cfg(test)]

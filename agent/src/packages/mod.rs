@@ -11,7 +11,7 @@ use crate::app::Context;
 use crate::error::Refusal;
 use crate::host::facts::{self, Facts};
 use crate::host::rpmdb;
-use crate::repo::Repository;
+use crate::repo::{Files, Repository};
 use anyhow::{Context as _, Result};
 use plan::{Change, InstallPlan};
 use serde::Serialize;
@@ -38,16 +38,31 @@ pub fn prepare(ctx: &Context) -> Result<Prepared> {
     }
     let repo_config = ctx.config.repo()?;
     let repository = Repository::open(&repo_config, &ctx.sysroot)?;
-    let metadata = repository.metadata()?;
+    // Module matching needs only the files under /lib/modules: reading the rest of a large
+    // repository's filelists would multiply the memory the plan needs.
+    let metadata = repository.metadata_with(&Files::Under(vec!["/lib/modules/".into()]))?;
     let packages = &ctx.config.config.packages;
-    let origin = select::Origin { config_files: &ctx.config.sources(), baseurl: repository.baseurl() };
+    let origin = select::Origin {
+        config_files: &ctx.config.sources(),
+        baseurl: repository.baseurl(),
+    };
     let selection = select::select(&metadata, packages, &kernels, &origin)?;
 
     let mut names: Vec<&str> = vec![packages.kmod.as_str()];
     names.extend(packages.userland.iter().map(String::as_str));
     let installed = rpmdb::installed_named(&ctx.sysroot, &names)?;
-    let plan = InstallPlan::new(repository.baseurl(), &metadata.revision, &packages.kmod, &selection, &installed);
-    Ok(Prepared { facts, repository, plan })
+    let plan = InstallPlan::new(
+        repository.baseurl(),
+        &metadata.revision,
+        &packages.kmod,
+        &selection,
+        &installed,
+    );
+    Ok(Prepared {
+        facts,
+        repository,
+        plan,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -63,7 +78,12 @@ pub struct PlanReport {
 
 pub fn plan_report(ctx: &Context) -> Result<PlanReport> {
     let prepared = prepare(ctx)?;
-    Ok(PlanReport { command: "plan", changed: false, pending: !prepared.plan.is_converged(), plan: prepared.plan })
+    Ok(PlanReport {
+        command: "plan",
+        changed: false,
+        pending: !prepared.plan.is_converged(),
+        plan: prepared.plan,
+    })
 }
 
 pub fn render_plan(report: &PlanReport) -> String {
@@ -93,7 +113,11 @@ pub struct InstallReport {
 }
 
 pub fn install(ctx: &Context, download_only: bool) -> Result<InstallReport> {
-    let Prepared { facts, repository, plan } = prepare(ctx)?;
+    let Prepared {
+        facts,
+        repository,
+        plan,
+    } = prepare(ctx)?;
     let mut report = InstallReport {
         command: "install",
         changed: false,
@@ -164,8 +188,13 @@ pub fn install(ctx: &Context, download_only: bool) -> Result<InstallReport> {
             report.module = Some(check);
         }
     } else {
-        report.skipped.push(format!("depmod -a {} (--root: not the running system)", kernels.join(" ")));
-        report.skipped.push("modprobe drbd (--root: not the running system)".into());
+        report.skipped.push(format!(
+            "depmod -a {} (--root: not the running system)",
+            kernels.join(" ")
+        ));
+        report
+            .skipped
+            .push("modprobe drbd (--root: not the running system)".into());
     }
     Ok(report)
 }
@@ -174,14 +203,20 @@ pub fn install(ctx: &Context, download_only: bool) -> Result<InstallReport> {
 /// NEVRA installed, every planned removal gone.
 fn verify_installed(ctx: &Context, plan: &InstallPlan) -> Result<()> {
     let names: Vec<&str> = plan.actions.iter().map(|a| a.name.as_str()).collect();
-    let installed: Vec<String> =
-        rpmdb::installed_named(&ctx.sysroot, &names)?.iter().map(|p| p.nevra()).collect();
+    let installed: Vec<String> = rpmdb::installed_named(&ctx.sysroot, &names)?
+        .iter()
+        .map(|p| p.nevra())
+        .collect();
     let mut wrong = Vec::new();
     for action in &plan.actions {
         match &action.to {
             Some(to) if !installed.contains(to) => wrong.push(format!("{to} is not installed")),
             None => wrong.extend(
-                action.from.iter().filter(|f| installed.contains(f)).map(|f| format!("{f} is still installed")),
+                action
+                    .from
+                    .iter()
+                    .filter(|f| installed.contains(f))
+                    .map(|f| format!("{f} is still installed")),
             ),
             _ => {}
         }
@@ -197,9 +232,17 @@ fn verify_installed(ctx: &Context, plan: &InstallPlan) -> Result<()> {
 }
 
 /// On a live host, load DRBD and compare it with the module installed for the running kernel.
-fn running_module_check(ctx: &Context, facts: &Facts, plan: &InstallPlan) -> Result<Option<live::ModuleCheck>> {
-    let Some(running) = &facts.running_kernel else { return Ok(None) };
-    let Some(line) = plan.kernels.iter().find(|k| &k.uname_r == running) else { return Ok(None) };
+fn running_module_check(
+    ctx: &Context,
+    facts: &Facts,
+    plan: &InstallPlan,
+) -> Result<Option<live::ModuleCheck>> {
+    let Some(running) = &facts.running_kernel else {
+        return Ok(None);
+    };
+    let Some(line) = plan.kernels.iter().find(|k| &k.uname_r == running) else {
+        return Ok(None);
+    };
     let Some(package) = plan
         .actions
         .iter()
@@ -229,7 +272,10 @@ pub fn render_install(report: &InstallReport) -> String {
     if !report.changed && !report.download_only {
         out.push_str("Nothing to do: the host is converged (changed: false).\n");
     } else if report.download_only {
-        out.push_str(&format!("Downloaded and verified {} package(s); installed nothing.\n", report.downloaded.len()));
+        out.push_str(&format!(
+            "Downloaded and verified {} package(s); installed nothing.\n",
+            report.downloaded.len()
+        ));
     } else {
         out.push_str(&format!(
             "Installed {} package(s) with {}.\n",

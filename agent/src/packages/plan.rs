@@ -94,7 +94,10 @@ impl InstallPlan {
             })
             .collect();
         let chosen: Vec<String> = selection.modules.iter().map(|m| m.package.nevra()).collect();
-        for old in installed.iter().filter(|i| i.name == kmod && !chosen.contains(&i.nevra())) {
+        for old in installed
+            .iter()
+            .filter(|i| i.name == kmod && !chosen.contains(&i.nevra()))
+        {
             actions.push(PackageAction {
                 name: old.name.clone(),
                 change: Change::Remove,
@@ -104,7 +107,12 @@ impl InstallPlan {
                 package: None,
             });
         }
-        InstallPlan { repo: repo.into(), revision: revision.into(), kernels, actions }
+        InstallPlan {
+            repo: repo.into(),
+            revision: revision.into(),
+            kernels,
+            actions,
+        }
     }
 
     /// The actions that change the host.
@@ -137,7 +145,10 @@ fn action_for(pkg: &RepoPackage, installed: &[RpmPackage], reason: String) -> Pa
     let change = if from.contains(&pkg.nevra()) {
         Change::Keep
     } else {
-        let newest = same_name.iter().map(|i| installed_evr(i)).max_by(|a, b| compare_evr(a, b));
+        let newest = same_name
+            .iter()
+            .map(|i| installed_evr(i))
+            .max_by(|a, b| compare_evr(a, b));
         match newest.map(|evr| compare_evr(&pkg.evr(), &evr)) {
             None => Change::Install,
             Some(Ordering::Less) => Change::Downgrade,

@@ -49,7 +49,10 @@ pub fn select(
     kernels: &[KernelTarget],
     origin: &Origin,
 ) -> Result<Selection> {
-    let kmods: Vec<&RepoPackage> = metadata.named(&config.kmod).filter(|p| installable_arch(p)).collect();
+    let kmods: Vec<&RepoPackage> = metadata
+        .named(&config.kmod)
+        .filter(|p| installable_arch(p))
+        .collect();
     if kmods.is_empty() {
         return Err(anyhow!(
             "the repository {} has no package named {:?}: check [packages] kmod in {}",
@@ -70,12 +73,17 @@ pub fn select(
                 Fit::DoesNotFit(_) => None,
             })
             .collect();
-        let allowed: Vec<(&RepoPackage, Evidence)> =
-            fitting.iter().copied().filter(|(p, _)| pin.is_none_or(|pin| pin_matches(p, pin))).collect();
+        let allowed: Vec<(&RepoPackage, Evidence)> = fitting
+            .iter()
+            .copied()
+            .filter(|(p, _)| pin.is_none_or(|pin| pin_matches(p, pin)))
+            .collect();
         match allowed.into_iter().max_by(newer_module) {
-            Some((package, evidence)) => {
-                modules.push(ModuleChoice { kernel: kernel.clone(), package: package.clone(), evidence })
-            }
+            Some((package, evidence)) => modules.push(ModuleChoice {
+                kernel: kernel.clone(),
+                package: package.clone(),
+                evidence,
+            }),
             None => unserved.push(unserved_reason(kernel, &fitting, pin, &config.kmod)),
         }
     }
@@ -84,7 +92,11 @@ pub fn select(
             "no {kmod} package fits {}:\n  {}\nthe repository {} has {kmod} {}.\n\
              Nothing was installed. Add a {kmod} built for that kernel to the repository, change the \
              [packages] pin in {}, or remove the kernel from the host.",
-            if unserved.len() == 1 { "this kernel".to_string() } else { format!("{} kernels", unserved.len()) },
+            if unserved.len() == 1 {
+                "this kernel".to_string()
+            } else {
+                format!("{} kernels", unserved.len())
+            },
             unserved.join("\n  "),
             origin.baseurl,
             available(&kmods),
@@ -168,20 +180,31 @@ fn unserved_reason(
     kmod: &str,
 ) -> String {
     let who = match &kernel.package {
-        Some(package) => format!("kernel {} ({package}; {})", kernel.uname_r, kernel.reasons.join(", ")),
+        Some(package) => format!(
+            "kernel {} ({package}; {})",
+            kernel.uname_r,
+            kernel.reasons.join(", ")
+        ),
         None => format!("kernel {} ({})", kernel.uname_r, kernel.reasons.join(", ")),
     };
     match (pin, fitting.is_empty()) {
         (Some(pin), false) => format!(
             "{who}: {kmod} is pinned to {pin}, but the versions that fit this kernel are {}",
-            fitting.iter().map(|(p, _)| format!("{}-{}", p.version, p.release)).collect::<Vec<_>>().join(", ")
+            fitting
+                .iter()
+                .map(|(p, _)| format!("{}-{}", p.version, p.release))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         _ => format!("{who}: none of the repository's {kmod} packages is built for it"),
     }
 }
 
 fn available(packages: &[&RepoPackage]) -> String {
-    let mut versions: Vec<String> = packages.iter().map(|p| format!("{}-{}", p.version, p.release)).collect();
+    let mut versions: Vec<String> = packages
+        .iter()
+        .map(|p| format!("{}-{}", p.version, p.release))
+        .collect();
     versions.sort_by(|a, b| compare_evr(a, b));
     versions.dedup();
     versions.join(", ")
@@ -194,7 +217,13 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::PathBuf;
 
-    fn pkg(name: &str, version: &str, release: &str, files: &[&str], requires: Vec<Dependency>) -> RepoPackage {
+    fn pkg(
+        name: &str,
+        version: &str,
+        release: &str,
+        files: &[&str],
+        requires: Vec<Dependency>,
+    ) -> RepoPackage {
         RepoPackage {
             name: name.into(),
             epoch: 0,
@@ -241,12 +270,18 @@ mod tests {
         }
     }
 
-    const ORIGIN: Origin = Origin { config_files: "agent.toml", baseurl: "file:///repo/" };
+    const ORIGIN: Origin = Origin {
+        config_files: "agent.toml",
+        baseurl: "file:///repo/",
+    };
 
     #[test]
     fn newest_fitting_versions_are_chosen() {
         let sel = select(&metadata(), &config(&[]), &[kernel("4.19.0+1")], &ORIGIN).unwrap();
-        assert_eq!(sel.modules[0].package.nevra(), "kmod-drbd-9.2.12-1.xcpng8.3.x86_64");
+        assert_eq!(
+            sel.modules[0].package.nevra(),
+            "kmod-drbd-9.2.12-1.xcpng8.3.x86_64"
+        );
         assert_eq!(sel.userland[0].version, "9.29.0");
     }
 
@@ -260,26 +295,45 @@ mod tests {
 
     #[test]
     fn a_kernel_nothing_fits_is_refused_naming_kernel_and_versions() {
-        let err = select(&metadata(), &config(&[]), &[kernel("4.19.0+1"), kernel("5.14.0-503.el9.x86_64")], &ORIGIN)
-            .unwrap_err();
+        let err = select(
+            &metadata(),
+            &config(&[]),
+            &[kernel("4.19.0+1"), kernel("5.14.0-503.el9.x86_64")],
+            &ORIGIN,
+        )
+        .unwrap_err();
         assert_eq!(crate::error::exit_code_for(&err), crate::error::ExitCode::Refused);
         let msg = err.to_string();
         assert!(msg.contains("kernel 5.14.0-503.el9.x86_64"), "{msg}");
         assert!(msg.contains("9.2.11-1.xcpng8.3, 9.2.12-1.xcpng8.3"), "{msg}");
-        assert!(!msg.contains("kernel 4.19.0+1"), "only the unserved kernel is named: {msg}");
+        assert!(
+            !msg.contains("kernel 4.19.0+1"),
+            "only the unserved kernel is named: {msg}"
+        );
     }
 
     #[test]
     fn a_pin_that_excludes_every_fitting_module_is_refused() {
-        let err = select(&metadata(), &config(&[("kmod-drbd", "9.2.99")]), &[kernel("4.19.0+1")], &ORIGIN)
-            .unwrap_err()
-            .to_string();
+        let err = select(
+            &metadata(),
+            &config(&[("kmod-drbd", "9.2.99")]),
+            &[kernel("4.19.0+1")],
+            &ORIGIN,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("pinned to 9.2.99"), "{err}");
     }
 
     #[test]
     fn a_userland_pin_the_repo_lacks_is_a_config_error() {
-        let err = select(&metadata(), &config(&[("drbd-utils", "1.0")]), &[kernel("4.19.0+1")], &ORIGIN).unwrap_err();
+        let err = select(
+            &metadata(),
+            &config(&[("drbd-utils", "1.0")]),
+            &[kernel("4.19.0+1")],
+            &ORIGIN,
+        )
+        .unwrap_err();
         assert_eq!(crate::error::exit_code_for(&err), crate::error::ExitCode::Usage);
         assert!(err.to_string().contains("9.28.0-1, 9.29.0-1"), "{err}");
     }

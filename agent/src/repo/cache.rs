@@ -51,7 +51,9 @@ impl Cache {
     /// (a revision is a repomd hash) and would otherwise pile up with every repository update.
     /// Best effort: a directory another process still reads is harmless to leave.
     pub(crate) fn prune_metadata(&self, keep: &str) {
-        let Ok(entries) = std::fs::read_dir(self.root.join("metadata")) else { return };
+        let Ok(entries) = std::fs::read_dir(self.root.join("metadata")) else {
+            return;
+        };
         for entry in entries.flatten() {
             if entry.file_name() != keep
                 && let Err(e) = std::fs::remove_dir_all(entry.path())
@@ -154,8 +156,14 @@ mod tests {
 
     #[test]
     fn file_names_cannot_escape_the_cache() {
-        assert_eq!(file_name("repodata/abc-primary.xml.gz").unwrap(), "abc-primary.xml.gz");
-        assert_eq!(file_name("Packages/k/kmod-drbd-9.2.11-1.x86_64.rpm").unwrap(), "kmod-drbd-9.2.11-1.x86_64.rpm");
+        assert_eq!(
+            file_name("repodata/abc-primary.xml.gz").unwrap(),
+            "abc-primary.xml.gz"
+        );
+        assert_eq!(
+            file_name("Packages/k/kmod-drbd-9.2.11-1.x86_64.rpm").unwrap(),
+            "kmod-drbd-9.2.11-1.x86_64.rpm"
+        );
         assert_eq!(file_name("plain.rpm").unwrap(), "plain.rpm");
         for bad in ["", "repodata/", "a/..", "a/.", "..", ".hidden", "a\\b"] {
             assert!(file_name(bad).is_err(), "{bad:?}");
@@ -171,15 +179,27 @@ mod tests {
         let url = fetcher.resolve("f.xml").unwrap();
         let dest = cache.path().join("f.xml");
         let sha = sha256_hex(b"content");
-        let expected = Expected { sha256: &sha, size: Some(7) };
+        let expected = Expected {
+            sha256: &sha,
+            size: Some(7),
+        };
 
         let ok = |_: &Path| Ok(());
-        assert_eq!(ensure_file(&fetcher, &url, &dest, &expected, "test file", ok).unwrap(), Origin::Downloaded);
-        assert_eq!(ensure_file(&fetcher, &url, &dest, &expected, "test file", ok).unwrap(), Origin::Cached);
+        assert_eq!(
+            ensure_file(&fetcher, &url, &dest, &expected, "test file", ok).unwrap(),
+            Origin::Downloaded
+        );
+        assert_eq!(
+            ensure_file(&fetcher, &url, &dest, &expected, "test file", ok).unwrap(),
+            Origin::Cached
+        );
 
         // A corrupted cache entry is fetched again, not trusted.
         std::fs::write(&dest, b"CONTENT").unwrap();
-        assert_eq!(ensure_file(&fetcher, &url, &dest, &expected, "test file", ok).unwrap(), Origin::Downloaded);
+        assert_eq!(
+            ensure_file(&fetcher, &url, &dest, &expected, "test file", ok).unwrap(),
+            Origin::Downloaded
+        );
         assert_eq!(std::fs::read(&dest).unwrap(), b"content");
 
         // A check that fails deletes the file.
@@ -188,13 +208,30 @@ mod tests {
         assert!(!dest.exists());
         assert!(ensure_file(&fetcher, &url, &dest, &expected, "test file", refuse).is_err());
         assert!(!dest.exists());
-        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "no partial files left");
+        assert_eq!(
+            std::fs::read_dir(cache.path()).unwrap().count(),
+            0,
+            "no partial files left"
+        );
 
         // A source that differs from the metadata is refused, and nothing is left behind.
         let wrong = sha256_hex(b"other");
-        let err = ensure_file(&fetcher, &url, &dest, &Expected { sha256: &wrong, size: None }, "test file", ok)
-            .unwrap_err();
-        assert!(err.to_string().contains("checksum mismatch for test file"), "{err}");
+        let err = ensure_file(
+            &fetcher,
+            &url,
+            &dest,
+            &Expected {
+                sha256: &wrong,
+                size: None,
+            },
+            "test file",
+            ok,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("checksum mismatch for test file"),
+            "{err}"
+        );
         assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
     }
 }

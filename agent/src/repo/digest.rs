@@ -55,7 +55,11 @@ mod tests {
         let mut hasher = Sha256::new();
         let mut size = 0;
         let mut out = Vec::new();
-        io::copy(&mut HashingReader::new(&data[..], &mut hasher, &mut size), &mut out).unwrap();
+        io::copy(
+            &mut HashingReader::new(&data[..], &mut hasher, &mut size),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out, data);
         assert_eq!(size, data.len() as u64);
         assert_eq!(hex::encode(hasher.finalize()), sha256_hex(&data));
@@ -63,7 +67,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, &data).unwrap();
-        assert_eq!(sha256_file(&path).unwrap(), (sha256_hex(&data), data.len() as u64));
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            (sha256_hex(&data), data.len() as u64)
+        );
         assert_eq!(
             sha256_hex(b""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

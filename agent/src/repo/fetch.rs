@@ -40,13 +40,21 @@ pub enum FetchError {
         "download of {url} was truncated: received {received} of {expected} bytes (the connection was \
          cut); run again, and check the server or a proxy if it keeps happening"
     )]
-    Truncated { url: String, received: u64, expected: u64 },
+    Truncated {
+        url: String,
+        received: u64,
+        expected: u64,
+    },
     #[error(
         "{url} is {actual} bytes, but the signed repository metadata says {expected}: the file on the server \
          differs from the metadata (the repository may be mid-update, or tampered with); run again later, and \
          tell the repository owner if it persists"
     )]
-    SizeMismatch { url: String, actual: String, expected: u64 },
+    SizeMismatch {
+        url: String,
+        actual: String,
+        expected: u64,
+    },
     #[error("{url} is larger than {limit} bytes, far more than it can be: is [repo] baseurl right?")]
     TooLarge { url: String, limit: u64 },
     #[error("cannot read {url}: {cause} — run again, and check the server or the disk if it keeps happening")]
@@ -72,7 +80,9 @@ pub(crate) struct Fetcher {
 
 impl fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fetcher").field("base", &self.base.as_str()).finish()
+        f.debug_struct("Fetcher")
+            .field("base", &self.base.as_str())
+            .finish()
     }
 }
 
@@ -98,7 +108,9 @@ impl Fetcher {
                     .timeout(STALL_TIMEOUT)
                     .user_agent(concat!("linstor-agent/", env!("CARGO_PKG_VERSION")))
                     .build()
-                    .map_err(|e| anyhow::anyhow!("cannot set up the HTTP client for {base}: {}", chain(&e)))?,
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot set up the HTTP client for {base}: {}", chain(&e))
+                    })?,
             ),
             "file" => {
                 if base.to_file_path().is_err() {
@@ -128,10 +140,9 @@ impl Fetcher {
     /// The URL of `location` (relative to the base, or absolute), restricted to the schemes
     /// the fetcher speaks.
     pub(crate) fn resolve(&self, location: &str) -> anyhow::Result<Url> {
-        let url = self
-            .base
-            .join(location)
-            .map_err(|e| anyhow::anyhow!("cannot make a URL of {location:?} relative to {}: {e}", self.base))?;
+        let url = self.base.join(location).map_err(|e| {
+            anyhow::anyhow!("cannot make a URL of {location:?} relative to {}: {e}", self.base)
+        })?;
         match url.scheme() {
             "http" | "https" if self.http.is_some() => Ok(url),
             "file" if self.http.is_none() && url.to_file_path().is_ok() => Ok(url),
@@ -149,14 +160,31 @@ impl Fetcher {
         let (reader, length) = self.open(url)?;
         let mut out = Vec::new();
         let mut hasher = Sha256::new();
-        copy_checked(url, reader, length, None, limit, &mut hasher, &mut out, Path::new("memory"))?;
+        copy_checked(
+            url,
+            reader,
+            length,
+            None,
+            limit,
+            &mut hasher,
+            &mut out,
+            Path::new("memory"),
+        )?;
         Ok(out)
     }
 
     /// Downloads `url` into a temporary file in `dir`, hashing while writing. `expected_size`
     /// (from the metadata) makes a short file "truncated" and a long one refused early.
-    pub(crate) fn download(&self, url: &Url, dir: &Path, expected_size: Option<u64>) -> Result<Download, FetchError> {
-        let write_error = |e: io::Error| FetchError::Write { path: dir.display().to_string(), cause: e.to_string() };
+    pub(crate) fn download(
+        &self,
+        url: &Url,
+        dir: &Path,
+        expected_size: Option<u64>,
+    ) -> Result<Download, FetchError> {
+        let write_error = |e: io::Error| FetchError::Write {
+            path: dir.display().to_string(),
+            cause: e.to_string(),
+        };
         let mut file = tempfile::Builder::new()
             .prefix(".download-")
             .suffix(".part")
@@ -165,25 +193,43 @@ impl Fetcher {
         let (reader, length) = self.open(url)?;
         let mut hasher = Sha256::new();
         let path = file.path().to_path_buf();
-        let size =
-            copy_checked(url, reader, length, expected_size, u64::MAX, &mut hasher, file.as_file_mut(), &path)?;
-        Ok(Download { file, sha256: hex::encode(hasher.finalize()), size })
+        let size = copy_checked(
+            url,
+            reader,
+            length,
+            expected_size,
+            u64::MAX,
+            &mut hasher,
+            file.as_file_mut(),
+            &path,
+        )?;
+        Ok(Download {
+            file,
+            sha256: hex::encode(hasher.finalize()),
+            size,
+        })
     }
 
     /// The body of `url` as a reader, and its length when the server or filesystem says.
     fn open(&self, url: &Url) -> Result<(Box<dyn Read>, Option<u64>), FetchError> {
         match (&self.http, url.scheme()) {
             (Some(client), "http" | "https") => {
-                let response = client.get(url.clone()).send().map_err(|e| FetchError::Unreachable {
-                    url: url.to_string(),
-                    cause: describe_send_error(&e),
-                })?;
+                let response = client
+                    .get(url.clone())
+                    .send()
+                    .map_err(|e| FetchError::Unreachable {
+                        url: url.to_string(),
+                        cause: describe_send_error(&e),
+                    })?;
                 let status = response.status();
                 if status == reqwest::StatusCode::NOT_FOUND {
                     return Err(FetchError::NotFound { url: url.to_string() });
                 }
                 if !status.is_success() {
-                    return Err(FetchError::Status { url: url.to_string(), status: status.to_string() });
+                    return Err(FetchError::Status {
+                        url: url.to_string(),
+                        status: status.to_string(),
+                    });
                 }
                 let length = response.content_length();
                 Ok((Box::new(response), length))
@@ -194,8 +240,13 @@ impl Fetcher {
                     cause: "not a local file path".into(),
                 })?;
                 let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => FetchError::MissingFile { path: path.display().to_string() },
-                    _ => FetchError::Read { url: url.to_string(), cause: e.to_string() },
+                    io::ErrorKind::NotFound => FetchError::MissingFile {
+                        path: path.display().to_string(),
+                    },
+                    _ => FetchError::Read {
+                        url: url.to_string(),
+                        cause: e.to_string(),
+                    },
                 })?;
                 let length = file.metadata().ok().map(|m| m.len());
                 Ok((Box::new(file), length))
@@ -259,16 +310,25 @@ fn copy_checked(
         && received < expected
     {
         // A body cut short, whatever the transport calls it ("unexpected EOF", "incomplete message").
-        return Err(FetchError::Truncated { url, received, expected });
+        return Err(FetchError::Truncated {
+            url,
+            received,
+            expected,
+        });
     }
     if let Some(e) = failure {
-        return Err(FetchError::Read { url, cause: chain(&e) });
+        return Err(FetchError::Read {
+            url,
+            cause: chain(&e),
+        });
     }
     match expected_size {
         // Everything announced arrived, and it is not the size the metadata states.
-        Some(expected) if received != expected => {
-            Err(FetchError::SizeMismatch { url, actual: received.to_string(), expected })
-        }
+        Some(expected) if received != expected => Err(FetchError::SizeMismatch {
+            url,
+            actual: received.to_string(),
+            expected,
+        }),
         _ => Ok(received),
     }
 }
@@ -288,7 +348,11 @@ fn describe_send_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         causes.push(format!("no answer within {} s", STALL_TIMEOUT.as_secs()));
     }
-    if causes.is_empty() { e.to_string() } else { causes.join(": ") }
+    if causes.is_empty() {
+        e.to_string()
+    } else {
+        causes.join(": ")
+    }
 }
 
 /// An error and its causes on one line.
@@ -350,10 +414,18 @@ mod tests {
         assert_eq!(download.sha256, super::super::digest::sha256_hex(b"<repomd/>"));
         // All the bytes the file has arrived: a different file, not a truncated download.
         let err = f.download(&url, dir.path(), Some(20)).err().unwrap();
-        assert!(err.to_string().contains("is 9 bytes, but the signed repository metadata says 20"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("is 9 bytes, but the signed repository metadata says 20"),
+            "{err}"
+        );
         let err = f.download(&url, dir.path(), Some(5)).err().unwrap();
         assert!(matches!(err, FetchError::SizeMismatch { .. }), "{err}");
-        assert!(err.to_string().contains("is 9 bytes, but the signed repository metadata says 5"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("is 9 bytes, but the signed repository metadata says 5"),
+            "{err}"
+        );
     }
 
     /// Serves one canned response per connection, forever (the thread dies with the test).
@@ -382,42 +454,75 @@ mod tests {
         let url = f.resolve("repodata/repomd.xml").unwrap();
         assert_eq!(f.get_bytes(&url, 100).unwrap(), b"hello");
 
-        let missing = serve(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec());
+        let missing =
+            serve(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec());
         let f = Fetcher::new(&missing).unwrap();
         let url = f.resolve("repodata/repomd.xml").unwrap();
         let err = f.get_bytes(&url, 100).unwrap_err();
         assert!(matches!(err, FetchError::NotFound { .. }), "{err}");
-        assert!(err.to_string().contains("404 Not Found: is [repo] baseurl"), "{err}");
+        assert!(
+            err.to_string().contains("404 Not Found: is [repo] baseurl"),
+            "{err}"
+        );
         assert!(err.to_string().contains("/repo/repodata/repomd.xml"), "{err}");
 
         let failing = serve(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec());
-        let err = Fetcher::new(&failing).unwrap().get_bytes(&url_of(&failing), 100).unwrap_err();
+        let err = Fetcher::new(&failing)
+            .unwrap()
+            .get_bytes(&url_of(&failing), 100)
+            .unwrap_err();
         assert!(err.to_string().contains("HTTP 503"), "{err}");
 
-        let short = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nhello".to_vec());
+        let short =
+            serve(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nhello".to_vec());
         let f = Fetcher::new(&short).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let err = f.download(&url_of(&short), dir.path(), None).err().unwrap();
-        assert!(matches!(err, FetchError::Truncated { received: 5, expected: 1000, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                FetchError::Truncated {
+                    received: 5,
+                    expected: 1000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("truncated"), "{err}");
         // The partial file is gone with the error.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     fn url_of(base: &str) -> Url {
-        Fetcher::new(base).unwrap().resolve("repodata/repomd.xml").unwrap()
+        Fetcher::new(base)
+            .unwrap()
+            .resolve("repodata/repomd.xml")
+            .unwrap()
     }
 
     #[test]
     fn a_closed_port_is_unreachable() {
         // Bind then drop: the port is very likely closed for the next moment.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
         let base = format!("http://127.0.0.1:{port}/repo/");
-        let err = Fetcher::new(&base).unwrap().get_bytes(&url_of(&base), 100).unwrap_err();
+        let err = Fetcher::new(&base)
+            .unwrap()
+            .get_bytes(&url_of(&base), 100)
+            .unwrap_err();
         assert!(matches!(err, FetchError::Unreachable { .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains(&format!("cannot reach http://127.0.0.1:{port}/repo/repodata/repomd.xml")), "{msg}");
+        assert!(
+            msg.contains(&format!(
+                "cannot reach http://127.0.0.1:{port}/repo/repodata/repomd.xml"
+            )),
+            "{msg}"
+        );
         assert!(msg.contains("check [repo] baseurl and the network"), "{msg}");
     }
 }

@@ -4,7 +4,7 @@
 //! from the same certificates so the two checks can never trust different keys).
 
 use crate::error::UsageError;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
 use pgp::packet::{Signature, SubpacketData};
 use pgp::types::KeyDetails;
@@ -20,7 +20,10 @@ pub(crate) struct RepoKey {
 
 impl std::fmt::Debug for RepoKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RepoKey").field("path", &self.path).field("fingerprint", &self.fingerprint()).finish()
+        f.debug_struct("RepoKey")
+            .field("path", &self.path)
+            .field("fingerprint", &self.fingerprint())
+            .finish()
     }
 }
 
@@ -43,57 +46,77 @@ impl RepoKey {
                 path.display()
             ))
         };
-        let (certs, _headers) = SignedPublicKey::from_string_many(&text).map_err(|e| not_a_key(e.to_string()))?;
+        // (certificate, the armored block it came from): the rpm verifier is built from blocks.
         let mut all = Vec::new();
-        for cert in certs {
-            let cert = cert.map_err(|e| not_a_key(e.to_string()))?;
-            cert.verify_bindings().map_err(|e| {
-                anyhow::anyhow!(
-                    "[repo] gpgkey {}: the self-signatures of key {} do not verify ({e}): the key file is \
-                     damaged; fetch the repository's public key again",
-                    path.display(),
-                    fingerprint_hex(&cert)
-                )
-            })?;
-            all.push(cert);
+        for block in armored_blocks(&text) {
+            let (certs, _headers) =
+                SignedPublicKey::from_string_many(block).map_err(|e| not_a_key(e.to_string()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| not_a_key(e.to_string()))?;
+                cert.verify_bindings().map_err(|e| {
+                    anyhow::anyhow!(
+                        "[repo] gpgkey {}: the self-signatures of key {} do not verify ({e}): the key file is \
+                         damaged; fetch the repository's public key again",
+                        path.display(),
+                        fingerprint_hex(&cert)
+                    )
+                })?;
+                all.push((cert, block));
+            }
         }
         if all.is_empty() {
             return Err(not_a_key("no public key found in it".into()).into());
         }
 
-        let certs = match pin {
+        let selected = match pin {
             None => all,
             Some(pin) => {
                 let pin = pin.to_ascii_uppercase();
                 // The config accepts a long key id (16 hex) as well as a full fingerprint.
-                let (matching, others): (Vec<_>, Vec<_>) =
-                    all.into_iter().partition(|cert| fingerprint_hex(cert).ends_with(&pin));
+                let (matching, others): (Vec<_>, Vec<_>) = all
+                    .into_iter()
+                    .partition(|(cert, _)| fingerprint_hex(cert).ends_with(&pin));
                 if matching.is_empty() {
-                    let found = others.iter().map(fingerprint_hex).collect::<Vec<_>>().join(", ");
+                    let found: Vec<String> = others.iter().map(|(cert, _)| fingerprint_hex(cert)).collect();
                     anyhow::bail!(
-                        "[repo] gpgkey {} holds key {found}, but [repo] fingerprint pins {pin}: the key file is \
-                         not the key you meant to trust (or the pin is wrong); replace the key file or fix \
-                         [repo] fingerprint",
-                        path.display()
+                        "[repo] gpgkey {} holds key {}, but [repo] fingerprint pins {pin}: the key file is not \
+                         the key you meant to trust (or the pin is wrong); replace the key file or fix [repo] \
+                         fingerprint",
+                        path.display(),
+                        found.join(", ")
                     );
                 }
                 matching
             }
         };
 
-        let mut verifier = Verifier::from_asc(&text)
-            .with_context(|| format!("cannot use [repo] gpgkey {} to verify RPM signatures", path.display()))?;
-        if let [only] = certs.as_slice() {
-            // The file may hold more certificates than the pin selected: trust only that one.
-            verifier = verifier.with_key(only.fingerprint().as_bytes()).with_context(|| {
-                format!(
-                    "[repo] gpgkey {}: key {} cannot be used to verify RPM signatures (unsupported algorithm?)",
-                    path.display(),
-                    fingerprint_hex(only)
-                )
-            })?;
+        let unusable = |e: rpm::Error| {
+            anyhow::anyhow!(
+                "[repo] gpgkey {}: cannot use it to verify RPM signatures ({e}): is it an RSA, DSA or EdDSA \
+                 signing key?",
+                path.display()
+            )
+        };
+        let mut verifier = Verifier::new();
+        let mut loaded: Vec<&str> = Vec::new();
+        for (_, block) in &selected {
+            if !loaded.contains(block) {
+                verifier.load_from_asc(block).map_err(unusable)?;
+                loaded.push(block);
+            }
         }
-        Ok(RepoKey { path: path.to_path_buf(), certs, verifier })
+        let certs: Vec<SignedPublicKey> = selected.into_iter().map(|(cert, _)| cert).collect();
+        if let [only] = certs.as_slice() {
+            // A block may hold more certificates than the pin selected: trust only that one.
+            verifier = verifier
+                .with_key(only.fingerprint().as_bytes())
+                .map_err(unusable)?;
+        }
+        Ok(RepoKey {
+            path: path.to_path_buf(),
+            certs,
+            verifier,
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -102,7 +125,11 @@ impl RepoKey {
 
     /// The trusted primary fingerprint(s), upper-case hex, for messages.
     pub(crate) fn fingerprint(&self) -> String {
-        self.certs.iter().map(fingerprint_hex).collect::<Vec<_>>().join(", ")
+        self.certs
+            .iter()
+            .map(fingerprint_hex)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub(crate) fn rpm_verifier(&self) -> &Verifier {
@@ -166,6 +193,29 @@ impl RepoKey {
     }
 }
 
+/// The `-----BEGIN PGP PUBLIC KEY BLOCK-----` blocks of a key file: `cat KEY1 KEY2 > KEYS`
+/// makes a file that rpm and dnf accept, but the pgp crate reads only the first armor block.
+fn armored_blocks(text: &str) -> Vec<&str> {
+    const BEGIN: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+    const END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let block = &rest[start..];
+        let Some(end) = block.find(END) else {
+            // Unterminated: let the parser say what is wrong with it.
+            blocks.push(block);
+            return blocks;
+        };
+        blocks.push(&block[..end + END.len()]);
+        rest = &block[end + END.len()..];
+    }
+    if blocks.is_empty() {
+        blocks.push(text);
+    }
+    blocks
+}
+
 /// Tries the primary key and every signing-capable subkey; pgp itself checks that the
 /// signature's issuer matches the key it is verified with.
 fn verifies(cert: &SignedPublicKey, signature: &DetachedSignature, data: &[u8]) -> bool {
@@ -184,8 +234,10 @@ fn can_sign(bindings: &[Signature]) -> bool {
     let flagged: Vec<&Signature> = bindings
         .iter()
         .filter(|sig| {
-            sig.config()
-                .is_some_and(|c| c.hashed_subpackets().any(|p| matches!(p.data, SubpacketData::KeyFlags(_))))
+            sig.config().is_some_and(|c| {
+                c.hashed_subpackets()
+                    .any(|p| matches!(p.data, SubpacketData::KeyFlags(_)))
+            })
         })
         .collect();
     flagged.is_empty() || flagged.iter().any(|sig| sig.key_flags().sign())
@@ -193,14 +245,114 @@ fn can_sign(bindings: &[Signature]) -> bool {
 
 /// Who a signature says made it: issuer fingerprints if present, else key ids (upper hex).
 fn issuer_ids(signature: &Signature) -> Vec<String> {
-    let fingerprints: Vec<String> =
-        signature.issuer_fingerprint().iter().map(|fp| hex::encode_upper(fp.as_bytes())).collect();
+    let fingerprints: Vec<String> = signature
+        .issuer_fingerprint()
+        .iter()
+        .map(|fp| hex::encode_upper(fp.as_bytes()))
+        .collect();
     if !fingerprints.is_empty() {
         return fingerprints;
     }
-    signature.issuer_key_id().iter().map(|id| hex::encode_upper(id.as_ref())).collect()
+    signature
+        .issuer_key_id()
+        .iter()
+        .map(|id| hex::encode_upper(id.as_ref()))
+        .collect()
 }
 
 fn fingerprint_hex(cert: &SignedPublicKey) -> String {
     hex::encode_upper(cert.fingerprint().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ExitCode, exit_code_for};
+
+    fn fixture() -> testbed::FixtureRepo {
+        testbed::FixtureRepo::shared().expect("the shared fixture repository builds")
+    }
+
+    #[test]
+    fn pins_match_full_fingerprints_and_long_key_ids() {
+        let f = fixture();
+        let key = RepoKey::load(&f.key_path, Some(&f.fingerprint)).unwrap();
+        assert_eq!(key.fingerprint(), f.fingerprint);
+        assert!(key.owns(&f.fingerprint[24..]), "long key id");
+        assert!(key.owns(&f.fingerprint.to_ascii_lowercase()));
+        assert!(!key.owns(f.other_fingerprint()));
+        assert!(!key.owns(""));
+        RepoKey::load(&f.key_path, Some(&f.fingerprint[24..])).unwrap();
+    }
+
+    #[test]
+    fn a_keyring_file_is_narrowed_by_the_pin() {
+        let f = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let both = dir.path().join("keys.asc");
+        let text = std::fs::read_to_string(&f.key_path).unwrap()
+            + &std::fs::read_to_string(f.other_key_path()).unwrap();
+        std::fs::write(&both, text).unwrap();
+
+        let pinned = RepoKey::load(&both, Some(f.other_fingerprint())).unwrap();
+        assert_eq!(pinned.fingerprint(), f.other_fingerprint());
+        assert!(!pinned.owns(&f.fingerprint));
+        let repomd = std::fs::read(f.repomd_path()).unwrap();
+        let signature = std::fs::read(f.repomd_signature_path()).unwrap();
+        let err = pinned
+            .verify_detached(&repomd, &signature, "R")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("R is signed by key {}", f.fingerprint)),
+            "{err}"
+        );
+
+        // No pin: every key in the file is trusted.
+        let all = RepoKey::load(&both, None).unwrap();
+        assert_eq!(
+            all.fingerprint(),
+            format!("{}, {}", f.fingerprint, f.other_fingerprint())
+        );
+        all.verify_detached(&repomd, &signature, "R").unwrap();
+    }
+
+    #[test]
+    fn unusable_key_files_are_config_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_key = dir.path().join("KEY");
+        std::fs::write(&not_a_key, "hello").unwrap();
+        let err = RepoKey::load(&not_a_key, None).unwrap_err();
+        assert_eq!(exit_code_for(&err), ExitCode::Usage);
+        assert!(
+            err.to_string()
+                .contains("is not an ASCII-armored OpenPGP public key"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&not_a_key.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn damaged_signatures_are_told_apart_from_bad_ones() {
+        let f = fixture();
+        let key = RepoKey::load(&f.key_path, None).unwrap();
+        let repomd = std::fs::read(f.repomd_path()).unwrap();
+        let err = key
+            .verify_detached(&repomd, b"garbage", "R")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not an ASCII-armored OpenPGP signature"), "{err}");
+        let signature = std::fs::read(f.repomd_signature_path()).unwrap();
+        let err = key
+            .verify_detached(b"other content", &signature, "R")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("repomd.xml signature does not verify against key"),
+            "{err}"
+        );
+    }
 }

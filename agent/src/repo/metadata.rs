@@ -12,9 +12,11 @@
 //! bytes): gzip, zstd, xz, bzip2 and plain all work without a dependency of our own.
 
 use super::digest::HashingReader;
-use super::{Dependency, RepoPackage};
+use super::{Dependency, Files, RepoPackage};
 use anyhow::{Context, Result};
-use rpmrepo_metadata::visitor::{FilelistsVisitor, PrimaryVisitor, RequirementData, parse_filelists, parse_primary};
+use rpmrepo_metadata::visitor::{
+    FilelistsVisitor, PrimaryVisitor, RequirementData, parse_filelists, parse_primary,
+};
 use rpmrepo_metadata::{Checksum, FileType, RepomdRecord, RepomdXml};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -60,7 +62,10 @@ pub(crate) fn parse_repomd(bytes: &[u8], url: &str) -> Result<Repomd> {
         })?;
         metadata_file(kind, record, url)
     };
-    Ok(Repomd { primary: file("primary")?, filelists: file("filelists")? })
+    Ok(Repomd {
+        primary: file("primary")?,
+        filelists: file("filelists")?,
+    })
 }
 
 fn metadata_file(kind: &'static str, record: &RepomdRecord, url: &str) -> Result<MetadataFile> {
@@ -95,33 +100,43 @@ fn metadata_file(kind: &'static str, record: &RepomdRecord, url: &str) -> Result
     })
 }
 
-/// Reads the packages from a primary and a filelists file whose stored checksums have
-/// already been checked; the decompressed content is hashed while it is parsed and compared
-/// with repomd's open-checksum before anything is returned.
+/// Reads the packages from a primary and (unless `files` is [`Files::Skip`]) a filelists file
+/// whose stored checksums have already been checked; the decompressed content is hashed while
+/// it is parsed and compared with repomd's open-checksum before anything is returned.
 ///
 /// The two files are independent until the end (filelists is keyed by pkgid), so they are
 /// parsed on two threads: the load takes as long as the bigger file, not the sum of both.
 pub(crate) fn read_packages(
     primary: &MetadataFile,
     primary_path: &Path,
-    filelists: &MetadataFile,
-    filelists_path: &Path,
+    filelists: Option<(&MetadataFile, &Path)>,
+    files: &Files,
 ) -> Result<Vec<RepoPackage>> {
     let (primary_result, files_result) = std::thread::scope(|scope| {
-        let files_thread = scope.spawn(|| -> Result<HashMap<String, Vec<String>>> {
-            let mut files = FilesCollector::default();
-            parse_file(filelists, filelists_path, Parser::Filelists(&mut files))?;
-            Ok(files.lists)
+        let files_thread = filelists.map(|(filelists, filelists_path)| {
+            let thread = scope.spawn(move || -> Result<HashMap<String, Vec<String>>> {
+                let mut collector = FilesCollector {
+                    keep: files,
+                    lists: HashMap::new(),
+                    current: None,
+                };
+                parse_file(filelists, filelists_path, Parser::Filelists(&mut collector))?;
+                Ok(collector.lists)
+            });
+            (thread, filelists, filelists_path)
         });
         let mut collector = PrimaryCollector::default();
-        let primary_result = parse_file(primary, primary_path, Parser::Primary(&mut collector)).map(|()| collector);
-        let files_result = files_thread.join().unwrap_or_else(|_| {
-            Err(anyhow::anyhow!(
-                "the parser of {} metadata {} crashed: the file is malformed; ask the repository owner to rerun \
-                 createrepo_c",
-                filelists.kind,
-                filelists_path.display()
-            ))
+        let primary_result =
+            parse_file(primary, primary_path, Parser::Primary(&mut collector)).map(|()| collector);
+        let files_result = files_thread.map(|(thread, filelists, filelists_path)| {
+            thread.join().unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "the parser of {} metadata {} crashed: the file is malformed; ask the repository owner to \
+                     rerun createrepo_c",
+                    filelists.kind,
+                    filelists_path.display()
+                ))
+            })
         });
         (primary_result, files_result)
     });
@@ -133,31 +148,42 @@ pub(crate) fn read_packages(
             primary_path.display()
         );
     }
-    let mut lists = files_result?;
     let mut packages = collector.packages;
-    for pkg in &mut packages {
-        // Moved, not copied: the lists are the bulk of the metadata.
-        if let Some(files) = lists.remove(&pkg.sha256) {
-            pkg.files = files;
+    if let Some(lists) = files_result {
+        let mut lists = lists?;
+        for pkg in &mut packages {
+            // Moved, not copied: the lists are the bulk of the metadata.
+            if let Some(files) = lists.remove(&pkg.sha256) {
+                pkg.files = files;
+            }
         }
     }
     Ok(packages)
 }
 
-enum Parser<'a> {
+enum Parser<'a, 'b> {
     Primary(&'a mut PrimaryCollector),
-    Filelists(&'a mut FilesCollector),
+    Filelists(&'a mut FilesCollector<'b>),
 }
 
 /// One streaming pass: decompress, hash the decompressed bytes, parse.
-fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_>) -> Result<()> {
-    let what = || format!("{} metadata {} (from {})", file.kind, path.display(), file.location);
-    let decoded = rpmrepo_metadata::utils::reader_from_file(path).with_context(|| format!("cannot open {}", what()))?;
+fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Result<()> {
+    let what = || {
+        format!(
+            "{} metadata {} (from {})",
+            file.kind,
+            path.display(),
+            file.location
+        )
+    };
+    let decoded =
+        rpmrepo_metadata::utils::reader_from_file(path).with_context(|| format!("cannot open {}", what()))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     {
         let hashing = HashingReader::new(decoded, &mut hasher, &mut size);
-        let mut xml = rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, hashing));
+        let mut xml =
+            rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, hashing));
         let parsed = match parser {
             Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
             Parser::Filelists(visitor) => parse_filelists(&mut xml, visitor),
@@ -252,7 +278,9 @@ impl PrimaryVisitor for PrimaryCollector {
                 Ok(epoch) => epoch,
                 Err(_) => {
                     let name = pkg.name.clone();
-                    self.problem(format!("package {name} has the epoch {text:?}, which is not a number"));
+                    self.problem(format!(
+                        "package {name} has the epoch {text:?}, which is not a number"
+                    ));
                     return;
                 }
             },
@@ -273,7 +301,11 @@ impl PrimaryVisitor for PrimaryCollector {
             // a directory. The fetcher still only follows http(s)/file URLs, and the sha256 from
             // this signed metadata still decides whether the file is accepted.
             Some(base) => {
-                let dir = if base.ends_with('/') { base.to_owned() } else { format!("{base}/") };
+                let dir = if base.ends_with('/') {
+                    base.to_owned()
+                } else {
+                    format!("{base}/")
+                };
                 match url::Url::parse(&dir).and_then(|u| u.join(href)) {
                     Ok(url) => url.to_string(),
                     Err(e) => {
@@ -299,7 +331,11 @@ impl PrimaryVisitor for PrimaryCollector {
     }
 
     fn end_package(&mut self) {
-        let Some(pkg) = self.current.take() else { return };
+        let Some(mut pkg) = self.current.take() else {
+            return;
+        };
+        pkg.provides.shrink_to_fit();
+        pkg.requires.shrink_to_fit();
         if pkg.location.is_empty() {
             self.problem(format!("package {} has no location", pkg.nevra()));
             return;
@@ -311,26 +347,30 @@ impl PrimaryVisitor for PrimaryCollector {
     }
 }
 
-/// Collects filelists.xml: pkgid → every file and directory of that package.
-#[derive(Default)]
-struct FilesCollector {
+/// Collects filelists.xml: pkgid → the files and directories of that package `keep` selects.
+struct FilesCollector<'a> {
+    keep: &'a Files,
     lists: HashMap<String, Vec<String>>,
     current: Option<(String, Vec<String>)>,
 }
 
-impl FilelistsVisitor for FilesCollector {
+impl FilelistsVisitor for FilesCollector<'_> {
     fn begin_package(&mut self, pkgid: &str, _name: &str, _arch: &str) {
         self.current = Some((pkgid.to_ascii_lowercase(), Vec::new()));
     }
 
     fn add_file(&mut self, _filetype: FileType, path: &str) {
-        if let Some((_, files)) = self.current.as_mut() {
+        if let Some((_, files)) = self.current.as_mut()
+            && self.keep.keeps(path)
+        {
             files.push(path.to_owned());
         }
     }
 
     fn end_package(&mut self) {
-        if let Some((pkgid, files)) = self.current.take() {
+        if let Some((pkgid, mut files)) = self.current.take() {
+            // Growth leaves up to half the vector unused; 10,000 of them add up.
+            files.shrink_to_fit();
             // A package listed twice keeps its last list, not both concatenated.
             self.lists.insert(pkgid, files);
         }
@@ -437,40 +477,62 @@ mod tests {
         let (p, f) = (gz(PRIMARY), FILELISTS.as_bytes().to_vec());
         std::fs::write(dir.path().join("p.gz"), &p).unwrap();
         std::fs::write(dir.path().join("f.xml"), &f).unwrap();
-        let packages = read_packages(
-            &file("primary", &p, PRIMARY),
-            &dir.path().join("p.gz"),
-            &file("filelists", &f, FILELISTS),
-            &dir.path().join("f.xml"),
-        )
-        .unwrap();
+        let (primary, filelists) = (file("primary", &p, PRIMARY), file("filelists", &f, FILELISTS));
+        let (primary_path, filelists_path) = (dir.path().join("p.gz"), dir.path().join("f.xml"));
+        let read = |files: &Files| {
+            let filelists = (*files != Files::Skip).then_some((&filelists, filelists_path.as_path()));
+            read_packages(&primary, &primary_path, filelists, files).unwrap()
+        };
+        let packages = read(&Files::All);
         assert_eq!(packages.len(), 2);
         let kmod = &packages[0];
         assert_eq!(kmod.nevra(), "kmod-drbd-9.2.11-1.xcpng8.3.x86_64");
-        assert_eq!(kmod.sha256, "aaaa000000000000000000000000000000000000000000000000000000000001");
+        assert_eq!(
+            kmod.sha256,
+            "aaaa000000000000000000000000000000000000000000000000000000000001"
+        );
         assert_eq!(kmod.size, 1234);
         assert_eq!(kmod.location, "Packages/kmod-drbd-9.2.11-1.xcpng8.3.x86_64.rpm");
         assert_eq!(kmod.provides.len(), 2);
         assert_eq!(kmod.provides[0].flags.as_deref(), Some("EQ"));
-        assert_eq!(kmod.provides[1], Dependency {
-            name: "drbd-kmod".into(),
-            flags: None,
-            epoch: None,
-            version: None,
-            release: None
-        });
+        assert_eq!(
+            kmod.provides[1],
+            Dependency {
+                name: "drbd-kmod".into(),
+                flags: None,
+                epoch: None,
+                version: None,
+                release: None
+            }
+        );
         assert_eq!(kmod.requires[0].name, "kernel(drbd_kabi_bio)");
         assert_eq!(kmod.requires[0].version.as_deref(), Some("0x5e6f7a8b"));
         // The full list from filelists (not primary's /etc subset), directories included.
         assert_eq!(
             kmod.files,
-            ["/etc/drbd.conf", "/lib/modules/4.19.0+1/extra/drbd", "/lib/modules/4.19.0+1/extra/drbd/drbd.ko"]
+            [
+                "/etc/drbd.conf",
+                "/lib/modules/4.19.0+1/extra/drbd",
+                "/lib/modules/4.19.0+1/extra/drbd/drbd.ko"
+            ]
         );
         let utils = &packages[1];
         assert_eq!(utils.epoch, 2);
         assert_eq!(utils.evr(), "2:9.28.0-1");
-        assert_eq!(utils.location, "https://mirror.example/el8/Packages/drbd-utils-9.28.0-1.x86_64.rpm");
+        assert_eq!(
+            utils.location,
+            "https://mirror.example/el8/Packages/drbd-utils-9.28.0-1.x86_64.rpm"
+        );
         assert_eq!(utils.files, ["/usr/sbin/drbdadm"]);
+
+        // Callers that only need some paths keep only those, or none.
+        let packages = read(&Files::Under(vec!["/lib/modules/".into()]));
+        assert_eq!(packages[0].files.len(), 2);
+        assert!(packages[1].files.is_empty());
+        assert_eq!(packages[0].requires, kmod.requires);
+        let packages = read(&Files::Skip);
+        assert!(packages.iter().all(|p| p.files.is_empty()));
+        assert_eq!(packages.len(), 2);
     }
 
     #[test]
@@ -481,11 +543,13 @@ mod tests {
         std::fs::write(dir.path().join("f.xml"), FILELISTS).unwrap();
         let mut primary = file("primary", &p, PRIMARY);
         primary.open_sha256 = Some(sha256_hex(b"something else"));
+        let filelists = file("filelists", FILELISTS.as_bytes(), FILELISTS);
+        let filelists_path = dir.path().join("f.xml");
         let err = read_packages(
             &primary,
             &dir.path().join("p.gz"),
-            &file("filelists", FILELISTS.as_bytes(), FILELISTS),
-            &dir.path().join("f.xml"),
+            Some((&filelists, filelists_path.as_path())),
+            &Files::All,
         )
         .unwrap_err();
         let msg = err.to_string();
@@ -527,7 +591,10 @@ mod tests {
             r#"<checksum type="sha1">3333333333333333333333333333333333333333"#,
         );
         let err = parse_repomd(sha1.as_bytes(), "file:///r/repodata/repomd.xml").unwrap_err();
-        assert!(err.to_string().contains("filelists checksum as sha1, not sha256"), "{err}");
+        assert!(
+            err.to_string().contains("filelists checksum as sha1, not sha256"),
+            "{err}"
+        );
 
         let no_filelists = &repomd[..repomd.find(r#"<data type="filelists">"#).unwrap()];
         let err = parse_repomd(format!("{no_filelists}</repomd>").as_bytes(), "R").unwrap_err();

@@ -1,16 +1,16 @@
 //! The repository client: signed yum repository metadata and verified package downloads.
 //!
 //! Trust flows one way, and nothing is used before it is checked:
-//! 1. the key file (`[repo] gpgkey`), optionally pinned by `[repo] fingerprint` ([`key`]);
+//! 1. the key file (`[repo] gpgkey`), optionally pinned by `[repo] fingerprint` (`key`);
 //! 2. `repodata/repomd.xml`, by its detached signature `repomd.xml.asc` under that key;
-//! 3. primary and filelists, by the sha256 the signed repomd.xml gives them ([`cache`],
-//!    [`metadata`]);
+//! 3. primary and filelists, by the sha256 the signed repomd.xml gives them (`cache`,
+//!    `metadata`);
 //! 4. each package, by the sha256 in the (now trusted) primary metadata, then by its own RPM
-//!    header signature under the same key and its payload digest ([`package_check`]).
+//!    header signature under the same key and its payload digest (`package_check`).
 //!
-//! Modules: [`fetch`] (http(s)/file transport, streaming sha256, truncation), [`digest`]
-//! (hashing readers), [`cache`] (layout and verified reuse), [`metadata`] (parsing),
-//! [`package_check`] (RPM verification), [`version`] (rpmvercmp).
+//! Modules: `fetch` (http(s)/file transport, streaming sha256, truncation), `digest`
+//! (hashing readers), `cache` (layout and verified reuse), `metadata` (parsing),
+//! `package_check` (RPM verification), `version` (rpmvercmp).
 
 mod cache;
 mod digest;
@@ -58,6 +58,31 @@ impl RepoMetadata {
     /// The packages called `name`, in metadata order.
     pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a RepoPackage> + 'a {
         self.packages.iter().filter(move |p| p.name == name)
+    }
+}
+
+/// Which filelists entries [`Repository::metadata_with`] keeps in [`RepoPackage::files`].
+///
+/// Every file of a large repository is most of its metadata (about a million paths, some
+/// 80 MB, for 10,000 packages); a caller that only looks at some paths can say so.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Files {
+    /// Every file and directory (what [`Repository::metadata`] does).
+    #[default]
+    All,
+    /// Only paths that start with one of these prefixes (e.g. `/lib/modules/`).
+    Under(Vec<String>),
+    /// None: filelists is not even downloaded.
+    Skip,
+}
+
+impl Files {
+    fn keeps(&self, path: &str) -> bool {
+        match self {
+            Files::All => true,
+            Files::Under(prefixes) => prefixes.iter().any(|p| path.starts_with(p.as_str())),
+            Files::Skip => false,
+        }
     }
 }
 
@@ -112,6 +137,9 @@ impl Repository {
     /// Loads the ASCII-armored key from `repo.gpgkey`, checks its primary fingerprint against
     /// the pin if any (mismatch → an error naming both fingerprints and the key file, exit 1).
     /// A bad URL, or a missing or unparsable key file, is a config error (exit 2).
+    ///
+    /// `repo.gpgkey` and a `file://` base URL are paths on the machine the agent runs on, like
+    /// the config file itself (not inside `--root`); only the cache lives in the sysroot.
     pub fn open(repo: &ValidRepo, sysroot: &Sysroot) -> Result<Repository> {
         let fetcher = Fetcher::new(&repo.baseurl)?;
         let key = RepoKey::load(&repo.gpgkey, repo.fingerprint.as_deref())?;
@@ -132,6 +160,11 @@ impl Repository {
     /// Fetches and verifies the repository metadata (see the module documentation), reusing
     /// the cached primary and filelists of an unchanged repository after re-hashing them.
     pub fn metadata(&self) -> Result<RepoMetadata> {
+        self.metadata_with(&Files::All)
+    }
+
+    /// [`Repository::metadata`], keeping only the filelists entries `files` selects.
+    pub fn metadata_with(&self, files: &Files) -> Result<RepoMetadata> {
         let started = Instant::now();
         let repomd_url = self.fetcher.resolve("repodata/repomd.xml")?;
         let signature_url = self.fetcher.resolve("repodata/repomd.xml.asc")?;
@@ -148,7 +181,8 @@ impl Repository {
             ),
             Err(e) => return Err(e).context("cannot get the repository metadata signature"),
         };
-        self.key.verify_detached(&repomd_bytes, &signature, repomd_url.as_str())?;
+        self.key
+            .verify_detached(&repomd_bytes, &signature, repomd_url.as_str())?;
 
         // From here on repomd.xml is trusted.
         let revision = digest::sha256_hex(&repomd_bytes);
@@ -160,8 +194,12 @@ impl Repository {
         write_atomic(&dir.join("repomd.xml.asc"), &signature)?;
 
         let primary_path = self.metadata_file(&repomd.primary, &dir)?;
-        let filelists_path = self.metadata_file(&repomd.filelists, &dir)?;
-        let packages = metadata::read_packages(&repomd.primary, &primary_path, &repomd.filelists, &filelists_path)?;
+        let filelists_path = match files {
+            Files::Skip => None,
+            _ => Some(self.metadata_file(&repomd.filelists, &dir)?),
+        };
+        let filelists = filelists_path.as_deref().map(|path| (&repomd.filelists, path));
+        let packages = metadata::read_packages(&repomd.primary, &primary_path, filelists, files)?;
         self.cache.prune_metadata(&revision);
         tracing::debug!(
             baseurl = %self.baseurl,
@@ -179,7 +217,10 @@ impl Repository {
         let dest = dir.join(cache::file_name(&file.location)?);
         // The errors name the URL (which holds the file name); this names the role.
         let what = format!("{} metadata", file.kind);
-        let expected = Expected { sha256: &file.sha256, size: file.size };
+        let expected = Expected {
+            sha256: &file.sha256,
+            size: file.size,
+        };
         cache::ensure_file(&self.fetcher, &url, &dest, &expected, &what, |_| Ok(()))?;
         Ok(dest)
     }
@@ -190,11 +231,18 @@ impl Repository {
     /// Any failure deletes the partial or bad file and names the package NEVRA and the URL.
     pub fn fetch_package(&self, pkg: &RepoPackage) -> Result<PathBuf> {
         let nevra = pkg.nevra();
-        let url = self.fetcher.resolve(&pkg.location).with_context(|| format!("cannot fetch {nevra}"))?;
+        let url = self
+            .fetcher
+            .resolve(&pkg.location)
+            .with_context(|| format!("cannot fetch {nevra}"))?;
         let dir = self.cache.packages_dir();
         cache::create_dir(&dir)?;
-        let dest = dir.join(cache::file_name(&pkg.location).with_context(|| format!("cannot fetch {nevra}"))?);
-        let expected = Expected { sha256: &pkg.sha256, size: Some(pkg.size) };
+        let dest =
+            dir.join(cache::file_name(&pkg.location).with_context(|| format!("cannot fetch {nevra}"))?);
+        let expected = Expected {
+            sha256: &pkg.sha256,
+            size: Some(pkg.size),
+        };
         // Every error below names the URL; `nevra` names the package.
         let origin = cache::ensure_file(&self.fetcher, &url, &dest, &expected, &nevra, |path| {
             package_check::verify_rpm(path, &self.key, &nevra, url.as_str()).map_err(anyhow::Error::from)
@@ -213,7 +261,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             path.display()
         )
     };
-    let mut file = tempfile::Builder::new().prefix(".write-").tempfile_in(dir).map_err(io)?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".write-")
+        .tempfile_in(dir)
+        .map_err(io)?;
     std::io::Write::write_all(&mut file, bytes).map_err(io)?;
     file.persist(path).map_err(|e| io(e.error))?;
     Ok(())
@@ -237,6 +288,14 @@ mod tests {
             requires: Vec::new(),
             files: Vec::new(),
         }
+    }
+
+    /// The pool upgrade prefetches on several threads with one client.
+    #[test]
+    fn repository_is_shareable_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Repository>();
+        assert_send_sync::<RepoMetadata>();
     }
 
     #[test]

@@ -14,51 +14,94 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum PackageCheckError {
     #[error("{nevra} ({url}) is not a readable RPM ({cause}): the file is corrupt or not an RPM")]
-    Unreadable { nevra: String, url: String, cause: String },
+    Unreadable {
+        nevra: String,
+        url: String,
+        cause: String,
+    },
     #[error(
         "{nevra} ({url}): {which} digest mismatch: the file is corrupt or tampered with (the header says \
          {expected}, the content hashes to {actual}); do not install it, and tell the repository owner"
     )]
-    DigestMismatch { nevra: String, url: String, which: &'static str, expected: String, actual: String },
+    DigestMismatch {
+        nevra: String,
+        url: String,
+        which: &'static str,
+        expected: String,
+        actual: String,
+    },
     #[error(
         "{nevra} ({url}) is not signed: every package must carry a signature by [repo] gpgkey {key} \
          (fingerprint {fingerprint}); ask the repository owner to sign it with `rpmsign --addsign`"
     )]
-    Unsigned { nevra: String, url: String, key: String, fingerprint: String },
+    Unsigned {
+        nevra: String,
+        url: String,
+        key: String,
+        fingerprint: String,
+    },
     #[error(
         "{nevra} ({url}) is signed by key {signer}, not by the configured key {fingerprint} ({key}): the \
          package does not come from the repository you trust; do not install it, or fix [repo] gpgkey if the \
          repository changed its key"
     )]
-    WrongKey { nevra: String, url: String, signer: String, key: String, fingerprint: String },
+    WrongKey {
+        nevra: String,
+        url: String,
+        signer: String,
+        key: String,
+        fingerprint: String,
+    },
     #[error(
         "{nevra} ({url}): the signature by the configured key {fingerprint} does not verify ({cause}): the \
          package header is corrupt or tampered with; do not install it"
     )]
-    BadSignature { nevra: String, url: String, fingerprint: String, cause: String },
+    BadSignature {
+        nevra: String,
+        url: String,
+        fingerprint: String,
+        cause: String,
+    },
 }
 
 /// Verifies the RPM at `path` (downloaded from `url`) against `key`.
 ///
 /// A package without a payload digest (built by rpm < 4.14) passes when its header signature
 /// is good: its payload was already checked against the metadata's sha256 by the caller.
-pub(crate) fn verify_rpm(path: &Path, key: &RepoKey, nevra: &str, url: &str) -> Result<(), PackageCheckError> {
+pub(crate) fn verify_rpm(
+    path: &Path,
+    key: &RepoKey,
+    nevra: &str,
+    url: &str,
+) -> Result<(), PackageCheckError> {
     let nevra = nevra.to_string();
     let url = url.to_string();
-    let package = rpm::Package::open(path)
-        .map_err(|e| PackageCheckError::Unreadable { nevra: nevra.clone(), url: url.clone(), cause: e.to_string() })?;
-    let report = package.check_signatures(key.rpm_verifier()).map_err(|e| PackageCheckError::BadSignature {
+    let package = rpm::Package::open(path).map_err(|e| PackageCheckError::Unreadable {
         nevra: nevra.clone(),
         url: url.clone(),
-        fingerprint: key.fingerprint(),
         cause: e.to_string(),
     })?;
+    let report =
+        package
+            .check_signatures(key.rpm_verifier())
+            .map_err(|e| PackageCheckError::BadSignature {
+                nevra: nevra.clone(),
+                url: url.clone(),
+                fingerprint: key.fingerprint(),
+                cause: e.to_string(),
+            })?;
 
     // Corruption first: a flipped byte must read as "corrupt", whatever the signature says.
     let d = &report.digests;
     let header = [&d.header_sha256, &d.header_sha1, &d.header_sha3_256];
     if let Some((expected, actual)) = header.into_iter().find_map(mismatch) {
-        return Err(PackageCheckError::DigestMismatch { nevra, url, which: "header", expected, actual });
+        return Err(PackageCheckError::DigestMismatch {
+            nevra,
+            url,
+            which: "header",
+            expected,
+            actual,
+        });
     }
     if d.result().is_err() {
         let payload = [
@@ -69,9 +112,17 @@ pub(crate) fn verify_rpm(path: &Path, key: &RepoKey, nevra: &str, url: &str) -> 
             &d.payload_sha512_alt,
             &d.payload_sha3_256_alt,
         ];
-        let (expected, actual) =
-            payload.into_iter().find_map(mismatch).unwrap_or_else(|| ("?".into(), "?".into()));
-        return Err(PackageCheckError::DigestMismatch { nevra, url, which: "payload", expected, actual });
+        let (expected, actual) = payload
+            .into_iter()
+            .find_map(mismatch)
+            .unwrap_or_else(|| ("?".into(), "?".into()));
+        return Err(PackageCheckError::DigestMismatch {
+            nevra,
+            url,
+            which: "payload",
+            expected,
+            actual,
+        });
     }
 
     if report.signatures.is_empty() {
@@ -107,7 +158,12 @@ pub(crate) fn verify_rpm(path: &Path, key: &RepoKey, nevra: &str, url: &str) -> 
         .find_map(|s| s.error.as_ref())
         .map(|e| e.to_string())
         .unwrap_or_else(|| "no verifiable signature".into());
-    Err(PackageCheckError::BadSignature { nevra, url, fingerprint: key.fingerprint(), cause })
+    Err(PackageCheckError::BadSignature {
+        nevra,
+        url,
+        fingerprint: key.fingerprint(),
+        cause,
+    })
 }
 
 fn mismatch(status: &DigestStatus) -> Option<(String, String)> {

@@ -57,7 +57,10 @@ mod tests {
         assert_eq!(compare_evr("0:2.0-1", "2.0-1"), Equal);
         assert_eq!(compare_evr("9.2.11-1", "9.2.11-2"), Less);
         assert_eq!(compare_evr("8.0.38.4.xcpng8.3", "8.0.38.4.xcpng8.3"), Equal);
-        assert_eq!(compare_evr("4.19.19-8.0.38.4.xcpng8.3", "4.19.19-8.0.38.10.xcpng8.3"), Less);
+        assert_eq!(
+            compare_evr("4.19.19-8.0.38.4.xcpng8.3", "4.19.19-8.0.38.10.xcpng8.3"),
+            Less
+        );
         // rpm: no release sorts before any release.
         assert_eq!(compare_evr("9.2.11", "9.2.11-1"), Less);
     }

@@ -3,6 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod http;
+
+use linstor_agent::config::ValidRepo;
+use linstor_agent::host::Sysroot;
+use linstor_agent::repo::Repository;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use testbed::fixture::FixtureRepo;
@@ -15,7 +20,53 @@ pub fn shared_repo() -> FixtureRepo {
 
 /// A private, writable copy of the fixture repository (for tests that corrupt it).
 pub fn private_repo(dir: &Path) -> FixtureRepo {
-    shared_repo().copy_to(&dir.join("repo")).expect("the fixture repository copies")
+    shared_repo()
+        .copy_to(&dir.join("repo"))
+        .expect("the fixture repository copies")
+}
+
+/// A private copy to damage, in its own temporary directory (kept alive by the guard).
+pub fn private_copy() -> (tempfile::TempDir, FixtureRepo) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = private_repo(dir.path());
+    (dir, repo)
+}
+
+pub fn config(fixture: &FixtureRepo, baseurl: &str) -> ValidRepo {
+    ValidRepo {
+        baseurl: baseurl.to_string(),
+        gpgkey: fixture.key_path.clone(),
+        fingerprint: Some(fixture.fingerprint.clone()),
+    }
+}
+
+/// A repository over `baseurl` with the fixture's key, caching into a fresh sysroot.
+pub fn open(fixture: &FixtureRepo, baseurl: &str) -> (tempfile::TempDir, Repository) {
+    let root = tempfile::tempdir().unwrap();
+    let repo = Repository::open(&config(fixture, baseurl), &Sysroot::new(root.path())).unwrap();
+    (root, repo)
+}
+
+/// The file in `repodata/` whose name ends with `suffix` (e.g. "primary.xml.gz").
+pub fn repodata_file(fixture: &FixtureRepo, suffix: &str) -> PathBuf {
+    let dir = fixture.dir.join("repodata");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no *{suffix} in {}", dir.display()))
+}
+
+pub fn cache_files(root: &Path, sub: &str) -> Vec<String> {
+    let dir = root.join("var/cache/linstor-agent").join(sub);
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
 }
 
 /// A host root with `kernels` installed, whose `agent.toml` points at `repo`.
@@ -32,7 +83,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 
     /// Whatever the agent said about its failure (stderr in human mode).
@@ -48,7 +100,11 @@ pub fn agent(host: &HostRoot, args: &[&str]) -> Run {
 
 pub fn agent_with_config(host: &HostRoot, config: &Path, args: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_linstor-agent"));
-    cmd.arg("--root").arg(&host.root).arg("--config").arg(config).args(args);
+    cmd.arg("--root")
+        .arg(&host.root)
+        .arg("--config")
+        .arg(config)
+        .args(args);
     finish(cmd.output().expect("the agent runs"))
 }
 

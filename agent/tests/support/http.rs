@@ -1,57 +1,10 @@
-//! Shared by the `repo_*` integration tests: fixture copies, configs, and a tiny HTTP server.
+//! A minimal HTTP/1.1 file server on 127.0.0.1 for the tests that need a real `http://`
+//! repository: it can answer 404s and cut bodies short, and records what was asked.
 
-#![allow(dead_code)] // each test crate uses a different part
-
-use linstor_agent::config::ValidRepo;
-use linstor_agent::host::Sysroot;
-use linstor_agent::repo::Repository;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use testbed::FixtureRepo;
-
-pub fn shared() -> FixtureRepo {
-    FixtureRepo::shared().expect("the shared fixture repository builds")
-}
-
-/// A private copy to damage, in its own temporary directory (kept alive by the guard).
-pub fn private_copy() -> (tempfile::TempDir, FixtureRepo) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = shared().copy_to(&dir.path().join("r")).unwrap();
-    (dir, repo)
-}
-
-pub fn config(fixture: &FixtureRepo, baseurl: &str) -> ValidRepo {
-    ValidRepo { baseurl: baseurl.to_string(), gpgkey: fixture.key_path.clone(), fingerprint: Some(fixture.fingerprint.clone()) }
-}
-
-/// A repository over `baseurl` with the fixture's key, caching into a fresh sysroot.
-pub fn open(fixture: &FixtureRepo, baseurl: &str) -> (tempfile::TempDir, Repository) {
-    let root = tempfile::tempdir().unwrap();
-    let repo = Repository::open(&config(fixture, baseurl), &Sysroot::new(root.path())).unwrap();
-    (root, repo)
-}
-
-/// The file in `repodata/` whose name ends with `suffix` (e.g. "primary.xml.gz").
-pub fn repodata_file(fixture: &FixtureRepo, suffix: &str) -> PathBuf {
-    let dir = fixture.dir.join("repodata");
-    std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_str().unwrap().ends_with(suffix))
-        .unwrap_or_else(|| panic!("no *{suffix} in {}", dir.display()))
-}
-
-pub fn cache_files(root: &Path, sub: &str) -> Vec<String> {
-    let dir = root.join("var/cache/linstor-agent").join(sub);
-    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.map(|e| e.unwrap().file_name().into_string().unwrap()).collect(),
-        Err(_) => Vec::new(),
-    };
-    names.sort();
-    names
-}
 
 /// How the test server answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,14 +76,24 @@ fn handle(stream: TcpStream, root: &Path, mode: &Mutex<Mode>, requests: &Mutex<V
             body
         }
         _ => {
-            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found");
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found",
+            );
             return;
         }
     };
-    let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let header = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     let _ = stream.write_all(header.as_bytes());
-    let truncate = matches!(&*mode.lock().unwrap(), Mode::Truncate(suffix) if path.ends_with(suffix.as_str()));
-    let sent = if truncate { &body[..body.len() / 2] } else { &body[..] };
+    let truncate =
+        matches!(&*mode.lock().unwrap(), Mode::Truncate(suffix) if path.ends_with(suffix.as_str()));
+    let sent = if truncate {
+        &body[..body.len() / 2]
+    } else {
+        &body[..]
+    };
     let _ = stream.write_all(sent);
     let _ = stream.flush();
     let _ = stream.shutdown(std::net::Shutdown::Both);
