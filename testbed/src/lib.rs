@@ -10,6 +10,7 @@ pub mod fixture;
 mod fsutil;
 pub mod synthetic;
 pub mod sysroot;
+pub mod world;
 
 pub use fixture::{BuildOptions, FixtureRepo, MetadataCompression};
 pub use sysroot::{HostOptions, HostRoot, build_host};

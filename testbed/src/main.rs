@@ -38,12 +38,17 @@ struct SyntheticRepoArgs {
     seed: u64,
 }
 
-fn main() -> ExitCode {
+/// The command line of `cli`, plus `synthetic-repo`.
+fn command() -> clap::Command {
     let synthetic_repo = SyntheticRepoArgs::augment_args(clap::Command::new(SYNTHETIC_REPO).about(
         "Build a signed synthetic repository of many packages (metadata only) around a fixture's; \
          prints {dir, baseurl, gpgkey, fingerprint, packages, files, metadata, ...}",
     ));
-    let matches = cli::Cli::command().subcommand(synthetic_repo).get_matches();
+    cli::Cli::command().subcommand(synthetic_repo)
+}
+
+fn main() -> ExitCode {
+    let matches = command().get_matches();
     let verbose = matches.get_count("verbose");
     let default_level = match verbose {
         0 => "warn",
@@ -82,4 +87,40 @@ fn synthetic_repo(args: &SyntheticRepoArgs) -> Result<()> {
     let text = serde_json::to_string_pretty(&repo).context("cannot serialize the result")?;
     println!("{text}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_repo_parses_beside_the_other_subcommands() {
+        command().debug_assert();
+        let matches = command()
+            .try_get_matches_from([
+                "testbed",
+                "synthetic-repo",
+                "--dir",
+                "/d",
+                "--from-fixture",
+                "/f",
+                "--packages",
+                "500",
+            ])
+            .expect("parses");
+        let Some((SYNTHETIC_REPO, sub)) = matches.subcommand() else {
+            panic!("not synthetic-repo")
+        };
+        let args = SyntheticRepoArgs::from_arg_matches(sub).expect("args");
+        assert_eq!((args.packages, args.seed), (500, 1));
+        assert_eq!(args.from_fixture, PathBuf::from("/f"));
+
+        let matches = command()
+            .try_get_matches_from(["testbed", "repo", "--dir", "/r"])
+            .expect("parses");
+        assert!(matches!(
+            cli::Cli::from_arg_matches(&matches).expect("cli").command,
+            cli::Command::Repo(_)
+        ));
+    }
 }

@@ -16,7 +16,6 @@ pub mod boot;
 pub mod config;
 pub mod dnf;
 pub mod identity;
-pub mod rpmvercmp;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -153,7 +152,8 @@ fn choose_default(kernels: &[InstalledKernel], wanted: Option<&str>) -> Result<S
     }
     kernels
         .iter()
-        .max_by(|a, b| rpmvercmp::compare_vr((&a.version, &a.release), (&b.version, &b.release)))
+        // rpm's own ordering, from the same library the agent orders versions with.
+        .max_by_key(|k| rpmrepo_metadata::Evr::new("0", &k.version, &k.release))
         .map(|k| k.uname.clone())
         .context("no kernel is installed")
 }
