@@ -7,10 +7,12 @@
 
 pub mod cmd;
 pub mod fixture;
+pub mod linstor_face;
 mod fsutil;
 pub mod synthetic;
 pub mod sysroot;
 pub mod world;
+pub mod xapi_face;
 
 pub use fixture::{BuildOptions, FixtureRepo, MetadataCompression};
 pub use sysroot::{HostOptions, HostRoot, build_host};

@@ -1,11 +1,32 @@
 //! The simulated pool ("world") behind the LINSTOR and XAPI faces. One `World` per pool,
 //! shared by both servers: every request locks it, lets the clock catch up (reboots finish,
 //! resyncs complete, violations are recorded), then reads or changes the state.
+//!
+//! One concern per module:
+//! - [`model`]: the plain data both faces read and change;
+//! - [`scenario`]: the TOML that gives the pool's shape and durations;
+//! - [`build`]: a scenario plus host sysroots → the initial [`State`];
+//! - [`boot`]: what a host boots into, read from its sysroot;
+//! - [`dynamics`]: time passing (reboots, migrations, resync, quorum, eviction);
+//! - [`violations`]: the intervals in which the pool was not healthy;
+//! - [`ops`]: XAPI operations with XAPI's checks and error codes;
+//! - [`faults`]: what tests inject.
 
+pub mod boot;
+pub mod build;
+pub mod dynamics;
+pub mod faults;
 pub mod model;
+pub mod ops;
+pub mod scenario;
+pub mod violations;
 
+pub use dynamics::{connection_status, has_quorum, replication_state, sync_done_percent, unsupported_layers};
 pub use model::*;
+pub use ops::{XapiError, opaque_ref};
+pub use scenario::Scenario;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -18,11 +39,18 @@ pub struct Clock {
 
 impl Clock {
     pub fn new(time_scale: f64) -> Clock {
-        Clock { started: Instant::now(), time_scale }
+        Clock {
+            started: Instant::now(),
+            time_scale,
+        }
     }
 
     pub fn now(&self) -> SimTime {
         self.started.elapsed().as_secs_f64() * self.time_scale
+    }
+
+    pub fn time_scale(&self) -> f64 {
+        self.time_scale
     }
 
     /// Real time until the simulated time `at`.
@@ -35,19 +63,53 @@ pub struct World {
     state: Mutex<State>,
     changed: Condvar,
     pub clock: Clock,
+    /// Simulated seconds added to the clock by [`World::skip`] (f64 bits): tests jump over
+    /// a reboot instead of sleeping through it.
+    skipped: AtomicU64,
 }
 
 impl World {
     pub fn new(state: State, clock: Clock) -> World {
-        World { state: Mutex::new(state), changed: Condvar::new(), clock }
+        World {
+            state: Mutex::new(state),
+            changed: Condvar::new(),
+            clock,
+            skipped: AtomicU64::new(0),
+        }
+    }
+
+    /// Simulated now: the clock plus whatever was skipped. Use this (not `clock.now()`).
+    pub fn now(&self) -> SimTime {
+        self.clock.now() + f64::from_bits(self.skipped.load(Ordering::SeqCst))
+    }
+
+    /// Real time until the simulated time `at` (zero if it has passed).
+    pub fn real_until(&self, at: SimTime) -> Duration {
+        Duration::from_secs_f64(((at - self.now()) / self.clock.time_scale).max(0.0))
+    }
+
+    /// Moves simulated time forward by `secs` at once; the timed events in between happen in
+    /// order, as if that time had passed.
+    pub fn skip(&self, secs: f64) {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bits = f64::from_bits(self.skipped.load(Ordering::SeqCst)) + secs.max(0.0);
+        self.skipped.store(bits.to_bits(), Ordering::SeqCst);
+        self.catch_up(&mut state);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic in one request handler must not take the whole simulation down with it.
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = self.clock.now();
-        advance(&mut state, now);
+        self.catch_up(&mut state);
         state
+    }
+
+    /// Applies the timed events up to now; wakes `event.from` waiters when any happened.
+    fn catch_up(&self, state: &mut State) {
+        if dynamics::advance(state, self.now()) {
+            state.generation += 1;
+            self.changed.notify_all();
+        }
     }
 
     /// Reads the state as of now.
@@ -55,10 +117,12 @@ impl World {
         f(&self.lock())
     }
 
-    /// Changes the state: the generation is bumped and `event.from` waiters wake up.
+    /// Changes the state: the consequences (replica states, quorum, violations) are worked
+    /// out at once, the generation is bumped and `event.from` waiters wake up.
     pub fn change<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut state = self.lock();
         let result = f(&mut state);
+        dynamics::settle(&mut state);
         state.generation += 1;
         self.changed.notify_all();
         result
@@ -76,16 +140,51 @@ impl World {
             }
             // Wake up at least every 50 ms so timed transitions (a reboot ending) are seen.
             let wait = (deadline - now).min(Duration::from_millis(50));
-            state = self.changed.wait_timeout(state, wait).unwrap_or_else(|p| p.into_inner()).0;
-            let now = self.clock.now();
-            advance(&mut state, now);
+            state = self
+                .changed
+                .wait_timeout(state, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            self.catch_up(&mut state);
         }
         state.generation
     }
-}
 
-/// Lets the simulation catch up to `now`: the dynamics (reboots, migrations, resync, quorum
-/// and violation bookkeeping) are applied here, and bump `generation` when they change anything.
-fn advance(state: &mut State, now: SimTime) {
-    state.now = now;
+    /// Blocks the calling thread (real time) until `done(state)` holds or `timeout` passes;
+    /// returns whether it holds. For XAPI's synchronous calls that last simulated time.
+    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&State) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            if done(&state) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(20));
+            state = self
+                .changed
+                .wait_timeout(state, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            self.catch_up(&mut state);
+        }
+    }
+
+    /// Whether the LINSTOR controller refuses connections now (fault, or moving to another
+    /// host): the LINSTOR face drops connections while this holds.
+    pub fn controller_refusing(&self) -> bool {
+        self.read(|s| s.controller.refuse_until.is_some_and(|until| until > s.now))
+    }
+
+    /// Whether the pool master is live: a real XAPI does not answer while its host is away.
+    pub fn master_live(&self) -> bool {
+        self.read(|s| {
+            s.hosts
+                .iter()
+                .any(|h| h.uuid == s.pool.master && h.power == Power::Up)
+        })
+    }
 }

@@ -27,6 +27,75 @@ pub struct State {
     /// Bumped on every change a client could observe (XAPI `event.from` waits on it).
     pub generation: u64,
     pub now: SimTime,
+    /// Durations and limits the dynamics follow (from the scenario).
+    pub params: Params,
+    /// Faults armed for later (a reboot that will not come back, XAPI errors to return).
+    pub faults: Faults,
+    /// What `session.login_with_password` accepts.
+    pub credentials: Credentials,
+    /// Bookkeeping of the dynamics that no API shows directly, per replica (`Resource::uuid`).
+    pub replica_dynamics: BTreeMap<String, ReplicaDynamics>,
+    /// LINSTOR nodes that lost their satellite connection, since when (for auto-eviction).
+    pub node_offline_since: BTreeMap<String, SimTime>,
+}
+
+/// Durations (simulated seconds) and limits of the world's dynamics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// A host is away this long when it reboots (or boots after being started).
+    pub reboot_secs: f64,
+    /// One live migration (VMs of one evacuation migrate in parallel).
+    pub migration_secs: f64,
+    /// Every resync takes at least this long (connection, handshake, bitmap exchange).
+    pub resync_base_secs: f64,
+    /// Plus this long per GiB written while the replica was away.
+    pub resync_secs_per_gib: f64,
+    /// drbd-reactor moves the controller to another host when its host goes away; it does not
+    /// answer for this long.
+    pub controller_failover_secs: f64,
+    /// More hosts away at once than this is a violation.
+    pub max_hosts_down: usize,
+    /// Memory dom0 keeps on every host (not available to VMs), in bytes.
+    pub dom0_memory: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    /// Host UUIDs whose next reboot does not come back (they stay Down).
+    pub no_return: Vec<String>,
+    /// Host UUIDs whose next boot does not start the LINSTOR satellite.
+    pub no_satellite: Vec<String>,
+    /// Errors XAPI methods return instead of running.
+    pub xapi_errors: Vec<XapiFault>,
+}
+
+/// `method` fails with `[code, params...]` the next `remaining` times it is called.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct XapiFault {
+    /// As on the wire, e.g. `host.evacuate` (compared without regard to case).
+    pub method: String,
+    pub code: String,
+    pub params: Vec<String>,
+    pub remaining: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// Per-replica state the dynamics keep beside the `Resource` the LINSTOR face shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaDynamics {
+    /// The replica missed writes while it was away: it must resync when it is back.
+    pub behind: bool,
+    /// Whether the replica took part in DRBD at the last evaluation (its node connected with
+    /// the module loaded).
+    pub present: bool,
+    /// When the running resync started, and how much it had to copy then.
+    pub sync_started: Option<SimTime>,
+    pub sync_total_kib: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,7 +113,9 @@ pub struct Pool {
 pub enum Power {
     Up,
     /// Going down and coming back: live again at `until` (unless a fault says otherwise).
-    Rebooting { until: SimTime },
+    Rebooting {
+        until: SimTime,
+    },
     /// Down (crashed, or failed to come back) until something starts it.
     Down,
 }
@@ -70,6 +141,12 @@ pub struct Host {
     pub satellite_version: Option<String>,
     pub memory_total: u64,
     pub other_config: BTreeMap<String, String>,
+    /// Whether the LINSTOR satellite service runs (false after a boot with the
+    /// `no-satellite` fault: installed, but the node is OFFLINE).
+    pub satellite_running: bool,
+    /// Path of the sysroot's default boot kernel image, or the reason none was found, as read
+    /// at the last boot (for `testbed status` and error messages).
+    pub boot_note: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +196,8 @@ pub struct Pif {
 pub struct Controller {
     /// LINSTOR version the controller runs, e.g. "1.29.2".
     pub version: String,
-    /// Host whose drbd-reactor runs the controller (it moves when that host goes down).
+    /// Name of the host whose drbd-reactor runs the controller (it moves when that host
+    /// goes down).
     pub host: String,
     pub properties: BTreeMap<String, String>,
     /// The controller refuses connections until then (fault).

@@ -1,0 +1,86 @@
+//! `testbed serve --dir DIR`: the background process of a pool. It builds the world from
+//! `DIR/world.json` (booting every host from its sysroot), binds the LINSTOR, XAPI and
+//! control listeners on 127.0.0.1 ephemeral ports, writes `DIR/pool.json`, and serves until
+//! it is killed (`testbed down`).
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use super::{HostInfo, POOL_JSON, PoolInfo, SECRET_FILE, WORLD_JSON, WorldInput, control, read_json, write_json};
+use crate::world::build::initial_state;
+use crate::world::{Clock, World};
+use crate::{linstor_face, xapi_face};
+
+fn bind(what: &str) -> Result<TcpListener> {
+    TcpListener::bind("127.0.0.1:0").with_context(|| format!("cannot bind a port for {what} on 127.0.0.1"))
+}
+
+/// Runs the pool's servers; returns only on error.
+pub fn serve(dir: &Path) -> Result<()> {
+    let dir = crate::fsutil::absolute(dir)?;
+    let input: WorldInput = read_json(&dir.join(WORLD_JSON))?;
+    let specs: Vec<_> = input.hosts.iter().map(|h| h.spec()).collect();
+    let state = initial_state(&input.scenario, &specs, input.credentials.clone())?;
+    let hosts: Vec<HostInfo> = state
+        .hosts
+        .iter()
+        .map(|h| HostInfo {
+            name: h.name.clone(),
+            uuid: h.uuid.clone(),
+            root: h.root.clone(),
+            config: h.config.clone(),
+            address: h.address.clone(),
+            disk: h.disk.clone(),
+        })
+        .collect();
+    let controller_version = state.controller.version.clone();
+    let world = Arc::new(World::new(state, Clock::new(input.scenario.time_scale)));
+
+    let linstor = bind("the LINSTOR controller")?;
+    let xapi = bind("XAPI")?;
+    let control_listener = bind("the control endpoint")?;
+    let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).context("cannot read a bound port");
+    let info = PoolInfo {
+        dir: dir.clone(),
+        xapi_url: format!("http://127.0.0.1:{}/", port(&xapi)?),
+        linstor_url: format!("http://127.0.0.1:{}", port(&linstor)?),
+        control_url: format!("http://127.0.0.1:{}", port(&control_listener)?),
+        username: input.credentials.username.clone(),
+        password: input.credentials.password.clone(),
+        password_file: dir.join(SECRET_FILE),
+        repo: input.repo.clone(),
+        repo_baseurl: input.repo_baseurl.clone(),
+        controller_version,
+        time_scale: input.scenario.time_scale,
+        pid: std::process::id(),
+        log: dir.join(super::LOG_FILE),
+        hosts,
+    };
+
+    let w = world.clone();
+    std::thread::Builder::new()
+        .name("linstor".into())
+        .spawn(move || {
+            if let Err(e) = linstor_face::serve(w, linstor) {
+                tracing::error!("LINSTOR face stopped: {e:#}");
+            }
+        })
+        .context("cannot start the LINSTOR face")?;
+    let w = world.clone();
+    std::thread::Builder::new()
+        .name("xapi".into())
+        .spawn(move || {
+            if let Err(e) = xapi_face::serve(w, xapi) {
+                tracing::error!("XAPI face stopped: {e:#}");
+            }
+        })
+        .context("cannot start the XAPI face")?;
+
+    // Last: `up` takes pool.json's presence to mean the servers are listening.
+    write_json(&dir.join(POOL_JSON), &info)?;
+    eprintln!("testbed: pool {} serving (pid {})", dir.display(), info.pid);
+    control::serve(world, control_listener)
+}

@@ -1,0 +1,199 @@
+//! `testbed status`: the world as one JSON document, for tests to assert on.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::world::{self, Faults, Power, ReplicaKind, State, Violation, VmPower, World};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub clock: ClockStatus,
+    pub controller: ControllerStatus,
+    pub hosts: Vec<HostStatus>,
+    pub nodes: Vec<NodeStatus>,
+    pub resources: Vec<ResourceStatus>,
+    pub vms: Vec<VmStatus>,
+    pub violations: Vec<Violation>,
+    /// Faults armed and not yet applied.
+    pub faults: Faults,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockStatus {
+    /// Simulated seconds since the pool started.
+    pub now: f64,
+    /// Simulated seconds per real second.
+    pub time_scale: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControllerStatus {
+    pub version: String,
+    pub host: String,
+    pub refusing: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostStatus {
+    pub name: String,
+    pub uuid: String,
+    pub live: bool,
+    /// "up", "rebooting" or "down".
+    pub power: String,
+    /// When a reboot in progress ends (simulated time).
+    pub back_at: Option<f64>,
+    pub enabled: bool,
+    pub booted_kernel: Option<String>,
+    pub drbd_loaded: bool,
+    pub satellite_version: Option<String>,
+    pub satellite_running: bool,
+    pub boot_note: Option<String>,
+    /// Installed packages now (name → version-release), read from the sysroot.
+    pub packages: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub connection_status: String,
+    pub flags: Vec<String>,
+    pub unsupported_layers: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceStatus {
+    pub name: String,
+    pub quorum: bool,
+    pub replicas: Vec<ReplicaStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaStatus {
+    pub node: String,
+    pub kind: ReplicaKind,
+    pub disk_state: String,
+    pub out_of_sync_kib: u64,
+    /// Resync progress in percent while it resyncs.
+    pub resync_done_percent: Option<f64>,
+    pub sync_until: Option<f64>,
+    pub sync_stalled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmStatus {
+    pub name: String,
+    pub uuid: String,
+    pub power: VmPower,
+    /// Host name.
+    pub resident_on: Option<String>,
+    /// Host name it is migrating to.
+    pub migrating_to: Option<String>,
+}
+
+/// The status of `state`; `packages` gives each host's installed packages by host name.
+pub fn of_state(state: &State, time_scale: f64, packages: &BTreeMap<String, BTreeMap<String, String>>) -> Status {
+    let host_name = |uuid: &str| state.hosts.iter().find(|h| h.uuid == uuid).map(|h| h.name.clone());
+    let mut resource_names: Vec<&str> = state.resource_definitions.iter().map(|rd| rd.name.as_str()).collect();
+    for r in &state.resources {
+        if !resource_names.contains(&r.name.as_str()) {
+            resource_names.push(&r.name);
+        }
+    }
+    Status {
+        clock: ClockStatus { now: state.now, time_scale },
+        controller: ControllerStatus {
+            version: state.controller.version.clone(),
+            host: state.controller.host.clone(),
+            refusing: state.controller.refuse_until.is_some_and(|t| t > state.now),
+        },
+        hosts: state
+            .hosts
+            .iter()
+            .map(|h| HostStatus {
+                name: h.name.clone(),
+                uuid: h.uuid.clone(),
+                live: h.power == Power::Up,
+                power: match h.power {
+                    Power::Up => "up",
+                    Power::Rebooting { .. } => "rebooting",
+                    Power::Down => "down",
+                }
+                .into(),
+                back_at: match h.power {
+                    Power::Rebooting { until } => Some(until),
+                    _ => None,
+                },
+                enabled: h.enabled,
+                booted_kernel: h.booted_kernel.clone(),
+                drbd_loaded: h.drbd_loaded,
+                satellite_version: h.satellite_version.clone(),
+                satellite_running: h.satellite_running,
+                boot_note: h.boot_note.clone(),
+                packages: packages.get(&h.name).cloned().unwrap_or_default(),
+            })
+            .collect(),
+        nodes: state
+            .nodes
+            .iter()
+            .map(|n| NodeStatus {
+                name: n.name.clone(),
+                connection_status: world::connection_status(state, &n.name).into(),
+                flags: n.flags.clone(),
+                unsupported_layers: world::unsupported_layers(state, &n.name),
+            })
+            .collect(),
+        resources: resource_names
+            .into_iter()
+            .map(|name| ResourceStatus {
+                name: name.to_owned(),
+                quorum: world::has_quorum(state, name),
+                replicas: state
+                    .resources
+                    .iter()
+                    .filter(|r| r.name == name)
+                    .map(|r| ReplicaStatus {
+                        node: r.node.clone(),
+                        kind: r.kind,
+                        disk_state: r.disk_state.clone(),
+                        out_of_sync_kib: r.out_of_sync_kib,
+                        resync_done_percent: world::sync_done_percent(state, r),
+                        sync_until: r.sync_until,
+                        sync_stalled: r.sync_stalled,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        vms: state
+            .vms
+            .iter()
+            .map(|vm| VmStatus {
+                name: vm.name.clone(),
+                uuid: vm.uuid.clone(),
+                power: vm.power,
+                resident_on: vm.resident_on.as_deref().and_then(host_name),
+                migrating_to: vm.migrating.as_ref().and_then(|(to, _)| host_name(to)),
+            })
+            .collect(),
+        violations: state.violations.clone(),
+        faults: state.faults.clone(),
+    }
+}
+
+/// The status of the world now, with every host's packages read from its sysroot (outside
+/// the world's lock: rpm takes a while).
+pub fn of_world(world: &World) -> Status {
+    let roots: Vec<(String, std::path::PathBuf)> =
+        world.read(|s| s.hosts.iter().map(|h| (h.name.clone(), h.root.clone())).collect());
+    let packages = roots
+        .into_iter()
+        .map(|(name, root)| {
+            let installed = world::boot::installed_packages(&root).unwrap_or_else(|e| {
+                tracing::warn!(host = %name, "cannot list packages: {e:#}");
+                BTreeMap::new()
+            });
+            (name, installed)
+        })
+        .collect();
+    world.read(|s| of_state(s, world.clock.time_scale(), &packages))
+}

@@ -1,0 +1,278 @@
+//! A resolved scenario plus the hosts' sysroots → the world's initial state: an existing
+//! XOSTOR pool (XAPI pool, hosts, networks and PIFs; LINSTOR nodes with their storage pool,
+//! resource definitions and replicas; VMs on their home hosts), every host booted from its
+//! sysroot at time 0.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use sha2::{Digest, Sha256};
+
+use super::boot;
+use super::dynamics::{self, WRITE_RATE_PROP};
+use super::model::*;
+use super::scenario::{GIB, Resolved};
+use crate::sysroot::Identity;
+
+/// The thin storage pool XOSTOR creates on every host.
+pub const STORAGE_POOL: &str = "xcp-sr-linstor_group_thin_device";
+pub const DISKLESS_POOL: &str = "DfltDisklessStorPool";
+/// dom0's memory on XCP-ng 8.3 (`dom0_mem=4096M`).
+pub const DOM0_MEMORY: u64 = 4 * GIB;
+/// Thin pool size when the host has no real disk behind it, in KiB.
+pub const DEFAULT_POOL_KIB: u64 = 1024 * 1024 * 1024;
+
+/// One host as the pool builder made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSpec {
+    pub name: String,
+    pub root: PathBuf,
+    pub config: PathBuf,
+    /// Management address (LINSTOR satellite address too).
+    pub address: String,
+    /// Loop device backing its storage, and its size in KiB.
+    pub disk: Option<(String, u64)>,
+}
+
+/// The management address of host `index`: 10.0.0.11, 10.0.0.12, …
+pub fn management_address(index: usize) -> Result<String> {
+    if index > 240 {
+        bail!("at most 241 hosts: host index {index} has no address in 10.0.0.11-254");
+    }
+    Ok(format!("10.0.0.{}", 11 + index))
+}
+
+/// A UUID (version 4 layout) derived from what the object is, so the same pool gets the
+/// same UUIDs every time.
+pub fn derived_uuid(kind: &str, name: &str) -> String {
+    let mut b: [u8; 32] = Sha256::digest(format!("linstor-agent testbed world\0{kind}\0{name}")).into();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(&b[..16]);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Builds the initial state and boots every host from its sysroot.
+pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Credentials) -> Result<State> {
+    if hosts.len() != scenario.host_names.len() {
+        bail!(
+            "the scenario has {} hosts but {} were built",
+            scenario.host_names.len(),
+            hosts.len()
+        );
+    }
+    let d = &scenario.durations;
+    let mut state = State {
+        pool: Pool {
+            uuid: derived_uuid("pool", &hosts[0].name),
+            name_label: "xostor-pool".into(),
+            master: String::new(),
+            ha_enabled: false,
+            other_config: BTreeMap::new(),
+        },
+        hosts: Vec::new(),
+        vms: Vec::new(),
+        networks: Vec::new(),
+        pifs: Vec::new(),
+        controller: Controller {
+            version: scenario.controller_version.clone(),
+            host: hosts[0].name.clone(),
+            properties: BTreeMap::new(),
+            refuse_until: None,
+        },
+        nodes: Vec::new(),
+        resource_definitions: Vec::new(),
+        resources: Vec::new(),
+        violations: Vec::new(),
+        generation: 0,
+        now: 0.0,
+        params: Params {
+            reboot_secs: d.reboot_secs,
+            migration_secs: d.migration_secs,
+            resync_base_secs: d.resync_base_secs,
+            resync_secs_per_gib: d.resync_secs_per_gib,
+            controller_failover_secs: d.controller_failover_secs,
+            max_hosts_down: scenario.max_hosts_down,
+            dom0_memory: DOM0_MEMORY,
+        },
+        faults: Faults::default(),
+        credentials,
+        replica_dynamics: BTreeMap::new(),
+        node_offline_since: BTreeMap::new(),
+    };
+
+    let management = Network {
+        uuid: derived_uuid("network", "xenbr0"),
+        name_label: "Pool-wide network associated with eth0".into(),
+        bridge: "xenbr0".into(),
+        mtu: 1500,
+    };
+    let storage = Network {
+        uuid: derived_uuid("network", "xenbr1"),
+        name_label: "Pool-wide network associated with eth1".into(),
+        bridge: "xenbr1".into(),
+        mtu: 1500,
+    };
+
+    for spec in hosts {
+        let uuid = Identity::for_host(&spec.name).installation_uuid;
+        let mut host = Host {
+            uuid: uuid.clone(),
+            name: spec.name.clone(),
+            address: spec.address.clone(),
+            root: spec.root.clone(),
+            config: spec.config.clone(),
+            disk: spec.disk.as_ref().map(|(dev, _)| dev.clone()),
+            enabled: true,
+            power: Power::Down,
+            booted_kernel: None,
+            drbd_loaded: false,
+            satellite_version: None,
+            memory_total: scenario.host_memory,
+            other_config: BTreeMap::new(),
+            satellite_running: false,
+            boot_note: None,
+        };
+        boot::boot(&mut host, false);
+        state.hosts.push(host);
+
+        state.pifs.push(Pif {
+            uuid: derived_uuid("pif", &format!("{}/eth0", spec.name)),
+            host: uuid.clone(),
+            network: management.uuid.clone(),
+            device: "eth0".into(),
+            management: true,
+            ip_configuration_mode: "Static".into(),
+            ip: spec.address.clone(),
+            netmask: "255.255.255.0".into(),
+            gateway: "10.0.0.1".into(),
+            dns: "10.0.0.1".into(),
+        });
+        // The storage NIC is cabled but not configured: giving it an address is the agent's
+        // network step.
+        state.pifs.push(Pif {
+            uuid: derived_uuid("pif", &format!("{}/eth1", spec.name)),
+            host: uuid.clone(),
+            network: storage.uuid.clone(),
+            device: "eth1".into(),
+            management: false,
+            ip_configuration_mode: "None".into(),
+            ip: String::new(),
+            netmask: String::new(),
+            gateway: String::new(),
+            dns: String::new(),
+        });
+
+        let pool_kib = spec.disk.as_ref().map_or(DEFAULT_POOL_KIB, |(_, kib)| *kib);
+        state.nodes.push(Node {
+            name: spec.name.clone(),
+            uuid: derived_uuid("node", &spec.name),
+            node_type: "COMBINED".into(),
+            net_interfaces: vec![NetInterface {
+                name: "default".into(),
+                address: spec.address.clone(),
+                satellite_port: Some(3366),
+                satellite_encryption_type: Some("PLAIN".into()),
+                is_active: true,
+            }],
+            props: BTreeMap::from([
+                ("CurStltConnName".to_owned(), "default".to_owned()),
+                ("NodeUname".to_owned(), spec.name.clone()),
+            ]),
+            storage_pools: vec![
+                StoragePool {
+                    name: DISKLESS_POOL.into(),
+                    provider_kind: "DISKLESS".into(),
+                    props: BTreeMap::new(),
+                    total_capacity: 0,
+                    free_capacity: 0,
+                },
+                StoragePool {
+                    name: STORAGE_POOL.into(),
+                    provider_kind: "LVM_THIN".into(),
+                    props: BTreeMap::from([(
+                        "StorDriver/StorPoolName".to_owned(),
+                        "linstor_group/thin_device".to_owned(),
+                    )]),
+                    total_capacity: pool_kib,
+                    free_capacity: pool_kib,
+                },
+            ],
+            flags: Vec::new(),
+        });
+    }
+    state.pool.master = state.hosts[0].uuid.clone();
+    state.networks = vec![management, storage];
+
+    for r in &scenario.resources {
+        let size_kib = (r.size_gib * 1024.0 * 1024.0).round() as u64;
+        state.resource_definitions.push(ResourceDefinition {
+            name: r.name.clone(),
+            uuid: derived_uuid("resource-definition", &r.name),
+            size_kib,
+            props: BTreeMap::from([
+                ("DrbdOptions/Resource/quorum".to_owned(), "majority".to_owned()),
+                (
+                    "DrbdOptions/Resource/on-no-quorum".to_owned(),
+                    "io-error".to_owned(),
+                ),
+                (WRITE_RATE_PROP.to_owned(), r.write_kib_per_sec.to_string()),
+            ]),
+        });
+        let placements = r
+            .diskful
+            .iter()
+            .map(|&h| (h, ReplicaKind::Diskful))
+            .chain(r.diskless.iter().map(|&h| (h, ReplicaKind::Diskless)))
+            .chain(r.tiebreaker.iter().map(|&h| (h, ReplicaKind::TieBreaker)));
+        for (h, kind) in placements {
+            let node = hosts[h].name.clone();
+            if kind == ReplicaKind::Diskful
+                && let Some(pool) = state.nodes[h]
+                    .storage_pools
+                    .iter_mut()
+                    .find(|p| p.name == STORAGE_POOL)
+            {
+                pool.free_capacity = pool.free_capacity.saturating_sub(size_kib);
+            }
+            state.resources.push(Resource {
+                name: r.name.clone(),
+                uuid: derived_uuid("resource", &format!("{}/{node}", r.name)),
+                node,
+                kind,
+                disk_state: if kind == ReplicaKind::Diskful {
+                    "UpToDate"
+                } else {
+                    "Diskless"
+                }
+                .into(),
+                sync_until: None,
+                out_of_sync_kib: 0,
+                sync_stalled: false,
+            });
+        }
+    }
+
+    for vm in &scenario.vms {
+        state.vms.push(Vm {
+            uuid: derived_uuid("vm", &vm.name),
+            name: vm.name.clone(),
+            memory: (vm.memory_gib * GIB as f64) as u64,
+            power: VmPower::Running,
+            resident_on: Some(state.hosts[vm.home].uuid.clone()),
+            migrating: None,
+            resources: vm.resources.clone(),
+        });
+    }
+
+    dynamics::settle(&mut state);
+    Ok(state)
+}

@@ -1,0 +1,466 @@
+//! Time passing in the world: reboots end, migrations land, resyncs complete, the controller
+//! moves, offline nodes get evicted; and what follows from who is up (replica disk states,
+//! quorum, violations).
+//!
+//! Two entry points. [`advance`] jumps the state to a later time, applying the timed events
+//! in between one at a time, in time order, and re-evaluating after each: a quorum dip that
+//! starts and ends between two requests is still seen and recorded. [`settle`] re-evaluates
+//! at the current time after a change (an API call, a fault).
+//!
+//! DRBD as modelled here: every replica (diskful, diskless, tie-breaker) is a quorum voter;
+//! a resource has quorum while a strict majority of its replicas is *present* (the node
+//! connected to the controller, DRBD module loaded). Writes go on only with quorum; a
+//! diskful replica that is away meanwhile falls behind by the resource's write rate and
+//! resyncs from an UpToDate peer when it is back, for `resync_base_secs` plus
+//! `resync_secs_per_gib` per GiB it missed.
+
+use std::collections::BTreeMap;
+
+use super::boot;
+use super::model::*;
+use super::violations;
+
+const KIB_PER_GIB: f64 = 1024.0 * 1024.0;
+
+/// LINSTOR's defaults for auto-eviction (controller or node properties override them).
+const AUTO_EVICT_ALLOW: &str = "DrbdOptions/AutoEvictAllowEviction";
+const AUTO_EVICT_AFTER_MINUTES: &str = "DrbdOptions/AutoEvictAfterTime";
+const DEFAULT_AUTO_EVICT_AFTER_MINUTES: f64 = 60.0;
+pub const EVICTED: &str = "EVICTED";
+
+/// Brings `state` to `now`, applying every timed event on the way in order. Returns
+/// whether anything a client could see changed.
+pub fn advance(state: &mut State, now: SimTime) -> bool {
+    let mut changed = false;
+    while let Some(at) = next_event(state) {
+        if at > now {
+            break;
+        }
+        integrate(state, at.max(state.now));
+        apply_due(state);
+        settle(state);
+        changed = true;
+    }
+    if now > state.now {
+        integrate(state, now);
+    }
+    changed
+}
+
+/// Re-evaluates everything that follows from the current state, at `state.now`: node
+/// connections, the controller's host, replica disk states and resyncs, violations.
+pub fn settle(state: &mut State) {
+    move_controller_if_its_host_is_away(state);
+    track_offline_nodes(state);
+    update_replicas(state);
+    violations::evaluate(state);
+}
+
+/// The earliest pending timed event, if any.
+fn next_event(state: &State) -> Option<SimTime> {
+    let mut times: Vec<SimTime> = Vec::new();
+    for host in &state.hosts {
+        if let Power::Rebooting { until } = host.power {
+            times.push(until);
+        }
+    }
+    times.extend(
+        state
+            .vms
+            .iter()
+            .filter_map(|vm| vm.migrating.as_ref().map(|(_, at)| *at)),
+    );
+    times.extend(
+        state
+            .resources
+            .iter()
+            .filter(|r| !r.sync_stalled)
+            .filter_map(|r| r.sync_until),
+    );
+    times.extend(state.controller.refuse_until);
+    for (node, since) in &state.node_offline_since {
+        if let Some(after) = eviction_delay(state, node) {
+            let flagged = state
+                .nodes
+                .iter()
+                .any(|n| &n.name == node && n.flags.iter().any(|f| f == EVICTED));
+            if !flagged {
+                times.push(since + after);
+            }
+        }
+    }
+    times.into_iter().min_by(f64::total_cmp)
+}
+
+/// Applies every event due at `state.now`.
+fn apply_due(state: &mut State) {
+    let now = state.now;
+    // Reboots ending: the host boots whatever its sysroot holds now.
+    let booting: Vec<usize> = state
+        .hosts
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| matches!(h.power, Power::Rebooting { until } if until <= now))
+        .map(|(i, _)| i)
+        .collect();
+    for i in booting {
+        let uuid = state.hosts[i].uuid.clone();
+        if take_armed(&mut state.faults.no_return, &uuid) {
+            tracing::info!(host = %state.hosts[i].name, "host does not come back (fault)");
+            state.hosts[i].power = Power::Down;
+            continue;
+        }
+        let no_satellite = take_armed(&mut state.faults.no_satellite, &uuid);
+        boot::boot(&mut state.hosts[i], no_satellite);
+    }
+    // Migrations landing; one whose destination went away meanwhile fails, the VM stays.
+    for i in 0..state.vms.len() {
+        let Some((target, at)) = state.vms[i].migrating.clone() else {
+            continue;
+        };
+        if at > now {
+            continue;
+        }
+        state.vms[i].migrating = None;
+        let target_up = state
+            .hosts
+            .iter()
+            .any(|h| h.uuid == target && h.power == Power::Up);
+        if target_up && state.vms[i].power == VmPower::Running {
+            state.vms[i].resident_on = Some(target);
+        }
+    }
+    // Resyncs completing.
+    for r in state.resources.iter_mut() {
+        if r.sync_stalled || !r.sync_until.is_some_and(|at| at <= now) {
+            continue;
+        }
+        r.sync_until = None;
+        r.out_of_sync_kib = 0;
+        r.disk_state = "UpToDate".into();
+        let d = state.replica_dynamics.entry(r.uuid.clone()).or_default();
+        d.behind = false;
+        d.sync_started = None;
+        d.sync_total_kib = 0;
+    }
+    if state.controller.refuse_until.is_some_and(|at| at <= now) {
+        state.controller.refuse_until = None;
+    }
+    // Auto-eviction of nodes offline for too long.
+    let due: Vec<String> = state
+        .node_offline_since
+        .iter()
+        .filter(|(node, since)| eviction_delay(state, node).is_some_and(|after| *since + after <= now))
+        .map(|(node, _)| node.clone())
+        .collect();
+    for name in due {
+        if let Some(node) = state.nodes.iter_mut().find(|n| n.name == name)
+            && !node.flags.iter().any(|f| f == EVICTED)
+        {
+            tracing::info!(node = %name, "node evicted after being offline too long");
+            node.flags.push(EVICTED.into());
+        }
+    }
+}
+
+/// Removes `uuid` from an armed-fault list; whether it was there.
+fn take_armed(list: &mut Vec<String>, uuid: &str) -> bool {
+    let before = list.len();
+    list.retain(|u| u != uuid);
+    list.len() != before
+}
+
+/// Continuous quantities from `state.now` to `to`: data written while replicas are away,
+/// resync progress.
+fn integrate(state: &mut State, to: SimTime) {
+    let dt = to - state.now;
+    if dt > 0.0 {
+        let rates: BTreeMap<String, f64> = state
+            .resource_definitions
+            .iter()
+            .map(|rd| (rd.name.clone(), write_rate(rd)))
+            .collect();
+        let writing: Vec<String> = state
+            .resource_definitions
+            .iter()
+            .filter(|rd| writes_go_on(state, &rd.name))
+            .map(|rd| rd.name.clone())
+            .collect();
+        for r in state.resources.iter_mut() {
+            if r.kind != ReplicaKind::Diskful {
+                continue;
+            }
+            let d = state.replica_dynamics.entry(r.uuid.clone()).or_default();
+            if !d.present && writing.contains(&r.name) {
+                d.behind = true;
+                let rate = rates.get(&r.name).copied().unwrap_or(0.0);
+                r.out_of_sync_kib += (rate * dt).round() as u64;
+            }
+            if let (Some(until), Some(started), false) = (r.sync_until, d.sync_started, r.sync_stalled) {
+                let span = (until - started).max(f64::EPSILON);
+                let left = ((until - to) / span).clamp(0.0, 1.0);
+                r.out_of_sync_kib = (d.sync_total_kib as f64 * left).round() as u64;
+            }
+        }
+    }
+    state.now = state.now.max(to);
+}
+
+/// KiB/s the resource's users write (a resource definition property, set from the scenario).
+pub fn write_rate(rd: &ResourceDefinition) -> f64 {
+    rd.props
+        .get(WRITE_RATE_PROP)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        .max(0.0)
+}
+
+/// Where the scenario's per-resource write rate is kept (testbed-only, namespaced so no
+/// LINSTOR tool mistakes it for one of its own).
+pub const WRITE_RATE_PROP: &str = "Aux/testbed/write-kib-per-sec";
+
+/// Writes happen while the resource has quorum and an UpToDate replica is present.
+fn writes_go_on(state: &State, resource: &str) -> bool {
+    has_quorum(state, resource)
+        && state
+            .resources
+            .iter()
+            .any(|r| r.name == resource && r.disk_state == "UpToDate" && is_present(state, r))
+}
+
+fn is_present(state: &State, r: &Resource) -> bool {
+    state.replica_dynamics.get(&r.uuid).is_some_and(|d| d.present)
+}
+
+/// Whether the resource has quorum: a strict majority of its replicas present.
+pub fn has_quorum(state: &State, resource: &str) -> bool {
+    let (total, present) = state
+        .resources
+        .iter()
+        .filter(|r| r.name == resource)
+        .fold((0, 0), |(t, p), r| (t + 1, p + usize::from(is_present(state, r))));
+    total > 0 && present * 2 > total
+}
+
+fn host_by_name<'a>(state: &'a State, name: &str) -> Option<&'a Host> {
+    state.hosts.iter().find(|h| h.name == name)
+}
+
+/// LINSTOR's `connection_status` of a node: ONLINE only when its host is up with the
+/// satellite running at the controller's version.
+pub fn connection_status(state: &State, node_name: &str) -> &'static str {
+    let Some(host) = host_by_name(state, node_name) else {
+        // A node with no host behind it: nothing answers at its address.
+        return "OFFLINE";
+    };
+    if host.power != Power::Up || !host.satellite_running {
+        return "OFFLINE";
+    }
+    match &host.satellite_version {
+        None => "OFFLINE",
+        Some(v) if *v != state.controller.version => "VERSION_MISMATCH",
+        Some(_) => "ONLINE",
+    }
+}
+
+/// What the node's satellite reports it cannot do, layer → reasons (LINSTOR's
+/// `unsupported_layers`): DRBD without a module for the running kernel.
+pub fn unsupported_layers(state: &State, node_name: &str) -> BTreeMap<String, Vec<String>> {
+    let mut layers = BTreeMap::new();
+    if let Some(host) = host_by_name(state, node_name)
+        && connection_status(state, node_name) == "ONLINE"
+        && !host.drbd_loaded
+    {
+        let kernel = host.booted_kernel.as_deref().unwrap_or("unknown");
+        layers.insert(
+            "DRBD".to_owned(),
+            vec![format!(
+                "DRBD kernel module not loaded for kernel {kernel}: no drbd.ko under /lib/modules/{kernel}"
+            )],
+        );
+    }
+    layers
+}
+
+/// DRBD's replication state of `res` towards `peer` (both replicas of one resource), as
+/// `drbdsetup status` / LINSTOR's `replication_states` show it.
+pub fn replication_state(state: &State, res: &Resource, peer: &Resource) -> &'static str {
+    if !is_present(state, res) || !is_present(state, peer) {
+        return "Off";
+    }
+    let syncing = |r: &Resource| r.sync_until.is_some();
+    if syncing(res) && peer.disk_state == "UpToDate" {
+        return if res.sync_stalled {
+            "PausedSyncT"
+        } else {
+            "SyncTarget"
+        };
+    }
+    if syncing(peer) && res.disk_state == "UpToDate" {
+        return if peer.sync_stalled {
+            "PausedSyncS"
+        } else {
+            "SyncSource"
+        };
+    }
+    "Established"
+}
+
+/// How far the replica's running resync is, in percent (None when it is not resyncing).
+pub fn sync_done_percent(state: &State, res: &Resource) -> Option<f64> {
+    res.sync_until?;
+    let d = state.replica_dynamics.get(&res.uuid)?;
+    if d.sync_total_kib == 0 {
+        return Some(0.0);
+    }
+    Some(100.0 * (1.0 - res.out_of_sync_kib as f64 / d.sync_total_kib as f64))
+}
+
+/// drbd-reactor promotes the controller's database on another host when the controller's
+/// host goes away; the controller does not answer meanwhile.
+fn move_controller_if_its_host_is_away(state: &mut State) {
+    let current_up = host_by_name(state, &state.controller.host).is_some_and(|h| h.power == Power::Up);
+    if current_up {
+        return;
+    }
+    let Some(next) = state
+        .hosts
+        .iter()
+        .find(|h| h.power == Power::Up && h.drbd_loaded && h.satellite_running)
+        .map(|h| h.name.clone())
+    else {
+        return;
+    };
+    tracing::info!(from = %state.controller.host, to = %next, "controller moves");
+    state.controller.host = next;
+    let until = state.now + state.params.controller_failover_secs;
+    state.controller.refuse_until = Some(state.controller.refuse_until.map_or(until, |u| u.max(until)));
+}
+
+fn track_offline_nodes(state: &mut State) {
+    let now = state.now;
+    let statuses: Vec<(String, bool)> = state
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), connection_status(state, &n.name) == "OFFLINE"))
+        .collect();
+    for (name, offline) in statuses {
+        if offline {
+            state.node_offline_since.entry(name).or_insert(now);
+        } else {
+            state.node_offline_since.remove(&name);
+        }
+    }
+}
+
+/// Minutes → seconds after which an offline node is evicted, unless eviction is off for it.
+fn eviction_delay(state: &State, node: &str) -> Option<f64> {
+    let node_props = state.nodes.iter().find(|n| n.name == node).map(|n| &n.props);
+    let prop = |key: &str| {
+        node_props
+            .and_then(|p| p.get(key))
+            .or_else(|| state.controller.properties.get(key))
+    };
+    if prop(AUTO_EVICT_ALLOW).is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+        return None;
+    }
+    let minutes = prop(AUTO_EVICT_AFTER_MINUTES)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(DEFAULT_AUTO_EVICT_AFTER_MINUTES);
+    Some(minutes * 60.0)
+}
+
+/// Disk states and resyncs from who is present now.
+fn update_replicas(state: &mut State) {
+    let now = state.now;
+    // Who takes part in DRBD: node connected, module loaded.
+    let present: Vec<bool> = state
+        .resources
+        .iter()
+        .map(|r| {
+            connection_status(state, &r.node) == "ONLINE"
+                && host_by_name(state, &r.node).is_some_and(|h| h.drbd_loaded)
+        })
+        .collect();
+    for (r, &p) in state.resources.iter().zip(&present) {
+        state.replica_dynamics.entry(r.uuid.clone()).or_default().present = p;
+    }
+    // Replicas that went away: unknown to their peers; a resync in flight stops.
+    for (r, &p) in state.resources.iter_mut().zip(&present) {
+        if p {
+            continue;
+        }
+        r.disk_state = "DUnknown".into();
+        if r.sync_until.take().is_some() {
+            let d = state.replica_dynamics.entry(r.uuid.clone()).or_default();
+            d.sync_started = None;
+            d.behind = true;
+        }
+    }
+    // Present replicas: diskless ones are Diskless; diskful ones are UpToDate unless they
+    // missed writes, in which case they resync from a present UpToDate peer (or wait for one).
+    let names: Vec<String> = state
+        .resource_definitions
+        .iter()
+        .map(|rd| rd.name.clone())
+        .collect();
+    let mut names = names;
+    for r in &state.resources {
+        if !names.contains(&r.name) {
+            names.push(r.name.clone());
+        }
+    }
+    for name in names {
+        let per_gib = state.params.resync_secs_per_gib;
+        let base = state.params.resync_base_secs;
+        let idx: Vec<usize> = (0..state.resources.len())
+            .filter(|&i| state.resources[i].name == name && present[i])
+            .collect();
+        for &i in &idx {
+            let r = &mut state.resources[i];
+            if r.kind != ReplicaKind::Diskful {
+                r.disk_state = "Diskless".into();
+                continue;
+            }
+            let d = state.replica_dynamics.entry(r.uuid.clone()).or_default();
+            if !d.behind && r.sync_until.is_none() {
+                r.disk_state = "UpToDate".into();
+            }
+        }
+        let source = idx.iter().any(|&i| {
+            let r = &state.resources[i];
+            r.kind == ReplicaKind::Diskful && r.disk_state == "UpToDate"
+        });
+        for &i in &idx {
+            let r = &mut state.resources[i];
+            if r.kind != ReplicaKind::Diskful {
+                continue;
+            }
+            let d = state.replica_dynamics.entry(r.uuid.clone()).or_default();
+            if !d.behind {
+                continue;
+            }
+            match (r.sync_until.is_some(), source) {
+                (true, true) => r.disk_state = "Inconsistent".into(),
+                (true, false) => {
+                    // The sync source went away: the target stays Inconsistent, paused.
+                    r.sync_until = None;
+                    d.sync_started = None;
+                    r.disk_state = "Inconsistent".into();
+                }
+                (false, true) => {
+                    let gib = r.out_of_sync_kib as f64 / KIB_PER_GIB;
+                    r.sync_until = Some(now + base + per_gib * gib);
+                    d.sync_started = Some(now);
+                    d.sync_total_kib = r.out_of_sync_kib;
+                    r.disk_state = "Inconsistent".into();
+                }
+                (false, false) => {
+                    if r.disk_state != "Inconsistent" {
+                        r.disk_state = "Outdated".into();
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,436 @@
+//! XAPI's host and VM operations on the world, with XAPI's preconditions and its error
+//! codes and parameters (as `xapi_host.ml`, `xapi_host_helpers.ml` and `xapi_vm_helpers.ml`
+//! raise them). The XAPI face resolves refs to UUIDs and calls these; error parameters that
+//! name objects carry refs, `OpaqueRef:<uuid>`, as XAPI's do.
+//!
+//! Synchronous calls that take time (`host.evacuate`, `VM.pool_migrate`) block the calling
+//! thread for the simulated duration, as XAPI's synchronous calls do; the XAPI face needs a
+//! thread per request.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::World;
+use super::model::*;
+
+/// An XAPI failure: `[code, params...]` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XapiError {
+    pub code: String,
+    pub params: Vec<String>,
+}
+
+impl XapiError {
+    pub fn new(code: &str, params: Vec<String>) -> XapiError {
+        XapiError {
+            code: code.to_owned(),
+            params,
+        }
+    }
+
+    /// `[code, params...]`, as XAPI's `ErrorDescription`.
+    pub fn description(&self) -> Vec<String> {
+        std::iter::once(self.code.clone())
+            .chain(self.params.iter().cloned())
+            .collect()
+    }
+}
+
+impl fmt::Display for XapiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.description().join(", "))
+    }
+}
+
+impl std::error::Error for XapiError {}
+
+/// The ref XAPI hands out for an object: the testbed uses `OpaqueRef:<uuid>`.
+pub fn opaque_ref(uuid: &str) -> String {
+    format!("OpaqueRef:{uuid}")
+}
+
+pub const HANDLE_INVALID: &str = "HANDLE_INVALID";
+pub const HOST_OFFLINE: &str = "HOST_OFFLINE";
+pub const HOST_NOT_DISABLED: &str = "HOST_NOT_DISABLED";
+pub const HOST_IN_USE: &str = "HOST_IN_USE";
+pub const HOST_IS_LIVE: &str = "HOST_IS_LIVE";
+pub const HOST_NOT_LIVE: &str = "HOST_NOT_LIVE";
+pub const HOST_DISABLED: &str = "HOST_DISABLED";
+pub const HOST_NOT_ENOUGH_FREE_MEMORY: &str = "HOST_NOT_ENOUGH_FREE_MEMORY";
+pub const NO_HOSTS_AVAILABLE: &str = "NO_HOSTS_AVAILABLE";
+pub const CANNOT_EVACUATE_HOST: &str = "CANNOT_EVACUATE_HOST";
+pub const VM_BAD_POWER_STATE: &str = "VM_BAD_POWER_STATE";
+pub const VM_MIGRATE_FAILED: &str = "VM_MIGRATE_FAILED";
+pub const OTHER_OPERATION_IN_PROGRESS: &str = "OTHER_OPERATION_IN_PROGRESS";
+
+/// How long past its simulated end a blocking call waits (real time) before giving up.
+const WAIT_SLACK: Duration = Duration::from_secs(30);
+
+fn host_index(state: &State, uuid: &str) -> Result<usize, XapiError> {
+    state
+        .hosts
+        .iter()
+        .position(|h| h.uuid == uuid)
+        .ok_or_else(|| XapiError::new(HANDLE_INVALID, vec!["host".into(), opaque_ref(uuid)]))
+}
+
+fn vm_index(state: &State, uuid: &str) -> Result<usize, XapiError> {
+    state
+        .vms
+        .iter()
+        .position(|v| v.uuid == uuid)
+        .ok_or_else(|| XapiError::new(HANDLE_INVALID, vec!["VM".into(), opaque_ref(uuid)]))
+}
+
+/// Operations on a host go to that host's xapi: a host that is away cannot be reached.
+fn assert_reachable(host: &Host) -> Result<(), XapiError> {
+    if host.power != Power::Up {
+        return Err(XapiError::new(HOST_OFFLINE, vec![opaque_ref(&host.uuid)]));
+    }
+    Ok(())
+}
+
+fn power_name(p: VmPower) -> &'static str {
+    match p {
+        VmPower::Running => "running",
+        VmPower::Halted => "halted",
+    }
+}
+
+/// Memory free on a host for one more VM: total less dom0's, less the VMs resident and
+/// arriving.
+pub fn free_memory(state: &State, host_uuid: &str) -> u64 {
+    let Some(host) = state.hosts.iter().find(|h| h.uuid == host_uuid) else {
+        return 0;
+    };
+    let used: u64 = state
+        .vms
+        .iter()
+        .filter(|vm| vm.power == VmPower::Running)
+        .filter(|vm| {
+            vm.resident_on.as_deref() == Some(host_uuid)
+                || vm.migrating.as_ref().is_some_and(|(to, _)| to == host_uuid)
+        })
+        .map(|vm| vm.memory)
+        .sum();
+    host.memory_total
+        .saturating_sub(state.params.dom0_memory)
+        .saturating_sub(used)
+}
+
+/// Where each VM of a host would go: `Ok(target host uuid)` or the error that stops it.
+/// XAPI's `compute_evacuation_plan_no_wlb`: enabled live hosts other than this one, VMs
+/// packed by memory (largest first, onto the host with most free memory).
+pub fn evacuation_plan(state: &State, host_uuid: &str) -> Vec<(String, Result<String, XapiError>)> {
+    let targets: Vec<&Host> = state
+        .hosts
+        .iter()
+        .filter(|h| h.uuid != host_uuid && h.enabled && h.power == Power::Up)
+        .collect();
+    let mut vms: Vec<&Vm> = state
+        .vms
+        .iter()
+        .filter(|vm| vm.power == VmPower::Running && vm.resident_on.as_deref() == Some(host_uuid))
+        .collect();
+    vms.sort_by(|a, b| b.memory.cmp(&a.memory).then_with(|| a.uuid.cmp(&b.uuid)));
+    let mut free: Vec<(String, u64)> = targets
+        .iter()
+        .map(|h| (h.uuid.clone(), free_memory(state, &h.uuid)))
+        .collect();
+    let mut plan = Vec::new();
+    for vm in vms {
+        let vm_ref = opaque_ref(&vm.uuid);
+        if vm.migrating.is_some() {
+            let err = XapiError::new(
+                OTHER_OPERATION_IN_PROGRESS,
+                vec!["VM".into(), vm_ref, "pool_migrate".into()],
+            );
+            plan.push((vm.uuid.clone(), Err(err)));
+            continue;
+        }
+        if targets.is_empty() {
+            plan.push((
+                vm.uuid.clone(),
+                Err(XapiError::new(NO_HOSTS_AVAILABLE, vec![vm_ref])),
+            ));
+            continue;
+        }
+        let best = free
+            .iter_mut()
+            .filter(|(_, f)| *f >= vm.memory)
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
+        match best {
+            Some((uuid, f)) => {
+                *f -= vm.memory;
+                plan.push((vm.uuid.clone(), Ok(uuid.clone())));
+            }
+            None => plan.push((
+                vm.uuid.clone(),
+                Err(XapiError::new(HOST_NOT_ENOUGH_FREE_MEMORY, vec![vm_ref])),
+            )),
+        }
+    }
+    plan
+}
+
+impl World {
+    /// `host.disable`: no new VMs start or arrive on it.
+    pub fn host_disable(&self, host_uuid: &str) -> Result<(), XapiError> {
+        self.change(|s| {
+            let i = host_index(s, host_uuid)?;
+            assert_reachable(&s.hosts[i])?;
+            s.hosts[i].enabled = false;
+            Ok(())
+        })
+    }
+
+    /// `host.enable`.
+    pub fn host_enable(&self, host_uuid: &str) -> Result<(), XapiError> {
+        self.change(|s| {
+            let i = host_index(s, host_uuid)?;
+            assert_reachable(&s.hosts[i])?;
+            s.hosts[i].enabled = true;
+            Ok(())
+        })
+    }
+
+    /// `host.get_vms_which_prevent_evacuation`: VM uuid → `[code, params...]`.
+    pub fn vms_which_prevent_evacuation(
+        &self,
+        host_uuid: &str,
+    ) -> Result<Vec<(String, Vec<String>)>, XapiError> {
+        self.read(|s| {
+            host_index(s, host_uuid)?;
+            Ok(evacuation_plan(s, host_uuid)
+                .into_iter()
+                .filter_map(|(vm, r)| r.err().map(|e| (vm, e.description())))
+                .collect())
+        })
+    }
+
+    /// `host.assert_can_evacuate`: `CANNOT_EVACUATE_HOST` with every VM's error as
+    /// `code,params…`, joined by `|` (XAPI's "Miami style" encoding).
+    pub fn host_assert_can_evacuate(&self, host_uuid: &str) -> Result<(), XapiError> {
+        let errors = self.vms_which_prevent_evacuation(host_uuid)?;
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let joined: Vec<String> = errors.into_iter().map(|(_, e)| e.join(",")).collect();
+        Err(XapiError::new(CANNOT_EVACUATE_HOST, vec![joined.join("|")]))
+    }
+
+    /// Starts `host.evacuate`: every resident VM migrates (in parallel) to the host the plan
+    /// picked. Returns when the last migration lands (simulated time).
+    pub fn start_host_evacuate(&self, host_uuid: &str) -> Result<SimTime, XapiError> {
+        self.change(|s| {
+            let i = host_index(s, host_uuid)?;
+            assert_reachable(&s.hosts[i])?;
+            let plan = evacuation_plan(s, host_uuid);
+            if let Some((_, Err(e))) = plan.iter().find(|(_, r)| r.is_err()) {
+                return Err(e.clone());
+            }
+            let done = s.now + s.params.migration_secs;
+            for (vm, target) in plan {
+                let Ok(target) = target else { continue };
+                if let Some(v) = s.vms.iter_mut().find(|v| v.uuid == vm) {
+                    v.migrating = Some((target, done));
+                }
+            }
+            Ok(done)
+        })
+    }
+
+    /// `host.evacuate`, synchronous: returns when every VM has left the host.
+    pub fn host_evacuate(&self, host_uuid: &str) -> Result<(), XapiError> {
+        let done = self.start_host_evacuate(host_uuid)?;
+        let timeout = self.real_until(done) + WAIT_SLACK;
+        let settled = self.wait_until(timeout, |s| {
+            !s.vms
+                .iter()
+                .any(|v| v.resident_on.as_deref() == Some(host_uuid) && v.migrating.is_some())
+        });
+        self.read(|s| {
+            let left: Vec<&Vm> = s
+                .vms
+                .iter()
+                .filter(|v| v.power == VmPower::Running && v.resident_on.as_deref() == Some(host_uuid))
+                .collect();
+            match left.first() {
+                None => Ok(()),
+                Some(vm) => Err(XapiError::new(
+                    VM_MIGRATE_FAILED,
+                    vec![
+                        opaque_ref(&vm.uuid),
+                        opaque_ref(host_uuid),
+                        vm.migrating
+                            .as_ref()
+                            .map(|(t, _)| opaque_ref(t))
+                            .unwrap_or_default(),
+                        if settled {
+                            "the destination went away during the migration".into()
+                        } else {
+                            "the migration did not finish".into()
+                        },
+                    ],
+                )),
+            }
+        })
+    }
+
+    /// Starts `VM.pool_migrate` (live); returns when it lands (simulated time).
+    pub fn start_vm_pool_migrate(&self, vm_uuid: &str, host_uuid: &str) -> Result<SimTime, XapiError> {
+        self.change(|s| {
+            let v = vm_index(s, vm_uuid)?;
+            let h = host_index(s, host_uuid)?;
+            let vm = &s.vms[v];
+            if vm.power != VmPower::Running {
+                return Err(XapiError::new(
+                    VM_BAD_POWER_STATE,
+                    vec![opaque_ref(vm_uuid), "running".into(), power_name(vm.power).into()],
+                ));
+            }
+            if vm.migrating.is_some() {
+                return Err(XapiError::new(
+                    OTHER_OPERATION_IN_PROGRESS,
+                    vec!["VM".into(), opaque_ref(vm_uuid), "pool_migrate".into()],
+                ));
+            }
+            if vm.resident_on.as_deref() == Some(host_uuid) {
+                return Ok(s.now);
+            }
+            let host = &s.hosts[h];
+            if host.power != Power::Up {
+                return Err(XapiError::new(HOST_NOT_LIVE, vec![]));
+            }
+            if !host.enabled {
+                return Err(XapiError::new(HOST_DISABLED, vec![opaque_ref(host_uuid)]));
+            }
+            let free = free_memory(s, host_uuid);
+            if free < vm.memory {
+                return Err(XapiError::new(
+                    HOST_NOT_ENOUGH_FREE_MEMORY,
+                    vec![vm.memory.to_string(), free.to_string()],
+                ));
+            }
+            let done = s.now + s.params.migration_secs;
+            s.vms[v].migrating = Some((host_uuid.to_owned(), done));
+            Ok(done)
+        })
+    }
+
+    /// `VM.pool_migrate`, synchronous.
+    pub fn vm_pool_migrate(&self, vm_uuid: &str, host_uuid: &str) -> Result<(), XapiError> {
+        let done = self.start_vm_pool_migrate(vm_uuid, host_uuid)?;
+        let timeout = self.real_until(done) + WAIT_SLACK;
+        self.wait_until(timeout, |s| {
+            s.vms.iter().any(|v| v.uuid == vm_uuid && v.migrating.is_none())
+        });
+        self.read(|s| {
+            let vm = &s.vms[vm_index(s, vm_uuid)?];
+            if vm.resident_on.as_deref() == Some(host_uuid) {
+                return Ok(());
+            }
+            Err(XapiError::new(
+                VM_MIGRATE_FAILED,
+                vec![
+                    opaque_ref(vm_uuid),
+                    vm.resident_on.as_deref().map(opaque_ref).unwrap_or_default(),
+                    opaque_ref(host_uuid),
+                    "the destination went away during the migration".into(),
+                ],
+            ))
+        })
+    }
+
+    /// `host.reboot`: the host must be disabled (`HOST_NOT_DISABLED`) and run no VM
+    /// (`HOST_IN_USE`). It goes away now and boots from its sysroot `reboot_secs` later.
+    pub fn host_reboot(&self, host_uuid: &str) -> Result<(), XapiError> {
+        self.change(|s| {
+            let i = host_index(s, host_uuid)?;
+            assert_reachable(&s.hosts[i])?;
+            if s.hosts[i].enabled {
+                return Err(XapiError::new(HOST_NOT_DISABLED, vec![]));
+            }
+            let busy = s.vms.iter().find(|v| {
+                v.power == VmPower::Running
+                    && (v.resident_on.as_deref() == Some(host_uuid)
+                        || v.migrating.as_ref().is_some_and(|(to, _)| to == host_uuid))
+            });
+            if let Some(vm) = busy {
+                return Err(XapiError::new(
+                    HOST_IN_USE,
+                    vec![opaque_ref(host_uuid), "vm".into(), opaque_ref(&vm.uuid)],
+                ));
+            }
+            s.hosts[i].power = Power::Rebooting {
+                until: s.now + s.params.reboot_secs,
+            };
+            Ok(())
+        })
+    }
+
+    /// `host.power_on`: a host that is down boots (taking `reboot_secs`).
+    pub fn host_power_on(&self, host_uuid: &str) -> Result<(), XapiError> {
+        self.change(|s| {
+            let i = host_index(s, host_uuid)?;
+            match s.hosts[i].power {
+                Power::Down => {
+                    s.hosts[i].power = Power::Rebooting {
+                        until: s.now + s.params.reboot_secs,
+                    };
+                    Ok(())
+                }
+                _ => Err(XapiError::new(HOST_IS_LIVE, vec![opaque_ref(host_uuid)])),
+            }
+        })
+    }
+
+    /// `VM.start_on` (or `VM.start` with `host_uuid` None: the VM's last host if it can, else
+    /// the enabled live host with most free memory). Instant.
+    pub fn vm_start(&self, vm_uuid: &str, host_uuid: Option<&str>) -> Result<(), XapiError> {
+        self.change(|s| {
+            let v = vm_index(s, vm_uuid)?;
+            if s.vms[v].power != VmPower::Halted {
+                return Err(XapiError::new(
+                    VM_BAD_POWER_STATE,
+                    vec![
+                        opaque_ref(vm_uuid),
+                        "halted".into(),
+                        power_name(s.vms[v].power).into(),
+                    ],
+                ));
+            }
+            let memory = s.vms[v].memory;
+            let target = match host_uuid {
+                Some(h) => {
+                    let i = host_index(s, h)?;
+                    let host = &s.hosts[i];
+                    if host.power != Power::Up {
+                        return Err(XapiError::new(HOST_NOT_LIVE, vec![]));
+                    }
+                    if !host.enabled {
+                        return Err(XapiError::new(HOST_DISABLED, vec![opaque_ref(h)]));
+                    }
+                    let free = free_memory(s, h);
+                    if free < memory {
+                        return Err(XapiError::new(
+                            HOST_NOT_ENOUGH_FREE_MEMORY,
+                            vec![memory.to_string(), free.to_string()],
+                        ));
+                    }
+                    h.to_owned()
+                }
+                None => s
+                    .hosts
+                    .iter()
+                    .filter(|h| h.enabled && h.power == Power::Up && free_memory(s, &h.uuid) >= memory)
+                    .max_by_key(|h| free_memory(s, &h.uuid))
+                    .map(|h| h.uuid.clone())
+                    .ok_or_else(|| XapiError::new(NO_HOSTS_AVAILABLE, vec![opaque_ref(vm_uuid)]))?,
+            };
+            s.vms[v].power = VmPower::Running;
+            s.vms[v].resident_on = Some(target);
+            Ok(())
+        })
+    }
+}

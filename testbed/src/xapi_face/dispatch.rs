@@ -1,0 +1,273 @@
+//! The one dispatcher behind both wire formats: a method name and positional parameters in,
+//! a value or an XAPI error out. Checks happen in XAPI's order: unknown method, parameter
+//! count (counts include the session reference), session, then the method itself.
+
+use super::Xapi;
+use super::error::Failure;
+use super::methods;
+use super::records::{Class, uuid_of_ref};
+use super::value::Value;
+use std::collections::BTreeMap;
+
+pub(super) type Handler = fn(&Xapi, &Args<'_>) -> Result<Value, Failure>;
+
+pub(super) enum Route {
+    Fixed(Handler),
+    GetAll(Class),
+    GetAllRecords(Class),
+    GetRecord(Class),
+    GetByUuid(Class),
+    GetByNameLabel(Class),
+    GetField(Class, String),
+}
+
+pub(super) struct Spec {
+    /// Parameter names, the session first when `session` is set.
+    pub params: &'static [&'static str],
+    /// How many trailing parameters have defaults and may be left out.
+    pub optional: usize,
+    pub session: bool,
+    pub route: Route,
+}
+
+const fn fixed(params: &'static [&'static str], optional: usize, run: Handler) -> Spec {
+    Spec {
+        params,
+        optional,
+        session: true,
+        route: Route::Fixed(run),
+    }
+}
+
+/// The explicitly served methods. Field getters, `get_all`, `get_all_records`, `get_record`,
+/// `get_by_uuid` and `get_by_name_label` of every class come from [`generic`].
+fn explicit(method: &str) -> Option<Spec> {
+    Some(match method {
+        "session.login_with_password" => Spec {
+            params: &["uname", "pwd", "version", "originator"],
+            optional: 2,
+            session: false,
+            route: Route::Fixed(methods::login_with_password),
+        },
+        "session.logout" => fixed(&["session_id"], 0, methods::logout),
+        "session.get_this_host" => fixed(&["session_id", "self"], 0, methods::session_get_this_host),
+        "host.disable" => fixed(&["session_id", "host", "auto_enable"], 1, methods::host_disable),
+        "host.enable" => fixed(&["session_id", "host"], 0, methods::host_enable),
+        "host.evacuate" => fixed(
+            &["session_id", "host", "network", "evacuate_batch_size"],
+            2,
+            methods::host_evacuate,
+        ),
+        "host.assert_can_evacuate" => fixed(&["session_id", "host"], 0, methods::host_assert_can_evacuate),
+        "host.get_vms_which_prevent_evacuation" => fixed(
+            &["session_id", "self"],
+            0,
+            methods::host_get_vms_which_prevent_evacuation,
+        ),
+        "host.reboot" => fixed(&["session_id", "host"], 0, methods::host_reboot),
+        "host.call_plugin" => fixed(
+            &["session_id", "host", "plugin", "fn", "args"],
+            0,
+            methods::host_call_plugin,
+        ),
+        "host.get_servertime" => fixed(&["session_id", "host"], 0, methods::host_get_servertime),
+        "VM.pool_migrate" => fixed(
+            &["session_id", "vm", "host", "options"],
+            0,
+            methods::vm_pool_migrate,
+        ),
+        "PIF.reconfigure_ip" => fixed(
+            &["session_id", "self", "mode", "IP", "netmask", "gateway", "DNS"],
+            0,
+            methods::pif_reconfigure_ip,
+        ),
+        "network.set_MTU" => fixed(&["session_id", "self", "value"], 0, methods::network_set_mtu),
+        "event.from" => fixed(
+            &["session_id", "classes", "token", "timeout"],
+            0,
+            methods::event_from,
+        ),
+        _ => return None,
+    })
+}
+
+/// `Class.get_all`, `Class.get_record`, `Class.get_<field>` and friends.
+fn generic(xapi: &Xapi, method: &str) -> Option<Spec> {
+    let (class, message) = method.split_once('.')?;
+    let class = Class::from_api_name(class)?;
+    let one = |route| Spec {
+        params: &["session_id", "self"],
+        optional: 0,
+        session: true,
+        route,
+    };
+    Some(match message {
+        "get_all" => Spec {
+            params: &["session_id"],
+            optional: 0,
+            session: true,
+            route: Route::GetAll(class),
+        },
+        "get_all_records" => Spec {
+            params: &["session_id"],
+            optional: 0,
+            session: true,
+            route: Route::GetAllRecords(class),
+        },
+        "get_record" => one(Route::GetRecord(class)),
+        "get_by_uuid" => Spec {
+            params: &["session_id", "uuid"],
+            ..one(Route::GetByUuid(class))
+        },
+        "get_by_name_label" if class.has_name_label() => Spec {
+            params: &["session_id", "label"],
+            ..one(Route::GetByNameLabel(class))
+        },
+        _ => {
+            let field = message.strip_prefix("get_")?;
+            xapi.has_field(class, field)
+                .then(|| one(Route::GetField(class, field.to_string())))?
+        }
+    })
+}
+
+/// Positional parameters with their names, for typed access and XAPI's type errors.
+pub(super) struct Args<'a> {
+    names: &'static [&'static str],
+    values: &'a [Value],
+    /// The caller's session reference (empty for login).
+    pub session: String,
+}
+
+impl<'a> Args<'a> {
+    fn value(&self, i: usize) -> Option<&'a Value> {
+        self.values.get(i)
+    }
+
+    fn type_error(&self, i: usize) -> Failure {
+        Failure::field_type_error(self.names.get(i).copied().unwrap_or("?"))
+    }
+
+    pub fn present(&self, i: usize) -> bool {
+        self.values.get(i).is_some_and(|v| *v != Value::Nil)
+    }
+
+    pub fn str(&self, i: usize) -> Result<&'a str, Failure> {
+        self.value(i)
+            .and_then(Value::as_str)
+            .ok_or_else(|| self.type_error(i))
+    }
+
+    pub fn int(&self, i: usize) -> Result<i64, Failure> {
+        self.value(i)
+            .and_then(Value::as_int)
+            .ok_or_else(|| self.type_error(i))
+    }
+
+    pub fn float(&self, i: usize) -> Result<f64, Failure> {
+        self.value(i)
+            .and_then(Value::as_float)
+            .ok_or_else(|| self.type_error(i))
+    }
+
+    pub fn bool(&self, i: usize) -> Result<bool, Failure> {
+        self.value(i)
+            .and_then(Value::as_bool)
+            .ok_or_else(|| self.type_error(i))
+    }
+
+    pub fn strings(&self, i: usize) -> Result<Vec<String>, Failure> {
+        self.value(i)
+            .and_then(Value::as_strings)
+            .ok_or_else(|| self.type_error(i))
+    }
+
+    pub fn string_map(&self, i: usize) -> Result<BTreeMap<String, String>, Failure> {
+        self.value(i)
+            .and_then(Value::as_string_map)
+            .ok_or_else(|| self.type_error(i))
+    }
+
+    /// The UUID of the object a reference parameter names; `HANDLE_INVALID` if there is none.
+    pub fn object(&self, xapi: &Xapi, i: usize, class: Class) -> Result<String, Failure> {
+        let reference = self.str(i)?;
+        uuid_of_ref(reference)
+            .filter(|uuid| xapi.view(|v| v.exists(class, uuid)))
+            .map(str::to_string)
+            .ok_or_else(|| Failure::handle_invalid(class.api_name(), reference))
+    }
+}
+
+impl Xapi {
+    /// Runs one call.
+    pub fn call(&self, method: &str, params: &[Value]) -> Result<Value, Failure> {
+        let spec = explicit(method)
+            .or_else(|| generic(self, method))
+            .ok_or_else(|| Failure::method_unknown(method))?;
+        let (max, min) = (spec.params.len(), spec.params.len() - spec.optional);
+        if params.len() < min || params.len() > max {
+            return Err(Failure::parameter_count_mismatch(method, max, params.len()));
+        }
+        let mut args = Args {
+            names: spec.params,
+            values: params,
+            session: String::new(),
+        };
+        if spec.session {
+            let session = args.str(0).map_err(|_| Failure::session_invalid(""))?.to_string();
+            if !self.session_valid(&session) {
+                return Err(Failure::session_invalid(&session));
+            }
+            args.session = session;
+        }
+        if let Some(fault) = self.injected_fault(method) {
+            return Err(fault);
+        }
+        let result = match spec.route {
+            Route::Fixed(run) => run(self, &args),
+            Route::GetAll(class) => {
+                Ok(self.view(|v| Value::strings(v.objects(class).iter().map(|o| o.reference()))))
+            }
+            Route::GetAllRecords(class) => Ok(self.view(|v| {
+                Value::Struct(
+                    v.objects(class)
+                        .into_iter()
+                        .map(|o| (o.reference(), o.record))
+                        .collect(),
+                )
+            })),
+            Route::GetRecord(class) => {
+                let uuid = args.object(self, 1, class)?;
+                self.view(|v| v.record(class, &uuid))
+                    .ok_or_else(|| Failure::handle_invalid(class.api_name(), &uuid))
+            }
+            Route::GetByUuid(class) => {
+                let uuid = args.str(1)?;
+                if self.view(|v| v.exists(class, uuid)) {
+                    Ok(Value::str(super::records::opaque_ref(uuid)))
+                } else {
+                    Err(Failure::new("UUID_INVALID", [class.api_name(), uuid]))
+                }
+            }
+            Route::GetByNameLabel(class) => {
+                let label = args.str(1)?;
+                Ok(self.view(|v| {
+                    Value::strings(
+                        v.objects(class)
+                            .iter()
+                            .filter(|o| o.record.get("name_label").and_then(Value::as_str) == Some(label))
+                            .map(|o| o.reference()),
+                    )
+                }))
+            }
+            Route::GetField(class, field) => {
+                let uuid = args.object(self, 1, class)?;
+                self.view(|v| v.record(class, &uuid))
+                    .and_then(|r| r.get(&field).cloned())
+                    .ok_or_else(|| Failure::handle_invalid(class.api_name(), &uuid))
+            }
+        };
+        tracing::debug!(method, ok = result.is_ok(), "xapi call");
+        result
+    }
+}
