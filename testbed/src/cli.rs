@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use testbed::MetadataCompression;
 use testbed::sysroot::BootLoader;
 
+mod pool;
+pub use pool::{FaultArgs, FaultCommand, PoolDirArgs, Provision, UpArgs};
+
 #[derive(Debug, Parser)]
 #[command(name = "testbed", version, about = "Fixtures for linstor-agent's tests")]
 pub struct Cli {
@@ -25,6 +28,18 @@ pub enum Command {
     /// Build one host sysroot with kernels installed from a fixture repository; prints
     /// {name, root, config}.
     Host(HostArgs),
+    /// Build a simulated pool (hosts, LINSTOR controller, XAPI) and start its servers in the
+    /// background; prints DIR/pool.json.
+    Up(UpArgs),
+    /// Run a pool's servers in the foreground (what `up` starts in the background).
+    #[command(hide = true)]
+    Serve(PoolDirArgs),
+    /// Print a pool's world as JSON: hosts, nodes, resources, VMs, clock, violations.
+    Status(PoolDirArgs),
+    /// Inject a fault into a running pool.
+    Fault(FaultArgs),
+    /// Stop a pool's servers and release its loop devices.
+    Down(PoolDirArgs),
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@
 pub mod cmd;
 pub mod fixture;
 pub mod linstor_face;
+pub mod pool;
 mod fsutil;
 pub mod synthetic;
 pub mod sysroot;

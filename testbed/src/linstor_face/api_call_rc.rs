@@ -72,10 +72,14 @@ pub const KEY_RSC_DFN: &str = "RscDfn";
 pub const KEY_STOR_POOL_DFN: &str = "StorPoolDfn";
 pub const KEY_UUID: &str = "UUID";
 
-/// One entry of an `ApiCallRc` list. Serialized like the controller's Jackson `NON_EMPTY`:
-/// absent and empty fields are left out.
+/// One entry of an `ApiCallRc` list. Boxed: entries travel in `Result`s and should be small.
 #[derive(Debug, Clone, Serialize)]
-pub struct RcEntry {
+#[serde(transparent)]
+pub struct RcEntry(Box<Entry>);
+
+/// Serialized like the controller's Jackson `NON_EMPTY`: absent and empty fields are left out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
     /// Signed, as Java's `long` prints it.
     pub ret_code: i64,
     pub message: String,
@@ -92,7 +96,7 @@ pub struct RcEntry {
 
 impl RcEntry {
     pub fn new(code: u64, message: impl Into<String>) -> RcEntry {
-        RcEntry {
+        RcEntry(Box::new(Entry {
             ret_code: code as i64,
             message: message.into(),
             cause: None,
@@ -100,35 +104,40 @@ impl RcEntry {
             correction: None,
             obj_refs: BTreeMap::new(),
             created_at: now_iso(),
-        }
+        }))
     }
 
     pub fn cause(mut self, cause: impl Into<String>) -> RcEntry {
-        self.cause = Some(cause.into());
+        self.0.cause = Some(cause.into());
         self
     }
 
     pub fn details(mut self, details: impl Into<String>) -> RcEntry {
-        self.details = Some(details.into()).filter(|d| !d.is_empty());
+        self.0.details = Some(details.into()).filter(|d| !d.is_empty());
         self
     }
 
     pub fn correction(mut self, correction: impl Into<String>) -> RcEntry {
-        self.correction = Some(correction.into());
+        self.0.correction = Some(correction.into());
         self
     }
 
     pub fn obj_ref(mut self, key: &str, value: impl Into<String>) -> RcEntry {
-        self.obj_refs.insert(key.to_string(), value.into());
+        self.0.obj_refs.insert(key.to_string(), value.into());
         self
     }
 
     pub fn code(&self) -> u64 {
-        self.ret_code as u64
+        self.0.ret_code as u64
     }
 
     pub fn is_error(&self) -> bool {
         self.code() & MASK_ERROR == MASK_ERROR
+    }
+
+    #[cfg(test)]
+    pub fn entry(&self) -> &Entry {
+        &self.0
     }
 }
 
@@ -143,7 +152,12 @@ pub struct Context {
 
 impl Context {
     pub fn new(op_mask: u64, obj_mask: u64, description: impl Into<String>) -> Context {
-        Context { op_mask, obj_mask, description: description.into(), obj_refs: BTreeMap::new() }
+        Context {
+            op_mask,
+            obj_mask,
+            description: description.into(),
+            obj_refs: BTreeMap::new(),
+        }
     }
 
     pub fn obj_ref(mut self, key: &str, value: impl Into<String>) -> Context {
@@ -166,8 +180,9 @@ impl Context {
         self.add_context(entry, true)
     }
 
-    fn add_context(&self, mut entry: RcEntry, append_detail: bool) -> RcEntry {
-        let mut code = entry.code();
+    fn add_context(&self, mut rc: RcEntry, append_detail: bool) -> RcEntry {
+        let mut code = rc.code();
+        let entry = &mut rc.0;
         // Masks already set by the entry are kept, as the controller does.
         if code & MASK_BITS_OP == 0 {
             code |= self.op_mask;
@@ -186,7 +201,7 @@ impl Context {
         for (k, v) in &self.obj_refs {
             entry.obj_refs.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        entry
+        rc
     }
 }
 
@@ -210,15 +225,24 @@ pub fn status_for(entries: &[RcEntry], success: u16) -> u16 {
 /// `Node 'x' not found.` as `CtrlApiDataLoader.loadNode` reports it.
 pub fn node_not_found(node: &str) -> RcEntry {
     RcEntry::new(FAIL_NOT_FOUND_NODE, format!("Node '{node}' not found."))
-        .cause(format!("The specified node '{node}' could not be found in the database"))
+        .cause(format!(
+            "The specified node '{node}' could not be found in the database"
+        ))
         .correction(format!("Create a node with the name '{node}' first."))
 }
 
 /// `Resource definition 'x' not found.` as `CtrlApiDataLoader.loadRscDfn` reports it.
 pub fn rsc_dfn_not_found(rsc: &str) -> RcEntry {
-    RcEntry::new(FAIL_NOT_FOUND_RSC_DFN, format!("Resource definition '{rsc}' not found."))
-        .cause(format!("The specified resource definition '{rsc}' could not be found in the database"))
-        .correction(format!("Create a resource definition with the name '{rsc}' first."))
+    RcEntry::new(
+        FAIL_NOT_FOUND_RSC_DFN,
+        format!("Resource definition '{rsc}' not found."),
+    )
+    .cause(format!(
+        "The specified resource definition '{rsc}' could not be found in the database"
+    ))
+    .correction(format!(
+        "Create a resource definition with the name '{rsc}' first."
+    ))
 }
 
 /// `ApiCallRcRestUtils.handleJsonParseException`: 400 with the parser's message as details.
@@ -269,8 +293,8 @@ mod tests {
         // FAIL_EXISTS_NODE | MASK_CRT | MASK_NODE, as a Java long.
         let ctx = Context::node(MASK_CRT, "h1");
         let entry = ctx.failed(RcEntry::new(FAIL_EXISTS_NODE, "x"));
-        assert_eq!(entry.ret_code, -4611686018406907404);
-        assert_eq!(entry.details.as_deref(), Some("Node: h1"));
+        assert_eq!(entry.entry().ret_code, -4611686018406678028);
+        assert_eq!(entry.entry().details.as_deref(), Some("Node: h1"));
         assert_eq!(status_for(&[entry], 201), 500);
     }
 
@@ -278,7 +302,7 @@ mod tests {
     fn not_found_is_404_and_unmasked_code_as_observed() {
         // A "Node not found" seen from a real controller: -4611686018427387604.
         let entry = node_not_found("n");
-        assert_eq!(entry.ret_code, -4611686018427387604);
+        assert_eq!(entry.entry().ret_code, -4611686018427387604);
         assert_eq!(status_for(&[entry], 200), 404);
     }
 
@@ -287,7 +311,7 @@ mod tests {
         let ctx = Context::node(MASK_CRT, "h1");
         let entry = ctx.with_op(new_entry("u", "node 'h1'", "registered"));
         assert_eq!(entry.code(), CREATED | MASK_CRT | MASK_NODE);
-        assert_eq!(entry.message, "New node 'h1' registered.");
+        assert_eq!(entry.entry().message, "New node 'h1' registered.");
         assert_eq!(status_for(&[entry], 201), 201);
     }
 }

@@ -71,11 +71,14 @@ pub fn set_properties(world: &World, call: &Call) -> Reply {
     let mut errors = Vec::new();
     for (key, value) in &body.override_props {
         match property_kind(key) {
-            None => errors
-                .push(RcEntry::new(rc::FAIL_INVLD_PROP | masks, format!("The key '{key}' is not whitelisted"))),
-            Some(kind) if !value_ok(kind, value) => {
-                errors.push(RcEntry::new(rc::FAIL_INVLD_PROP | masks, format!("The value '{value}' is not valid.")))
-            }
+            None => errors.push(RcEntry::new(
+                rc::FAIL_INVLD_PROP | masks,
+                format!("The key '{key}' is not whitelisted"),
+            )),
+            Some(kind) if !value_ok(kind, value) => errors.push(RcEntry::new(
+                rc::FAIL_INVLD_PROP | masks,
+                format!("The value '{value}' is not valid."),
+            )),
             Some(_) => {}
         }
     }

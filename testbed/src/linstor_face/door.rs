@@ -25,7 +25,10 @@ impl Open {
     fn add(&self, stream: &TcpStream) -> io::Result<u64> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let clone = stream.try_clone()?;
-        self.streams.lock().unwrap_or_else(|p| p.into_inner()).insert(id, clone);
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, clone);
         Ok(id)
     }
 
@@ -50,20 +53,24 @@ pub fn run(
     let open = Arc::new(Open::default());
     {
         let (open, refusing) = (open.clone(), refusing.clone());
-        thread::Builder::new().name("linstor-door-watch".into()).spawn(move || {
-            loop {
-                if refusing() {
-                    open.cut_all();
+        thread::Builder::new()
+            .name("linstor-door-watch".into())
+            .spawn(move || {
+                loop {
+                    if refusing() {
+                        open.cut_all();
+                    }
+                    thread::sleep(WATCH_EVERY);
                 }
-                thread::sleep(WATCH_EVERY);
-            }
-        })?;
+            })?;
     }
     for stream in listener.incoming() {
         let client = match stream {
             Ok(s) => s,
             Err(e) => {
+                // E.g. out of file descriptors: wait a little rather than spin.
                 tracing::debug!("linstor face: accept failed: {e}");
+                thread::sleep(WATCH_EVERY);
                 continue;
             }
         };
@@ -72,11 +79,13 @@ pub fn run(
             continue;
         }
         let open = open.clone();
-        thread::Builder::new().name("linstor-door".into()).spawn(move || {
-            if let Err(e) = pipe(client, backend, &open) {
-                tracing::debug!("linstor face: connection ended: {e}");
-            }
-        })?;
+        thread::Builder::new()
+            .name("linstor-door".into())
+            .spawn(move || {
+                if let Err(e) = pipe(client, backend, &open) {
+                    tracing::debug!("linstor face: connection ended: {e}");
+                }
+            })?;
     }
     Ok(())
 }

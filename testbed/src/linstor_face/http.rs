@@ -47,15 +47,28 @@ impl Call {
         let segments = path
             .split('/')
             .filter(|s| !s.is_empty())
-            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
             .collect();
         let query = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-        Call { method, segments, query, body }
+        Call {
+            method,
+            segments,
+            query,
+            body,
+        }
     }
 
     /// Every value of a list parameter; an empty value counts as absent.
     pub fn query_all(&self, key: &str) -> Vec<String> {
-        self.query.iter().filter(|(k, v)| k == key && !v.is_empty()).map(|(_, v)| v.clone()).collect()
+        self.query
+            .iter()
+            .filter(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn query_one(&self, key: &str) -> Option<&str> {
@@ -63,26 +76,47 @@ impl Call {
     }
 
     pub fn query_bool(&self, key: &str) -> bool {
-        self.query_one(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.query_one(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 
     /// `limit`/`offset` as the controller applies them: only when `limit > 0`.
     pub fn page<T>(&self, items: Vec<T>) -> Vec<T> {
-        let num = |k| self.query_one(k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        let num = |k| {
+            self.query_one(k)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
         let (limit, offset) = (num("limit"), num("offset"));
-        if limit == 0 { items } else { items.into_iter().skip(offset).take(limit).collect() }
+        if limit == 0 {
+            items
+        } else {
+            items.into_iter().skip(offset).take(limit).collect()
+        }
     }
 
-    /// The body as `T`, or the 400 `API_CALL_PARSE_ERROR` reply the controller sends when
-    /// Jackson cannot read it.
+    /// The body as `T`, or the `API_CALL_PARSE_ERROR` reply of the controller's asynchronous
+    /// handlers (`ApiCallRcRestUtils.handleJsonParseException`): it asks for 400, but
+    /// `toResponse` lets the error entry win, so the client gets 500.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Reply> {
         serde_json::from_slice(&self.body)
             .map_err(|e| Reply::rc(vec![api_call_rc::parse_error(e.to_string())], 400))
     }
 
+    /// Like [`Call::json`] for the handlers that run in `RequestHelper.doInScope`, which
+    /// answer a parse error with a plain 400.
+    pub fn json_400<T: DeserializeOwned>(&self) -> Result<T, Reply> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Reply::json(400, vec![api_call_rc::parse_error(e.to_string())]))
+    }
+
     /// Like [`Call::json`], but an empty body means "all defaults" (restore, evacuate).
     pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, Reply> {
-        if self.body.iter().all(u8::is_ascii_whitespace) { Ok(T::default()) } else { self.json() }
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            Ok(T::default())
+        } else {
+            self.json()
+        }
     }
 
     /// The body as JSON, for the traffic record.
@@ -106,7 +140,10 @@ pub struct Reply {
 impl Reply {
     pub fn json(status: u16, value: impl Serialize) -> Reply {
         // Serializing our own plain structs cannot fail; Null keeps the reply well-formed anyway.
-        Reply { status, body: Some(serde_json::to_value(value).unwrap_or(Value::Null)) }
+        Reply {
+            status,
+            body: Some(serde_json::to_value(value).unwrap_or(Value::Null)),
+        }
     }
 
     pub fn ok(value: impl Serialize) -> Reply {
@@ -121,11 +158,17 @@ impl Reply {
 
     /// What Jersey answers for a path it has no resource for.
     pub fn no_route() -> Reply {
-        Reply { status: 404, body: None }
+        Reply {
+            status: 404,
+            body: None,
+        }
     }
 
     pub fn method_not_allowed() -> Reply {
-        Reply { status: 405, body: None }
+        Reply {
+            status: 405,
+            body: None,
+        }
     }
 }
 
@@ -148,16 +191,20 @@ mod tests {
 
     #[test]
     fn splits_path_and_repeated_query() {
-        let call = Call::new(Method::Get, "/v1/view/resources?nodes=a&nodes=b%2Dc&limit=1", vec![]);
+        let call = Call::new(
+            Method::Get,
+            "/v1/view/resources?nodes=a&nodes=b%2Dc&limit=1",
+            vec![],
+        );
         assert_eq!(call.segments, ["v1", "view", "resources"]);
         assert_eq!(call.query_all("nodes"), ["a", "b-c"]);
         assert_eq!(call.page(vec![1, 2, 3]), [1]);
     }
 
     #[test]
-    fn a_bad_body_is_a_400_parse_error() {
+    fn a_bad_body_is_a_parse_error_500_or_400_as_on_the_controller() {
         let call = Call::new(Method::Post, "/v1/nodes", b"{".to_vec());
-        let reply = call.json::<Value>().unwrap_err();
-        assert_eq!(reply.status, 400);
+        assert_eq!(call.json::<Value>().unwrap_err().status, 500);
+        assert_eq!(call.json_400::<Value>().unwrap_err().status, 400);
     }
 }

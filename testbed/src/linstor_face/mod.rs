@@ -48,11 +48,13 @@ pub fn serve(world: Arc<World>, listener: TcpListener) -> anyhow::Result<()> {
     let recorder = Arc::new(Recorder::from_env()?);
     for i in 0..WORKERS {
         let (server, world, recorder) = (server.clone(), world.clone(), recorder.clone());
-        std::thread::Builder::new().name(format!("linstor-face-{i}")).spawn(move || {
-            while let Ok(request) = server.recv() {
-                handle(&world, request, recorder.as_ref().as_ref());
-            }
-        })?;
+        std::thread::Builder::new()
+            .name(format!("linstor-face-{i}"))
+            .spawn(move || {
+                while let Ok(request) = server.recv() {
+                    handle(&world, request, recorder.as_ref().as_ref());
+                }
+            })?;
     }
     let refusing = move || world.controller_refusing();
     door::run(listener, backend_addr, Arc::new(refusing))

@@ -19,14 +19,19 @@ pub fn node_name(name: &str) -> Result<(), RcEntry> {
     if name.len() >= 2 && name.len() <= 255 && name.split('.').all(label_ok) {
         Ok(())
     } else {
-        Err(RcEntry::new(FAIL_INVLD_NODE_NAME, format!("The given node name '{name}' is invalid.")))
+        Err(RcEntry::new(
+            FAIL_INVLD_NODE_NAME,
+            format!("The given node name '{name}' is invalid."),
+        ))
     }
 }
 
 pub fn net_if_name(name: &str) -> Result<(), RcEntry> {
     let ok = (2..=20).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
     if ok {
         Ok(())
     } else {
@@ -41,7 +46,9 @@ pub fn net_if_name(name: &str) -> Result<(), RcEntry> {
 fn object_name_ok(name: &str) -> bool {
     (3..=48).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 pub fn stor_pool_name(name: &str) -> Result<(), RcEntry> {
@@ -59,7 +66,10 @@ pub fn rsc_name(name: &str) -> Result<(), RcEntry> {
     if object_name_ok(name) {
         Ok(())
     } else {
-        Err(RcEntry::new(FAIL_INVLD_RSC_NAME, format!("The specified resource name '{name}' is invalid.")))
+        Err(RcEntry::new(
+            FAIL_INVLD_RSC_NAME,
+            format!("The specified resource name '{name}' is invalid."),
+        ))
     }
 }
 
@@ -69,7 +79,9 @@ pub fn ip_address(address: &str) -> Result<(), RcEntry> {
     } else {
         Err(RcEntry::new(FAIL_INVLD_NET_ADDR, "Failed to parse IP address")
             .cause("The specified IP address is not valid")
-            .details(format!("The specified input '{address}' is not a valid IP address."))
+            .details(format!(
+                "The specified input '{address}' is not a valid IP address."
+            ))
             .correction("Specify a valid IPv4 or IPv6 address."))
     }
 }

@@ -46,13 +46,19 @@ fn stlt_conn(body: &NetInterfaceBody) -> Result<(Option<u16>, Option<String>), R
     match (body.satellite_port, &body.satellite_encryption_type) {
         (Some(port), Some(enc)) => {
             let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
-                RcEntry::new(rc::FAIL_INVLD_NET_PORT, format!("The given portNumber '{port}' is invalid."))
+                RcEntry::new(
+                    rc::FAIL_INVLD_NET_PORT,
+                    format!("The given portNumber '{port}' is invalid."),
+                )
             })?;
             let enc = enc.to_ascii_uppercase();
             if enc != "PLAIN" && enc != "SSL" {
                 return Err(RcEntry::new(
                     rc::FAIL_INVLD_NET_TYPE,
-                    format!("The given encryption type '{}' is invalid.", body.satellite_encryption_type.as_deref().unwrap_or("")),
+                    format!(
+                        "The given encryption type '{}' is invalid.",
+                        body.satellite_encryption_type.as_deref().unwrap_or("")
+                    ),
                 ));
             }
             Ok((Some(port), Some(enc)))
@@ -62,7 +68,12 @@ fn stlt_conn(body: &NetInterfaceBody) -> Result<(Option<u16>, Option<String>), R
 }
 
 fn context(op: u64, node: &str, netif: &str) -> Context {
-    Context::new(op, rc::MASK_NET_IF, format!("Node: '{node}', NetIfName: {netif}'")).obj_ref(rc::KEY_NODE, node)
+    Context::new(
+        op,
+        rc::MASK_NET_IF,
+        format!("Node: '{node}', NetIfName: {netif}'"),
+    )
+    .obj_ref(rc::KEY_NODE, node)
 }
 
 fn inline(node: &str, netif: &str) -> String {
@@ -86,7 +97,10 @@ pub fn list(world: &World, call: &Call, node: &str, netif: Option<&str>) -> Repl
         (Some(mut list), Some(want)) => match list.pop() {
             Some(one) => Reply::ok(one),
             None => Reply::rc(
-                vec![RcEntry::new(rc::FAIL_NOT_FOUND_NET_IF, format!("Netinterface '{want}' not found."))],
+                vec![RcEntry::new(
+                    rc::FAIL_NOT_FOUND_NET_IF,
+                    format!("Netinterface '{want}' not found."),
+                )],
                 200,
             ),
         },
@@ -95,7 +109,7 @@ pub fn list(world: &World, call: &Call, node: &str, netif: Option<&str>) -> Repl
 
 /// `POST /v1/nodes/{node}/net-interfaces`
 pub fn create(world: &World, call: &Call, node: &str) -> Reply {
-    let body: NetInterfaceBody = match call.json() {
+    let body: NetInterfaceBody = match call.json_400() {
         Ok(b) => b,
         Err(reply) => return reply,
     };
@@ -111,10 +125,17 @@ pub fn create(world: &World, call: &Call, node: &str) -> Reply {
 fn create_in(state: &mut State, node_name: &str, body: &NetInterfaceBody) -> Result<RcEntry, RcEntry> {
     let node = nodes::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
     let mut netif = parse(body)?;
-    if node.net_interfaces.iter().any(|i| i.name.eq_ignore_ascii_case(&netif.name)) {
+    if node
+        .net_interfaces
+        .iter()
+        .any(|i| i.name.eq_ignore_ascii_case(&netif.name))
+    {
         return Err(RcEntry::new(
             rc::FAIL_EXISTS_NET_IF,
-            format!("{} already exists.", rc::first_letter_caps(&inline(&node.name, &netif.name))),
+            format!(
+                "{} already exists.",
+                rc::first_letter_caps(&inline(&node.name, &netif.name))
+            ),
         ));
     }
     let set_active = body.is_active.unwrap_or(false);
@@ -130,14 +151,18 @@ fn create_in(state: &mut State, node_name: &str, body: &NetInterfaceBody) -> Res
             ));
         }
     }
-    let entry = rc::new_entry(&uuid(node, &netif), &inline(&node.name, &netif.name), "registered");
+    let entry = rc::new_entry(
+        &uuid(node, &netif),
+        &inline(&node.name, &netif.name),
+        "registered",
+    );
     node.net_interfaces.push(netif);
     Ok(entry)
 }
 
 /// `PUT /v1/nodes/{node}/net-interfaces/{netif}`
 pub fn modify(world: &World, call: &Call, node: &str, netif: &str) -> Reply {
-    let body: NetInterfaceBody = match call.json() {
+    let body: NetInterfaceBody = match call.json_400() {
         Ok(b) => b,
         Err(reply) => return reply,
     };
@@ -149,7 +174,12 @@ pub fn modify(world: &World, call: &Call, node: &str, netif: &str) -> Reply {
     Reply::rc(entries, 200)
 }
 
-fn modify_in(state: &mut State, node_name: &str, name: &str, body: &NetInterfaceBody) -> Result<RcEntry, RcEntry> {
+fn modify_in(
+    state: &mut State,
+    node_name: &str,
+    name: &str,
+    body: &NetInterfaceBody,
+) -> Result<RcEntry, RcEntry> {
     let node = nodes::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
     let not_found = || {
         RcEntry::new(
@@ -157,7 +187,11 @@ fn modify_in(state: &mut State, node_name: &str, name: &str, body: &NetInterface
             format!("Node '{node_name}' has no network interface named '{name}'."),
         )
     };
-    let idx = node.net_interfaces.iter().position(|i| i.name.eq_ignore_ascii_case(name)).ok_or_else(not_found)?;
+    let idx = node
+        .net_interfaces
+        .iter()
+        .position(|i| i.name.eq_ignore_ascii_case(name))
+        .ok_or_else(not_found)?;
     if let Some(address) = &body.address {
         names::ip_address(address)?;
     }
@@ -185,7 +219,10 @@ fn modify_in(state: &mut State, node_name: &str, name: &str, body: &NetInterface
         netif.is_active = true;
     }
     let netif = node.net_interfaces[idx].clone();
-    Ok(rc::modified_entry(&uuid(node, &netif), &inline(&node.name, &netif.name)))
+    Ok(rc::modified_entry(
+        &uuid(node, &netif),
+        &inline(&node.name, &netif.name),
+    ))
 }
 
 /// `DELETE /v1/nodes/{node}/net-interfaces/{netif}`
@@ -196,18 +233,33 @@ pub fn delete(world: &World, node: &str, netif: &str) -> Reply {
 }
 
 fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> Vec<RcEntry> {
-    let found = nodes::find_mut(state, node_name)
-        .and_then(|n| n.net_interfaces.iter().position(|i| i.name.eq_ignore_ascii_case(name)).map(|idx| (n, idx)));
+    let found = nodes::find_mut(state, node_name).and_then(|n| {
+        n.net_interfaces
+            .iter()
+            .position(|i| i.name.eq_ignore_ascii_case(name))
+            .map(|idx| (n, idx))
+    });
     let Some((node, idx)) = found else {
-        return vec![ctx.failed(
-            RcEntry::new(rc::WARN_NOT_FOUND, format!("Deletion of {} had no effect.", inline(node_name, name)))
-                .cause(format!("{} does not exist.", rc::first_letter_caps(&inline(node_name, name)))),
-        )];
+        return vec![
+            ctx.failed(
+                RcEntry::new(
+                    rc::WARN_NOT_FOUND,
+                    format!("Deletion of {} had no effect.", inline(node_name, name)),
+                )
+                .cause(format!(
+                    "{} does not exist.",
+                    rc::first_letter_caps(&inline(node_name, name))
+                )),
+            ),
+        ];
     };
     let removed = node.net_interfaces.remove(idx);
     let removed_uuid = uuid(node, &removed);
     if removed.is_active
-        && let Some(next) = node.net_interfaces.iter_mut().find(|i| i.satellite_port.is_some())
+        && let Some(next) = node
+            .net_interfaces
+            .iter_mut()
+            .find(|i| i.satellite_port.is_some())
     {
         next.is_active = true;
     }
@@ -222,5 +274,8 @@ fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> V
             ),
         ))];
     }
-    vec![ctx.with_op(rc::deleted_entry(&removed_uuid, &inline(&node.name, &removed.name)))]
+    vec![ctx.with_op(rc::deleted_entry(
+        &removed_uuid,
+        &inline(&node.name, &removed.name),
+    ))]
 }

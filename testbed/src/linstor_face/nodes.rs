@@ -8,7 +8,7 @@ use super::{ids, names, netifs, satellite};
 use crate::world::{self, NetInterface, Node, ReplicaKind, State, StoragePool, World};
 
 /// The diskless pool every satellite or combined node gets on creation.
-pub const DISKLESS_POOL: &str = "DfltDisklessStorPool";
+pub use crate::world::build::DISKLESS_POOL;
 
 pub fn find<'a>(state: &'a State, name: &str) -> Option<&'a Node> {
     state.nodes.iter().find(|n| n.name.eq_ignore_ascii_case(name))
@@ -25,7 +25,11 @@ pub fn to_json(state: &State, node: &Node) -> json::Node {
         node_type: node.node_type.clone(),
         flags: node.flags.clone(),
         props: node.props.clone(),
-        net_interfaces: node.net_interfaces.iter().map(|n| netifs::to_json(node, n)).collect(),
+        net_interfaces: node
+            .net_interfaces
+            .iter()
+            .map(|n| netifs::to_json(node, n))
+            .collect(),
         connection_status: satellite::connection_status(state, &node.name).to_string(),
         uuid: node.uuid.clone(),
         storage_providers: satellite::supported_providers(state, &node.name),
@@ -54,18 +58,29 @@ pub fn list(world: &World, call: &Call) -> Reply {
 pub fn get(world: &World, name: &str) -> Reply {
     match world.read(|s| find(s, name).map(|n| to_json(s, n))) {
         Some(node) => Reply::ok(node),
-        None => Reply::rc(vec![RcEntry::new(rc::FAIL_NOT_FOUND_NODE, format!("Node '{name}' not found."))], 200),
+        None => Reply::rc(
+            vec![RcEntry::new(
+                rc::FAIL_NOT_FOUND_NODE,
+                format!("Node '{name}' not found."),
+            )],
+            200,
+        ),
     }
 }
 
 /// `Node.Type.valueOfIgnoreCase(type, SATELLITE)`.
 fn node_type(requested: Option<&str>) -> Result<String, RcEntry> {
-    let Some(t) = requested else { return Ok("SATELLITE".into()) };
+    let Some(t) = requested else {
+        return Ok("SATELLITE".into());
+    };
     let upper = t.to_ascii_uppercase();
     match upper.as_str() {
         "CONTROLLER" | "SATELLITE" | "COMBINED" | "AUXILIARY" => Ok(upper),
-        _ => Err(RcEntry::new(rc::FAIL_INVLD_NODE_TYPE, format!("The specified node type '{t}' is invalid."))
-            .correction("Valid node types are:\nCONTROLLER\nSATELLITE\nCOMBINED\nAUXILIARY\n")),
+        _ => Err(RcEntry::new(
+            rc::FAIL_INVLD_NODE_TYPE,
+            format!("The specified node type '{t}' is invalid."),
+        )
+        .correction("Valid node types are:\nCONTROLLER\nSATELLITE\nCOMBINED\nAUXILIARY\n")),
     }
 }
 
@@ -86,34 +101,46 @@ pub fn create(world: &World, call: &Call) -> Reply {
 
 fn create_in(state: &mut State, name: &str, body: &NodeCreate) -> Result<Node, RcEntry> {
     if body.net_interfaces.is_empty() {
-        return Err(RcEntry::new(rc::FAIL_MISSING_NETCOM, format!("Registration of node '{name}' failed."))
-            .cause("No network interfaces were given.")
-            .correction(
-                "At least one network interface has to be given and be marked to be used for \
+        return Err(RcEntry::new(
+            rc::FAIL_MISSING_NETCOM,
+            format!("Registration of node '{name}' failed."),
+        )
+        .cause("No network interfaces were given.")
+        .correction(
+            "At least one network interface has to be given and be marked to be used for \
                  controller-satellite communitaction.",
-            ));
+        ));
     }
     names::node_name(name)?;
     let node_type = node_type(body.node_type.as_deref())?;
     if find(state, name).is_some() {
-        return Err(RcEntry::new(rc::FAIL_EXISTS_NODE, format!("Registration of node '{name}' failed."))
-            .cause(format!("A node with the specified name '{name}' already exists."))
-            .correction(
-                "- Specify another name for the new node\nor\n- Delete the existing node before creating a \
+        return Err(RcEntry::new(
+            rc::FAIL_EXISTS_NODE,
+            format!("Registration of node '{name}' failed."),
+        )
+        .cause(format!("A node with the specified name '{name}' already exists."))
+        .correction(
+            "- Specify another name for the new node\nor\n- Delete the existing node before creating a \
                  new node with the same name",
-            ));
+        ));
     }
     let mut interfaces: Vec<NetInterface> = Vec::new();
     for netif in &body.net_interfaces {
         let mut parsed = netifs::parse(netif)?;
-        if interfaces.iter().any(|i| i.name.eq_ignore_ascii_case(&parsed.name)) {
-            return Err(RcEntry::new(rc::FAIL_EXISTS_NET_IF, format!("Registration of node '{name}' failed."))
-                .cause("A duplicate network interface name was encountered during node registration.")
-                .details(format!(
-                    "The network interface name '{}' was specified for more than one network interface.",
-                    parsed.name
-                ))
-                .correction("A name that is unique per node must be specified for each network interface."));
+        if interfaces
+            .iter()
+            .any(|i| i.name.eq_ignore_ascii_case(&parsed.name))
+        {
+            return Err(RcEntry::new(
+                rc::FAIL_EXISTS_NET_IF,
+                format!("Registration of node '{name}' failed."),
+            )
+            .cause("A duplicate network interface name was encountered during node registration.")
+            .details(format!(
+                "The network interface name '{}' was specified for more than one network interface.",
+                parsed.name
+            ))
+            .correction("A name that is unique per node must be specified for each network interface."));
         }
         // The first interface with a satellite port becomes the satellite connection.
         parsed.is_active =
@@ -132,7 +159,12 @@ fn create_in(state: &mut State, name: &str, body: &NodeCreate) -> Result<Node, R
     }
     let node = Node {
         name: name.to_string(),
-        uuid: ids::uuid_for(&["node", name, &state.generation.to_string(), &state.now.to_string()]),
+        uuid: ids::uuid_for(&[
+            "node",
+            name,
+            &state.generation.to_string(),
+            &state.now.to_string(),
+        ]),
         node_type,
         net_interfaces: interfaces,
         props: body.props.clone(),
@@ -148,8 +180,8 @@ pub fn diskless_pool() -> StoragePool {
         name: DISKLESS_POOL.to_string(),
         provider_kind: "DISKLESS".to_string(),
         props: Default::default(),
-        total_capacity: u64::MAX >> 1,
-        free_capacity: u64::MAX >> 1,
+        total_capacity: 0,
+        free_capacity: 0,
     }
 }
 
@@ -163,10 +195,15 @@ fn created_replies(state: &State, ctx: &Context, node: &Node) -> Vec<RcEntry> {
     }
     if satellite::is_online(state, &node.name) {
         let details = authenticated_details(state, &node.name);
-        entries.push(ctx.with_op(
-            RcEntry::new(rc::CONN_STATUS_AUTHENTICATED, format!("Node '{}' authenticated", node.name))
+        entries.push(
+            ctx.with_op(
+                RcEntry::new(
+                    rc::CONN_STATUS_AUTHENTICATED,
+                    format!("Node '{}' authenticated", node.name),
+                )
                 .details(details),
-        ));
+            ),
+        );
     } else {
         entries.push(ctx.with_op(not_connected(&node.name)));
     }
@@ -175,7 +212,10 @@ fn created_replies(state: &State, ctx: &Context, node: &Node) -> Vec<RcEntry> {
 
 /// `ResponseUtils.makeNotConnectedWarning`.
 pub fn not_connected(node: &str) -> RcEntry {
-    RcEntry::new(rc::WARN_NOT_CONNECTED, format!("No active connection to satellite '{node}'"))
+    RcEntry::new(
+        rc::WARN_NOT_CONNECTED,
+        format!("No active connection to satellite '{node}'"),
+    )
 }
 
 /// The details of "Node 'x' authenticated" (`CtrlFullSyncApiCallHandler`).
@@ -224,14 +264,24 @@ pub fn modify(world: &World, call: &Call, name: &str) -> Reply {
 }
 
 fn modify_in(state: &mut State, name: &str, body: &PropsModify) -> Result<RcEntry, RcEntry> {
-    let new_type = body.node_type.as_deref().map(|t| node_type(Some(t))).transpose()?;
+    let new_type = body
+        .node_type
+        .as_deref()
+        .map(|t| node_type(Some(t)))
+        .transpose()?;
     let node = find_mut(state, name).ok_or_else(|| rc::node_not_found(name))?;
     if let Some(nic) = body.override_props.get("PrefNic")
-        && !node.net_interfaces.iter().any(|i| i.name.eq_ignore_ascii_case(nic))
+        && !node
+            .net_interfaces
+            .iter()
+            .any(|i| i.name.eq_ignore_ascii_case(nic))
     {
         return Err(RcEntry::new(
             rc::MASK_ERROR | rc::MASK_NODE | rc::FAIL_INVLD_PROP,
-            format!("The network interface '{nic}' of node '{}' does not exist!", node.name),
+            format!(
+                "The network interface '{nic}' of node '{}' does not exist!",
+                node.name
+            ),
         ));
     }
     if let Some(t) = new_type {
@@ -264,46 +314,67 @@ pub fn delete(world: &World, name: &str) -> Reply {
 
 fn delete_in(state: &mut State, ctx: &Context, name: &str) -> Vec<RcEntry> {
     let Some(node) = find(state, name).cloned() else {
-        return vec![ctx.failed(
-            RcEntry::new(rc::WARN_NOT_FOUND, format!("Deletion of node '{name}' had no effect."))
+        return vec![
+            ctx.failed(
+                RcEntry::new(
+                    rc::WARN_NOT_FOUND,
+                    format!("Deletion of node '{name}' had no effect."),
+                )
                 .cause(format!("Node '{name}' does not exist.")),
-        )];
+            ),
+        ];
     };
     if node.flags.iter().any(|f| f == "EVICTED") {
-        return vec![ctx.failed(
-            RcEntry::new(rc::WARN_NODE_EVICTED, format!("Deletion of node '{name}' had no effect."))
+        return vec![
+            ctx.failed(
+                RcEntry::new(
+                    rc::WARN_NODE_EVICTED,
+                    format!("Deletion of node '{name}' had no effect."),
+                )
                 .cause(format!("Node '{name}' has been evicted."))
                 .correction("Use node lost command to delete an evicted node."),
-        )];
+            ),
+        ];
     }
     let blocked = blocking_resources(state, &node.name);
     if !blocked.is_empty() {
         let mut entries: Vec<RcEntry> = blocked.into_iter().map(|e| ctx.failed(e)).collect();
-        entries.push(ctx.failed(
-            RcEntry::new(
-                rc::FAIL_NODE_HAS_USED_RSC,
-                "Cannot delete node, because it has in use or last diskful resources.",
-            )
-            .cause(format!("Node '{name}' cannot be deleted.")),
-        ));
+        entries.push(
+            ctx.failed(
+                RcEntry::new(
+                    rc::FAIL_NODE_HAS_USED_RSC,
+                    "Cannot delete node, because it has in use or last diskful resources.",
+                )
+                .cause(format!("Node '{name}' cannot be deleted.")),
+            ),
+        );
         return entries;
     }
     let described = format!("Node '{}'", node.name);
     let mut entries = Vec::new();
-    let had_resources = state.resources.iter().any(|r| r.node.eq_ignore_ascii_case(&node.name));
+    let had_resources = state
+        .resources
+        .iter()
+        .any(|r| r.node.eq_ignore_ascii_case(&node.name));
     if had_resources {
-        entries.push(ctx.with_op(
-            RcEntry::new(rc::DELETED, format!("{described} marked for deletion."))
-                .details(format!("{described} UUID is: {}", node.uuid)),
-        ));
+        entries.push(
+            ctx.with_op(
+                RcEntry::new(rc::DELETED, format!("{described} marked for deletion."))
+                    .details(format!("{described} UUID is: {}", node.uuid)),
+            ),
+        );
     }
     // The satellite confirms the resources gone at once in the simulation: the node goes too.
-    state.resources.retain(|r| !r.node.eq_ignore_ascii_case(&node.name));
+    state
+        .resources
+        .retain(|r| !r.node.eq_ignore_ascii_case(&node.name));
     state.nodes.retain(|n| !n.name.eq_ignore_ascii_case(&node.name));
-    entries.push(ctx.with_op(
-        RcEntry::new(rc::DELETED, format!("{described} deleted."))
-            .details(format!("{described} UUID was: {}", node.uuid)),
-    ));
+    entries.push(
+        ctx.with_op(
+            RcEntry::new(rc::DELETED, format!("{described} deleted."))
+                .details(format!("{described} UUID was: {}", node.uuid)),
+        ),
+    );
     entries
 }
 
@@ -311,21 +382,27 @@ fn delete_in(state: &mut State, ctx: &Context, name: &str) -> Vec<RcEntry> {
 /// diskful replica of their resource (`CtrlRscDeleteApiHelper.ensureNotInUse/NotLastDisk`).
 fn blocking_resources(state: &State, node: &str) -> Vec<RcEntry> {
     let mut entries = Vec::new();
-    for r in state.resources.iter().filter(|r| r.node.eq_ignore_ascii_case(node)) {
+    for r in state
+        .resources
+        .iter()
+        .filter(|r| r.node.eq_ignore_ascii_case(node))
+    {
         if super::resources::in_use(state, &r.name, &r.node) {
             entries.push(RcEntry::new(
                 rc::FAIL_IN_USE,
                 format!("Resource '{}' is still in use on node '{}'.", r.name, r.node),
             ));
         }
-        let other_diskful = state
-            .resources
-            .iter()
-            .any(|o| o.name == r.name && o.kind == ReplicaKind::Diskful && !o.node.eq_ignore_ascii_case(node));
+        let other_diskful = state.resources.iter().any(|o| {
+            o.name == r.name && o.kind == ReplicaKind::Diskful && !o.node.eq_ignore_ascii_case(node)
+        });
         if r.kind == ReplicaKind::Diskful && !other_diskful {
             entries.push(RcEntry::new(
                 rc::FAIL_IN_USE,
-                format!("Last diskful resource '{}' on node '{}' cannot be deleted.", r.name, r.node),
+                format!(
+                    "Last diskful resource '{}' on node '{}' cannot be deleted.",
+                    r.name, r.node
+                ),
             ));
         }
     }
@@ -340,13 +417,21 @@ pub fn restore(world: &World, call: &Call, name: &str) -> Reply {
         Err(reply) => return reply,
     };
     let entries = world.change(|s| {
-        let Some(node) = find_mut(s, name) else { return vec![rc::node_not_found(name)] };
+        let Some(node) = find_mut(s, name) else {
+            return vec![rc::node_not_found(name)];
+        };
         if !node.flags.iter().any(|f| f == "EVICTED" || f == "EVACUATE") {
             // An unmasked MASK_ERROR, sent without a response context: exactly as the controller.
-            return vec![RcEntry::new(rc::MASK_ERROR, format!("Node '{name}' is neither evicted nor evacuated."))];
+            return vec![RcEntry::new(
+                rc::MASK_ERROR,
+                format!("Node '{name}' is neither evicted nor evacuated."),
+            )];
         }
         node.flags.retain(|f| f != "EVICTED" && f != "EVACUATE");
-        vec![RcEntry::new(rc::MASK_SUCCESS | rc::MASK_NODE, format!("Successfully restored node {name}"))]
+        vec![RcEntry::new(
+            rc::MASK_SUCCESS | rc::MASK_NODE,
+            format!("Successfully restored node {name}"),
+        )]
     });
     Reply::rc(entries, 200)
 }
@@ -361,7 +446,9 @@ pub fn evacuate(world: &World, call: &Call, name: &str) -> Reply {
     };
     let ctx = Context::node(rc::MASK_MOD, name);
     let entries = world.change(|s| {
-        let Some(node) = find_mut(s, name) else { return vec![ctx.failed(rc::node_not_found(name))] };
+        let Some(node) = find_mut(s, name) else {
+            return vec![ctx.failed(rc::node_not_found(name))];
+        };
         if !node.flags.iter().any(|f| f == "EVACUATE") {
             node.flags.push("EVACUATE".to_string());
         }
@@ -372,7 +459,10 @@ pub fn evacuate(world: &World, call: &Call, name: &str) -> Reply {
             .map(|r| {
                 RcEntry::new(
                     rc::WARN_NOT_EVACUATING,
-                    format!("Resource '{}' cannot be evacuated as no available storage pool was found", r.name),
+                    format!(
+                        "Resource '{}' cannot be evacuated as no available storage pool was found",
+                        r.name
+                    ),
                 )
             })
             .collect()

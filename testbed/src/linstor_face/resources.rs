@@ -25,7 +25,9 @@ pub fn pool_of(state: &State, r: &Resource) -> (String, String) {
     if r.kind != ReplicaKind::Diskful {
         return (nodes::DISKLESS_POOL.to_string(), "DISKLESS".to_string());
     }
-    let node_pools = nodes::find(state, &r.node).map(|n| n.storage_pools.as_slice()).unwrap_or(&[]);
+    let node_pools = nodes::find(state, &r.node)
+        .map(|n| n.storage_pools.as_slice())
+        .unwrap_or(&[]);
     let wanted = state
         .resource_definitions
         .iter()
@@ -38,13 +40,18 @@ pub fn pool_of(state: &State, r: &Resource) -> (String, String) {
     match (pool, wanted) {
         (Some(p), _) => (p.name.clone(), p.provider_kind.clone()),
         (None, Some(w)) => (w.clone(), "LVM_THIN".to_string()),
-        (None, None) => ("xcp-sr-linstor_group_thin_device".to_string(), "LVM_THIN".to_string()),
+        (None, None) => (
+            "xcp-sr-linstor_group_thin_device".to_string(),
+            "LVM_THIN".to_string(),
+        ),
     }
 }
 
 /// A running VM on the replica's host uses the resource: DRBD is Primary there.
 pub fn in_use(state: &State, rsc: &str, node: &str) -> bool {
-    let Some(host) = nodes::host(state, node) else { return false };
+    let Some(host) = nodes::host(state, node) else {
+        return false;
+    };
     state.vms.iter().any(|vm| {
         vm.power == VmPower::Running
             && vm.resident_on.as_deref() == Some(host.uuid.as_str())
@@ -53,7 +60,11 @@ pub fn in_use(state: &State, rsc: &str, node: &str) -> bool {
 }
 
 fn rd_index(state: &State, name: &str) -> usize {
-    state.resource_definitions.iter().position(|d| d.name == name).unwrap_or(0)
+    state
+        .resource_definitions
+        .iter()
+        .position(|d| d.name == name)
+        .unwrap_or(0)
 }
 
 fn minor(idx: usize) -> u32 {
@@ -83,8 +94,17 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
     let rd = state.resource_definitions.get(idx);
     let size = rd.map(|d| d.size_kib).unwrap_or(0);
     let online = satellite::is_online(state, &r.node);
-    let peers: Vec<&Resource> = state.resources.iter().filter(|p| p.name == r.name && p.node != r.node).collect();
-    let node_id = state.resources.iter().filter(|p| p.name == r.name).position(|p| p.node == r.node).unwrap_or(0);
+    let peers: Vec<&Resource> = state
+        .resources
+        .iter()
+        .filter(|p| p.name == r.name && p.node != r.node)
+        .collect();
+    let node_id = state
+        .resources
+        .iter()
+        .filter(|p| p.name == r.name)
+        .position(|p| p.node == r.node)
+        .unwrap_or(0);
     let (pool, provider) = pool_of(state, r);
     let diskful = r.kind == ReplicaKind::Diskful;
     let vg = nodes::find(state, &r.node)
@@ -101,7 +121,11 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         ReplicaKind::Diskful => vec![],
         ReplicaKind::Diskless => vec!["DISKLESS".to_string(), "DRBD_DISKLESS".to_string()],
         ReplicaKind::TieBreaker => {
-            vec!["DISKLESS".to_string(), "DRBD_DISKLESS".to_string(), "TIE_BREAKER".to_string()]
+            vec![
+                "DISKLESS".to_string(),
+                "DRBD_DISKLESS".to_string(),
+                "TIE_BREAKER".to_string(),
+            ]
         }
     };
     if nodes::find(state, &r.node).is_some_and(|n| n.flags.iter().any(|f| f == "EVACUATE")) {
@@ -109,7 +133,10 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
     }
 
     let drbd_volume = json::DrbdVolume {
-        drbd_volume_definition: json::DrbdVolumeDefinition { volume_number: 0, minor_number: minor(idx) },
+        drbd_volume_definition: json::DrbdVolumeDefinition {
+            volume_number: 0,
+            minor_number: minor(idx),
+        },
         device_path: device.clone(),
         backing_device: backing.clone(),
         meta_disk: "internal".to_string(),
@@ -129,7 +156,13 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
             .map(|p| {
                 let up = satellite::is_online(state, &p.node);
                 let message = if up { "Connected" } else { "Connecting" };
-                (p.node.clone(), json::DrbdConnection { connected: up, message: message.to_string() })
+                (
+                    p.node.clone(),
+                    json::DrbdConnection {
+                        connected: up,
+                        message: message.to_string(),
+                    },
+                )
             })
             .collect()
     } else {
@@ -157,8 +190,14 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         flags: Vec::new(),
         state: state_json,
         layer_data_list: vec![
-            json::VolumeLayer { layer_type: "DRBD".into(), data: to_value(&drbd_volume) },
-            json::VolumeLayer { layer_type: "STORAGE".into(), data: to_value(&storage_volume) },
+            json::VolumeLayer {
+                layer_type: "DRBD".into(),
+                data: to_value(&drbd_volume),
+            },
+            json::VolumeLayer {
+                layer_type: "STORAGE".into(),
+                data: to_value(&storage_volume),
+            },
         ],
         uuid: ids::uuid_for(&["volume", &r.uuid, "0"]),
     };
@@ -172,7 +211,11 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         peer_slots: PEER_SLOTS,
         al_stripes: AL_STRIPES,
         al_size: AL_SIZE_KIB,
-        flags: if diskful { vec![] } else { vec!["DISKLESS".to_string()] },
+        flags: if diskful {
+            vec![]
+        } else {
+            vec!["DISKLESS".to_string()]
+        },
         drbd_volumes: vec![drbd_volume],
         connections,
         promotion_score: None,
@@ -188,13 +231,17 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
                 children: vec![],
                 layer_type: "STORAGE".into(),
                 drbd: None,
-                storage: Some(json::StorageResource { storage_volumes: vec![storage_volume] }),
+                storage: Some(json::StorageResource {
+                    storage_volumes: vec![storage_volume],
+                }),
             }],
             layer_type: "DRBD".into(),
             drbd: Some(drbd),
             storage: None,
         },
-        state: online.then(|| json::ResourceState { in_use: in_use(state, &r.name, &r.node) }),
+        state: online.then(|| json::ResourceState {
+            in_use: in_use(state, &r.name, &r.node),
+        }),
         uuid: r.uuid.clone(),
         volumes: if size > 0 { vec![volume] } else { vec![] },
     }
@@ -206,13 +253,22 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
 
 /// For a replica whose definition is missing from the world (should not happen).
 fn placeholder_rd(name: &str) -> ResourceDefinition {
-    ResourceDefinition { name: name.to_string(), uuid: ids::uuid_for(&["rd", name]), size_kib: 0, props: BTreeMap::new() }
+    ResourceDefinition {
+        name: name.to_string(),
+        uuid: ids::uuid_for(&["rd", name]),
+        size_kib: 0,
+        props: BTreeMap::new(),
+    }
 }
 
 /// `GET /v1/view/resources?nodes=…&resources=…&storage_pools=…&props=…`
 pub fn view(world: &World, call: &Call) -> Reply {
-    let (nodes, rscs, pools, props) =
-        (call.query_all("nodes"), call.query_all("resources"), call.query_all("storage_pools"), call.query_all("props"));
+    let (nodes, rscs, pools, props) = (
+        call.query_all("nodes"),
+        call.query_all("resources"),
+        call.query_all("storage_pools"),
+        call.query_all("props"),
+    );
     let list = world.read(|s| {
         s.resources
             .iter()
@@ -234,9 +290,15 @@ pub fn rd_to_json(state: &State, rd: &ResourceDefinition, with_volumes: bool) ->
             layer_data: vec![
                 json::VolumeDefinitionLayer {
                     layer_type: "DRBD".into(),
-                    data: Some(json::DrbdVolumeDefinition { volume_number: 0, minor_number: minor(idx) }),
+                    data: Some(json::DrbdVolumeDefinition {
+                        volume_number: 0,
+                        minor_number: minor(idx),
+                    }),
                 },
-                json::VolumeDefinitionLayer { layer_type: "STORAGE".into(), data: None },
+                json::VolumeDefinitionLayer {
+                    layer_type: "STORAGE".into(),
+                    data: None,
+                },
             ],
             uuid: ids::uuid_for(&["vlmdfn", &rd.uuid, "0"]),
         }]
@@ -247,8 +309,14 @@ pub fn rd_to_json(state: &State, rd: &ResourceDefinition, with_volumes: bool) ->
         name: rd.name.clone(),
         props: rd.props.clone(),
         layer_data: vec![
-            json::ResourceDefinitionLayer { layer_type: "DRBD".into(), data: Some(drbd_rd_layer(rd, idx)) },
-            json::ResourceDefinitionLayer { layer_type: "STORAGE".into(), data: None },
+            json::ResourceDefinitionLayer {
+                layer_type: "DRBD".into(),
+                data: Some(drbd_rd_layer(rd, idx)),
+            },
+            json::ResourceDefinitionLayer {
+                layer_type: "STORAGE".into(),
+                data: None,
+            },
         ],
         uuid: rd.uuid.clone(),
         resource_group_name: DEFAULT_RSC_GRP.to_string(),
@@ -271,7 +339,10 @@ pub fn rd_list(world: &World, call: &Call) -> Reply {
 }
 
 fn find_rd<'a>(state: &'a State, name: &str) -> Option<&'a ResourceDefinition> {
-    state.resource_definitions.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+    state
+        .resource_definitions
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
 }
 
 /// `GET /v1/resource-definitions/{resource}`
@@ -279,7 +350,10 @@ pub fn rd_get(world: &World, name: &str) -> Reply {
     match world.read(|s| find_rd(s, name).map(|d| rd_to_json(s, d, false))) {
         Some(rd) => Reply::ok(rd),
         None => Reply::rc(
-            vec![RcEntry::new(rc::FAIL_NOT_FOUND_RSC_DFN, format!("Resource definition '{name}' not found."))],
+            vec![RcEntry::new(
+                rc::FAIL_NOT_FOUND_RSC_DFN,
+                format!("Resource definition '{name}' not found."),
+            )],
             200,
         ),
     }
@@ -292,7 +366,7 @@ fn rd_context(op: u64, name: &str) -> Context {
 /// `POST /v1/resource-definitions`: the definition only; volume definitions are not created
 /// this way (the controller ignores them here too).
 pub fn rd_create(world: &World, call: &Call) -> Reply {
-    let body: ResourceDefinitionCreate = match call.json() {
+    let body: ResourceDefinitionCreate = match call.json_400() {
         Ok(b) => b,
         Err(reply) => return reply,
     };
@@ -327,31 +401,57 @@ pub fn rd_delete(world: &World, name: &str) -> Reply {
     let ctx = rd_context(rc::MASK_DEL, name);
     let entries = world.change(|s| {
         let Some(rd) = find_rd(s, name).cloned() else {
-            return vec![ctx.failed(
-                RcEntry::new(rc::WARN_NOT_FOUND, format!("Deletion of resource definition '{name}' had no effect."))
+            return vec![
+                ctx.failed(
+                    RcEntry::new(
+                        rc::WARN_NOT_FOUND,
+                        format!("Deletion of resource definition '{name}' had no effect."),
+                    )
                     .cause(format!("Resource definition '{name}' does not exist.")),
-            )];
+                ),
+            ];
         };
-        let users: Vec<String> =
-            s.resources.iter().filter(|r| r.name == rd.name && in_use(s, &r.name, &r.node)).map(|r| r.node.clone()).collect();
+        let users: Vec<String> = s
+            .resources
+            .iter()
+            .filter(|r| r.name == rd.name && in_use(s, &r.name, &r.node))
+            .map(|r| r.node.clone())
+            .collect();
         if !users.is_empty() {
-            return vec![ctx.failed(
-                RcEntry::new(rc::FAIL_IN_USE, format!("Resource '{}' is still in use.", rd.name))
-                    .cause(format!("Resource is mounted/in use on nodes: {}", users.join(", ")))
-                    .correction(format!("Un-mount resource '{}' on the nodes: {}.", rd.name, users.join(", "))),
-            )];
+            return vec![
+                ctx.failed(
+                    RcEntry::new(
+                        rc::FAIL_IN_USE,
+                        format!("Resource '{}' is still in use.", rd.name),
+                    )
+                    .cause(format!(
+                        "Resource is mounted/in use on nodes: {}",
+                        users.join(", ")
+                    ))
+                    .correction(format!(
+                        "Un-mount resource '{}' on the nodes: {}.",
+                        rd.name,
+                        users.join(", ")
+                    )),
+                ),
+            ];
         }
         let mut entries = Vec::new();
         let described = format!("Resource definition '{}'", rd.name);
         if s.resources.iter().any(|r| r.name == rd.name) {
-            entries.push(ctx.with_op(
-                RcEntry::new(rc::DELETED, format!("{described} marked for deletion."))
-                    .details(format!("{described} UUID is: {}", rd.uuid)),
-            ));
+            entries.push(
+                ctx.with_op(
+                    RcEntry::new(rc::DELETED, format!("{described} marked for deletion."))
+                        .details(format!("{described} UUID is: {}", rd.uuid)),
+                ),
+            );
         }
         s.resources.retain(|r| r.name != rd.name);
         s.resource_definitions.retain(|d| d.name != rd.name);
-        entries.push(ctx.with_op(rc::deleted_entry(&rd.uuid, &format!("resource definition '{}'", rd.name))));
+        entries.push(ctx.with_op(rc::deleted_entry(
+            &rd.uuid,
+            &format!("resource definition '{}'", rd.name),
+        )));
         entries
     });
     Reply::rc(entries, 200)
@@ -369,7 +469,9 @@ pub fn synced_on_all(state: &State, name: &str) -> bool {
 /// `GET /v1/resource-definitions/{resource}/sync-status`
 pub fn sync_status(world: &World, name: &str) -> Reply {
     match world.read(|s| find_rd(s, name).map(|d| synced_on_all(s, &d.name))) {
-        Some(synced) => Reply::ok(json::ResourceDefinitionSyncStatus { synced_on_all: synced }),
+        Some(synced) => Reply::ok(json::ResourceDefinitionSyncStatus {
+            synced_on_all: synced,
+        }),
         None => Reply::rc(vec![rc::rsc_dfn_not_found(name)], 200),
     }
 }

@@ -35,7 +35,11 @@ pub fn supported_layers(state: &State, node: &str) -> Vec<String> {
         return Vec::new();
     }
     let unsupported = unsupported_layers(state, node);
-    LAYERS.iter().filter(|l| !unsupported.contains_key(**l)).map(|l| l.to_string()).collect()
+    LAYERS
+        .iter()
+        .filter(|l| !unsupported.contains_key(**l))
+        .map(|l| l.to_string())
+        .collect()
 }
 
 pub fn supported_providers(state: &State, node: &str) -> Vec<String> {

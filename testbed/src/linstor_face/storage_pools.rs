@@ -5,10 +5,8 @@ use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, StoragePoolCreate};
 use super::{ids, names, nodes, resources, satellite};
+use crate::world::build::DEFAULT_POOL_KIB;
 use crate::world::{Node, State, StoragePool, World};
-
-/// Size of a new pool when the world does not say otherwise: 100 GiB, in KiB.
-const DEFAULT_CAPACITY_KIB: u64 = 100 * 1024 * 1024;
 
 pub fn uuid(node: &Node, pool: &StoragePool) -> String {
     ids::uuid_for(&["storpool", &node.uuid, &pool.name])
@@ -33,7 +31,11 @@ fn static_traits(provider: &str) -> json::Props {
 
 /// Diskless pools report Java's `Long.MAX_VALUE`: they never run out.
 fn capacity(pool: &StoragePool, kib: u64) -> u64 {
-    if pool.provider_kind == "DISKLESS" { i64::MAX as u64 } else { kib }
+    if pool.provider_kind == "DISKLESS" {
+        i64::MAX as u64
+    } else {
+        kib
+    }
 }
 
 /// The pool as the lists show it. Capacities come from the satellite: without a connection
@@ -52,15 +54,28 @@ pub fn to_json(state: &State, node: &Node, pool: &StoragePool) -> json::StorageP
         total_capacity: online.then_some(capacity(pool, pool.total_capacity)),
         free_space_mgr_name: format!("{};{}", node.name, pool.name),
         uuid: uuid(node, pool),
-        reports: if online { Vec::new() } else { vec![nodes::not_connected(&node.name)] },
+        reports: if online {
+            Vec::new()
+        } else {
+            vec![nodes::not_connected(&node.name)]
+        },
         external_locking: false,
     }
 }
 
-fn collect(state: &State, node_filter: &[String], pool_filter: &[String], props: &[String]) -> Vec<json::StoragePool> {
+fn collect(
+    state: &State,
+    node_filter: &[String],
+    pool_filter: &[String],
+    props: &[String],
+) -> Vec<json::StoragePool> {
     let mut out = Vec::new();
     for node in state.nodes.iter().filter(|n| name_in(&n.name, node_filter)) {
-        for pool in node.storage_pools.iter().filter(|p| name_in(&p.name, pool_filter)) {
+        for pool in node
+            .storage_pools
+            .iter()
+            .filter(|p| name_in(&p.name, pool_filter))
+        {
             if props_match(&pool.props, props) {
                 out.push(to_json(state, node, pool));
             }
@@ -71,7 +86,11 @@ fn collect(state: &State, node_filter: &[String], pool_filter: &[String], props:
 
 /// `GET /v1/view/storage-pools?nodes=…&storage_pools=…&props=…`
 pub fn view(world: &World, call: &Call) -> Reply {
-    let (nodes, pools, props) = (call.query_all("nodes"), call.query_all("storage_pools"), call.query_all("props"));
+    let (nodes, pools, props) = (
+        call.query_all("nodes"),
+        call.query_all("storage_pools"),
+        call.query_all("props"),
+    );
     let list = world.read(|s| collect(s, &nodes, &pools, &props));
     Reply::ok(call.page(list))
 }
@@ -101,9 +120,13 @@ pub fn list(world: &World, call: &Call, node: &str, pool: Option<&str>) -> Reply
 }
 
 fn context(op: u64, node: &str, pool: &str) -> Context {
-    Context::new(op, rc::MASK_STOR_POOL, format!("Node: {node}, Storage pool name: {pool}"))
-        .obj_ref(rc::KEY_NODE, node)
-        .obj_ref(rc::KEY_STOR_POOL_DFN, pool)
+    Context::new(
+        op,
+        rc::MASK_STOR_POOL,
+        format!("Node: {node}, Storage pool name: {pool}"),
+    )
+    .obj_ref(rc::KEY_NODE, node)
+    .obj_ref(rc::KEY_STOR_POOL_DFN, pool)
 }
 
 fn inline(node: &str, pool: &str) -> String {
@@ -113,7 +136,10 @@ fn inline(node: &str, pool: &str) -> String {
 /// `LinstorParsingUtils.asProviderKind`, with its aliases.
 fn provider_kind(kind: Option<&str>) -> Result<&'static str, RcEntry> {
     let Some(kind) = kind else {
-        return Err(RcEntry::new(rc::FAIL_INVLD_LAYER_KIND, "Given provider kind is null."));
+        return Err(RcEntry::new(
+            rc::FAIL_INVLD_LAYER_KIND,
+            "Given provider kind is null.",
+        ));
     };
     Ok(match kind.to_ascii_uppercase().as_str() {
         "DRBD_DISKLESS" | "DRBDDISKLESS" | "DISKLESS" => "DISKLESS",
@@ -128,7 +154,10 @@ fn provider_kind(kind: Option<&str>) -> Result<&'static str, RcEntry> {
         "EBS_TARGET" => "EBS_TARGET",
         "EBS_INIT" => "EBS_INIT",
         _ => {
-            return Err(RcEntry::new(rc::FAIL_INVLD_LAYER_KIND, format!("Given provider kind '{kind}' is invalid")));
+            return Err(RcEntry::new(
+                rc::FAIL_INVLD_LAYER_KIND,
+                format!("Given provider kind '{kind}' is invalid"),
+            ));
         }
     })
 }
@@ -137,7 +166,12 @@ fn provider_kind(kind: Option<&str>) -> Result<&'static str, RcEntry> {
 /// (`vg/thinpool` for thin LVM).
 fn convert_props(mut props: json::Props) -> json::Props {
     const NAME: &str = "StorDriver/StorPoolName";
-    for key in ["StorDriver/LvmVg", "StorDriver/ZPool", "StorDriver/ZPoolThin", "StorDriver/FileDir"] {
+    for key in [
+        "StorDriver/LvmVg",
+        "StorDriver/ZPool",
+        "StorDriver/ZPoolThin",
+        "StorDriver/FileDir",
+    ] {
         if let Some(v) = props.remove(key) {
             props.insert(NAME.to_string(), v);
         }
@@ -172,7 +206,13 @@ pub fn create(world: &World, call: &Call, node: &str) -> Reply {
     Reply::rc(entries, 201)
 }
 
-fn create_in(state: &mut State, node_name: &str, name: &str, kind: &str, props: json::Props) -> Result<RcEntry, RcEntry> {
+fn create_in(
+    state: &mut State,
+    node_name: &str,
+    name: &str,
+    kind: &str,
+    props: json::Props,
+) -> Result<RcEntry, RcEntry> {
     if nodes::find(state, node_name).is_none() {
         return Err(rc::node_not_found(node_name));
     }
@@ -184,13 +224,22 @@ fn create_in(state: &mut State, node_name: &str, name: &str, kind: &str, props: 
     }
     names::stor_pool_name(name)?;
     let node = nodes::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
-    if node.storage_pools.iter().any(|p| p.name.eq_ignore_ascii_case(name)) {
+    if node
+        .storage_pools
+        .iter()
+        .any(|p| p.name.eq_ignore_ascii_case(name))
+    {
         return Err(RcEntry::new(
             rc::FAIL_EXISTS_STOR_POOL,
             format!("Node: {}, Storage pool name: {name} already exists.", node.name),
         ));
     }
-    let (total, free) = if kind == "DISKLESS" { (u64::MAX >> 1, u64::MAX >> 1) } else { (DEFAULT_CAPACITY_KIB, DEFAULT_CAPACITY_KIB) };
+    // A new pool is empty; its size is the world's default (no disk is measured here).
+    let (total, free) = if kind == "DISKLESS" {
+        (0, 0)
+    } else {
+        (DEFAULT_POOL_KIB, DEFAULT_POOL_KIB)
+    };
     let pool = StoragePool {
         name: name.to_string(),
         provider_kind: kind.to_string(),
@@ -214,16 +263,28 @@ fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> V
     let Some(node) = nodes::find(state, node_name) else {
         return vec![ctx.failed(rc::node_not_found(node_name))];
     };
-    let Some(pool) = node.storage_pools.iter().find(|p| p.name.eq_ignore_ascii_case(name)) else {
-        return vec![ctx.failed(
-            RcEntry::new(rc::WARN_NOT_FOUND, format!("Deletion of {} had no effect.", inline(node_name, name)))
-                .cause(format!("{} does not exist.", rc::first_letter_caps(&inline(node_name, name)))),
-        )];
-    };
-    let in_use = state
-        .resources
+    let Some(pool) = node
+        .storage_pools
         .iter()
-        .any(|r| r.node.eq_ignore_ascii_case(&node.name) && resources::pool_of(state, r).0.eq_ignore_ascii_case(&pool.name));
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+    else {
+        return vec![
+            ctx.failed(
+                RcEntry::new(
+                    rc::WARN_NOT_FOUND,
+                    format!("Deletion of {} had no effect.", inline(node_name, name)),
+                )
+                .cause(format!(
+                    "{} does not exist.",
+                    rc::first_letter_caps(&inline(node_name, name))
+                )),
+            ),
+        ];
+    };
+    let in_use = state.resources.iter().any(|r| {
+        r.node.eq_ignore_ascii_case(&node.name)
+            && resources::pool_of(state, r).0.eq_ignore_ascii_case(&pool.name)
+    });
     if in_use {
         return vec![ctx.failed(RcEntry::new(
             rc::FAIL_IN_USE,
@@ -253,7 +314,10 @@ mod tests {
             ("StorDriver/ThinPool".to_string(), "thin_device".to_string()),
         ]);
         let converted = convert_props(props);
-        assert_eq!(converted.get("StorDriver/StorPoolName").map(String::as_str), Some("linstor_group/thin_device"));
+        assert_eq!(
+            converted.get("StorDriver/StorPoolName").map(String::as_str),
+            Some("linstor_group/thin_device")
+        );
         assert_eq!(converted.len(), 1);
     }
 

@@ -26,7 +26,10 @@ pub fn online_pool(hosts: usize) -> anyhow::Result<(World, tempfile::TempDir)> {
             disk: None,
         });
     }
-    let credentials = Credentials { username: "root".into(), password: "secret".into() };
+    let credentials = Credentials {
+        username: "root".into(),
+        password: "secret".into(),
+    };
     let mut state = initial_state(&resolved, &specs, credentials)?;
     let version = state.controller.version.clone();
     for host in &mut state.hosts {
@@ -45,10 +48,12 @@ pub fn online_pool(hosts: usize) -> anyhow::Result<(World, tempfile::TempDir)> {
 pub fn spawn(world: Arc<World>) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}", listener.local_addr()?);
-    std::thread::Builder::new().name("linstor-face".into()).spawn(move || {
-        if let Err(e) = super::serve(world, listener) {
-            tracing::error!("linstor face stopped: {e:#}");
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("linstor-face".into())
+        .spawn(move || {
+            if let Err(e) = super::serve(world, listener) {
+                tracing::error!("linstor face stopped: {e:#}");
+            }
+        })?;
     Ok(url)
 }

@@ -31,7 +31,9 @@ impl Recorder {
             .append(true)
             .open(path)
             .with_context(|| format!("opening the LINSTOR traffic record {} ({ENV})", path.display()))?;
-        Ok(Recorder { file: Mutex::new(file) })
+        Ok(Recorder {
+            file: Mutex::new(file),
+        })
     }
 
     pub fn record(&self, method: &str, target: &str, call: &Call, reply: &Reply) {

@@ -4,7 +4,6 @@
 //! - `GET /state` → the world's whole state (debugging)
 //! - `POST /fault` with a [`Fault`] as JSON → `{"ok": true}`, or 400 `{"error": "..."}`
 
-use std::io::Read;
 use std::net::TcpListener;
 use std::sync::Arc;
 

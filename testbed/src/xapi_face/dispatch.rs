@@ -5,7 +5,7 @@
 use super::Xapi;
 use super::error::Failure;
 use super::methods;
-use super::records::{Class, uuid_of_ref};
+use super::records::{Class, opaque_ref, uuid_of_ref};
 use super::value::Value;
 use std::collections::BTreeMap;
 
@@ -224,7 +224,15 @@ impl Xapi {
             return Err(fault);
         }
         let result = match spec.route {
-            Route::Fixed(run) => run(self, &args),
+            Route::Fixed(run) => {
+                let result = run(self, &args);
+                // Record what the call changed now, so event.from reports it even if it is
+                // undone before the next event.from looks.
+                if result.is_ok() {
+                    self.observe();
+                }
+                result
+            }
             Route::GetAll(class) => {
                 Ok(self.view(|v| Value::strings(v.objects(class).iter().map(|o| o.reference()))))
             }
@@ -239,12 +247,12 @@ impl Xapi {
             Route::GetRecord(class) => {
                 let uuid = args.object(self, 1, class)?;
                 self.view(|v| v.record(class, &uuid))
-                    .ok_or_else(|| Failure::handle_invalid(class.api_name(), &uuid))
+                    .ok_or_else(|| Failure::handle_invalid(class.api_name(), &opaque_ref(&uuid)))
             }
             Route::GetByUuid(class) => {
                 let uuid = args.str(1)?;
                 if self.view(|v| v.exists(class, uuid)) {
-                    Ok(Value::str(super::records::opaque_ref(uuid)))
+                    Ok(Value::str(opaque_ref(uuid)))
                 } else {
                     Err(Failure::new("UUID_INVALID", [class.api_name(), uuid]))
                 }
@@ -264,7 +272,7 @@ impl Xapi {
                 let uuid = args.object(self, 1, class)?;
                 self.view(|v| v.record(class, &uuid))
                     .and_then(|r| r.get(&field).cloned())
-                    .ok_or_else(|| Failure::handle_invalid(class.api_name(), &uuid))
+                    .ok_or_else(|| Failure::handle_invalid(class.api_name(), &opaque_ref(&uuid)))
             }
         };
         tracing::debug!(method, ok = result.is_ok(), "xapi call");

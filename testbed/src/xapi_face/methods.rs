@@ -30,13 +30,19 @@ fn void() -> Result<Value, Failure> {
 pub(super) fn login_with_password(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure> {
     let user = args.str(0)?;
     let password = args.str(1)?;
-    let originator = if args.present(3) { args.str(3)? } else { "" };
+    // version and originator are checked for type only: no behaviour here depends on them.
+    for i in [2, 3] {
+        if args.present(i) {
+            args.str(i)?;
+        }
+    }
     // The pool's credentials are the world's (`testbed up` writes them into pool.json).
-    let accepted = xapi.view(|v| v.state.credentials.username == user && v.state.credentials.password == password);
+    let accepted =
+        xapi.view(|v| v.state.credentials.username == user && v.state.credentials.password == password);
     if !accepted {
         return Err(Failure::authentication_failed(user));
     }
-    Ok(Value::str(xapi.new_session(originator)))
+    Ok(Value::str(xapi.new_session()))
 }
 
 pub(super) fn logout(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure> {
@@ -211,7 +217,6 @@ pub(super) fn pif_reconfigure_ip(xapi: &Xapi, args: &Args<'_>) -> Result<Value, 
             }
         }
     });
-    xapi.observe();
     void()
 }
 
@@ -228,7 +233,6 @@ pub(super) fn network_set_mtu(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Fai
             n.mtu = mtu;
         }
     });
-    xapi.observe();
     void()
 }
 

@@ -3,15 +3,17 @@
 //! `/jsonrpc`, both over one dispatcher, with XAPI's wire formats and error shapes, so the
 //! real `XenAPI` SDK and the agent's JSON-RPC client cannot tell it from the real thing.
 //!
-//! Layout: [`value`] (the neutral value type), [`xmlrpc`] and [`jsonrpc`] (the codecs),
-//! `dispatch` (method table, parameter checks, generic getters), `methods` (the calls that
-//! do something), `records` (objects and records), `events` (`event.from`), [`plugin`]
-//! (`host.call_plugin`). State changes go through the world's operations, which own XAPI's
-//! semantics; this face only translates.
+//! Layout: [`http`] (the server, which goes away with the master host), [`value`] (the
+//! neutral value type), [`xmlrpc`] and [`jsonrpc`] (the codecs), `dispatch` (method table,
+//! parameter checks, generic getters), `methods` (the calls that do something), [`records`]
+//! (objects, references and records), `events` (`event.from`), [`plugin`]
+//! (`host.call_plugin`). Host and VM operations are the world's (`world::ops`, which owns
+//! XAPI's semantics and error codes); this face resolves references and translates.
 
 mod dispatch;
 pub mod error;
 mod events;
+pub mod http;
 pub mod jsonrpc;
 mod methods;
 pub mod plugin;
@@ -22,44 +24,43 @@ pub mod xmlrpc;
 pub use error::Failure;
 pub use value::Value;
 
-use crate::world::World;
+use crate::world::{Power, State, World};
 use crate::xapi_record;
-use anyhow::anyhow;
 use events::EventLog;
+use http::{HttpRequest, HttpResponse};
 use records::{Class, View, derived_uuid};
-use std::collections::HashMap;
-use std::io::Read;
+use std::collections::HashSet;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Request bodies larger than this are refused (XAPI's own limit is of this order).
-const MAX_BODY: u64 = 16 << 20;
-
-/// Serves XAPI on `listener` until the process ends; one thread per request, because
-/// `event.from` holds its request open until something changes.
+/// Serves XAPI on `listener` until the process ends. Like the pool master's xapi, it is not
+/// there while the master host is away (the port refuses connections, open ones break), and
+/// comes back with no sessions when the master is up again.
 pub fn serve(world: Arc<World>, listener: TcpListener) -> anyhow::Result<()> {
-    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| anyhow!("XAPI server: {e}"))?;
-    let xapi = Arc::new(Xapi::new(world));
-    for request in server.incoming_requests() {
+    let xapi = Arc::new(Xapi::new(Arc::clone(&world)));
+    let on_return = {
         let xapi = Arc::clone(&xapi);
-        std::thread::spawn(move || xapi.respond(request));
-    }
-    Ok(())
+        move || xapi.forget_sessions()
+    };
+    let handler: Arc<http::Handler> = Arc::new(move |request: &HttpRequest| xapi.handle(request));
+    http::serve_while_up(world, listener, master_up, on_return, handler)
 }
 
-struct Session {
-    #[allow(dead_code)] // Kept for debugging: who logged in, from which client.
-    originator: String,
+fn master_up(state: &State) -> bool {
+    state
+        .hosts
+        .iter()
+        .any(|h| h.uuid == state.pool.master && h.power == Power::Up)
 }
 
 /// The XAPI face's own state: sessions and the event log (everything else is the world's).
 pub struct Xapi {
     world: Arc<World>,
-    sessions: Mutex<HashMap<String, Session>>,
+    /// Live session references.
+    sessions: Mutex<HashSet<String>>,
     session_counter: AtomicU64,
-    master_was_live: AtomicBool,
     events: Mutex<EventLog>,
     /// Unix time at simulated time 0: `host.get_servertime` follows the simulated clock.
     epoch: f64,
@@ -73,9 +74,8 @@ impl Xapi {
         let sim_now = world.now();
         let xapi = Xapi {
             world,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashSet::new()),
             session_counter: AtomicU64::new(0),
-            master_was_live: AtomicBool::new(true),
             events: Mutex::new(EventLog::default()),
             epoch: unix_now - sim_now,
         };
@@ -106,7 +106,7 @@ impl Xapi {
         self.events.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+    fn lock_sessions(&self) -> MutexGuard<'_, HashSet<String>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -118,31 +118,21 @@ impl Xapi {
         generation
     }
 
-    fn new_session(&self, originator: &str) -> String {
+    fn new_session(&self) -> String {
         let n = self.session_counter.fetch_add(1, Ordering::Relaxed);
         let reference = records::opaque_ref(&derived_uuid("session", &format!("{}/{n}", self.epoch)));
-        self.lock_sessions().insert(
-            reference.clone(),
-            Session {
-                originator: originator.to_string(),
-            },
-        );
+        self.lock_sessions().insert(reference.clone());
         reference
     }
 
-    /// Whether the master's xapi runs. A master that went away forgets its sessions (XAPI
-    /// keeps them in memory only), so clients log in again, as with the real one.
-    fn master_up(&self) -> bool {
-        let live = self.world.master_live();
-        let was_live = self.master_was_live.swap(live, Ordering::SeqCst);
-        if live && !was_live {
-            self.lock_sessions().clear();
-        }
-        live
+    /// A restarted xapi has forgotten its sessions (XAPI keeps them in memory only): clients
+    /// get `SESSION_INVALID` and log in again.
+    fn forget_sessions(&self) {
+        self.lock_sessions().clear();
     }
 
     fn session_valid(&self, reference: &str) -> bool {
-        self.lock_sessions().contains_key(reference)
+        self.lock_sessions().contains(reference)
     }
 
     fn end_session(&self, reference: &str) {
@@ -154,37 +144,27 @@ impl Xapi {
         self.world.take_xapi_fault(method).map(Failure::from)
     }
 
-    fn respond(&self, mut request: tiny_http::Request) {
-        if !self.master_up() {
-            let _ = request.respond(unavailable());
-            return;
-        }
-        let path = request.url().split('?').next().unwrap_or("").to_string();
-        let is_json_type = request
-            .headers()
-            .iter()
-            .any(|h| h.field.equiv("Content-Type") && h.value.as_str().contains("json"));
-        let mut body = Vec::new();
-        let read = request.as_reader().take(MAX_BODY).read_to_end(&mut body);
-        let response = match (request.method(), path.as_str(), read) {
-            (_, _, Err(e)) => internal_error(&format!("reading the request: {e}")),
-            (tiny_http::Method::Post, "/jsonrpc", Ok(_)) => self.json_rpc(&body),
-            (tiny_http::Method::Post, "/" | "/RPC2", Ok(_)) if is_json_type => self.json_rpc(&body),
-            (tiny_http::Method::Post, "/" | "/RPC2", Ok(_)) => self.xml_rpc(&body),
-            _ => tiny_http::Response::from_string("<html><body><h1>HTTP 404 not found</h1></body></html>")
-                .with_status_code(404)
-                .with_header(header("Content-Type", "text/html")),
-        };
-        if let Err(e) = request.respond(response) {
-            tracing::debug!("XAPI client went away: {e}");
+    /// Answers one HTTP request: XML-RPC at `/` and `/RPC2`, JSON-RPC at `/jsonrpc` (and at `/`
+    /// when the body is declared JSON, as xapi accepts it).
+    pub fn handle(&self, request: &HttpRequest) -> HttpResponse {
+        let json_type = request.header("Content-Type").is_some_and(|t| t.contains("json"));
+        match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/jsonrpc") => self.json_rpc(&request.body),
+            ("POST", "/" | "/RPC2") if json_type => self.json_rpc(&request.body),
+            ("POST", "/" | "/RPC2") => self.xml_rpc(&request.body),
+            _ => HttpResponse {
+                status: 404,
+                content_type: "text/html",
+                body: b"<html><body><h1>HTTP 404 not found</h1></body></html>".to_vec(),
+            },
         }
     }
 
     fn xml_rpc(&self, body: &[u8]) -> HttpResponse {
-        let call = match std::str::from_utf8(body)
+        let parsed = std::str::from_utf8(body)
             .map_err(|e| e.to_string())
-            .and_then(|s| xmlrpc::parse_call(s).map_err(|e| e.to_string()))
-        {
+            .and_then(|text| xmlrpc::parse_call(text).map_err(|e| e.to_string()));
+        let call = match parsed {
             Ok(call) => call,
             Err(e) => return internal_error(&e),
         };
@@ -197,8 +177,11 @@ impl Xapi {
                 ]
             }
         };
-        tiny_http::Response::from_string(xmlrpc::write_response(&envelope))
-            .with_header(header("Content-Type", "text/xml"))
+        HttpResponse {
+            status: 200,
+            content_type: "text/xml",
+            body: xmlrpc::write_response(&envelope).into_bytes(),
+        }
     }
 
     fn json_rpc(&self, body: &[u8]) -> HttpResponse {
@@ -207,27 +190,12 @@ impl Xapi {
             Err(e) => return internal_error(&format!("Jsonrpc.Malformed_method_request({e})")),
         };
         let outcome = self.call(&request.method, &request.params);
-        tiny_http::Response::from_string(jsonrpc::write_response(&request, &outcome))
-            .with_header(header("Content-Type", "application/json"))
+        HttpResponse {
+            status: 200,
+            content_type: "application/json",
+            body: jsonrpc::write_response(&request, &outcome).into_bytes(),
+        }
     }
-}
-
-type HttpResponse = tiny_http::Response<std::io::Cursor<Vec<u8>>>;
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    // Both are ASCII constants, so this cannot fail; fall back to a harmless header anyway.
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap_or_else(|_| {
-        tiny_http::Header::from_bytes(&b"X-Invalid"[..], &b"1"[..]).expect("valid header")
-    })
-}
-
-/// While the master is away its XAPI cannot answer. A real client then sees connection
-/// errors; here the request gets HTTP 503, which clients treat the same way (a failed
-/// transport, no XAPI answer).
-fn unavailable() -> HttpResponse {
-    tiny_http::Response::from_string("<html><body><h1>HTTP 503 service unavailable</h1></body></html>")
-        .with_status_code(503)
-        .with_header(header("Content-Type", "text/html"))
 }
 
 /// XAPI's answer to a request it cannot parse: HTTP 500 with an HTML page.
@@ -247,7 +215,9 @@ fn internal_error(detail: &str) -> HttpResponse {
          and try again. If the problem persists, please contact your support representative.<h1> Additional \
          information </h1>{escaped}</body></html>"
     );
-    tiny_http::Response::from_string(body)
-        .with_status_code(500)
-        .with_header(header("Content-Type", "text/html"))
+    HttpResponse {
+        status: 500,
+        content_type: "text/html",
+        body: body.into_bytes(),
+    }
 }

@@ -1,0 +1,233 @@
+//! One pass over a file's bytes: its sha256 (checked against the signed metadata) and, for a
+//! package, its RPM headers and payload digest ([`RpmScanner`]).
+//!
+//! The hashing runs on worker threads while the caller reads (from the network or the cache)
+//! and writes: each filled buffer goes to every worker over a channel and comes back to be
+//! filled again, so a file is read once, never held in memory, and its hashes overlap the
+//! transfer instead of following it. The whole-file sha256 and the payload digest are two
+//! different hashes over (nearly) the same bytes, and neither can be derived from the other;
+//! each gets its own thread, so together they take as long as one.
+
+use super::package_check::{RpmScan, RpmScanner};
+use sha2::{Digest, Sha256};
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+/// Bytes read, written and hashed at a time.
+const CHUNK_SIZE: usize = 1024 * 1024;
+/// Buffers in flight between the reader and the hashing threads.
+const BUFFERS: usize = 4;
+
+/// What to learn from a file besides its sha256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// Nothing else (repository metadata).
+    Plain,
+    /// A package: its headers and payload digest, for [`super::package_check::verify_rpm`].
+    Rpm,
+}
+
+/// The result of a scan.
+pub(crate) struct Scanned {
+    /// Lower-case hex sha256 of the whole file.
+    pub sha256: String,
+    pub size: u64,
+    /// For [`Content::Rpm`].
+    pub rpm: Option<RpmScan>,
+}
+
+/// A buffer and how much of it is filled.
+pub(crate) struct Chunk {
+    buf: Box<[u8]>,
+    len: usize,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            buf: vec![0; CHUNK_SIZE].into_boxed_slice(),
+            len: 0,
+        }
+    }
+
+    /// The filled part.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// The unfilled part, to read into; [`Chunk::filled`] says how much was.
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        &mut self.buf[self.len..]
+    }
+
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.len += n;
+        debug_assert!(self.len <= self.buf.len());
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.len == self.buf.len()
+    }
+}
+
+/// One hash over the file, run by one worker.
+enum Part {
+    Whole { hasher: Sha256, size: u64 },
+    Rpm(Box<RpmScanner>),
+}
+
+impl Part {
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Part::Whole { hasher, size } => {
+                hasher.update(bytes);
+                *size += bytes.len() as u64;
+            }
+            Part::Rpm(scanner) => scanner.update(bytes),
+        }
+    }
+}
+
+/// Hands filled buffers to the hashing threads, and empty ones back to the caller.
+pub(crate) struct Feeder {
+    lanes: Vec<(Sender<Arc<Chunk>>, Receiver<Arc<Chunk>>)>,
+    in_flight: usize,
+}
+
+impl Feeder {
+    /// A buffer to fill first.
+    pub(crate) fn first(&mut self) -> Chunk {
+        Chunk::new()
+    }
+
+    /// Queues the filled `chunk` for hashing (in file order) and returns an empty buffer.
+    pub(crate) fn feed(&mut self, chunk: Chunk) -> Chunk {
+        let chunk = Arc::new(chunk);
+        for (to, _) in &self.lanes {
+            // A worker only goes away by panicking, which the scope reports when it ends.
+            let _ = to.send(Arc::clone(&chunk));
+        }
+        drop(chunk);
+        self.in_flight += 1;
+        if self.in_flight < BUFFERS {
+            return Chunk::new();
+        }
+        // Every worker hashes in order, so each gives back the oldest buffer; once all have,
+        // the last copy is the only one left.
+        let mut oldest = None;
+        for (_, back) in &self.lanes {
+            oldest = Some(back.recv().expect("a hashing thread stopped"));
+        }
+        self.in_flight -= 1;
+        let mut chunk = Arc::into_inner(oldest.expect("at least one hashing thread"))
+            .expect("every hashing thread gave the buffer back");
+        chunk.len = 0;
+        chunk
+    }
+}
+
+/// Runs `produce`, which reads the file and passes every filled buffer to [`Feeder::feed`] in
+/// order, while worker threads hash what it feeds. Returns what `produce` returned and the
+/// scan of the bytes fed.
+pub(crate) fn scan_with<T>(content: Content, produce: impl FnOnce(&mut Feeder) -> T) -> (T, Scanned) {
+    let mut parts = vec![Part::Whole {
+        hasher: Sha256::new(),
+        size: 0,
+    }];
+    if content == Content::Rpm {
+        parts.push(Part::Rpm(Box::default()));
+    }
+    std::thread::scope(|scope| {
+        let mut lanes = Vec::new();
+        let mut workers = Vec::new();
+        for mut part in parts {
+            let (to, from_feeder) = channel::<Arc<Chunk>>();
+            let (to_feeder, back) = channel::<Arc<Chunk>>();
+            lanes.push((to, back));
+            workers.push(scope.spawn(move || {
+                for chunk in from_feeder {
+                    part.update(chunk.bytes());
+                    // The feeder may be gone (it stopped early); the buffer is then dropped.
+                    let _ = to_feeder.send(chunk);
+                }
+                part
+            }));
+        }
+        let mut feeder = Feeder { lanes, in_flight: 0 };
+        let produced = produce(&mut feeder);
+        // Closing the channels ends the workers.
+        drop(feeder);
+        let mut scanned = Scanned {
+            sha256: String::new(),
+            size: 0,
+            rpm: None,
+        };
+        for worker in workers {
+            match worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
+                Part::Whole { hasher, size } => {
+                    scanned.sha256 = hex::encode(hasher.finalize());
+                    scanned.size = size;
+                }
+                Part::Rpm(scanner) => scanned.rpm = Some(scanner.finish()),
+            }
+        }
+        (produced, scanned)
+    })
+}
+
+/// Scans the file at `path`.
+pub(crate) fn scan_file(path: &Path, content: Content) -> io::Result<Scanned> {
+    let mut file = std::fs::File::open(path)?;
+    let (read, scanned) = scan_with(content, |feeder| -> io::Result<()> {
+        let mut chunk = feeder.first();
+        loop {
+            let n = match file.read(chunk.spare()) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            chunk.filled(n);
+            if n == 0 || chunk.is_full() {
+                if chunk.bytes().is_empty() {
+                    return Ok(());
+                }
+                chunk = feeder.feed(chunk);
+            }
+        }
+    });
+    read?;
+    Ok(scanned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::digest::sha256_hex;
+
+    #[test]
+    fn scans_what_is_fed_in_order_with_recycled_buffers() {
+        // Several times the buffers in flight, and a partial last chunk.
+        let data: Vec<u8> = (0..(BUFFERS * 3 * CHUNK_SIZE + 12345))
+            .map(|i| (i * 31 + i / 7) as u8)
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, &data).unwrap();
+        let scanned = scan_file(&path, Content::Plain).unwrap();
+        assert_eq!(scanned.sha256, sha256_hex(&data));
+        assert_eq!(scanned.size, data.len() as u64);
+        assert!(scanned.rpm.is_none());
+
+        // Not an RPM: the scan says so, and still hashes the file.
+        let scanned = scan_file(&path, Content::Rpm).unwrap();
+        assert_eq!(scanned.sha256, sha256_hex(&data));
+        assert!(scanned.rpm.is_some());
+
+        std::fs::write(&path, b"").unwrap();
+        let scanned = scan_file(&path, Content::Plain).unwrap();
+        assert_eq!(scanned.sha256, sha256_hex(b""));
+        assert_eq!(scanned.size, 0);
+    }
+}
