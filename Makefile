@@ -15,7 +15,9 @@ lint: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test: lint
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+	scripts/conformance.sh
 
 demo: build
 	DEMO_DIR=$(DEMO_DIR) scripts/demo.sh

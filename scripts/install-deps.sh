@@ -25,6 +25,9 @@ for cmd in "${!needed[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${needed[$cmd]}")
 done
 
+# The conformance tests run the real python-linstor and XenAPI clients from a virtualenv.
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+
 if ((${#missing[@]})); then
   mapfile -t packages < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "install-deps: installing ${packages[*]}" >&2

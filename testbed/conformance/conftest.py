@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -38,8 +39,30 @@ class Pool:
     def status(self):
         return json.loads(testbed("status", "--dir", self.dir).stdout)
 
+    @property
+    def control_url(self):
+        return self.info["control_url"]
+
     def fault(self, *args):
+        """`testbed fault --dir DIR ARGS...`, e.g. fault("crash", "--host", "xcp-ng-2")."""
         return testbed("fault", "--dir", self.dir, *args)
+
+    def wait_for(self, predicate, timeout=60.0, interval=0.2):
+        """Polls `testbed status` until predicate(status) holds; returns that status.
+
+        The pool's clock runs at time_scale simulated seconds per real second (60 by default),
+        so a 60 s simulated reboot is about one real second."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if predicate(status):
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"pool status did not reach the expected state in {timeout} s: {status}")
+            time.sleep(interval)
+
+    def down(self):
+        return testbed("down", "--dir", self.dir, check=False)
 
 
 def start_pool(hosts=3, extra=()):

@@ -7,9 +7,9 @@
 
 pub mod cmd;
 pub mod fixture;
+mod fsutil;
 pub mod linstor_face;
 pub mod pool;
-mod fsutil;
 pub mod synthetic;
 pub mod sysroot;
 pub mod world;

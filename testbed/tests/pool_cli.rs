@@ -12,7 +12,10 @@ use testbed::pool::client;
 fn testbed(args: &[&str]) -> Result<Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_testbed")).args(args).output()?;
     if !out.status.success() {
-        bail!("testbed {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "testbed {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     serde_json::from_slice(&out.stdout).with_context(|| format!("testbed {args:?} printed no JSON"))
 }
@@ -33,7 +36,9 @@ struct Down<'a>(&'a str);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
-        let _ = Command::new(env!("CARGO_BIN_EXE_testbed")).args(["down", "--dir", self.0]).output();
+        let _ = Command::new(env!("CARGO_BIN_EXE_testbed"))
+            .args(["down", "--dir", self.0])
+            .output();
     }
 }
 
@@ -48,15 +53,28 @@ fn a_sixteen_host_pool_starts_answers_and_stops() -> Result<()> {
     let info = testbed(&["up", "--dir", dir_s, "--hosts", "16", "--provision", provision()])?;
     eprintln!("testbed up --hosts 16: {:?}", started.elapsed());
     assert_eq!(info["hosts"].as_array().map(Vec::len), Some(16));
-    assert_eq!(info, serde_json::from_str::<Value>(&std::fs::read_to_string(dir.join("pool.json"))?)?);
+    assert_eq!(
+        info,
+        serde_json::from_str::<Value>(&std::fs::read_to_string(dir.join("pool.json"))?)?
+    );
     let host0 = &info["hosts"][0];
-    assert!(Path::new(host0["root"].as_str().context("root")?).join("etc/xensource-inventory").is_file());
+    assert!(
+        Path::new(host0["root"].as_str().context("root")?)
+            .join("etc/xensource-inventory")
+            .is_file()
+    );
     let config = std::fs::read_to_string(host0["config"].as_str().context("config")?)?;
-    assert!(config.contains(info["linstor_url"].as_str().context("url")?), "{config}");
+    assert!(
+        config.contains(info["linstor_url"].as_str().context("url")?),
+        "{config}"
+    );
 
     // Both APIs answer.
     let linstor = info["linstor_url"].as_str().context("linstor_url")?;
-    let version = client::get(&format!("{linstor}/v1/controller/version"), Duration::from_secs(10))?;
+    let version = client::get(
+        &format!("{linstor}/v1/controller/version"),
+        Duration::from_secs(10),
+    )?;
     assert_eq!(version.status, 200, "{}", version.body);
     let xapi = info["xapi_url"].as_str().context("xapi_url")?;
     let login = format!(
@@ -73,19 +91,32 @@ fn a_sixteen_host_pool_starts_answers_and_stops() -> Result<()> {
     let status = testbed(&["status", "--dir", dir_s])?;
     let nodes = status["nodes"].as_array().context("nodes")?;
     assert_eq!(nodes.len(), 16);
-    assert!(nodes.iter().all(|n| n["connection_status"] == "ONLINE"), "{nodes:?}");
-    assert_eq!(status["hosts"][3]["packages"]["linstor-satellite"], "1.29.2-1.xcpng8.3");
+    assert!(
+        nodes.iter().all(|n| n["connection_status"] == "ONLINE"),
+        "{nodes:?}"
+    );
+    assert_eq!(
+        status["hosts"][3]["packages"]["linstor-satellite"],
+        "1.29.2-1.xcpng8.3"
+    );
     assert_eq!(status["hosts"][3]["booted_kernel"], "4.19.0+1");
     assert_eq!(status["clock"]["time_scale"], 60.0);
     assert_eq!(status["violations"], serde_json::json!([]));
     let vm = &status["vms"][0];
-    assert_eq!((vm["power"].as_str(), vm["resident_on"].as_str()), (Some("Running"), Some("xcp-ng-1")));
+    assert_eq!(
+        (vm["power"].as_str(), vm["resident_on"].as_str()),
+        (Some("Running"), Some("xcp-ng-1"))
+    );
 
     // A fault through the CLI shows in the next status.
     testbed(&["fault", "--dir", dir_s, "crash", "--host", "xcp-ng-5"])?;
     let status = testbed(&["status", "--dir", dir_s])?;
     assert_eq!(status["hosts"][4]["live"], false);
-    assert!(status["violations"].as_array().is_some_and(|v| v.iter().any(|v| v["kind"] == "vm_down")));
+    assert!(
+        status["violations"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|v| v["kind"] == "vm_down"))
+    );
     let bad = Command::new(env!("CARGO_BIN_EXE_testbed"))
         .args(["fault", "--dir", dir_s, "crash", "--host", "nope"])
         .output()?;
@@ -103,7 +134,10 @@ fn a_sixteen_host_pool_starts_answers_and_stops() -> Result<()> {
 
 fn is_running(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -128,6 +162,9 @@ fn up_refuses_a_used_directory_and_a_bad_scenario() -> Result<()> {
         .output()?;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("s.toml") && stderr.contains("reboot_secs"), "{stderr}");
+    assert!(
+        stderr.contains("s.toml") && stderr.contains("reboot_secs"),
+        "{stderr}"
+    );
     Ok(())
 }

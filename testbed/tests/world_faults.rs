@@ -28,8 +28,14 @@ resources = ["r0"]
 #[test]
 fn a_host_that_does_not_come_back_stays_down_until_powered_on() -> Result<()> {
     let p = pool(3, ONE_RESOURCE)?;
-    p.world.inject(&Fault::NoReturn { host: "xcp-ng-2".into() })?;
-    assert_eq!(p.state().faults.no_return, [p.host_uuid("xcp-ng-2")], "armed, shown in status");
+    p.world.inject(&Fault::NoReturn {
+        host: "xcp-ng-2".into(),
+    })?;
+    assert_eq!(
+        p.state().faults.no_return,
+        [p.host_uuid("xcp-ng-2")],
+        "armed, shown in status"
+    );
     p.drain_and_reboot("xcp-ng-2")?;
     p.world.skip(3600.0);
     assert_eq!(p.power("xcp-ng-2"), Power::Down);
@@ -38,7 +44,9 @@ fn a_host_that_does_not_come_back_stays_down_until_powered_on() -> Result<()> {
     // LINSTOR evicts a node offline for an hour (auto-eviction is on by default).
     assert!(p.world.read(|s| s.nodes[1].flags.contains(&"EVICTED".to_owned())));
 
-    p.world.inject(&Fault::PowerOn { host: "xcp-ng-2".into() })?;
+    p.world.inject(&Fault::PowerOn {
+        host: "xcp-ng-2".into(),
+    })?;
     p.world.skip(60.0);
     assert_eq!(p.power("xcp-ng-2"), Power::Up);
     assert_eq!(p.connection("xcp-ng-2"), "ONLINE");
@@ -49,19 +57,28 @@ fn a_host_that_does_not_come_back_stays_down_until_powered_on() -> Result<()> {
 fn eviction_waits_for_its_time_and_can_be_switched_off() -> Result<()> {
     let p = pool(3, ONE_RESOURCE)?;
     p.world.change(|s| {
-        s.controller.properties.insert("DrbdOptions/AutoEvictAllowEviction".into(), "false".into());
+        s.controller
+            .properties
+            .insert("DrbdOptions/AutoEvictAllowEviction".into(), "false".into());
     });
-    p.world.inject(&Fault::NoReturn { host: "xcp-ng-3".into() })?;
+    p.world.inject(&Fault::NoReturn {
+        host: "xcp-ng-3".into(),
+    })?;
     p.drain_and_reboot("xcp-ng-3")?;
     p.world.skip(7200.0);
-    assert!(p.world.read(|s| s.nodes[2].flags.is_empty()), "no eviction when it is off");
+    assert!(
+        p.world.read(|s| s.nodes[2].flags.is_empty()),
+        "no eviction when it is off"
+    );
     Ok(())
 }
 
 #[test]
 fn a_host_that_comes_back_without_its_satellite_is_offline() -> Result<()> {
     let p = pool(3, ONE_RESOURCE)?;
-    p.world.inject(&Fault::NoSatellite { host: "xcp-ng-2".into() })?;
+    p.world.inject(&Fault::NoSatellite {
+        host: "xcp-ng-2".into(),
+    })?;
     p.drain_and_reboot("xcp-ng-2")?;
     p.world.skip(60.0);
     let host = p.world.read(|s| s.hosts[1].clone());
@@ -79,21 +96,41 @@ fn a_stalled_resync_stays_inconsistent_until_resumed() -> Result<()> {
     p.drain_and_reboot("xcp-ng-2")?;
     p.world.skip(60.0);
     assert_eq!(p.disk_state("r0", "xcp-ng-2"), "Inconsistent");
-    p.world.inject(&Fault::StallResync { resource: "r0".into(), node: Some("xcp-ng-2".into()) })?;
+    p.world.inject(&Fault::StallResync {
+        resource: "r0".into(),
+        node: Some("xcp-ng-2".into()),
+    })?;
     p.world.skip(3600.0);
     assert_eq!(p.disk_state("r0", "xcp-ng-2"), "Inconsistent");
     let paused = p.world.read(|s| {
-        let r = s.resources.iter().find(|r| r.name == "r0" && r.node == "xcp-ng-2").expect("replica");
-        let peer = s.resources.iter().find(|r| r.name == "r0" && r.node == "xcp-ng-1").expect("peer");
+        let r = s
+            .resources
+            .iter()
+            .find(|r| r.name == "r0" && r.node == "xcp-ng-2")
+            .expect("replica");
+        let peer = s
+            .resources
+            .iter()
+            .find(|r| r.name == "r0" && r.node == "xcp-ng-1")
+            .expect("peer");
         replication_state(s, r, peer)
     });
     assert_eq!(paused, "PausedSyncT");
 
-    p.world.inject(&Fault::ResumeResync { resource: "r0".into(), node: None })?;
+    p.world.inject(&Fault::ResumeResync {
+        resource: "r0".into(),
+        node: None,
+    })?;
     p.skip_until_synced(60.0)?;
     assert_eq!(p.disk_state("r0", "xcp-ng-2"), "UpToDate");
 
-    let err = p.world.inject(&Fault::StallResync { resource: "nope".into(), node: None }).unwrap_err();
+    let err = p
+        .world
+        .inject(&Fault::StallResync {
+            resource: "nope".into(),
+            node: None,
+        })
+        .unwrap_err();
     assert!(format!("{err:#}").contains("nope"), "{err:#}");
     Ok(())
 }
@@ -133,7 +170,9 @@ fn an_xapi_method_fails_the_given_number_of_times() -> Result<()> {
 fn a_crash_takes_the_host_and_its_vms_down_at_once() -> Result<()> {
     let p = pool(3, ONE_RESOURCE)?;
     let t0 = p.now();
-    p.world.inject(&Fault::Crash { host: "xcp-ng-1".into() })?;
+    p.world.inject(&Fault::Crash {
+        host: "xcp-ng-1".into(),
+    })?;
     assert_eq!(p.power("xcp-ng-1"), Power::Down);
     let vm = p.world.read(|s| s.vms[0].clone());
     assert_eq!((vm.power, vm.resident_on), (VmPower::Halted, None));
@@ -142,7 +181,10 @@ fn a_crash_takes_the_host_and_its_vms_down_at_once() -> Result<()> {
     assert_eq!(p.world.read(|s| s.controller.host.clone()), "xcp-ng-2");
     assert!(p.world.controller_refusing());
     let v = p.violations();
-    let down = v.iter().find(|v| v.kind == VM_DOWN && v.subject == "vm0").expect("vm0 down recorded");
+    let down = v
+        .iter()
+        .find(|v| v.kind == VM_DOWN && v.subject == "vm0")
+        .expect("vm0 down recorded");
     assert!((down.from - t0).abs() < 1e-3 && down.to.is_none(), "{down:?}");
 
     // Powered on, it boots; the VM stays halted until someone starts it.
@@ -152,6 +194,10 @@ fn a_crash_takes_the_host_and_its_vms_down_at_once() -> Result<()> {
     assert!(p.violations().iter().any(|v| v.kind == VM_DOWN && v.to.is_none()));
     let vm_uuid = p.world.read(|s| s.vms[0].uuid.clone());
     p.world.vm_start(&vm_uuid, None)?;
-    assert!(p.violations().iter().all(|v| v.to.is_some()), "{:?}", p.violations());
+    assert!(
+        p.violations().iter().all(|v| v.to.is_some()),
+        "{:?}",
+        p.violations()
+    );
     Ok(())
 }

@@ -44,11 +44,17 @@ fn a_clean_host_comes_back_online_and_resyncs_in_the_scenarios_time() -> Result<
     assert!(p.world.read(|s| testbed::world::has_quorum(s, "r0")));
 
     p.world.skip(59.9);
-    assert!(matches!(p.power("xcp-ng-2"), Power::Rebooting { .. }), "back too early");
+    assert!(
+        matches!(p.power("xcp-ng-2"), Power::Rebooting { .. }),
+        "back too early"
+    );
     p.world.skip(0.1);
     let host = p.world.read(|s| s.hosts[1].clone());
     assert_eq!(host.power, Power::Up);
-    assert!(host.enabled, "a host disabled before its reboot comes back enabled (auto_enable)");
+    assert!(
+        host.enabled,
+        "a host disabled before its reboot comes back enabled (auto_enable)"
+    );
     assert_eq!(host.booted_kernel.as_deref(), Some("4.19.0+1"));
     assert!(host.drbd_loaded);
     assert_eq!(host.satellite_version.as_deref(), Some("1.29.2"));
@@ -56,17 +62,38 @@ fn a_clean_host_comes_back_online_and_resyncs_in_the_scenarios_time() -> Result<
 
     // 1 GiB written while it was away: 30 s + 10 s/GiB.
     let (state, oos, target) = p.world.read(|s| {
-        let r = s.resources.iter().find(|r| r.name == "r0" && r.node == "xcp-ng-2").cloned().expect("replica");
-        let peer = s.resources.iter().find(|r| r.name == "r0" && r.node == "xcp-ng-1").cloned().expect("peer");
-        (r.disk_state.clone(), r.out_of_sync_kib, replication_state(s, &r, &peer))
+        let r = s
+            .resources
+            .iter()
+            .find(|r| r.name == "r0" && r.node == "xcp-ng-2")
+            .cloned()
+            .expect("replica");
+        let peer = s
+            .resources
+            .iter()
+            .find(|r| r.name == "r0" && r.node == "xcp-ng-1")
+            .cloned()
+            .expect("peer");
+        (
+            r.disk_state.clone(),
+            r.out_of_sync_kib,
+            replication_state(s, &r, &peer),
+        )
     });
     assert_eq!(state, "Inconsistent");
     assert_eq!(target, "SyncTarget");
-    assert!((oos as f64 - 1024.0 * 1024.0).abs() < 2.0, "out of sync: {oos} KiB");
+    assert!(
+        (oos as f64 - 1024.0 * 1024.0).abs() < 2.0,
+        "out of sync: {oos} KiB"
+    );
 
     p.world.skip(20.0);
     let done = p.world.read(|s| {
-        let r = s.resources.iter().find(|r| r.name == "r0" && r.node == "xcp-ng-2").expect("replica");
+        let r = s
+            .resources
+            .iter()
+            .find(|r| r.name == "r0" && r.node == "xcp-ng-2")
+            .expect("replica");
         sync_done_percent(s, r)
     });
     assert!(done.is_some_and(|d| (d - 50.0).abs() < 1.0), "half way: {done:?}");
@@ -75,7 +102,11 @@ fn a_clean_host_comes_back_online_and_resyncs_in_the_scenarios_time() -> Result<
     p.world.skip(0.2);
     assert_eq!(p.disk_state("r0", "xcp-ng-2"), "UpToDate");
 
-    assert!(p.violations().is_empty(), "a one-host reboot is clean: {:?}", p.violations());
+    assert!(
+        p.violations().is_empty(),
+        "a one-host reboot is clean: {:?}",
+        p.violations()
+    );
     Ok(())
 }
 
@@ -114,11 +145,17 @@ fn a_default_kernel_without_a_drbd_module_boots_a_node_that_cannot_serve_drbd() 
 #[test]
 fn a_removed_module_package_is_noticed_at_the_next_boot() -> Result<()> {
     let p = pool(3, ONE_RESOURCE)?;
-    testbed::sysroot::rpm_in(p.root("xcp-ng-3")).args(["-e", "--nodeps", "kmod-drbd"]).run()?;
+    testbed::sysroot::rpm_in(p.root("xcp-ng-3"))
+        .args(["-e", "--nodeps", "kmod-drbd"])
+        .run()?;
     p.drain_and_reboot("xcp-ng-3")?;
     p.world.skip(60.0);
     assert!(!p.world.read(|s| s.hosts[2].drbd_loaded));
-    assert!(p.world.read(|s| unsupported_layers(s, "xcp-ng-3")).contains_key("DRBD"));
+    assert!(
+        p.world
+            .read(|s| unsupported_layers(s, "xcp-ng-3"))
+            .contains_key("DRBD")
+    );
     // The tie-breaker is gone: r0 keeps quorum with its two diskful replicas.
     assert_eq!(p.disk_state("r0", "xcp-ng-3"), "DUnknown");
     assert!(p.world.read(|s| testbed::world::has_quorum(s, "r0")));

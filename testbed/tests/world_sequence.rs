@@ -64,12 +64,23 @@ fn rebooting_two_hosts_of_a_two_of_three_resource_at_once_loses_quorum() -> Resu
     ] {
         let v = find(kind, subject);
         assert!(close(v.from, t0), "{v:?}");
-        assert!(v.to.is_some_and(|to| close(to, t0 + 60.0)), "the interval closes when the hosts are back: {v:?}");
+        assert!(
+            v.to.is_some_and(|to| close(to, t0 + 60.0)),
+            "the interval closes when the hosts are back: {v:?}"
+        );
     }
     // With three voters per resource, two hosts away is a minority for every resource; but
     // xcp-volume-2 (diskful on hosts 2 and 3) kept an UpToDate replica throughout.
-    assert!(violations.iter().any(|v| v.kind == QUORUM_LOST && v.subject == "xcp-volume-2"));
-    assert!(!violations.iter().any(|v| v.kind == NO_UPTODATE_REPLICA && v.subject == "xcp-volume-2"));
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.kind == QUORUM_LOST && v.subject == "xcp-volume-2")
+    );
+    assert!(
+        !violations
+            .iter()
+            .any(|v| v.kind == NO_UPTODATE_REPLICA && v.subject == "xcp-volume-2")
+    );
     assert!(!violations.iter().any(|v| v.kind == "vm_down"), "{violations:?}");
 
     // And `testbed status` reports them.
@@ -87,7 +98,10 @@ fn rebooting_one_host_after_another_waiting_for_resync_records_nothing() -> Resu
         assert_eq!(p.power(host), Power::Up);
         assert_eq!(p.connection(host), "ONLINE");
         let took = p.skip_until_synced(600.0)?;
-        assert!(took >= 30.0, "resync takes at least resync_base_secs, took {took}");
+        assert!(
+            took >= 30.0,
+            "resync takes at least resync_base_secs, took {took}"
+        );
         p.world.host_enable(&p.host_uuid(host))?;
     }
     assert!(p.violations().is_empty(), "{:?}", p.violations());
@@ -106,7 +120,13 @@ fn a_dip_between_two_reads_is_still_recorded() -> Result<()> {
     // One jump over the whole dip: the events in between are applied in order.
     p.world.skip(1000.0);
     let v = p.violations();
-    let q = v.iter().find(|v| v.kind == QUORUM_LOST && v.subject == "xcp-volume-1").expect("recorded");
-    assert!(close(q.from, t0) && q.to.is_some_and(|to| close(to, t0 + 5.0)), "{q:?}");
+    let q = v
+        .iter()
+        .find(|v| v.kind == QUORUM_LOST && v.subject == "xcp-volume-1")
+        .expect("recorded");
+    assert!(
+        close(q.from, t0) && q.to.is_some_and(|to| close(to, t0 + 5.0)),
+        "{q:?}"
+    );
     Ok(())
 }

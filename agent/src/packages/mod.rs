@@ -38,10 +38,13 @@ pub fn prepare(ctx: &Context) -> Result<Prepared> {
     }
     let repo_config = ctx.config.repo()?;
     let repository = Repository::open(&repo_config, &ctx.sysroot)?;
-    // Module matching needs only the files under /lib/modules: reading the rest of a large
-    // repository's filelists would multiply the memory the plan needs.
-    let metadata = repository.metadata_with(&Files::Under(vec!["/lib/modules/".into()]))?;
     let packages = &ctx.config.config.packages;
+    // Module matching needs only the module package's files under /lib/modules: the rest of a
+    // large repository's filelists is skipped without being parsed or kept.
+    let metadata = repository.metadata_with(&Files::Named {
+        names: vec![packages.kmod.clone()],
+        under: vec!["/lib/modules/".into()],
+    })?;
     let origin = select::Origin {
         config_files: &ctx.config.sources(),
         baseurl: repository.baseurl(),

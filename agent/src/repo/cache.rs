@@ -10,8 +10,8 @@
 //! is trusted: every file is re-hashed against the (freshly verified) metadata before use, and
 //! files only appear under their final name by an atomic rename after they were checked.
 
-use super::digest::sha256_file;
 use super::fetch::Fetcher;
+use super::scan::{Content, Scanned, scan_file};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use url::Url;
@@ -91,9 +91,12 @@ pub(crate) fn file_name(location: &str) -> Result<&str> {
 /// - if `dest` exists and has the expected sha256 (and size), it is reused after `check`;
 ///   a cached file that fails `check` is deleted and the error returned (downloading it again
 ///   would give the same bytes);
-/// - otherwise `url` is downloaded next to it into a temporary file while hashing, compared,
-///   passed through `check`, and only then renamed to `dest`. Any failure leaves no file behind.
+/// - otherwise `url` is downloaded next to it into a temporary file while it is scanned,
+///   compared, passed through `check`, and only then renamed to `dest`. Any failure leaves no
+///   file behind.
 ///
+/// Either way the file is read once: `check` gets the file's path and the scan (for
+/// [`Content::Rpm`], the RPM headers and payload hash) of the very bytes whose sha256 matched.
 /// `what` names the file in messages ("primary metadata", a package NEVRA).
 pub(crate) fn ensure_file(
     fetcher: &Fetcher,
@@ -101,11 +104,14 @@ pub(crate) fn ensure_file(
     dest: &Path,
     expected: &Expected<'_>,
     what: &str,
-    check: impl Fn(&Path) -> Result<()>,
+    content: Content,
+    check: impl Fn(&Path, &Scanned) -> Result<()>,
 ) -> Result<Origin> {
-    match sha256_file(dest) {
-        Ok((sha256, size)) if sha256 == expected.sha256 && expected.size.is_none_or(|s| s == size) => {
-            if let Err(e) = check(dest) {
+    match scan_file(dest, content) {
+        Ok(scanned)
+            if scanned.sha256 == expected.sha256 && expected.size.is_none_or(|s| s == scanned.size) =>
+        {
+            if let Err(e) = check(dest, &scanned) {
                 let _ = std::fs::remove_file(dest);
                 return Err(e);
             }
@@ -125,20 +131,20 @@ pub(crate) fn ensure_file(
 
     let dir = dest.parent().unwrap_or(Path::new("."));
     let download = fetcher
-        .download(url, dir, expected.size)
+        .download(url, dir, expected.size, content)
         .with_context(|| format!("cannot download {what}"))?;
-    if download.sha256 != expected.sha256 {
+    if download.scanned.sha256 != expected.sha256 {
         // Dropping `download` deletes the temporary file.
         anyhow::bail!(
             "checksum mismatch for {what}: {url} has sha256 {}, but the signed repository metadata says {} — \
              the file is corrupt or was replaced after the metadata was signed (the repository may be \
              mid-update, or tampered with); run again later, and tell the repository owner if it persists",
-            download.sha256,
+            download.scanned.sha256,
             expected.sha256
         );
     }
-    check(download.file.path())?;
-    tracing::debug!(%url, bytes = download.size, "downloaded {what}");
+    check(download.file.path(), &download.scanned)?;
+    tracing::debug!(%url, bytes = download.scanned.size, "downloaded {what}");
     download.file.persist(dest).map_err(|e| {
         anyhow::anyhow!(
             "cannot store {what} as {}: {} — check permissions and free space of the cache directory",
@@ -184,29 +190,51 @@ mod tests {
             size: Some(7),
         };
 
-        let ok = |_: &Path| Ok(());
+        let ok = |_: &Path, _: &Scanned| Ok(());
         assert_eq!(
-            ensure_file(&fetcher, &url, &dest, &expected, "test file", ok).unwrap(),
+            ensure_file(&fetcher, &url, &dest, &expected, "test file", Content::Plain, ok).unwrap(),
             Origin::Downloaded
         );
         assert_eq!(
-            ensure_file(&fetcher, &url, &dest, &expected, "test file", ok).unwrap(),
+            ensure_file(&fetcher, &url, &dest, &expected, "test file", Content::Plain, ok).unwrap(),
             Origin::Cached
         );
 
         // A corrupted cache entry is fetched again, not trusted.
         std::fs::write(&dest, b"CONTENT").unwrap();
         assert_eq!(
-            ensure_file(&fetcher, &url, &dest, &expected, "test file", ok).unwrap(),
+            ensure_file(&fetcher, &url, &dest, &expected, "test file", Content::Plain, ok).unwrap(),
             Origin::Downloaded
         );
         assert_eq!(std::fs::read(&dest).unwrap(), b"content");
 
         // A check that fails deletes the file.
-        let refuse = |_: &Path| -> Result<()> { anyhow::bail!("refused") };
-        assert!(ensure_file(&fetcher, &url, &dest, &expected, "test file", refuse).is_err());
+        let refuse = |_: &Path, _: &Scanned| -> Result<()> { anyhow::bail!("refused") };
+        assert!(
+            ensure_file(
+                &fetcher,
+                &url,
+                &dest,
+                &expected,
+                "test file",
+                Content::Plain,
+                refuse
+            )
+            .is_err()
+        );
         assert!(!dest.exists());
-        assert!(ensure_file(&fetcher, &url, &dest, &expected, "test file", refuse).is_err());
+        assert!(
+            ensure_file(
+                &fetcher,
+                &url,
+                &dest,
+                &expected,
+                "test file",
+                Content::Plain,
+                refuse
+            )
+            .is_err()
+        );
         assert!(!dest.exists());
         assert_eq!(
             std::fs::read_dir(cache.path()).unwrap().count(),
@@ -225,6 +253,7 @@ mod tests {
                 size: None,
             },
             "test file",
+            Content::Plain,
             ok,
         )
         .unwrap_err();

@@ -1,13 +1,12 @@
 //! Getting bytes from the repository: `http(s)://` with reqwest (blocking, rustls) or
 //! `file://` from the local filesystem, behind one interface.
 //!
-//! Everything is streamed through a sha256 (see [`super::digest`]) and counted, so a
-//! download is checked while it is written, and a short one is called "truncated" instead of
-//! surfacing later as a puzzling checksum mismatch.
+//! Every download is scanned while it is written (its sha256 and, for a package, its RPM
+//! headers and payload digest: see [`super::scan`]) and counted, so a short one is called
+//! "truncated" instead of surfacing later as a puzzling checksum mismatch.
 
-use super::digest::HashingReader;
+use super::scan::{self, Chunk, Content, Scanned};
 use crate::error::UsageError;
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -64,11 +63,10 @@ pub enum FetchError {
 }
 
 /// A completed download: a temporary file in the destination directory (deleted when dropped
-/// unless persisted), its sha256 and its size.
+/// unless persisted), and what its bytes hash to.
 pub(crate) struct Download {
     pub file: tempfile::NamedTempFile,
-    pub sha256: String,
-    pub size: u64,
+    pub scanned: Scanned,
 }
 
 /// Fetches files relative to the repository's base URL.
@@ -159,27 +157,23 @@ impl Fetcher {
     pub(crate) fn get_bytes(&self, url: &Url, limit: u64) -> Result<Vec<u8>, FetchError> {
         let (reader, length) = self.open(url)?;
         let mut out = Vec::new();
-        let mut hasher = Sha256::new();
-        copy_checked(
-            url,
-            reader,
-            length,
-            None,
-            limit,
-            &mut hasher,
-            &mut out,
-            Path::new("memory"),
-        )?;
+        let mut sink = |chunk: Chunk| {
+            out.extend_from_slice(chunk.bytes());
+            Ok(chunk)
+        };
+        copy_checked(url, reader, length, None, limit, Chunk::new(), &mut sink)?;
         Ok(out)
     }
 
-    /// Downloads `url` into a temporary file in `dir`, hashing while writing. `expected_size`
-    /// (from the metadata) makes a short file "truncated" and a long one refused early.
+    /// Downloads `url` into a temporary file in `dir`, scanning (hashing) while writing.
+    /// `expected_size` (from the metadata) makes a short file "truncated" and a long one
+    /// refused early.
     pub(crate) fn download(
         &self,
         url: &Url,
         dir: &Path,
         expected_size: Option<u64>,
+        content: Content,
     ) -> Result<Download, FetchError> {
         let write_error = |e: io::Error| FetchError::Write {
             path: dir.display().to_string(),
@@ -191,23 +185,28 @@ impl Fetcher {
             .tempfile_in(dir)
             .map_err(write_error)?;
         let (reader, length) = self.open(url)?;
-        let mut hasher = Sha256::new();
         let path = file.path().to_path_buf();
-        let size = copy_checked(
-            url,
-            reader,
-            length,
-            expected_size,
-            u64::MAX,
-            &mut hasher,
-            file.as_file_mut(),
-            &path,
-        )?;
-        Ok(Download {
-            file,
-            sha256: hex::encode(hasher.finalize()),
-            size,
-        })
+        let out = file.as_file_mut();
+        let (copied, scanned) = scan::scan_with(content, |feeder| {
+            let mut sink = |chunk: Chunk| {
+                out.write_all(chunk.bytes()).map_err(|e| FetchError::Write {
+                    path: path.display().to_string(),
+                    cause: e.to_string(),
+                })?;
+                Ok(feeder.feed(chunk))
+            };
+            copy_checked(
+                url,
+                reader,
+                length,
+                expected_size,
+                u64::MAX,
+                Chunk::new(),
+                &mut sink,
+            )
+        });
+        copied?;
+        Ok(Download { file, scanned })
     }
 
     /// The body of `url` as a reader, and its length when the server or filesystem says.
@@ -255,44 +254,51 @@ impl Fetcher {
     }
 }
 
-/// Copies `reader` into `sink` through `hasher`, enforcing the sizes:
+/// Copies `reader` into `sink`, one filled buffer at a time (`sink` gives back an empty one),
+/// enforcing the sizes:
 /// - fewer bytes than the transport announced (Content-Length, file length) → `Truncated`;
 ///   with no announced length (chunked), fewer than the metadata size is taken as truncated;
 /// - all announced bytes arrived but the size differs from the metadata → `SizeMismatch`
 ///   (a different file, not a cut connection), stopping one byte past the expected size;
 /// - more than `limit` (no metadata size) → `TooLarge`.
-#[allow(clippy::too_many_arguments)]
 fn copy_checked(
     url: &Url,
     reader: Box<dyn Read>,
     length: Option<u64>,
     expected_size: Option<u64>,
     limit: u64,
-    hasher: &mut Sha256,
-    sink: &mut dyn Write,
-    sink_path: &Path,
+    mut chunk: Chunk,
+    sink: &mut dyn FnMut(Chunk) -> Result<Chunk, FetchError>,
 ) -> Result<u64, FetchError> {
     let max = expected_size.unwrap_or(limit);
     let mut received = 0u64;
     // Never read more than one byte past the maximum: enough to know it is too large.
-    let mut reader = HashingReader::new(reader.take(max.saturating_add(1)), hasher, &mut received);
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut reader = reader.take(max.saturating_add(1));
     let mut failure = None;
     loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => sink.write_all(&buf[..n]).map_err(|e| FetchError::Write {
-                path: sink_path.display().to_string(),
-                cause: e.to_string(),
-            })?,
+        // Fill the buffer (a read returns what one network packet or body chunk holds), then
+        // hand it on whole: one write and one hand-over per buffer, not per read.
+        let done = match reader.read(chunk.spare()) {
+            Ok(0) => true,
+            Ok(n) => {
+                chunk.filled(n);
+                received += n as u64;
+                false
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 failure = Some(e);
-                break;
+                true
             }
+        };
+        if (done || chunk.is_full()) && !chunk.bytes().is_empty() {
+            chunk = sink(chunk)?;
+            chunk.clear();
+        }
+        if done {
+            break;
         }
     }
-    drop(reader);
     let url = url.to_string();
     // Past the maximum first: the read stopped there on purpose, so it is not a truncation.
     if received > max {
@@ -409,17 +415,26 @@ mod tests {
         assert!(matches!(err, FetchError::MissingFile { .. }));
         assert!(err.to_string().contains("repodata/nope.xml"), "{err}");
 
-        let download = f.download(&url, dir.path(), Some(9)).unwrap();
-        assert_eq!(download.size, 9);
-        assert_eq!(download.sha256, super::super::digest::sha256_hex(b"<repomd/>"));
+        let download = f.download(&url, dir.path(), Some(9), Content::Plain).unwrap();
+        assert_eq!(download.scanned.size, 9);
+        assert_eq!(
+            download.scanned.sha256,
+            super::super::digest::sha256_hex(b"<repomd/>")
+        );
         // All the bytes the file has arrived: a different file, not a truncated download.
-        let err = f.download(&url, dir.path(), Some(20)).err().unwrap();
+        let err = f
+            .download(&url, dir.path(), Some(20), Content::Plain)
+            .err()
+            .unwrap();
         assert!(
             err.to_string()
                 .contains("is 9 bytes, but the signed repository metadata says 20"),
             "{err}"
         );
-        let err = f.download(&url, dir.path(), Some(5)).err().unwrap();
+        let err = f
+            .download(&url, dir.path(), Some(5), Content::Plain)
+            .err()
+            .unwrap();
         assert!(matches!(err, FetchError::SizeMismatch { .. }), "{err}");
         assert!(
             err.to_string()
@@ -477,7 +492,10 @@ mod tests {
             serve(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nhello".to_vec());
         let f = Fetcher::new(&short).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let err = f.download(&url_of(&short), dir.path(), None).err().unwrap();
+        let err = f
+            .download(&url_of(&short), dir.path(), None, Content::Plain)
+            .err()
+            .unwrap();
         assert!(
             matches!(
                 err,

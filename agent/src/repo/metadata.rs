@@ -10,17 +10,20 @@
 //!
 //! Decompression is the crate's too (`utils::reader_from_file`, niffler underneath, by magic
 //! bytes): gzip, zstd, xz, bzip2 and plain all work without a dependency of our own.
+//!
+//! With [`Files::Named`], filelists (by far the biggest file: ~60 MB of XML for 10,000
+//! packages) is not XML-parsed whole: [`PackageFilter`] finds each `<package …>` start tag at
+//! the byte level, reads its `name` attribute, and passes on only the blocks of the wanted
+//! packages; the crate's parser sees a few kB.
 
-use super::digest::HashingReader;
 use super::{Dependency, Files, RepoPackage};
 use anyhow::{Context, Result};
 use rpmrepo_metadata::visitor::{
     FilelistsVisitor, PrimaryVisitor, RequirementData, parse_filelists, parse_primary,
 };
-use rpmrepo_metadata::{Checksum, FileType, RepomdRecord, RepomdXml};
-use sha2::{Digest, Sha256};
+use rpmrepo_metadata::{Checksum, FileType, MetadataError, RepomdRecord, RepomdXml};
 use std::collections::{HashMap, HashSet};
-use std::io::BufReader;
+use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 /// One metadata file as repomd.xml describes it.
@@ -33,8 +36,8 @@ pub(crate) struct MetadataFile {
     /// sha256 of the file as stored (compressed).
     pub sha256: String,
     pub size: Option<u64>,
-    /// sha256 and size of the decompressed content, when repomd.xml states them.
-    pub open_sha256: Option<String>,
+    /// Size of the decompressed content, when repomd.xml states it. (Its open-checksum is not
+    /// kept: see [`read_packages`].)
     pub open_size: Option<u64>,
 }
 
@@ -86,23 +89,29 @@ fn metadata_file(kind: &'static str, record: &RepomdRecord, url: &str) -> Result
             }
         }
     };
-    let open_sha256 = match &record.open_checksum {
-        Some(checksum) => Some(sha256(checksum, "open-checksum")?),
-        None => None,
-    };
+    // Not needed (see `read_packages`), but a weak one still says the repository was built
+    // with weak checksums.
+    if let Some(checksum) = &record.open_checksum {
+        sha256(checksum, "open-checksum")?;
+    }
     Ok(MetadataFile {
         kind,
         location,
         sha256: sha256(&record.checksum, "checksum")?,
         size: record.size,
-        open_sha256,
         open_size: record.open_size,
     })
 }
 
 /// Reads the packages from a primary and (unless `files` is [`Files::Skip`]) a filelists file
-/// whose stored checksums have already been checked; the decompressed content is hashed while
-/// it is parsed and compared with repomd's open-checksum before anything is returned.
+/// whose stored checksums have already been checked.
+///
+/// The decompressed content is not hashed again for repomd's open-checksum: the stored
+/// (compressed) file's sha256 was checked against the signed repomd.xml before it is opened
+/// here (`cache::ensure_file`, on download and on every reuse), and the compressed bytes fix
+/// the decompressed ones entirely, so a second hash over 60–80 MB of XML would prove nothing
+/// more (librepo and dnf do not check it either). Its size is still compared with repomd's
+/// open-size, which costs nothing.
 ///
 /// The two files are independent until the end (filelists is keyed by pkgid), so they are
 /// parsed on two threads: the load takes as long as the bigger file, not the sum of both.
@@ -166,7 +175,7 @@ enum Parser<'a, 'b> {
     Filelists(&'a mut FilesCollector<'b>),
 }
 
-/// One streaming pass: decompress, hash the decompressed bytes, parse.
+/// One streaming pass: decompress, count the decompressed bytes, parse.
 fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Result<()> {
     let what = || {
         format!(
@@ -178,15 +187,22 @@ fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Resul
     };
     let decoded =
         rpmrepo_metadata::utils::reader_from_file(path).with_context(|| format!("cannot open {}", what()))?;
-    let mut hasher = Sha256::new();
     let mut size = 0u64;
     {
-        let hashing = HashingReader::new(decoded, &mut hasher, &mut size);
-        let mut xml =
-            rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, hashing));
-        let parsed = match parser {
-            Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
-            Parser::Filelists(visitor) => parse_filelists(&mut xml, visitor),
+        let counting = CountingReader {
+            inner: decoded,
+            count: &mut size,
+        };
+        let named = match &parser {
+            Parser::Filelists(collector) => match collector.keep {
+                Files::Named { names, .. } => Some(names.as_slice()),
+                _ => None,
+            },
+            Parser::Primary(_) => None,
+        };
+        let parsed = match named {
+            Some(names) => parse_xml(PackageFilter::new(counting, names), parser),
+            None => parse_xml(counting, parser),
         };
         parsed.map_err(|e| {
             anyhow::anyhow!(
@@ -205,18 +221,230 @@ fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Resul
             what()
         );
     }
-    if let Some(expected) = &file.open_sha256 {
-        let actual = hex::encode(hasher.finalize());
-        if &actual != expected {
-            anyhow::bail!(
-                "checksum mismatch for {}: its content has sha256 {actual}, but repomd.xml says open-checksum \
-                 {expected} — the repository metadata is inconsistent; ask the repository owner to rerun \
-                 createrepo_c",
-                what()
-            );
+    Ok(())
+}
+
+fn parse_xml<R: Read>(input: R, parser: Parser<'_, '_>) -> Result<usize, MetadataError> {
+    let mut xml = rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, input));
+    match parser {
+        Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
+        Parser::Filelists(visitor) => parse_filelists(&mut xml, visitor),
+    }
+}
+
+/// Counts the bytes read through it.
+struct CountingReader<'a, R> {
+    inner: R,
+    count: &'a mut u64,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Passes filelists.xml through with only the `<package>` blocks of the packages called one of
+/// `names`: everything outside package blocks (the XML declaration, `<filelists>` and its end
+/// tag) is kept, and so is every block it cannot be sure about (a `name` with an entity
+/// reference, or none), for the visitor to decide on the real, unescaped name.
+///
+/// filelists.xml as createrepo_c (or createrepo, or any other generator) writes it has no
+/// comments, CDATA sections or nested elements of the same name (`<`, `>` and `&` in paths
+/// are entity references), so a block runs from a `<package` start tag to the next
+/// `</package>`. A file that does not end outside a block is refused.
+struct PackageFilter<'a, R> {
+    inner: R,
+    names: &'a [String],
+    /// Decompressed input not yet passed on or dropped: `input[pos..]`.
+    input: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    /// Filtered output not yet read: `out[out_pos..]`.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Inside a package block: whether it is kept.
+    inside: Option<bool>,
+    start: memchr::memmem::Finder<'static>,
+    end: memchr::memmem::Finder<'static>,
+}
+
+const PACKAGE_START: &[u8] = b"<package";
+const PACKAGE_END: &[u8] = b"</package>";
+
+impl<'a, R: Read> PackageFilter<'a, R> {
+    fn new(inner: R, names: &'a [String]) -> Self {
+        PackageFilter {
+            inner,
+            names,
+            input: Vec::with_capacity(512 * 1024),
+            pos: 0,
+            eof: false,
+            out: Vec::new(),
+            out_pos: 0,
+            inside: None,
+            start: memchr::memmem::Finder::new(PACKAGE_START),
+            end: memchr::memmem::Finder::new(PACKAGE_END),
         }
     }
-    Ok(())
+
+    /// Reads more input, dropping what has been consumed.
+    fn refill(&mut self) -> io::Result<()> {
+        self.input.drain(..self.pos);
+        self.pos = 0;
+        let had = self.input.len();
+        self.input.resize(had + 256 * 1024, 0);
+        let n = loop {
+            match self.inner.read(&mut self.input[had..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.input.truncate(had);
+                    return Err(e);
+                }
+            }
+        };
+        self.input.truncate(had + n);
+        self.eof = n == 0;
+        Ok(())
+    }
+
+    /// Moves as much of the pending input as can be decided on to `out` (or drops it).
+    fn filter(&mut self) -> io::Result<()> {
+        loop {
+            let pending = &self.input[self.pos..];
+            match self.inside {
+                None => {
+                    let Some(at) = self.start.find(pending) else {
+                        // Keep a tail that could be the start of a `<package` cut in two.
+                        let safe = if self.eof {
+                            pending.len()
+                        } else {
+                            pending.len().saturating_sub(PACKAGE_START.len())
+                        };
+                        self.out.extend_from_slice(&pending[..safe]);
+                        self.pos += safe;
+                        return Ok(());
+                    };
+                    let Some(tag_len) = start_tag_len(&pending[at..]) else {
+                        if self.eof {
+                            return Err(truncated());
+                        }
+                        // The tag goes on in the next input.
+                        self.out.extend_from_slice(&pending[..at]);
+                        self.pos += at;
+                        return Ok(());
+                    };
+                    let tag = &pending[at..at + tag_len];
+                    self.out.extend_from_slice(&pending[..at]);
+                    match tag[PACKAGE_START.len()] {
+                        // `<packages…` or the like: not a package element, passed on.
+                        c if !(c.is_ascii_whitespace() || c == b'>' || c == b'/') => {
+                            self.out.extend_from_slice(tag);
+                        }
+                        _ => {
+                            let keep = self.keeps(tag);
+                            if keep {
+                                self.out.extend_from_slice(tag);
+                            }
+                            if !tag.ends_with(b"/>") {
+                                self.inside = Some(keep);
+                            }
+                        }
+                    }
+                    self.pos += at + tag_len;
+                }
+                Some(keep) => {
+                    let (len, closed) = match self.end.find(pending) {
+                        Some(at) => (at + PACKAGE_END.len(), true),
+                        None if self.eof => return Err(truncated()),
+                        // Keep a tail that could be the start of a `</package>` cut in two.
+                        None => (pending.len().saturating_sub(PACKAGE_END.len()), false),
+                    };
+                    if keep {
+                        self.out.extend_from_slice(&pending[..len]);
+                    }
+                    self.pos += len;
+                    if !closed {
+                        return Ok(());
+                    }
+                    self.inside = None;
+                }
+            }
+        }
+    }
+
+    /// Whether the block that starts with `tag` is passed on.
+    fn keeps(&self, tag: &[u8]) -> bool {
+        match attribute(&tag[PACKAGE_START.len()..], b"name") {
+            // An entity reference: only the parser can tell the real name.
+            Some(name) if !name.contains(&b'&') => self.names.iter().any(|n| n.as_bytes() == name),
+            _ => true,
+        }
+    }
+}
+
+impl<R: Read> Read for PackageFilter<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+            if self.eof && self.pos == self.input.len() {
+                return Ok(0);
+            }
+            self.refill()?;
+            self.filter()?;
+        }
+        let n = buf.len().min(self.out.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+fn truncated() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file ends inside a <package> element",
+    )
+}
+
+/// The length of the start tag at the beginning of `bytes`, up to and including its `>`
+/// (which may appear inside quoted attribute values); `None` if `bytes` ends first.
+fn start_tag_len(bytes: &[u8]) -> Option<usize> {
+    let mut quote = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == b'>' => return Some(i + 1),
+            None => {}
+        }
+    }
+    None
+}
+
+/// The raw (still escaped) value of attribute `key` in `attributes` (what follows the element
+/// name in a start tag); `None` when it is not there or the tag cannot be read.
+fn attribute<'t>(mut attributes: &'t [u8], key: &[u8]) -> Option<&'t [u8]> {
+    loop {
+        attributes = attributes.trim_ascii_start();
+        let eq = attributes.iter().position(|&b| b == b'=')?;
+        let name = attributes[..eq].trim_ascii_end();
+        attributes = attributes[eq + 1..].trim_ascii_start();
+        let quote = *attributes.first()?;
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let len = attributes[1..].iter().position(|&b| b == quote)?;
+        if name == key {
+            return Some(&attributes[1..1 + len]);
+        }
+        attributes = &attributes[len + 2..];
+    }
 }
 
 /// Builds [`RepoPackage`]s from primary.xml callbacks.
@@ -355,8 +583,11 @@ struct FilesCollector<'a> {
 }
 
 impl FilelistsVisitor for FilesCollector<'_> {
-    fn begin_package(&mut self, pkgid: &str, _name: &str, _arch: &str) {
-        self.current = Some((pkgid.to_ascii_lowercase(), Vec::new()));
+    fn begin_package(&mut self, pkgid: &str, name: &str, _arch: &str) {
+        self.current = self
+            .keep
+            .keeps_package(name)
+            .then(|| (pkgid.to_ascii_lowercase(), Vec::new()));
     }
 
     fn add_file(&mut self, _filetype: FileType, path: &str) {
@@ -466,7 +697,6 @@ mod tests {
             location: format!("repodata/{kind}.xml.gz"),
             sha256: sha256_hex(stored),
             size: Some(stored.len() as u64),
-            open_sha256: Some(sha256_hex(open.as_bytes())),
             open_size: Some(open.len() as u64),
         }
     }
@@ -530,31 +760,197 @@ mod tests {
         assert_eq!(packages[0].files.len(), 2);
         assert!(packages[1].files.is_empty());
         assert_eq!(packages[0].requires, kmod.requires);
+        // ... or only some packages' (the others' blocks are not even parsed).
+        let packages = read(&named(&["kmod-drbd"], &["/lib/modules/"]));
+        assert_eq!(packages[0].files, kmod.files[1..]);
+        assert!(packages[1].files.is_empty());
+        assert_eq!(packages[0].requires, kmod.requires);
+        let packages = read(&named(&["drbd-utils", "absent"], &[]));
+        assert!(packages[0].files.is_empty());
+        assert_eq!(packages[1].files, ["/usr/sbin/drbdadm"]);
         let packages = read(&Files::Skip);
         assert!(packages.iter().all(|p| p.files.is_empty()));
         assert_eq!(packages.len(), 2);
     }
 
+    fn named(names: &[&str], under: &[&str]) -> Files {
+        Files::Named {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            under: under.iter().map(|u| u.to_string()).collect(),
+        }
+    }
+
+    /// Hands out at most `step` bytes per read, to cut tags and blocks everywhere.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn filtered(xml: &str, names: &[&str], step: usize) -> io::Result<String> {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut out = String::new();
+        PackageFilter::new(
+            Trickle {
+                data: xml.as_bytes(),
+                step,
+            },
+            &names,
+        )
+        .read_to_string(&mut out)?;
+        Ok(out)
+    }
+
     #[test]
-    fn content_that_differs_from_open_checksum_is_refused() {
+    fn the_filter_passes_on_only_the_wanted_package_blocks() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<filelists xmlns="http://linux.duke.edu/metadata/filelists" packages="6">
+<package pkgid="01" name="kmod-drbd" arch="x86_64">
+  <file>/lib/modules/a/drbd.ko</file>
+</package>
+<package pkgid="02" name="kmod-drbd-extra" arch="x86_64"><file>/x</file></package>
+<package arch='noarch' name='kmod-drbd' pkgid='03'><file>/lib/modules/b/drbd.ko</file></package>
+<package pkgid="04" arch="x86_64" name="a&amp;b"><file>/y</file></package>
+<package pkgid="05" name="odd>name" arch="x86_64"><file>/z</file></package>
+<package pkgid="06" name="empty" arch="x86_64"/>
+<packages-note/>
+</filelists>
+"#;
+        let expected = r#"<?xml version="1.0" encoding="UTF-8"?>
+<filelists xmlns="http://linux.duke.edu/metadata/filelists" packages="6">
+<package pkgid="01" name="kmod-drbd" arch="x86_64">
+  <file>/lib/modules/a/drbd.ko</file>
+</package>
+
+<package arch='noarch' name='kmod-drbd' pkgid='03'><file>/lib/modules/b/drbd.ko</file></package>
+<package pkgid="04" arch="x86_64" name="a&amp;b"><file>/y</file></package>
+
+
+<packages-note/>
+</filelists>
+"#;
+        for step in [1, 2, 3, 7, 8, 9, 10, 11, 64, 1 << 20] {
+            assert_eq!(
+                filtered(xml, &["kmod-drbd"], step).unwrap(),
+                expected,
+                "step {step}"
+            );
+        }
+        // A name with a `>` in it is read whole, and matched.
+        let odd = filtered(xml, &["odd>name"], 5).unwrap();
+        assert!(
+            odd.contains(r#"<package pkgid="05" name="odd>name" arch="x86_64"><file>/z</file></package>"#)
+        );
+        assert!(!odd.contains("pkgid=\"01\""));
+
+        // A file that ends inside a block, or inside a start tag, is refused.
+        for cut in [
+            xml.find("<file>/x").unwrap(),
+            xml.find("name=\"kmod-drbd-extra").unwrap(),
+        ] {
+            let err = filtered(&xml[..cut], &["kmod-drbd"], 64).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{err}");
+        }
+    }
+
+    #[test]
+    fn named_files_are_those_a_full_parse_gives() {
+        // Many packages of assorted sizes, some of them wanted, through the whole read path.
+        let mut xml = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"300\">\n",
+        );
+        for i in 0..300 {
+            let name = if i % 37 == 0 {
+                "kmod-drbd".to_string()
+            } else {
+                format!("pkg{i}")
+            };
+            xml.push_str(&format!(
+                "<package pkgid=\"{i:064x}\" name=\"{name}\" arch=\"x86_64\">\n  <version epoch=\"0\" ver=\"1\" rel=\"1\"/>\n"
+            ));
+            for f in 0..(i * 7 % 50) {
+                xml.push_str(&format!("  <file>/lib/modules/{i}/f{f}.ko</file>\n  <file type=\"dir\">/usr/share/{i}/d{f}</file>\n"));
+            }
+            xml.push_str("</package>\n");
+        }
+        xml.push_str("</filelists>\n");
+        let dir = tempfile::tempdir().unwrap();
+        let stored = gz(&xml);
+        let path = dir.path().join("f.xml.gz");
+        std::fs::write(&path, &stored).unwrap();
+        let meta = file("filelists", &stored, &xml);
+        let lists = |files: &Files| {
+            let mut collector = FilesCollector {
+                keep: files,
+                lists: HashMap::new(),
+                current: None,
+            };
+            parse_file(&meta, &path, Parser::Filelists(&mut collector)).unwrap();
+            collector.lists
+        };
+        let all = lists(&Files::Under(vec!["/lib/modules/".into()]));
+        let named = lists(&named(&["kmod-drbd"], &["/lib/modules/"]));
+        assert_eq!(named.len(), 9);
+        for (i, (pkgid, files)) in all.iter().enumerate() {
+            let wanted = u64::from_str_radix(pkgid, 16).unwrap() % 37 == 0;
+            match named.get(pkgid) {
+                Some(kept) => {
+                    assert!(wanted, "{pkgid}");
+                    assert_eq!(kept, files, "{i}");
+                }
+                None => assert!(!wanted, "{pkgid}"),
+            }
+        }
+        assert!(named.values().map(Vec::len).sum::<usize>() > 100);
+    }
+
+    /// (The content itself is fixed by the stored file's sha256, checked before parsing.)
+    #[test]
+    fn content_that_differs_from_open_size_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let p = gz(PRIMARY);
         std::fs::write(dir.path().join("p.gz"), &p).unwrap();
         std::fs::write(dir.path().join("f.xml"), FILELISTS).unwrap();
-        let mut primary = file("primary", &p, PRIMARY);
-        primary.open_sha256 = Some(sha256_hex(b"something else"));
-        let filelists = file("filelists", FILELISTS.as_bytes(), FILELISTS);
         let filelists_path = dir.path().join("f.xml");
-        let err = read_packages(
-            &primary,
-            &dir.path().join("p.gz"),
-            Some((&filelists, filelists_path.as_path())),
-            &Files::All,
-        )
-        .unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("checksum mismatch for primary metadata"), "{msg}");
-        assert!(msg.contains("open-checksum"), "{msg}");
+        for files in [Files::All, named(&["drbd-utils"], &[])] {
+            let mut primary = file("primary", &p, PRIMARY);
+            let mut filelists = file("filelists", FILELISTS.as_bytes(), FILELISTS);
+            primary.open_size = Some(PRIMARY.len() as u64 + 1);
+            let err = read_packages(
+                &primary,
+                &dir.path().join("p.gz"),
+                Some((&filelists, filelists_path.as_path())),
+                &files,
+            )
+            .unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("checksum mismatch for primary metadata"), "{msg}");
+            assert!(msg.contains("repomd.xml says"), "{msg}");
+
+            // Counted before the filter: what is skipped counts too.
+            primary.open_size = Some(PRIMARY.len() as u64);
+            filelists.open_size = Some(FILELISTS.len() as u64 - 1);
+            let err = read_packages(
+                &primary,
+                &dir.path().join("p.gz"),
+                Some((&filelists, filelists_path.as_path())),
+                &files,
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("checksum mismatch for filelists metadata"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
@@ -582,9 +978,8 @@ mod tests {
         assert_eq!(parsed.primary.location, "repodata/1111-primary.xml.gz");
         assert_eq!(parsed.primary.size, Some(100));
         assert_eq!(parsed.primary.open_size, Some(1000));
-        assert!(parsed.primary.open_sha256.as_deref().unwrap().starts_with("2222"));
         assert_eq!(parsed.filelists.location, "repodata/3333-filelists.xml.zst");
-        assert_eq!(parsed.filelists.open_sha256, None);
+        assert_eq!(parsed.filelists.open_size, None);
 
         let sha1 = repomd.replace(
             r#"<checksum type="sha256">3333333333333333333333333333333333333333333333333333333333333333"#,

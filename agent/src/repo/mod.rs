@@ -8,8 +8,9 @@
 //! 4. each package, by the sha256 in the (now trusted) primary metadata, then by its own RPM
 //!    header signature under the same key and its payload digest (`package_check`).
 //!
-//! Modules: `fetch` (http(s)/file transport, streaming sha256, truncation), `digest`
-//! (hashing readers), `cache` (layout and verified reuse), `metadata` (parsing),
+//! Modules: `fetch` (http(s)/file transport, truncation), `scan` (one pass over a file: its
+//! sha256 and RPM payload digest, hashed on worker threads while it is written), `digest`
+//! (sha256 helpers), `cache` (layout and verified reuse), `metadata` (parsing),
 //! `package_check` (RPM verification), `version` (rpmvercmp).
 
 mod cache;
@@ -18,6 +19,7 @@ mod fetch;
 mod key;
 mod metadata;
 mod package_check;
+mod scan;
 mod version;
 
 pub use fetch::FetchError;
@@ -30,6 +32,7 @@ use anyhow::{Context, Result};
 use cache::{Cache, Expected};
 use fetch::Fetcher;
 use key::RepoKey;
+use scan::Content;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -72,15 +75,35 @@ pub enum Files {
     All,
     /// Only paths that start with one of these prefixes (e.g. `/lib/modules/`).
     Under(Vec<String>),
+    /// Only the files of the packages called one of `names`, and of those only the paths
+    /// that start with one of the `under` prefixes (all of them when `under` is empty); every
+    /// other package gets no files.
+    ///
+    /// The cheapest way to read a large repository's filelists: the `<package>` blocks of other
+    /// packages are recognised by their `name` attribute and skipped unparsed, so the cost is
+    /// little more than decompressing the file.
+    Named { names: Vec<String>, under: Vec<String> },
     /// None: filelists is not even downloaded.
     Skip,
 }
 
 impl Files {
+    /// Whether the files of the package called `name` are kept at all.
+    fn keeps_package(&self, name: &str) -> bool {
+        match self {
+            Files::All | Files::Under(_) => true,
+            Files::Named { names, .. } => names.iter().any(|n| n == name),
+            Files::Skip => false,
+        }
+    }
+
+    /// Whether `path` is kept, in a package whose files are.
     fn keeps(&self, path: &str) -> bool {
+        let under = |prefixes: &[String]| prefixes.iter().any(|p| path.starts_with(p.as_str()));
         match self {
             Files::All => true,
-            Files::Under(prefixes) => prefixes.iter().any(|p| path.starts_with(p.as_str())),
+            Files::Under(prefixes) => under(prefixes),
+            Files::Named { under: prefixes, .. } => prefixes.is_empty() || under(prefixes),
             Files::Skip => false,
         }
     }
@@ -221,7 +244,15 @@ impl Repository {
             sha256: &file.sha256,
             size: file.size,
         };
-        cache::ensure_file(&self.fetcher, &url, &dest, &expected, &what, |_| Ok(()))?;
+        cache::ensure_file(
+            &self.fetcher,
+            &url,
+            &dest,
+            &expected,
+            &what,
+            Content::Plain,
+            |_, _| Ok(()),
+        )?;
         Ok(dest)
     }
 
@@ -229,6 +260,10 @@ impl Repository {
     /// and verifies it: size and sha256 against the metadata, then the RPM header signature
     /// against the key and the header/payload digests. Returns the cached file's path.
     /// Any failure deletes the partial or bad file and names the package NEVRA and the URL.
+    ///
+    /// The file is read once, as it arrives (or from the cache): its sha256 and its payload
+    /// digest are hashed on two threads while it is written, and only its headers are kept in
+    /// memory, so a package of any size costs a few MB.
     pub fn fetch_package(&self, pkg: &RepoPackage) -> Result<PathBuf> {
         let nevra = pkg.nevra();
         let url = self
@@ -244,9 +279,22 @@ impl Repository {
             size: Some(pkg.size),
         };
         // Every error below names the URL; `nevra` names the package.
-        let origin = cache::ensure_file(&self.fetcher, &url, &dest, &expected, &nevra, |path| {
-            package_check::verify_rpm(path, &self.key, &nevra, url.as_str()).map_err(anyhow::Error::from)
-        })?;
+        let origin = cache::ensure_file(
+            &self.fetcher,
+            &url,
+            &dest,
+            &expected,
+            &nevra,
+            Content::Rpm,
+            |path, scanned| {
+                let rpm = scanned
+                    .rpm
+                    .as_ref()
+                    .expect("a file scanned as Content::Rpm has an RPM scan");
+                package_check::verify_rpm(rpm, path, &self.key, &nevra, url.as_str())
+                    .map_err(anyhow::Error::from)
+            },
+        )?;
         tracing::debug!(package = %nevra, file = %dest.display(), ?origin, "package verified");
         Ok(dest)
     }

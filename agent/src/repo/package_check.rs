@@ -1,12 +1,13 @@
 //! Checking a downloaded RPM with the `rpm` crate: header and payload digests, and an OpenPGP
 //! header signature by the configured key.
 //!
-//! The package is never loaded whole. [`RpmScanner`] is fed the file's bytes as they are
-//! downloaded (or read back from the cache), in the same pass as the metadata sha256: it keeps
-//! the first bytes until the lead, the signature header and the main header are complete,
-//! parses them with `rpm::PackageMetadata::parse`, and from then on only hashes the payload.
-//! [`verify_rpm`] then checks the header digests and signatures (a few kB) and compares that
-//! one payload hash with the header's payload digest.
+//! The package is never loaded whole, nor read twice. [`RpmScanner`] is fed the file's bytes
+//! as they are downloaded (or read back from the cache), beside the whole-file sha256: it keeps
+//! the bytes before the payload (the lead and both headers, whose extent two 16-byte header
+//! intros give) and hashes everything after them. Nothing is parsed then: only once the whole
+//! file's sha256 has matched the signed metadata does [`verify_rpm`] hand those few kB to
+//! `rpm::PackageMetadata::parse`, check the header digests and signatures, and compare the
+//! payload hash with the header's payload digest.
 //!
 //! `Package::verify_signature` would collapse everything into one error ("no matching key
 //! found", "digest mismatch…"); the operator needs to know *which* situation they are in, so
@@ -16,6 +17,8 @@
 use super::key::RepoKey;
 use rpm::{DigestStatus, IndexTag, PackageMetadata};
 use sha2::{Digest, Sha256, Sha512};
+use std::io::{self, Read, Seek};
+use std::path::Path;
 
 /// The lead: a fixed 96 bytes, ignored by rpm itself.
 const LEAD_SIZE: usize = 96;
@@ -80,52 +83,38 @@ pub enum PackageCheckError {
     },
 }
 
-/// Reads an RPM from its bytes, in order, without keeping more than its headers.
+/// Takes an RPM's bytes, in order: keeps its headers, hashes its payload (sha256, the
+/// algorithm of `PAYLOADDIGEST`).
 pub(crate) struct RpmScanner {
-    /// The bytes before the payload (lead and both headers), while they are collected.
+    /// The bytes before the payload (lead and both headers).
     head: Vec<u8>,
-    stage: Stage,
+    /// Where the payload starts, once the header intros have told.
+    payload_start: Option<u64>,
     /// File offset of the next byte [`RpmScanner::update`] receives.
     offset: u64,
+    payload: Sha256,
+    /// The header intros are not an RPM's: the rest is ignored.
+    problem: Option<String>,
 }
 
-enum Stage {
-    /// Collecting the headers; the payload starts at this offset once it is known.
-    Head { payload_start: Option<u64> },
-    /// Headers parsed; hashing the payload.
-    Payload {
-        metadata: Box<PackageMetadata>,
-        hasher: PayloadHasher,
-    },
-    /// The start is not an RPM (or not one we can read); the rest is ignored.
-    Unreadable(String),
-}
-
-/// The one payload digest that is checked, chosen from what the header declares.
-enum PayloadHasher {
-    /// `PAYLOADDIGEST` (rpm ≥ 4.14; also written by rpm 6): sha256 of the payload as stored.
-    Sha256 { hasher: Sha256, expected: String },
-    /// `PAYLOAD_SHA512` (v6 packages), only used when `PAYLOADDIGEST` is missing.
-    Sha512 { hasher: Sha512, expected: String },
-    /// No payload digest (rpm < 4.14): the metadata sha256 is what covers the payload.
-    Absent,
-}
-
-/// What [`RpmScanner`] learnt: the parsed headers and the payload digest, or why the file is
-/// not a readable RPM.
-pub(crate) struct RpmScan(Result<(Box<PackageMetadata>, Option<PayloadDigest>), String>);
-
-pub(crate) struct PayloadDigest {
-    expected: String,
-    actual: String,
+/// What [`RpmScanner`] collected, for [`verify_rpm`].
+pub(crate) struct RpmScan {
+    head: Vec<u8>,
+    /// Why `head` is not a complete set of RPM headers, if it is not.
+    problem: Option<String>,
+    payload_start: u64,
+    /// Lower-case hex sha256 of everything after the headers.
+    payload_sha256: String,
 }
 
 impl Default for RpmScanner {
     fn default() -> Self {
         RpmScanner {
             head: Vec::with_capacity(64 * 1024),
-            stage: Stage::Head { payload_start: None },
+            payload_start: None,
             offset: 0,
+            payload: Sha256::new(),
+            problem: None,
         }
     }
 }
@@ -133,116 +122,95 @@ impl Default for RpmScanner {
 impl RpmScanner {
     /// The next bytes of the file.
     pub(crate) fn update(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            match &mut self.stage {
-                Stage::Payload { hasher, .. } => {
-                    hasher.update(bytes);
+        while !bytes.is_empty() && self.problem.is_none() {
+            // Take just what is needed to learn the next size, then the rest of the headers.
+            let target = match self.payload_start {
+                Some(start) if self.offset >= start => {
+                    self.payload.update(bytes);
                     self.offset += bytes.len() as u64;
                     return;
                 }
-                Stage::Unreadable(_) => return,
-                Stage::Head { payload_start } => {
-                    // Take just what is needed to learn the next size, then the rest of the headers.
-                    let target = match *payload_start {
-                        Some(start) => start,
-                        None => match headers_size(&self.head) {
-                            Ok(Size::Known(start)) => {
-                                *payload_start = Some(start);
-                                start
-                            }
-                            Ok(Size::AtLeast(needed)) => needed,
-                            Err(cause) => {
-                                // The parser's own words when it sees the problem too (a
-                                // lead that is not an RPM's, say).
-                                let cause = match PackageMetadata::parse(&mut self.head.as_slice()) {
-                                    Err(e) => e.to_string(),
-                                    Ok(_) => cause,
-                                };
-                                self.stage = Stage::Unreadable(cause);
-                                return;
-                            }
-                        },
-                    };
-                    let take = bytes.len().min((target - self.offset) as usize);
-                    self.head.extend_from_slice(&bytes[..take]);
-                    self.offset += take as u64;
-                    bytes = &bytes[take..];
-                    if payload_start.is_some() && self.offset == target {
-                        self.stage = self.parse_head();
-                        // Only the payload follows: the copy of the headers is no longer needed.
-                        self.head = Vec::new();
+                Some(start) => start,
+                None => match headers_size(&self.head) {
+                    Ok(Size::Known(start)) => {
+                        self.payload_start = Some(start);
+                        continue;
                     }
-                }
-            }
+                    Ok(Size::AtLeast(needed)) => needed,
+                    Err(problem) => {
+                        self.problem = Some(problem);
+                        return;
+                    }
+                },
+            };
+            let take = bytes.len().min((target - self.offset) as usize);
+            self.head.extend_from_slice(&bytes[..take]);
+            self.offset += take as u64;
+            bytes = &bytes[take..];
         }
     }
 
-    /// Parses the complete headers in `head` and prepares the payload hash.
-    fn parse_head(&self) -> Stage {
-        let mut input = self.head.as_slice();
-        let metadata = match PackageMetadata::parse(&mut input) {
-            Ok(metadata) => metadata,
-            Err(e) => return Stage::Unreadable(e.to_string()),
-        };
-        if !input.is_empty() {
-            return Stage::Unreadable(format!(
-                "its headers take {} bytes, not the {} their index announces",
-                self.head.len() - input.len(),
-                self.head.len()
-            ));
-        }
-        let tag = |tag| metadata.header.get_entry_data_as_string(tag).ok().map(str::to_owned);
-        // One digest, hashed once. PAYLOADDIGESTALT is left alone on purpose: it is the digest
-        // of the *uncompressed* archive, so comparing it with the stored bytes would call every
-        // compressed package corrupt.
-        let hasher = if let Some(expected) = tag(IndexTag::RPMTAG_PAYLOADSHA256) {
-            PayloadHasher::Sha256 {
-                hasher: Sha256::new(),
-                expected,
+    pub(crate) fn finish(mut self) -> RpmScan {
+        if self.payload_start.is_none() && self.problem.is_none() {
+            // Headers that end exactly where the file does are complete all the same.
+            if let Ok(Size::Known(start)) = headers_size(&self.head) {
+                self.payload_start = Some(start);
             }
-        } else if let Some(expected) = tag(IndexTag::RPMTAG_PAYLOAD_SHA512) {
-            PayloadHasher::Sha512 {
-                hasher: Sha512::new(),
-                expected,
-            }
-        } else {
-            PayloadHasher::Absent
-        };
-        Stage::Payload {
-            metadata: Box::new(metadata),
-            hasher,
         }
-    }
-
-    pub(crate) fn finish(self) -> RpmScan {
-        RpmScan(match self.stage {
-            Stage::Payload { metadata, hasher } => Ok((metadata, hasher.finish())),
-            Stage::Unreadable(cause) => Err(cause),
-            // The file ended inside the headers: let the parser say how.
-            Stage::Head { .. } => Err(match PackageMetadata::parse(&mut self.head.as_slice()) {
-                Err(e) => e.to_string(),
-                Ok(_) => "the file ends before its payload".into(),
-            }),
-        })
+        let problem = match self.payload_start {
+            _ if self.problem.is_some() => self.problem,
+            Some(start) if self.offset >= start => None,
+            _ => Some("the file ends inside its headers".into()),
+        };
+        RpmScan {
+            payload_start: self.payload_start.unwrap_or(0),
+            head: self.head,
+            problem,
+            payload_sha256: hex::encode(self.payload.finalize()),
+        }
     }
 }
 
-impl PayloadHasher {
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            PayloadHasher::Sha256 { hasher, .. } => hasher.update(bytes),
-            PayloadHasher::Sha512 { hasher, .. } => hasher.update(bytes),
-            PayloadHasher::Absent => {}
+impl RpmScan {
+    /// Parses the headers (only call this on a file whose sha256 matched the metadata: the
+    /// parser is not written for hostile input). `Err` says why the file is not a readable RPM.
+    fn parse(&self) -> Result<PackageMetadata, String> {
+        let mut input = self.head.as_slice();
+        // `rpm` 0.30 panics on some damaged indexes (an offset past the data) instead of
+        // returning an error; a damaged package must be refused, not crash the agent.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            PackageMetadata::parse(&mut input)
+        }));
+        match (parsed, &self.problem) {
+            // The parser's own words when it sees the problem too (a lead that is not an
+            // RPM's, or a file cut short), as when it read the file itself.
+            (Ok(Err(e)), _) => Err(e.to_string()),
+            (Err(_), _) => Err("the RPM headers are damaged (their index points outside them)".into()),
+            (Ok(Ok(_)), Some(problem)) => Err(problem.clone()),
+            (Ok(Ok(_)), None) if !input.is_empty() => Err(format!(
+                "its headers take {} bytes, not the {} their index announces",
+                self.head.len() - input.len(),
+                self.head.len()
+            )),
+            (Ok(Ok(metadata)), None) => Ok(metadata),
         }
     }
+}
 
-    fn finish(self) -> Option<PayloadDigest> {
-        let (expected, actual) = match self {
-            PayloadHasher::Sha256 { hasher, expected } => (expected, hex::encode(hasher.finalize())),
-            PayloadHasher::Sha512 { hasher, expected } => (expected, hex::encode(hasher.finalize())),
-            PayloadHasher::Absent => return None,
-        };
-        Some(PayloadDigest { expected, actual })
+/// sha512 of the payload of the package at `path` (a second read, for the rare package whose
+/// only payload digest is `PAYLOAD_SHA512`).
+fn payload_sha512(path: &Path, payload_start: u64) -> io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(io::SeekFrom::Start(payload_start))?;
+    let mut hasher = Sha512::new();
+    let mut buf = vec![0; 1024 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(hex::encode(hasher.finalize())),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -267,7 +235,9 @@ fn headers_size(head: &[u8]) -> Result<Size, String> {
         }
         let entries = u32::from_be_bytes(intro[8..12].try_into().expect("4 bytes"));
         let data = u32::from_be_bytes(intro[12..16].try_into().expect("4 bytes"));
-        Ok(Some(HEADER_INTRO as u64 + 16 * u64::from(entries) + u64::from(data)))
+        Ok(Some(
+            HEADER_INTRO as u64 + 16 * u64::from(entries) + u64::from(data),
+        ))
     };
     let signature_at = LEAD_SIZE as u64;
     let Some(signature) = header_at(signature_at)? else {
@@ -288,23 +258,26 @@ fn headers_size(head: &[u8]) -> Result<Size, String> {
     Ok(Size::Known(end))
 }
 
-/// Verifies a package from its scan (see [`RpmScanner`]) against `key`.
+/// Verifies a package from its scan (see [`RpmScanner`]) against `key`. `path` is the file
+/// that was scanned, and its sha256 has matched the metadata.
 ///
 /// A package without a payload digest (built by rpm < 4.14) passes when its header signature
 /// is good: its payload was already checked against the metadata's sha256 by the caller.
 pub(crate) fn verify_rpm(
     scan: &RpmScan,
+    path: &Path,
     key: &RepoKey,
     nevra: &str,
     url: &str,
 ) -> Result<(), PackageCheckError> {
     let nevra = nevra.to_string();
     let url = url.to_string();
-    let (metadata, payload) = scan.0.as_ref().map_err(|cause| PackageCheckError::Unreadable {
+    let unreadable = |cause: String| PackageCheckError::Unreadable {
         nevra: nevra.clone(),
         url: url.clone(),
-        cause: cause.clone(),
-    })?;
+        cause,
+    };
+    let metadata = scan.parse().map_err(unreadable)?;
     // The header digests and signatures only: the payload was hashed while it was read.
     let report =
         metadata
@@ -328,15 +301,28 @@ pub(crate) fn verify_rpm(
             actual,
         });
     }
-    if let Some(PayloadDigest { expected, actual }) = payload
+    // One payload digest, and the payload was hashed once, as it was read. PAYLOADDIGESTALT is
+    // left alone on purpose: it is the digest of the *uncompressed* archive, so comparing it
+    // with the stored bytes would call every compressed package corrupt.
+    let declared = |tag| metadata.header.get_entry_data_as_string(tag).ok();
+    let payload = if let Some(expected) = declared(IndexTag::RPMTAG_PAYLOADSHA256) {
+        Some((expected, scan.payload_sha256.clone()))
+    } else if let Some(expected) = declared(IndexTag::RPMTAG_PAYLOAD_SHA512) {
+        let actual = payload_sha512(path, scan.payload_start)
+            .map_err(|e| unreadable(format!("cannot read it back: {e}")))?;
+        Some((expected, actual))
+    } else {
+        None
+    };
+    if let Some((expected, actual)) = payload
         && expected != actual
     {
         return Err(PackageCheckError::DigestMismatch {
             nevra,
             url,
             which: "payload",
-            expected: expected.clone(),
-            actual: actual.clone(),
+            expected: expected.to_string(),
+            actual,
         });
     }
 
@@ -385,5 +371,161 @@ fn mismatch(status: &DigestStatus) -> Option<(String, String)> {
     match status {
         DigestStatus::Mismatch { expected, actual } => Some((expected.clone(), actual.clone())),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An unsigned RPM, assembled from its parts, with `size` bytes of payload and (unless
+    /// `digest` is false) its payload digest. The signature header's data is not a multiple of
+    /// 8 bytes, so it is padded.
+    fn package(size: usize, digest: bool) -> Vec<u8> {
+        use rpm::{Header, HeaderEntry, IndexData, IndexSignatureTag};
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let payload: Vec<u8> = (0..size)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let string = |tag: IndexTag, text: &str| HeaderEntry {
+            tag: tag as u32,
+            data: IndexData::StringTag(text.into()),
+        };
+        let mut entries = vec![
+            string(IndexTag::RPMTAG_NAME, "scan-test"),
+            string(IndexTag::RPMTAG_VERSION, "1.0"),
+            string(IndexTag::RPMTAG_RELEASE, "1"),
+        ];
+        if digest {
+            entries.push(HeaderEntry {
+                tag: IndexTag::RPMTAG_PAYLOADSHA256 as u32,
+                data: IndexData::StringArray(vec![hex::encode(Sha256::digest(&payload))]),
+            });
+        }
+        let signature = Header::from_entries(
+            [HeaderEntry {
+                tag: IndexSignatureTag::RPMSIGTAG_SHA256 as u32,
+                data: IndexData::StringTag("ab".repeat(32)),
+            }],
+            IndexSignatureTag::HEADER_SIGNATURES,
+        );
+        // A v3 binary lead (only its constructor needs a crate feature the agent leaves off),
+        // and two empty headers, to start from.
+        let mut skeleton = vec![0xed, 0xab, 0xee, 0xdb, 3, 0, 0, 0, 0, 1];
+        skeleton.extend_from_slice(&[0; 66]);
+        skeleton.extend_from_slice(&[0, 1, 0, 5]);
+        skeleton.extend_from_slice(&[0; 16]);
+        for _ in 0..2 {
+            skeleton.extend_from_slice(&[0x8e, 0xad, 0xe8, 1]);
+            skeleton.extend_from_slice(&[0; 12]);
+        }
+        let mut metadata = PackageMetadata::parse(&mut skeleton.as_slice()).unwrap();
+        metadata.signature = signature;
+        metadata.header = Header::from_entries(entries, IndexTag::RPMTAG_HEADERIMMUTABLE);
+        let mut bytes = Vec::new();
+        metadata.write(&mut bytes).unwrap();
+        let signature_data = u32::from_be_bytes(bytes[108..112].try_into().unwrap());
+        assert_ne!(signature_data % 8, 0, "the signature header is padded");
+        bytes.extend_from_slice(&payload);
+        bytes
+    }
+
+    fn scan(bytes: &[u8], step: usize) -> RpmScan {
+        let mut scanner = RpmScanner::default();
+        for chunk in bytes.chunks(step) {
+            scanner.update(chunk);
+        }
+        scanner.finish()
+    }
+
+    fn declared_sha256(metadata: &PackageMetadata) -> &str {
+        metadata
+            .header
+            .get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADSHA256)
+            .unwrap()
+    }
+
+    #[test]
+    fn headers_and_payload_digest_are_read_from_any_split() {
+        let bytes = package(300_000, true);
+        let expected = PackageMetadata::parse(&mut bytes.as_slice()).unwrap();
+        let payload_start = expected.get_package_segment_offsets().payload;
+        let payload_sha256 = hex::encode(Sha256::digest(&bytes[payload_start as usize..]));
+        assert_eq!(declared_sha256(&expected), payload_sha256);
+        for step in [1, 3, 13, 96, 112, 4096, 65536, bytes.len()] {
+            let scanned = scan(&bytes, step);
+            assert_eq!(scanned.problem, None, "step {step}");
+            assert_eq!(scanned.payload_start, payload_start, "step {step}");
+            assert_eq!(scanned.parse().unwrap(), expected, "step {step}");
+            assert_eq!(scanned.payload_sha256, payload_sha256, "step {step}");
+        }
+
+        // Without a payload digest, the headers are still read.
+        let metadata = scan(&package(5000, false), 7).parse().unwrap();
+        assert!(
+            metadata
+                .header
+                .get_entry_data_as_string(IndexTag::RPMTAG_PAYLOADSHA256)
+                .is_err()
+        );
+
+        // A damaged payload (or one cut short) hashes to something else.
+        let mut damaged = bytes.clone();
+        damaged[payload_start as usize + 1000] ^= 0x55;
+        for bytes in [&damaged[..], &bytes[..bytes.len() - 1]] {
+            let scanned = scan(bytes, 4096);
+            assert_ne!(declared_sha256(&scanned.parse().unwrap()), scanned.payload_sha256);
+        }
+    }
+
+    #[test]
+    fn what_is_not_an_rpm_says_why() {
+        let bytes = package(1000, true);
+        let payload_start = PackageMetadata::parse(&mut bytes.as_slice())
+            .unwrap()
+            .get_package_segment_offsets()
+            .payload as usize;
+        let html = b"<html><body>404 Not Found</body></html>".repeat(10);
+        // The lead is not an RPM's: the parser says so, whatever follows.
+        let mut bad_lead = bytes.clone();
+        bad_lead[0] ^= 0xff;
+        // A header whose magic is wrong.
+        let mut bad_header = bytes.clone();
+        bad_header[96] ^= 0xff;
+        // An index entry whose data offset is far past the data (`rpm` 0.30 panics on it).
+        let mut bad_index = bytes.clone();
+        bad_index[120] = 0x20;
+        for (what, bytes) in [
+            ("html", &html[..]),
+            ("empty", &[][..]),
+            ("cut in the lead", &bytes[..50]),
+            ("cut in the headers", &bytes[..payload_start - 1]),
+            ("bad lead", &bad_lead[..]),
+            ("bad header magic", &bad_header[..]),
+            ("bad index", &bad_index[..]),
+        ] {
+            for step in [1, 7, 4096] {
+                let Err(cause) = scan(bytes, step).parse() else {
+                    panic!("{what}, step {step}: read as an RPM");
+                };
+                assert!(!cause.is_empty(), "{what}");
+            }
+        }
+        // The parser's words for a lead that is not an RPM's, as when it read the whole file.
+        assert_eq!(
+            scan(&html, 4096).parse().unwrap_err(),
+            PackageMetadata::parse(&mut html.as_slice())
+                .unwrap_err()
+                .to_string()
+        );
+        // Headers that end exactly with the file are complete.
+        let scanned = scan(&bytes[..payload_start], 4096);
+        assert_eq!(scanned.problem, None);
+        assert_eq!(scanned.payload_sha256, hex::encode(Sha256::digest(b"")));
     }
 }

@@ -45,7 +45,7 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    fn new() -> Chunk {
+    pub(crate) fn new() -> Chunk {
         Chunk {
             buf: vec![0; CHUNK_SIZE].into_boxed_slice(),
             len: 0,
@@ -70,6 +70,10 @@ impl Chunk {
     pub(crate) fn is_full(&self) -> bool {
         self.len == self.buf.len()
     }
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
 }
 
 /// One hash over the file, run by one worker.
@@ -90,24 +94,25 @@ impl Part {
     }
 }
 
+/// The channels to one hashing thread: buffers to hash, and buffers hashed.
+struct Lane {
+    to: Sender<Arc<Chunk>>,
+    back: Receiver<Arc<Chunk>>,
+}
+
 /// Hands filled buffers to the hashing threads, and empty ones back to the caller.
 pub(crate) struct Feeder {
-    lanes: Vec<(Sender<Arc<Chunk>>, Receiver<Arc<Chunk>>)>,
+    lanes: Vec<Lane>,
     in_flight: usize,
 }
 
 impl Feeder {
-    /// A buffer to fill first.
-    pub(crate) fn first(&mut self) -> Chunk {
-        Chunk::new()
-    }
-
     /// Queues the filled `chunk` for hashing (in file order) and returns an empty buffer.
     pub(crate) fn feed(&mut self, chunk: Chunk) -> Chunk {
         let chunk = Arc::new(chunk);
-        for (to, _) in &self.lanes {
+        for lane in &self.lanes {
             // A worker only goes away by panicking, which the scope reports when it ends.
-            let _ = to.send(Arc::clone(&chunk));
+            let _ = lane.to.send(Arc::clone(&chunk));
         }
         drop(chunk);
         self.in_flight += 1;
@@ -117,13 +122,13 @@ impl Feeder {
         // Every worker hashes in order, so each gives back the oldest buffer; once all have,
         // the last copy is the only one left.
         let mut oldest = None;
-        for (_, back) in &self.lanes {
-            oldest = Some(back.recv().expect("a hashing thread stopped"));
+        for lane in &self.lanes {
+            oldest = Some(lane.back.recv().expect("a hashing thread stopped"));
         }
         self.in_flight -= 1;
         let mut chunk = Arc::into_inner(oldest.expect("at least one hashing thread"))
             .expect("every hashing thread gave the buffer back");
-        chunk.len = 0;
+        chunk.clear();
         chunk
     }
 }
@@ -145,7 +150,7 @@ pub(crate) fn scan_with<T>(content: Content, produce: impl FnOnce(&mut Feeder) -
         for mut part in parts {
             let (to, from_feeder) = channel::<Arc<Chunk>>();
             let (to_feeder, back) = channel::<Arc<Chunk>>();
-            lanes.push((to, back));
+            lanes.push(Lane { to, back });
             workers.push(scope.spawn(move || {
                 for chunk in from_feeder {
                     part.update(chunk.bytes());
@@ -165,7 +170,10 @@ pub(crate) fn scan_with<T>(content: Content, produce: impl FnOnce(&mut Feeder) -
             rpm: None,
         };
         for worker in workers {
-            match worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
+            match worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            {
                 Part::Whole { hasher, size } => {
                     scanned.sha256 = hex::encode(hasher.finalize());
                     scanned.size = size;
@@ -181,7 +189,7 @@ pub(crate) fn scan_with<T>(content: Content, produce: impl FnOnce(&mut Feeder) -
 pub(crate) fn scan_file(path: &Path, content: Content) -> io::Result<Scanned> {
     let mut file = std::fs::File::open(path)?;
     let (read, scanned) = scan_with(content, |feeder| -> io::Result<()> {
-        let mut chunk = feeder.first();
+        let mut chunk = Chunk::new();
         loop {
             let n = match file.read(chunk.spare()) {
                 Ok(n) => n,

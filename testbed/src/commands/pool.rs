@@ -35,14 +35,21 @@ pub fn fault(args: &FaultArgs) -> Result<()> {
     let fault = match &args.fault {
         FaultCommand::NoReturn { host } => Fault::NoReturn { host: host.clone() },
         FaultCommand::NoSatellite { host } => Fault::NoSatellite { host: host.clone() },
-        FaultCommand::StallResync { resource, node } => {
-            Fault::StallResync { resource: resource.clone(), node: node.clone() }
-        }
-        FaultCommand::ResumeResync { resource, node } => {
-            Fault::ResumeResync { resource: resource.clone(), node: node.clone() }
-        }
+        FaultCommand::StallResync { resource, node } => Fault::StallResync {
+            resource: resource.clone(),
+            node: node.clone(),
+        },
+        FaultCommand::ResumeResync { resource, node } => Fault::ResumeResync {
+            resource: resource.clone(),
+            node: node.clone(),
+        },
         FaultCommand::ControllerDown { seconds } => Fault::ControllerDown { seconds: *seconds },
-        FaultCommand::XapiError { method, code, params, times } => Fault::XapiError {
+        FaultCommand::XapiError {
+            method,
+            code,
+            params,
+            times,
+        } => Fault::XapiError {
             method: method.clone(),
             code: code.clone(),
             params: params.clone(),

@@ -27,7 +27,13 @@ fn split_url(url: &str) -> Result<(&str, &str)> {
 }
 
 /// Sends one request and reads the whole response (the connection is closed after it).
-pub fn request(method: &str, url: &str, content_type: &str, body: &str, timeout: Duration) -> Result<Response> {
+pub fn request(
+    method: &str,
+    url: &str,
+    content_type: &str,
+    body: &str,
+    timeout: Duration,
+) -> Result<Response> {
     let (authority, path) = split_url(url)?;
     let addr = authority
         .to_socket_addrs()
@@ -36,8 +42,12 @@ pub fn request(method: &str, url: &str, content_type: &str, body: &str, timeout:
         .with_context(|| format!("{url} resolves to nothing"))?;
     let mut stream =
         TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("cannot connect to {url}"))?;
-    stream.set_read_timeout(Some(timeout)).context("cannot set a read timeout")?;
-    stream.set_write_timeout(Some(timeout)).context("cannot set a write timeout")?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .context("cannot set a read timeout")?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .context("cannot set a write timeout")?;
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: testbed\r\nContent-Type: {content_type}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -48,7 +58,9 @@ pub fn request(method: &str, url: &str, content_type: &str, body: &str, timeout:
         .and_then(|()| stream.write_all(body.as_bytes()))
         .with_context(|| format!("cannot send the request to {url}"))?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).with_context(|| format!("cannot read the response of {url}"))?;
+    stream
+        .read_to_end(&mut raw)
+        .with_context(|| format!("cannot read the response of {url}"))?;
     parse_response(&raw).with_context(|| format!("bad HTTP response from {url}"))
 }
 
@@ -80,16 +92,23 @@ fn parse_response(raw: &[u8]) -> Result<Response> {
     });
     let body = &raw[split + 4..];
     let body = if chunked { dechunk(body)? } else { body.to_vec() };
-    Ok(Response { status, body: String::from_utf8_lossy(&body).into_owned() })
+    Ok(Response {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let eol = data.windows(2).position(|w| w == b"\r\n").context("truncated chunk size")?;
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("truncated chunk size")?;
         let size_text = String::from_utf8_lossy(&data[..eol]);
         let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).with_context(|| format!("bad chunk size {size_text:?}"))?;
+        let size =
+            usize::from_str_radix(size_text, 16).with_context(|| format!("bad chunk size {size_text:?}"))?;
         data = &data[eol + 2..];
         if size == 0 {
             return Ok(out);
@@ -110,7 +129,9 @@ mod tests {
     fn parses_plain_and_chunked_bodies() -> Result<()> {
         let r = parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok")?;
         assert_eq!((r.status, r.body.as_str()), (201, "ok"));
-        let r = parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")?;
+        let r = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )?;
         assert_eq!((r.status, r.body.as_str()), (200, "abcde"));
         Ok(())
     }

@@ -42,7 +42,10 @@ fn handle(world: &World, mut request: Request) {
                 },
             }
         }
-        (method, url) => error(404, format!("no {method} {url} here; try GET /status, POST /fault")),
+        (method, url) => error(
+            404,
+            format!("no {method} {url} here; try GET /status, POST /fault"),
+        ),
     };
     let header = Header::from_bytes("Content-Type", "application/json").ok();
     let mut response = Response::from_string(body).with_status_code(code);

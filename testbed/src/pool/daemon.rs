@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::{HostInfo, POOL_JSON, PoolInfo, SECRET_FILE, WORLD_JSON, WorldInput, control, read_json, write_json};
+use super::{
+    HostInfo, POOL_JSON, PoolInfo, SECRET_FILE, WORLD_JSON, WorldInput, control, read_json, write_json,
+};
 use crate::world::build::initial_state;
 use crate::world::{Clock, World};
 use crate::{linstor_face, xapi_face};
@@ -42,7 +44,11 @@ pub fn serve(dir: &Path) -> Result<()> {
     let linstor = bind("the LINSTOR controller")?;
     let xapi = bind("XAPI")?;
     let control_listener = bind("the control endpoint")?;
-    let port = |l: &TcpListener| l.local_addr().map(|a| a.port()).context("cannot read a bound port");
+    let port = |l: &TcpListener| {
+        l.local_addr()
+            .map(|a| a.port())
+            .context("cannot read a bound port")
+    };
     let info = PoolInfo {
         dir: dir.clone(),
         xapi_url: format!("http://127.0.0.1:{}/", port(&xapi)?),

@@ -36,7 +36,8 @@ pub fn attach(dir: &Path, host: &str) -> Result<Disk> {
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
     let f = std::fs::File::create(&file).with_context(|| format!("cannot create {}", file.display()))?;
-    f.set_len(DISK_BYTES).with_context(|| format!("cannot size {}", file.display()))?;
+    f.set_len(DISK_BYTES)
+        .with_context(|| format!("cannot size {}", file.display()))?;
     let device = Cmd::new("losetup")
         .args(["--find", "--show"])
         .arg(&file)
@@ -44,7 +45,11 @@ pub fn attach(dir: &Path, host: &str) -> Result<Disk> {
         .with_context(|| format!("host {host}: cannot attach a loop device (is this run as root?)"))?
         .trim()
         .to_owned();
-    let disk = Disk { host: host.to_owned(), device, file };
+    let disk = Disk {
+        host: host.to_owned(),
+        device,
+        file,
+    };
     let mut all = recorded(dir)?;
     all.push(disk.clone());
     write_json(&dir.join(DISKS_JSON), &all)?;
@@ -58,10 +63,12 @@ pub fn detach_all(dir: &Path) -> Result<Vec<String>> {
     let mut errors = Vec::new();
     for disk in recorded(dir)? {
         // Only detach the device if it is still ours: loop numbers get reused.
-        let backing = Cmd::new("losetup").args(["--noheadings", "--output", "BACK-FILE"]).arg(&disk.device).output();
+        let backing = Cmd::new("losetup")
+            .args(["--noheadings", "--output", "BACK-FILE"])
+            .arg(&disk.device)
+            .output();
         let ours = backing.is_ok_and(|o| {
-            o.status.success()
-                && String::from_utf8_lossy(&o.stdout).trim() == disk.file.display().to_string()
+            o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == disk.file.display().to_string()
         });
         if !ours {
             continue;

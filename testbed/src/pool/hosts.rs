@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use crate::cmd::Cmd;
 use crate::fixture::FixtureRepo;
-use crate::fixture::catalog::{DEFAULT_USERLAND, KERNEL_XCPNG_38, KMOD_NAME, KMOD_XCPNG_9_2_11, KMOD_XCPNG_9_2_12};
+use crate::fixture::catalog::{
+    DEFAULT_USERLAND, KERNEL_XCPNG_38, KMOD_NAME, KMOD_XCPNG_9_2_11, KMOD_XCPNG_9_2_12,
+};
 use crate::fsutil;
 use crate::sysroot::{self, HostOptions, HostRoot, Identity, boot, dnf, identity};
 
@@ -125,8 +127,14 @@ pub fn write_agent_config(
             gpgkey: repo.key_path.display().to_string(),
             fingerprint: repo.fingerprint.clone(),
         },
-        packages: PackagesSection { kmod: KMOD_NAME, userland: DEFAULT_USERLAND.to_vec(), pin },
-        controller: endpoints.map(|e| ControllerSection { urls: vec![e.linstor_url.clone()] }),
+        packages: PackagesSection {
+            kmod: KMOD_NAME,
+            userland: DEFAULT_USERLAND.to_vec(),
+            pin,
+        },
+        controller: endpoints.map(|e| ControllerSection {
+            urls: vec![e.linstor_url.clone()],
+        }),
         xapi: endpoints.map(|e| XapiSection {
             url: e.xapi_url.clone(),
             username: e.username.clone(),
@@ -165,7 +173,10 @@ fn build_template(
         Provisioner::Agent(_) => Vec::new(),
         Provisioner::Packages => package_specs(pin)?,
     };
-    let opts = HostOptions { extra_packages: extra, ..HostOptions::default() };
+    let opts = HostOptions {
+        extra_packages: extra,
+        ..HostOptions::default()
+    };
     let host = sysroot::build_host(staging, TEMPLATE, repo, &[KERNEL_XCPNG_38.nevra], &opts)?;
     write_agent_config(&host.config, repo, pin, None)?;
     if let Provisioner::Agent(agent) = provisioner {
@@ -210,10 +221,17 @@ fn copy_template(template: &HostRoot, dir: &Path, name: &str) -> Result<BuiltHos
     identity::validate_name(name)?;
     let host_dir = fsutil::absolute(&dir.join(name))?;
     if host_dir.exists() {
-        bail!("{} already exists; remove it or choose another name", host_dir.display());
+        bail!(
+            "{} already exists; remove it or choose another name",
+            host_dir.display()
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Cmd::new("cp").arg("-a").arg(template.host_dir()).arg(&host_dir).run()?;
+    Cmd::new("cp")
+        .arg("-a")
+        .arg(template.host_dir())
+        .arg(&host_dir)
+        .run()?;
     let root = host_dir.join("root");
     let id = Identity::for_host(name);
     let etc = root.join("etc");
@@ -224,10 +242,21 @@ fn copy_template(template: &HostRoot, dir: &Path, name: &str) -> Result<BuiltHos
         // Entries are named after the machine id: drop the template's.
         let entries = root.join("boot/loader/entries");
         if entries.exists() {
-            std::fs::remove_dir_all(&entries).with_context(|| format!("cannot remove {}", entries.display()))?;
+            std::fs::remove_dir_all(&entries)
+                .with_context(|| format!("cannot remove {}", entries.display()))?;
         }
     }
-    boot::write(&root, template.boot_loader, &template.kernels, &template.default_kernel, &id)
-        .with_context(|| format!("boot configuration of {}", root.display()))?;
-    Ok(BuiltHost { name: name.to_owned(), root, config: host_dir.join("agent.toml") })
+    boot::write(
+        &root,
+        template.boot_loader,
+        &template.kernels,
+        &template.default_kernel,
+        &id,
+    )
+    .with_context(|| format!("boot configuration of {}", root.display()))?;
+    Ok(BuiltHost {
+        name: name.to_owned(),
+        root,
+        config: host_dir.join("agent.toml"),
+    })
 }

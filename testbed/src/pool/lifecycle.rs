@@ -55,8 +55,18 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
         Some(p) => p.clone(),
         None => Provisioner::Agent(hosts::find_agent_binary()?),
     };
-    let built = hosts::build_hosts(&dir.join("hosts"), &resolved.host_names, &repo, &resolved.pin, &provisioner)?;
-    tracing::info!(hosts = built.len(), elapsed_ms = started.elapsed().as_millis() as u64, "hosts built");
+    let built = hosts::build_hosts(
+        &dir.join("hosts"),
+        &resolved.host_names,
+        &repo,
+        &resolved.pin,
+        &provisioner,
+    )?;
+    tracing::info!(
+        hosts = built.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "hosts built"
+    );
 
     let mut inputs = Vec::with_capacity(built.len());
     for (i, host) in built.iter().enumerate() {
@@ -78,7 +88,10 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
         });
     }
 
-    let credentials = Credentials { username: "root".into(), password: password_for(&dir) };
+    let credentials = Credentials {
+        username: "root".into(),
+        password: password_for(&dir),
+    };
     let secret = dir.join(SECRET_FILE);
     fsutil::write(&secret, &credentials.password)?;
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600))
@@ -95,7 +108,10 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
     )?;
 
     // /proc/self/exe still works when the binary was replaced (rebuilt) while running.
-    let exe = opts.testbed_bin.clone().unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+    let exe = opts
+        .testbed_bin
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
     let mut child = spawn_daemon(&exe, &dir)?;
     let result = finish_up(&dir, &mut child, &repo, &resolved.pin, &credentials);
     match result {
@@ -108,19 +124,30 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
             let _ = child.wait();
             let _ = disks::detach_all(&dir);
             let _ = std::fs::remove_file(dir.join(PID_FILE));
-            Err(e.context(format!("the pool in {} did not start; see {}", dir.display(), dir.join(LOG_FILE).display())))
+            Err(e.context(format!(
+                "the pool in {} did not start; see {}",
+                dir.display(),
+                dir.join(LOG_FILE).display()
+            )))
         }
     }
 }
 
 fn prepare_dir(dir: &Path) -> Result<()> {
     if dir.join(POOL_JSON).exists() || dir.join(PID_FILE).exists() {
-        bail!("a pool is already in {}: `testbed down --dir {}` first", dir.display(), dir.display());
+        bail!(
+            "a pool is already in {}: `testbed down --dir {}` first",
+            dir.display(),
+            dir.display()
+        );
     }
     if dir.exists() {
         let mut entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
         if entries.next().is_some() {
-            bail!("{} is not empty; give `testbed up` a new or empty directory", dir.display());
+            bail!(
+                "{} is not empty; give `testbed up` a new or empty directory",
+                dir.display()
+            );
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
@@ -141,7 +168,8 @@ fn password_for(dir: &Path) -> String {
 /// for the daemon to close it).
 fn spawn_daemon(exe: &Path, dir: &Path) -> Result<Child> {
     let log_path = dir.join(LOG_FILE);
-    let log = std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
+    let log =
+        std::fs::File::create(&log_path).with_context(|| format!("cannot create {}", log_path.display()))?;
     let log2 = log.try_clone().context("cannot duplicate the log file handle")?;
     let child = Command::new(exe)
         .arg("serve")
@@ -171,7 +199,10 @@ fn finish_up(
             bail!("the daemon exited ({status}):\n{}", log_tail(dir));
         }
         if Instant::now() > deadline {
-            bail!("the daemon did not start listening within {START_TIMEOUT:?}:\n{}", log_tail(dir));
+            bail!(
+                "the daemon did not start listening within {START_TIMEOUT:?}:\n{}",
+                log_tail(dir)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -199,7 +230,10 @@ fn wait_for_apis(info: &PoolInfo, credentials: &Credentials) -> Result<()> {
         credentials.username, credentials.password
     );
     loop {
-        let linstor = client::get(&format!("{}/v1/controller/version", info.linstor_url), Duration::from_secs(5));
+        let linstor = client::get(
+            &format!("{}/v1/controller/version", info.linstor_url),
+            Duration::from_secs(5),
+        );
         let xapi = client::request("POST", &info.xapi_url, "text/xml", &login, Duration::from_secs(5));
         if let (Ok(l), Ok(_)) = (&linstor, &xapi)
             && l.status == 200
@@ -221,7 +255,11 @@ fn log_tail(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join(LOG_FILE)).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(20);
-    format!("--- {} (last lines) ---\n{}", dir.join(LOG_FILE).display(), lines[start..].join("\n"))
+    format!(
+        "--- {} (last lines) ---\n{}",
+        dir.join(LOG_FILE).display(),
+        lines[start..].join("\n")
+    )
 }
 
 /// `testbed status`: the daemon's `/status`.
@@ -297,7 +335,9 @@ pub fn down(dir: &Path) -> Result<DownReport> {
 
 /// The pid is a live `testbed serve --dir <dir>` (pids get reused).
 fn is_our_daemon(pid: u32, dir: &Path) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
     let args: Vec<String> = cmdline
         .split(|b| *b == 0)
         .map(|a| String::from_utf8_lossy(a).into_owned())
@@ -311,7 +351,9 @@ fn alive(pid: u32) -> bool {
         Err(_) => false,
         Ok(stat) => {
             // The state follows the parenthesised command name.
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
             !matches!(state, Some("Z") | Some("X") | None)
         }
     }

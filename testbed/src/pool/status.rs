@@ -92,16 +92,33 @@ pub struct VmStatus {
 }
 
 /// The status of `state`; `packages` gives each host's installed packages by host name.
-pub fn of_state(state: &State, time_scale: f64, packages: &BTreeMap<String, BTreeMap<String, String>>) -> Status {
-    let host_name = |uuid: &str| state.hosts.iter().find(|h| h.uuid == uuid).map(|h| h.name.clone());
-    let mut resource_names: Vec<&str> = state.resource_definitions.iter().map(|rd| rd.name.as_str()).collect();
+pub fn of_state(
+    state: &State,
+    time_scale: f64,
+    packages: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Status {
+    let host_name = |uuid: &str| {
+        state
+            .hosts
+            .iter()
+            .find(|h| h.uuid == uuid)
+            .map(|h| h.name.clone())
+    };
+    let mut resource_names: Vec<&str> = state
+        .resource_definitions
+        .iter()
+        .map(|rd| rd.name.as_str())
+        .collect();
     for r in &state.resources {
         if !resource_names.contains(&r.name.as_str()) {
             resource_names.push(&r.name);
         }
     }
     Status {
-        clock: ClockStatus { now: state.now, time_scale },
+        clock: ClockStatus {
+            now: state.now,
+            time_scale,
+        },
         controller: ControllerStatus {
             version: state.controller.version.clone(),
             host: state.controller.host.clone(),

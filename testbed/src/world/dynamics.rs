@@ -32,8 +32,16 @@ pub const EVICTED: &str = "EVICTED";
 /// whether anything a client could see changed.
 pub fn advance(state: &mut State, now: SimTime) -> bool {
     let mut changed = false;
+    // Every event clears itself when applied; the cap only guards against a bug looping
+    // forever under the world's lock.
+    let mut budget = 100_000;
     while let Some(at) = next_event(state) {
         if at > now {
+            break;
+        }
+        budget -= 1;
+        if budget == 0 {
+            tracing::error!(at, "timed events do not settle; skipping to now");
             break;
         }
         integrate(state, at.max(state.now));
@@ -79,14 +87,14 @@ fn next_event(state: &State) -> Option<SimTime> {
     );
     times.extend(state.controller.refuse_until);
     for (node, since) in &state.node_offline_since {
-        if let Some(after) = eviction_delay(state, node) {
-            let flagged = state
-                .nodes
-                .iter()
-                .any(|n| &n.name == node && n.flags.iter().any(|f| f == EVICTED));
-            if !flagged {
-                times.push(since + after);
-            }
+        // Only nodes that exist and are not evicted yet: an event that cannot clear itself
+        // would never stop coming due.
+        let waiting = state
+            .nodes
+            .iter()
+            .any(|n| &n.name == node && !n.flags.iter().any(|f| f == EVICTED));
+        if let (true, Some(after)) = (waiting, eviction_delay(state, node)) {
+            times.push(since + after);
         }
     }
     times.into_iter().min_by(f64::total_cmp)
@@ -344,6 +352,9 @@ fn track_offline_nodes(state: &mut State) {
         .iter()
         .map(|n| (n.name.clone(), connection_status(state, &n.name) == "OFFLINE"))
         .collect();
+    state
+        .node_offline_since
+        .retain(|name, _| statuses.iter().any(|(n, _)| n == name));
     for (name, offline) in statuses {
         if offline {
             state.node_offline_since.entry(name).or_insert(now);

@@ -144,8 +144,8 @@ pub struct Host {
     /// Whether the LINSTOR satellite service runs (false after a boot with the
     /// `no-satellite` fault: installed, but the node is OFFLINE).
     pub satellite_running: bool,
-    /// Path of the sysroot's default boot kernel image, or the reason none was found, as read
-    /// at the last boot (for `testbed status` and error messages).
+    /// Where the last boot read its default kernel from (boot loader file), or why it found
+    /// none (for `testbed status` and error messages).
     pub boot_note: Option<String>,
 }
 

@@ -55,15 +55,25 @@ pub fn pool_at(n: usize, scenario: &str, time_scale: f64) -> Result<TestPool> {
             })
         })
         .collect::<Result<_>>()?;
-    let credentials = Credentials { username: "root".into(), password: "secret".into() };
+    let credentials = Credentials {
+        username: "root".into(),
+        password: "secret".into(),
+    };
     let state = initial_state(&resolved, &specs, credentials)?;
     let world = World::new(state, Clock::new(resolved.time_scale));
-    Ok(TestPool { dir, repo, hosts: built, world })
+    Ok(TestPool {
+        dir,
+        repo,
+        hosts: built,
+        world,
+    })
 }
 
 impl TestPool {
     pub fn host_uuid(&self, name: &str) -> String {
-        self.world.read(|s| s.hosts.iter().find(|h| h.name == name).map(|h| h.uuid.clone())).expect("host")
+        self.world
+            .read(|s| s.hosts.iter().find(|h| h.name == name).map(|h| h.uuid.clone()))
+            .expect("host")
     }
 
     pub fn root(&self, name: &str) -> &Path {
@@ -89,11 +99,14 @@ impl TestPool {
     }
 
     pub fn power(&self, host: &str) -> Power {
-        self.world.read(|s| s.hosts.iter().find(|h| h.name == host).map(|h| h.power)).expect("host")
+        self.world
+            .read(|s| s.hosts.iter().find(|h| h.name == host).map(|h| h.power))
+            .expect("host")
     }
 
     pub fn connection(&self, node: &str) -> String {
-        self.world.read(|s| testbed::world::connection_status(s, node).to_owned())
+        self.world
+            .read(|s| testbed::world::connection_status(s, node).to_owned())
     }
 
     pub fn violations(&self) -> Vec<Violation> {
@@ -106,7 +119,12 @@ impl TestPool {
         self.world.host_disable(&uuid)?;
         let done = self.world.start_host_evacuate(&uuid)?;
         self.world.skip(done - self.now());
-        let left = self.world.read(|s| s.vms.iter().filter(|v| v.resident_on.as_deref() == Some(&uuid)).count());
+        let left = self.world.read(|s| {
+            s.vms
+                .iter()
+                .filter(|v| v.resident_on.as_deref() == Some(&uuid))
+                .count()
+        });
         if left != 0 {
             bail!("{left} VMs still on {host} after its evacuation");
         }
@@ -116,7 +134,9 @@ impl TestPool {
     /// Disables, evacuates and reboots the host (the reboot only starts).
     pub fn drain_and_reboot(&self, host: &str) -> Result<()> {
         self.drain(host)?;
-        self.world.host_reboot(&self.host_uuid(host)).context("host.reboot")?;
+        self.world
+            .host_reboot(&self.host_uuid(host))
+            .context("host.reboot")?;
         Ok(())
     }
 
@@ -125,7 +145,9 @@ impl TestPool {
     pub fn skip_until_synced(&self, limit: f64) -> Result<f64> {
         let start = self.now();
         while !self.world.read(|s| {
-            s.resources.iter().all(|r| r.disk_state == "UpToDate" || r.disk_state == "Diskless")
+            s.resources
+                .iter()
+                .all(|r| r.disk_state == "UpToDate" || r.disk_state == "Diskless")
         }) {
             if self.now() - start > limit {
                 bail!("not synced after {limit} s: {:?}", self.state().resources);
