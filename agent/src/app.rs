@@ -4,8 +4,10 @@ use crate::cli::{Cli, Command};
 use crate::config::{self, LoadedConfig};
 use crate::error::{ExitCode, exit_code_for};
 use crate::host::{Sysroot, facts};
+use crate::network;
 use crate::output::{Outcome, print_error};
 use crate::packages;
+use crate::storage;
 use std::path::PathBuf;
 
 /// What every command gets: the host it acts on and the configuration.
@@ -48,6 +50,23 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
             let report = packages::install(&ctx, args.download_only)?;
             Outcome::new(&report, packages::render_install(&report))
         }
+        Command::Storage(args) => {
+            let options = storage::StorageOptions {
+                dry_run: args.dry_run,
+                wipe: args.wipe,
+            };
+            let report = storage::run(&ctx, &options)?;
+            Outcome::new(&report, storage::render(&report))
+        }
+        Command::Network(args) => {
+            let options = network::Options {
+                dry_run: args.dry_run,
+                skip_peer_check: args.skip_peer_check,
+            };
+            let report = network::run(&ctx, options)?;
+            Outcome::new(&report, network::render(&report))
+        }
+        Command::Probe(args) => crate::probe::run(&ctx, args),
     }
 }
 

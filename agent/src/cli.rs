@@ -50,6 +50,15 @@ pub enum Command {
     Plan,
     /// Install the DRBD kernel module for every kernel that may run it, and the userland packages.
     Install(InstallArgs),
+    /// Build the LVM volume group (and thin pool) LINSTOR uses on the [storage] disks; never on a
+    /// disk that holds anything unless it is named with --wipe.
+    Storage(StorageArgs),
+    /// Tune sysctl and the DRBD transport, open the LINSTOR/DRBD ports, configure the storage NIC
+    /// (address, MTU), and check that the peers are reachable at that MTU.
+    Network(NetworkArgs),
+    /// Measure the storage network: throughput (Gbit/s) and round trip (µs) to each peer, where
+    /// `linstor-agent probe serve` listens (TCP port 3380).
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -57,4 +66,65 @@ pub struct InstallArgs {
     /// Download and verify the packages into the cache, but install nothing.
     #[arg(long)]
     pub download_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// Show what would be done (the exact commands), and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Erase the signatures (filesystem, swap, partition table, …) on DEVICE, one of the
+    /// [storage] devices, before using it. Repeat for each disk. Mounted, held and boot disks
+    /// stay refused.
+    #[arg(long, value_name = "DEVICE")]
+    pub wipe: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Show what would change (from → to), and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not fail when a peer is unreachable or its path does not carry the MTU.
+    #[arg(long)]
+    pub skip_peer_check: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ProbeArgs {
+    #[command(subcommand)]
+    pub serve: Option<ProbeCommand>,
+    /// The peers to probe, one after the other (default port 3380).
+    #[arg(value_name = "PEER[:PORT]", required = true)]
+    pub peers: Vec<String>,
+    /// Seconds of bulk transfer per peer.
+    #[arg(long, default_value_t = 2.0, value_name = "S")]
+    pub seconds: f64,
+    /// What the disks behind each link can write, in Gbit/s (default 10, an NVMe/SSD array's
+    /// sequential writes): a slower link is a warning.
+    #[arg(long, value_name = "X")]
+    pub disk_gbps: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProbeCommand {
+    /// Answer probes from peers until a bound is reached, then exit.
+    Serve(ProbeServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeServeArgs {
+    /// Where to listen (default: the [network] storage_address, else every address; port 3380).
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub listen: Option<String>,
+    /// Exit after this many seconds.
+    #[arg(long, default_value_t = 300.0, value_name = "S")]
+    pub max_seconds: f64,
+    /// Accept at most this many bulk bytes over all probes (K, M, G, T, Ki, Mi, Gi, Ti suffixes).
+    #[arg(long, default_value = "100G", value_name = "B", value_parser = crate::probe::parse_bytes)]
+    pub max_bytes: u64,
+    /// Exit once this many probes have been served.
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<u32>,
 }

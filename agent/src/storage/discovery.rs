@@ -23,7 +23,8 @@ use std::process::Command;
 use std::str::FromStr;
 
 /// Columns every lsblk with `--json` (util-linux 2.27 and later) knows.
-pub const LSBLK_COLUMNS: &str = "NAME,KNAME,MAJ:MIN,TYPE,SIZE,RO,RM,ROTA,FSTYPE,PTTYPE,MOUNTPOINT,TRAN,MODEL,SERIAL";
+pub const LSBLK_COLUMNS: &str =
+    "NAME,KNAME,MAJ:MIN,TYPE,SIZE,RO,RM,ROTA,FSTYPE,PTTYPE,MOUNTPOINT,TRAN,MODEL,SERIAL";
 
 /// A block device number (`8:16`): the one name of a disk that every path to it shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,8 +51,15 @@ impl fmt::Display for DevNum {
 impl FromStr for DevNum {
     type Err = String;
     fn from_str(s: &str) -> Result<DevNum, String> {
-        let (major, minor) = s.trim().split_once(':').ok_or_else(|| format!("{s:?} is not MAJ:MIN"))?;
-        let parse = |n: &str| n.trim().parse::<u64>().map_err(|_| format!("{s:?} is not MAJ:MIN"));
+        let (major, minor) = s
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?} is not MAJ:MIN"))?;
+        let parse = |n: &str| {
+            n.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{s:?} is not MAJ:MIN"))
+        };
         Ok(DevNum {
             major: parse(major)?,
             minor: parse(minor)?,
@@ -187,9 +195,8 @@ pub fn parse_lsblk(json: &str) -> Result<Vec<LsblkDevice>> {
 pub fn lsblk() -> Result<Vec<LsblkDevice>> {
     let mut cmd = Command::new("lsblk");
     cmd.args(["--json", "--bytes", "--paths", "--output", LSBLK_COLUMNS]);
-    let text = exec::stdout(&mut cmd).context(
-        "listing the disks with lsblk (util-linux 2.27 or later is needed for --json)",
-    )?;
+    let text = exec::stdout(&mut cmd)
+        .context("listing the disks with lsblk (util-linux 2.27 or later is needed for --json)")?;
     parse_lsblk(&text)
 }
 
@@ -198,7 +205,10 @@ pub enum Found<'a> {
     /// A top-level device (a whole disk, a loop device, …).
     Top(&'a LsblkDevice),
     /// Below another device: a partition, or a device-mapper/MD device.
-    Nested { device: &'a LsblkDevice, parent: &'a LsblkDevice },
+    Nested {
+        device: &'a LsblkDevice,
+        parent: &'a LsblkDevice,
+    },
 }
 
 pub fn find(tree: &[LsblkDevice], dev: DevNum) -> Option<Found<'_>> {
@@ -208,7 +218,10 @@ pub fn find(tree: &[LsblkDevice], dev: DevNum) -> Option<Found<'_>> {
     fn nested<'a>(parent: &'a LsblkDevice, dev: DevNum) -> Option<Found<'a>> {
         for child in &parent.children {
             if child.dev() == Some(dev) {
-                return Some(Found::Nested { device: child, parent });
+                return Some(Found::Nested {
+                    device: child,
+                    parent,
+                });
             }
             if let Some(found) = nested(child, dev) {
                 return Some(found);
@@ -395,7 +408,11 @@ impl Disk {
             removable: device.rm,
             rotational: device.rota,
             transport: device.tran.clone().filter(|s| !s.is_empty()),
-            model: device.model.clone().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+            model: device
+                .model
+                .clone()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
             serial: device.serial.clone().filter(|s| !s.is_empty()),
             mounts: device.mounts(),
             partitions,
@@ -409,7 +426,11 @@ impl Disk {
 
     /// Every mount on the disk or below it, with what is mounted: `/dev/sdb1 on /srv`.
     pub fn all_mounts(&self) -> Vec<String> {
-        let mut all: Vec<String> = self.mounts.iter().map(|m| format!("{} on {m}", self.path)).collect();
+        let mut all: Vec<String> = self
+            .mounts
+            .iter()
+            .map(|m| format!("{} on {m}", self.path))
+            .collect();
         for p in &self.partitions {
             all.extend(p.mounts.iter().map(|m| format!("{} on {m}", p.path)));
         }
@@ -425,11 +446,19 @@ impl Disk {
         let found = wipefs_signatures(&self.path)?;
         let blkid = blkid_probe(&self.path)?;
         let mut signatures = Vec::new();
-        for (offset, uuid, label, kind) in found {
+        for WipefsEntry {
+            offset,
+            uuid,
+            label,
+            kind,
+        } in found
+        {
             let usage = Usage::of(&kind, blkid.usage_for(&kind));
             // GPT lists the protective MBR and the backup header too: one table, one line.
             if usage == Usage::PartitionTable
-                && signatures.iter().any(|s: &Signature| s.usage == Usage::PartitionTable)
+                && signatures
+                    .iter()
+                    .any(|s: &Signature| s.usage == Usage::PartitionTable)
             {
                 continue;
             }
@@ -437,13 +466,16 @@ impl Disk {
                 kind: if kind == "PMBR" { "gpt".into() } else { kind },
                 usage,
                 offset: Some(offset),
-                uuid: uuid.filter(|s| !s.is_empty()),
-                label: label.filter(|s| !s.is_empty()),
+                uuid: Some(uuid).filter(|s| !s.is_empty()),
+                label: Some(label).filter(|s| !s.is_empty()),
             });
         }
         // What blkid found that wipefs did not list (wipefs skips some nested tables).
         for (kind, usage) in blkid.types() {
-            if !signatures.iter().any(|s| s.kind == kind || (usage == Usage::PartitionTable && s.usage == usage)) {
+            if !signatures
+                .iter()
+                .any(|s| s.kind == kind || (usage == Usage::PartitionTable && s.usage == usage))
+            {
                 signatures.push(Signature {
                     kind,
                     usage,
@@ -456,7 +488,10 @@ impl Disk {
         // udev's view is kept only where the disk itself disagrees by omission: a stale
         // database entry is still worth a look rather than silently dropped.
         for old in std::mem::take(&mut self.signatures) {
-            if !signatures.iter().any(|s| s.kind == old.kind || s.usage == old.usage) {
+            if !signatures
+                .iter()
+                .any(|s| s.kind == old.kind || s.usage == old.usage)
+            {
                 signatures.push(old);
             }
         }
@@ -467,7 +502,9 @@ impl Disk {
                 p.holders = holders(dev);
             }
             if p.fstype.is_none() {
-                p.fstype = blkid_probe(&p.path)?.kind;
+                // A partition node udev has not made (a container) is not worth failing for:
+                // the disk's own partition table is what refuses it.
+                p.fstype = blkid_probe(&p.path).ok().and_then(|b| b.kind);
             }
         }
         self.busy = exclusively_claimed(Path::new(&self.path));
@@ -489,26 +526,43 @@ fn mounts_below(device: &LsblkDevice) -> Vec<String> {
 
 /// `wipefs --no-act --parsable DEVICE`: `offset,uuid,label,type` per signature (the format of
 /// util-linux 2.23 and later). Nothing is erased: without `--all` wipefs only lists.
-pub fn wipefs_signatures(device: &str) -> Result<Vec<(String, Option<String>, Option<String>, String)>> {
+pub fn wipefs_signatures(device: &str) -> Result<Vec<WipefsEntry>> {
     let mut cmd = Command::new("wipefs");
     cmd.args(["--no-act", "--parsable", device]);
     let text = exec::stdout(&mut cmd).with_context(|| format!("listing the signatures on {device}"))?;
     Ok(parse_wipefs(&text))
 }
 
-pub fn parse_wipefs(text: &str) -> Vec<(String, Option<String>, Option<String>, String)> {
+/// One line of `wipefs --parsable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WipefsEntry {
+    pub offset: String,
+    pub uuid: String,
+    pub label: String,
+    pub kind: String,
+}
+
+pub fn parse_wipefs(text: &str) -> Vec<WipefsEntry> {
     let mut found = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         // The label may itself contain commas: offset and uuid from the left, type from the right.
-        let Some((offset, rest)) = line.split_once(',') else { continue };
-        let Some((rest, kind)) = rest.rsplit_once(',') else { continue };
+        let Some((offset, rest)) = line.split_once(',') else {
+            continue;
+        };
+        let Some((rest, kind)) = rest.rsplit_once(',') else {
+            continue;
+        };
         let (uuid, label) = rest.split_once(',').unwrap_or((rest, ""));
-        found.push((
-            offset.to_owned(),
-            Some(uuid.to_owned()),
-            Some(label.to_owned()),
-            kind.to_owned(),
-        ));
+        found.push(WipefsEntry {
+            offset: offset.to_owned(),
+            uuid: uuid.to_owned(),
+            label: label.to_owned(),
+            kind: kind.to_owned(),
+        });
     }
     found
 }
@@ -649,7 +703,9 @@ impl BootDisks {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut boot = BootDisks::default();
         for (label, path) in places {
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             let mut dev = DevNum::from_raw(meta.dev());
             if dev.major == 0 {
                 // btrfs, overlay, …: the device is the mount's source.
@@ -675,10 +731,17 @@ fn mount_source(mountinfo: &str, path: &Path) -> Option<String> {
     let mut best: Option<(usize, String)> = None;
     for line in mountinfo.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else { continue };
-        let (Some(point), Some(source)) = (fields.get(4), fields.get(sep + 2)) else { continue };
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let (Some(point), Some(source)) = (fields.get(4), fields.get(sep + 2)) else {
+            continue;
+        };
         let point = point.replace("\\040", " ");
-        if path.starts_with(&point) && source.starts_with("/dev/") && best.as_ref().is_none_or(|(len, _)| point.len() > *len) {
+        if path.starts_with(&point)
+            && source.starts_with("/dev/")
+            && best.as_ref().is_none_or(|(len, _)| point.len() > *len)
+        {
             best = Some((point.len(), (*source).to_owned()));
         }
     }
@@ -725,11 +788,11 @@ mod tests {
     #[test]
     fn wipefs_lines_keep_commas_in_labels() {
         let parsed = parse_wipefs("0x438,adf3-uuid,,ext4\n0x1fe,,,dos\n0x0,u,my,label,xfs\n");
-        assert_eq!(parsed[0].0, "0x438");
-        assert_eq!(parsed[0].3, "ext4");
-        assert_eq!(parsed[1].3, "dos");
-        assert_eq!(parsed[2].2.as_deref(), Some("my,label"));
-        assert_eq!(parsed[2].3, "xfs");
+        assert_eq!(parsed[0].offset, "0x438");
+        assert_eq!(parsed[0].kind, "ext4");
+        assert_eq!(parsed[1].kind, "dos");
+        assert_eq!(parsed[2].label, "my,label");
+        assert_eq!(parsed[2].kind, "xfs");
     }
 
     #[test]
@@ -766,7 +829,10 @@ mod tests {
             label: None,
         };
         assert_eq!(s("ext4", Usage::Filesystem).describe(), "an ext4 filesystem");
-        assert_eq!(s("dos", Usage::PartitionTable).describe(), "a dos partition table");
+        assert_eq!(
+            s("dos", Usage::PartitionTable).describe(),
+            "a dos partition table"
+        );
     }
 
     #[test]

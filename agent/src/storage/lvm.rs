@@ -95,25 +95,47 @@ impl Lvm {
     /// What LVM sees: every device its filters accept (`pvs -a`), the volume groups, and the
     /// logical volumes of `vg`.
     pub fn state(&self, vg: &str) -> Result<LvmState> {
-        let mut pvs: Vec<Pv> = self.report::<PvRow>(&[
-            "pvs", "-a", "--reportformat", "json", "--units", "b", "--nosuffix", "-o",
-            "pv_name,vg_name,pv_uuid,dev_size,pv_size,pv_mda_count",
-        ])?
-        .into_iter()
-        .map(Pv::from)
-        .collect();
+        let mut pvs: Vec<Pv> = self
+            .report::<PvRow>(&[
+                "pvs",
+                "-a",
+                "--reportformat",
+                "json",
+                "--units",
+                "b",
+                "--nosuffix",
+                "-o",
+                "pv_name,vg_name,pv_uuid,dev_size,pv_size,pv_mda_count",
+            ])?
+            .into_iter()
+            .map(Pv::from)
+            .collect();
         pvs.sort_by(|a, b| a.name.cmp(&b.name));
-        let vgs: Vec<Vg> = self.report::<VgRow>(&[
-            "vgs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o",
-            "vg_name,vg_size,vg_free,vg_extent_size,pv_count,lv_count",
-        ])?
-        .into_iter()
-        .map(Vg::from)
-        .collect();
+        let vgs: Vec<Vg> = self
+            .report::<VgRow>(&[
+                "vgs",
+                "--reportformat",
+                "json",
+                "--units",
+                "b",
+                "--nosuffix",
+                "-o",
+                "vg_name,vg_size,vg_free,vg_extent_size,pv_count,lv_count",
+            ])?
+            .into_iter()
+            .map(Vg::from)
+            .collect();
         let lvs = if vgs.iter().any(|g| g.name == vg) {
             self.report::<LvRow>(&[
-                "lvs", "--reportformat", "json", "--units", "b", "--nosuffix", "-o",
-                "lv_name,vg_name,lv_attr,segtype,lv_size", vg,
+                "lvs",
+                "--reportformat",
+                "json",
+                "--units",
+                "b",
+                "--nosuffix",
+                "-o",
+                "lv_name,vg_name,lv_attr,segtype,lv_size",
+                vg,
             ])?
             .into_iter()
             .map(Lv::from)
@@ -416,7 +438,9 @@ pub fn missing_kernel_target(stderr: &str) -> Option<String> {
 /// A failed LVM command as an operator can act on it: the command, and LVM's own lines without
 /// the device-mapper noise; a missing kernel feature is said in plain words.
 pub fn explain_failure(line: &str, code: Option<i32>, stderr: &str) -> String {
-    let status = code.map(|c| format!("exit {c}")).unwrap_or_else(|| "killed".into());
+    let status = code
+        .map(|c| format!("exit {c}"))
+        .unwrap_or_else(|| "killed".into());
     if let Some(target) = missing_kernel_target(stderr) {
         let what = if target == "device-mapper" {
             "device-mapper support".to_owned()
@@ -473,8 +497,8 @@ pub fn kernel_thin_pool_support() -> std::result::Result<(), String> {
     if listed("modules.builtin", "dm-thin-pool.ko") || listed("modules.dep", "dm-thin-pool.ko") {
         return Ok(());
     }
-    let mapper = Path::new("/dev/mapper/control").exists()
-        || Path::new("/sys/class/misc/device-mapper").exists()
+    // Not /dev/mapper/control: libdevmapper creates that node itself, kernel support or not.
+    let mapper = Path::new("/sys/class/misc/device-mapper").exists()
         || std::fs::read_to_string("/proc/misc").is_ok_and(|m| m.contains("device-mapper"));
     Err(format!(
         "the running kernel {release} has no device-mapper thin-pool target ({}; no /sys/module/dm_thin_pool, \
@@ -482,7 +506,7 @@ pub fn kernel_thin_pool_support() -> std::result::Result<(), String> {
         if mapper {
             "device-mapper is there"
         } else {
-            "not even device-mapper: no /dev/mapper/control"
+            "not even device-mapper: it is not in /proc/misc"
         },
         modules.display()
     ))
@@ -507,7 +531,10 @@ mod tests {
         assert_eq!(small.metadata_bytes, 4 * MIB);
         assert_eq!(small.chunk_bytes, THIN_CHUNK_BYTES);
         // 4092 MiB (a 4 GiB disk): 1/512 of the pool, rounded up to whole extents.
-        assert_eq!(thin_sizing(4092 * MIB, DEFAULT_EXTENT_BYTES).metadata_bytes, 8 * MIB);
+        assert_eq!(
+            thin_sizing(4092 * MIB, DEFAULT_EXTENT_BYTES).metadata_bytes,
+            8 * MIB
+        );
         // 1 TiB: 2 GiB of metadata at 64 KiB chunks.
         let tib = thin_sizing(1024 * gib, DEFAULT_EXTENT_BYTES);
         assert_eq!(tib.metadata_bytes, 2 * gib);
@@ -572,7 +599,10 @@ mod tests {
     fn other_failures_keep_lvm_lines_without_the_noise() {
         let stderr = "  /dev/mapper/control: open failed: No such device\n  Cannot use /dev/loop4: device is partitioned\n";
         let msg = explain_failure("pvcreate /dev/loop4", Some(5), stderr);
-        assert_eq!(msg, "`pvcreate /dev/loop4` failed (exit 5): Cannot use /dev/loop4: device is partitioned");
+        assert_eq!(
+            msg,
+            "`pvcreate /dev/loop4` failed (exit 5): Cannot use /dev/loop4: device is partitioned"
+        );
     }
 
     #[test]

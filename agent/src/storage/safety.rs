@@ -21,17 +21,44 @@ pub enum LvmView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Reason {
-    NotWholeDisk { kind: String, parent: Option<String> },
-    Duplicate { also_as: String },
-    BootDisk { carries: Vec<String> },
-    Mounted { mounts: Vec<String> },
-    Held { holders: Vec<String> },
+    NotWholeDisk {
+        kind: String,
+        parent: Option<String>,
+    },
+    Duplicate {
+        also_as: String,
+    },
+    BootDisk {
+        carries: Vec<String>,
+    },
+    Mounted {
+        mounts: Vec<String>,
+    },
+    Held {
+        holders: Vec<String>,
+    },
     Busy,
     ReadOnly,
-    ForeignPv { vg: String },
-    PartitionTable { pttype: String, partitions: Vec<String> },
-    Signature { description: String, kind: String, offset: Option<String> },
-    NotSeenByLvm { lvm_conf: String },
+    ForeignPv {
+        vg: String,
+    },
+    PartitionTable {
+        pttype: String,
+        partitions: Vec<String>,
+    },
+    Signature {
+        description: String,
+        kind: String,
+        offset: Option<String>,
+    },
+    NotSeenByLvm {
+        lvm_conf: String,
+    },
+    /// An LVM PV signature on a disk LVM does not see: it may well belong to a volume group
+    /// (this one included) hidden by a filter, so it is not for `--wipe` to erase.
+    UnseenPv {
+        lvm_conf: String,
+    },
 }
 
 impl Reason {
@@ -110,6 +137,11 @@ impl Reason {
                 "is not accepted by LVM (rejected by devices/filter or global_filter in {lvm_conf}, or an \
                  MD/multipath component; see `pvs -a`): allow it in {lvm_conf}, {OUT}"
             ),
+            Reason::UnseenPv { lvm_conf } => format!(
+                "has an LVM physical volume signature, but LVM does not see the disk (rejected by devices/filter or \
+                 global_filter in {lvm_conf}?): it may belong to a volume group; allow it in {lvm_conf} and check \
+                 `pvs -a`, {OUT} ({NO_WIPE})"
+            ),
         }
     }
 }
@@ -167,6 +199,12 @@ pub fn assess(disk: &Disk, boot: &BootDisks, lvm: &LvmView, lvm_conf: &str) -> V
     }
     for sig in &disk.signatures {
         if sig.usage == Usage::PartitionTable || (skip_lvm_signature && sig.usage == Usage::LvmPv) {
+            continue;
+        }
+        if sig.usage == Usage::LvmPv && *lvm == LvmView::NotSeen {
+            reasons.push(Reason::UnseenPv {
+                lvm_conf: lvm_conf.to_owned(),
+            });
             continue;
         }
         reasons.push(Reason::Signature {
@@ -320,7 +358,11 @@ mod tests {
         };
         assert!(why("/dev/sda").contains("boot disk"), "{}", why("/dev/sda"));
         assert!(why("/dev/sdc").contains("xfs filesystem"), "{}", why("/dev/sdc"));
-        assert!(why("/dev/sdd").contains("LVM physical volume"), "{}", why("/dev/sdd"));
+        assert!(
+            why("/dev/sdd").contains("LVM physical volume"),
+            "{}",
+            why("/dev/sdd")
+        );
         assert!(why("/dev/sde").contains("removable"));
         assert!(why("/dev/sdf").contains("dos partition table"));
         assert!(why("/dev/sr0").contains("type rom"));
@@ -337,7 +379,8 @@ mod tests {
             r#"{"blockdevices":[{"name":"/dev/vda","kname":"/dev/vda","maj:min":"254:0","type":"disk","size":274877906944,"ro":false,"rm":false,"rota":true,"fstype":null,"pttype":null,"mountpoint":null}]}"#,
         );
         let mut boot = BootDisks::default();
-        boot.disks.insert(DevNum { major: 254, minor: 0 }, vec!["/".into()]);
+        boot.disks
+            .insert(DevNum { major: 254, minor: 0 }, vec!["/".into()]);
         let (chosen, passed_over) = auto_select(&all, &boot);
         assert!(chosen.is_empty());
         assert!(passed_over[0].1.contains("boot disk"));
@@ -371,7 +414,10 @@ mod tests {
         assert_eq!(reasons.len(), 1);
         let text = reasons[0].explain("/dev/sdc");
         assert!(text.contains("has a xfs filesystem"), "{text}");
-        assert!(text.contains("pass --wipe /dev/sdc to erase its xfs signature"), "{text}");
+        assert!(
+            text.contains("pass --wipe /dev/sdc to erase its xfs signature"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -404,9 +450,26 @@ mod tests {
     #[test]
     fn a_disk_lvm_does_not_see_is_refused_with_the_config_to_change() {
         let all = disks(XCPNG_HOST);
-        let reasons = assess(&all[1], &BootDisks::default(), &LvmView::NotSeen, "/r/etc/lvm/lvm.conf");
+        let reasons = assess(
+            &all[1],
+            &BootDisks::default(),
+            &LvmView::NotSeen,
+            "/r/etc/lvm/lvm.conf",
+        );
         assert_eq!(reasons.len(), 1);
         assert!(!reasons[0].wipeable());
         assert!(reasons[0].explain("/dev/sdb").contains("/r/etc/lvm/lvm.conf"));
+
+        // A PV signature LVM cannot see may be a PV of a hidden group: never for --wipe.
+        let mut hidden = all[1].clone();
+        hidden.signatures = all[3].signatures.clone();
+        let reasons = assess(
+            &hidden,
+            &BootDisks::default(),
+            &LvmView::NotSeen,
+            "/r/etc/lvm/lvm.conf",
+        );
+        assert!(matches!(reasons[..], [Reason::UnseenPv { .. }]), "{reasons:?}");
+        assert!(!reasons[0].wipeable());
     }
 }

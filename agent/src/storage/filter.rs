@@ -1,0 +1,571 @@
+//! `devices/global_filter` in `lvm.conf` must reject `/dev/drbd*`, so LVM never scans DRBD
+//! devices (which carry the very PVs and LVs underneath them), as Vates' package sets it.
+//!
+//! The edit is textual and minimal: the entries already there stay, in their order, with the
+//! file's comments and layout; the rejection goes first, because LVM takes the first pattern
+//! that matches and an accepting pattern before it (`"a|.*|"`) would make it useless. Nothing
+//! is added when a DRBD rejection already comes before every accepting pattern, so a second run
+//! changes nothing. The edited file is checked by LVM itself (`lvmconfig`) and put back as it
+//! was if LVM does not read the rejection first.
+
+use super::lvm::Lvm;
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The rejection Vates ships.
+pub const DRBD_REJECT: &str = "r|^/dev/drbd.*|";
+
+// ---------------------------------------------------------------------------------------------
+// A small reader for LVM's config syntax: sections `name { … }`, `key = value`, values that are
+// strings, numbers or `[ … ]` lists, `#` comments.
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    LBracket,
+    RBracket,
+    Comma,
+    Eq,
+    Str(String),
+    Word(String),
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    tok: Tok,
+    start: usize,
+    end: usize,
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token>> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let start = i;
+        let simple = match c {
+            b'{' => Some(Tok::Open),
+            b'}' => Some(Tok::Close),
+            b'[' => Some(Tok::LBracket),
+            b']' => Some(Tok::RBracket),
+            b',' => Some(Tok::Comma),
+            b'=' => Some(Tok::Eq),
+            _ => None,
+        };
+        if let Some(tok) = simple {
+            tokens.push(Token {
+                tok,
+                start,
+                end: i + 1,
+            });
+            i += 1;
+        } else if c == b'#' {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+        } else if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'"' || c == b'\'' {
+            let quote = c;
+            let mut value = Vec::new();
+            i += 1;
+            loop {
+                match bytes.get(i) {
+                    None => bail!("unterminated string starting on line {}", line_of(text, start)),
+                    Some(b'\\') if quote == b'"' => {
+                        if let Some(&next) = bytes.get(i + 1) {
+                            value.push(next);
+                        }
+                        i += 2;
+                    }
+                    Some(&b) if b == quote => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&b) => {
+                        value.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            tokens.push(Token {
+                tok: Tok::Str(String::from_utf8_lossy(&value).into_owned()),
+                start,
+                end: i,
+            });
+        } else {
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !b"{}[],=#\"'".contains(&bytes[i]) {
+                i += 1;
+            }
+            tokens.push(Token {
+                tok: Tok::Word(text[start..i].to_owned()),
+                start,
+                end: i,
+            });
+        }
+    }
+    Ok(tokens)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// One `global_filter = …` inside a `devices` section.
+#[derive(Debug, Clone)]
+struct Occurrence {
+    /// Byte range of the value (`[ … ]` or a single string).
+    value: (usize, usize),
+    /// Offset just after `[`, when the value is a list.
+    list_open: Option<usize>,
+    entries: Vec<String>,
+    /// Byte offset and raw text of the first entry, for its indentation.
+    first_entry_start: Option<usize>,
+}
+
+#[derive(Debug, Default)]
+struct Parsed {
+    occurrences: Vec<Occurrence>,
+    /// Offset just after the `{` of the first `devices` section.
+    devices_open: Option<usize>,
+}
+
+fn parse(text: &str) -> Result<Parsed> {
+    let tokens = tokenize(text)?;
+    let mut parsed = Parsed::default();
+    let mut path: Vec<String> = Vec::new();
+    let mut i = 0;
+    let err = |t: &Token, what: &str| -> anyhow::Error {
+        anyhow::anyhow!("line {}: {what}", line_of(text, t.start))
+    };
+    while i < tokens.len() {
+        let t = &tokens[i];
+        match &t.tok {
+            Tok::Close => {
+                if path.pop().is_none() {
+                    return Err(err(t, "`}` without a section to close"));
+                }
+                i += 1;
+            }
+            Tok::Word(name) => {
+                let next = tokens
+                    .get(i + 1)
+                    .ok_or_else(|| err(t, &format!("`{name}` ends the file")))?;
+                match next.tok {
+                    Tok::Open => {
+                        if path.is_empty() && name == "devices" && parsed.devices_open.is_none() {
+                            parsed.devices_open = Some(next.end);
+                        }
+                        path.push(name.clone());
+                        i += 2;
+                    }
+                    Tok::Eq => {
+                        let key = name.clone();
+                        let (occurrence, after) = value(text, &tokens, i + 2)?;
+                        let full_key = if path.is_empty() {
+                            key
+                        } else {
+                            format!("{}/{key}", path.join("/"))
+                        };
+                        if full_key == "devices/global_filter" {
+                            parsed.occurrences.push(occurrence);
+                        }
+                        i = after;
+                    }
+                    _ => return Err(err(next, &format!("expected `{{` or `=` after `{name}`"))),
+                }
+            }
+            _ => return Err(err(t, "expected a setting or a section")),
+        }
+    }
+    if !path.is_empty() {
+        bail!("section `{}` is not closed", path.join("/"));
+    }
+    Ok(parsed)
+}
+
+/// Reads the value starting at token `i`; returns it and the index after it.
+fn value(text: &str, tokens: &[Token], i: usize) -> Result<(Occurrence, usize)> {
+    let t = tokens
+        .get(i)
+        .ok_or_else(|| anyhow::anyhow!("a setting without a value at the end of the file"))?;
+    match &t.tok {
+        Tok::LBracket => {
+            let mut entries = Vec::new();
+            let mut first = None;
+            let mut j = i + 1;
+            loop {
+                let Some(item) = tokens.get(j) else {
+                    bail!("line {}: `[` is not closed", line_of(text, t.start));
+                };
+                match &item.tok {
+                    Tok::RBracket => break,
+                    Tok::Comma => {}
+                    Tok::Str(s) => {
+                        first.get_or_insert(item.start);
+                        entries.push(s.clone());
+                    }
+                    Tok::Word(w) => {
+                        first.get_or_insert(item.start);
+                        entries.push(w.clone());
+                    }
+                    _ => bail!("line {}: unexpected token in a list", line_of(text, item.start)),
+                }
+                j += 1;
+            }
+            Ok((
+                Occurrence {
+                    value: (t.start, tokens[j].end),
+                    list_open: Some(t.end),
+                    entries,
+                    first_entry_start: first,
+                },
+                j + 1,
+            ))
+        }
+        Tok::Str(s) | Tok::Word(s) => Ok((
+            Occurrence {
+                value: (t.start, t.end),
+                list_open: None,
+                entries: vec![s.clone()],
+                first_entry_start: Some(t.start),
+            },
+            i + 1,
+        )),
+        _ => bail!("line {}: expected a value", line_of(text, t.start)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rule
+
+/// True for a pattern that rejects DRBD devices: `r|^/dev/drbd.*|`, `r|/dev/drbd|`, …
+pub fn is_drbd_reject(entry: &str) -> bool {
+    let mut chars = entry.chars();
+    if chars.next() != Some('r') {
+        return false;
+    }
+    let Some(delim) = chars.next() else { return false };
+    let rest: String = chars.collect();
+    let Some(regex) = rest.strip_suffix(delim) else {
+        return false;
+    };
+    let regex = regex.strip_prefix('^').unwrap_or(regex);
+    matches!(
+        regex,
+        "/dev/drbd.*" | "/dev/drbd" | "/dev/drbd[0-9]*" | "/dev/drbd.+"
+    )
+}
+
+fn is_accept(entry: &str) -> bool {
+    entry.starts_with('a')
+}
+
+/// The rejection takes effect when it comes before every accepting pattern.
+pub fn rejects_drbd(entries: &[String]) -> bool {
+    for e in entries {
+        if is_drbd_reject(e) {
+            return true;
+        }
+        if is_accept(e) {
+            return false;
+        }
+    }
+    false
+}
+
+/// The file with the DRBD rejection in every `devices/global_filter` where it does not take
+/// effect yet (or a new `global_filter` when there is none); `None` when nothing is to change.
+pub fn edit_text(text: &str) -> Result<Option<String>> {
+    let parsed = parse(text)?;
+    let quoted = format!("\"{DRBD_REJECT}\"");
+    let mut inserts: Vec<(usize, usize, String)> = Vec::new();
+    if parsed.occurrences.is_empty() {
+        let setting = format!(
+            "\n\t# Added by linstor-agent: LVM never scans DRBD devices.\n\tglobal_filter = [ {quoted} ]\n"
+        );
+        match parsed.devices_open {
+            Some(at) => inserts.push((at, at, setting)),
+            None => {
+                let sep = if text.is_empty() || text.ends_with('\n') {
+                    ""
+                } else {
+                    "\n"
+                };
+                inserts.push((text.len(), text.len(), format!("{sep}devices {{{setting}}}\n")));
+            }
+        }
+    }
+    for occ in &parsed.occurrences {
+        if rejects_drbd(&occ.entries) {
+            continue;
+        }
+        match occ.list_open {
+            Some(open) if occ.entries.is_empty() => {
+                inserts.push((open, occ.value.1 - 1, format!(" {quoted} ")))
+            }
+            Some(open) => {
+                let first = occ.first_entry_start.unwrap_or(open);
+                let between = &text[open..first];
+                if let Some(nl) = between.rfind('\n') {
+                    // One entry per line: the new one on its own line, indented like the rest.
+                    let indent = &between[nl + 1..];
+                    inserts.push((first, first, format!("{quoted},\n{indent}")));
+                } else {
+                    inserts.push((first, first, format!("{quoted}, ")));
+                }
+            }
+            None => {
+                let original = &text[occ.value.0..occ.value.1];
+                inserts.push((occ.value.0, occ.value.1, format!("[ {quoted}, {original} ]")));
+            }
+        }
+    }
+    if inserts.is_empty() {
+        return Ok(None);
+    }
+    inserts.sort_by_key(|(start, _, _)| *start);
+    let mut out = String::with_capacity(text.len() + 128);
+    let mut at = 0;
+    for (start, end, new) in inserts {
+        out.push_str(&text[at..start]);
+        out.push_str(&new);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    Ok(Some(out))
+}
+
+/// Every `devices/global_filter` list in the text, in file order.
+pub fn global_filters(text: &str) -> Result<Vec<Vec<String>>> {
+    Ok(parse(text)?.occurrences.into_iter().map(|o| o.entries).collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// On the host
+
+/// A planned change of `lvm.conf`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterEdit {
+    pub path: PathBuf,
+    /// The file does not exist yet (a root without LVM configuration).
+    pub create: bool,
+    /// `global_filter` as it is (each occurrence), and as it will be.
+    pub before: Vec<Vec<String>>,
+    pub after: Vec<Vec<String>>,
+    #[serde(skip)]
+    old_text: Option<String>,
+    #[serde(skip)]
+    new_text: String,
+}
+
+impl FilterEdit {
+    pub fn describe(&self) -> String {
+        if self.create {
+            format!(
+                "create {} with devices/global_filter = [ \"{DRBD_REJECT}\" ] (LVM never scans DRBD devices)",
+                self.path.display()
+            )
+        } else {
+            let kept: usize = self.before.iter().map(Vec::len).sum();
+            format!(
+                "put \"{DRBD_REJECT}\" first in devices/global_filter of {} (LVM never scans DRBD devices), keeping \
+                 the {kept} entr{} already there in their order",
+                self.path.display(),
+                if kept == 1 { "y" } else { "ies" }
+            )
+        }
+    }
+}
+
+fn cannot_read(path: &Path, e: anyhow::Error) -> anyhow::Error {
+    e.context(format!(
+        "cannot read {} as LVM configuration: fix it by hand (LVM itself would fail on it), then run again",
+        path.display()
+    ))
+}
+
+/// What would change in `path` (the host's `lvm.conf`), or `None` when it already rejects DRBD.
+pub fn plan(path: &Path) -> Result<Option<FilterEdit>> {
+    let old_text = match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let text = old_text.clone().unwrap_or_default();
+    let Some(new_text) = edit_text(&text).map_err(|e| cannot_read(path, e))? else {
+        return Ok(None);
+    };
+    Ok(Some(FilterEdit {
+        path: path.to_path_buf(),
+        create: old_text.is_none(),
+        before: global_filters(&text).map_err(|e| cannot_read(path, e))?,
+        after: global_filters(&new_text)?,
+        old_text,
+        new_text,
+    }))
+}
+
+/// Writes the edit (atomically, same permissions), then asks LVM what it reads; puts the old
+/// file back when LVM does not read the DRBD rejection first.
+pub fn apply(edit: &FilterEdit, lvm: &Lvm) -> Result<()> {
+    let current = std::fs::read_to_string(&edit.path).ok();
+    if current != edit.old_text {
+        bail!(
+            "{} changed while the agent was planning: run again to plan against the new file",
+            edit.path.display()
+        );
+    }
+    write_atomically(&edit.path, &edit.new_text)?;
+    match lvm_reads_rejection(lvm) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let restore = match &edit.old_text {
+                Some(old) => write_atomically(&edit.path, old),
+                None => std::fs::remove_file(&edit.path).map_err(Into::into),
+            };
+            let restored = match restore {
+                Ok(()) => "the file was put back as it was".to_owned(),
+                Err(r) => format!("and putting the old file back failed too: {r:#}"),
+            };
+            Err(e.context(format!(
+                "after adding \"{DRBD_REJECT}\" to {}, LVM does not read it as the first global_filter entry; {restored}; \
+                 add it by hand at the start of devices/global_filter",
+                edit.path.display()
+            )))
+        }
+    }
+}
+
+/// `lvmconfig devices/global_filter`: LVM's own reading of the configuration.
+pub fn lvm_global_filter(lvm: &Lvm) -> Result<Vec<String>> {
+    let argv: Vec<String> = ["lvmconfig", "devices/global_filter"].map(String::from).to_vec();
+    let output = lvm.run(&argv)?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // `global_filter=["r|^/dev/drbd.*|","a|…|"]`: valid config syntax at the top level.
+    let wrapped = format!("devices {{\n{text}\n}}\n");
+    Ok(global_filters(&wrapped)?.into_iter().next().unwrap_or_default())
+}
+
+fn lvm_reads_rejection(lvm: &Lvm) -> Result<()> {
+    let entries = lvm_global_filter(lvm)?;
+    if rejects_drbd(&entries) {
+        Ok(())
+    } else {
+        bail!("lvmconfig reports global_filter = {entries:?}")
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0o644);
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filters(text: &str) -> Vec<Vec<String>> {
+        global_filters(text).unwrap()
+    }
+
+    #[test]
+    fn an_existing_filter_is_kept_in_order_with_the_rejection_first() {
+        let text = "# XCP-ng\ndevices {\n\tdir = \"/dev\"\n\tglobal_filter = [ \"r|/dev/VG_Xen.*|\", \"a|.*|\" ] # keep\n\twrite_cache_state = 0\n}\n";
+        let new = edit_text(text).unwrap().unwrap();
+        assert_eq!(
+            new,
+            "# XCP-ng\ndevices {\n\tdir = \"/dev\"\n\tglobal_filter = [ \"r|^/dev/drbd.*|\", \"r|/dev/VG_Xen.*|\", \"a|.*|\" ] # keep\n\twrite_cache_state = 0\n}\n"
+        );
+        assert_eq!(filters(&new), [["r|^/dev/drbd.*|", "r|/dev/VG_Xen.*|", "a|.*|"]]);
+        assert_eq!(edit_text(&new).unwrap(), None, "idempotent");
+    }
+
+    #[test]
+    fn one_entry_per_line_keeps_the_layout() {
+        let text =
+            "devices {\n    global_filter = [\n        \"a|^/dev/sd.*|\",\n        \"r|.*|\"\n    ]\n}\n";
+        let new = edit_text(text).unwrap().unwrap();
+        assert_eq!(
+            new,
+            "devices {\n    global_filter = [\n        \"r|^/dev/drbd.*|\",\n        \"a|^/dev/sd.*|\",\n        \"r|.*|\"\n    ]\n}\n"
+        );
+        assert_eq!(edit_text(&new).unwrap(), None);
+    }
+
+    #[test]
+    fn a_missing_setting_or_section_is_added_and_comments_are_not_settings() {
+        let text = "devices {\n\t# global_filter = [ \"a|.*|\" ]\n\tscan = [ \"/dev\" ]\n}\nglobal {\n\tumask = 077\n}\n";
+        let new = edit_text(text).unwrap().unwrap();
+        assert_eq!(filters(&new), [["r|^/dev/drbd.*|"]]);
+        assert!(new.contains("# global_filter = [ \"a|.*|\" ]"));
+        assert!(new.contains("umask = 077"));
+        assert_eq!(edit_text(&new).unwrap(), None);
+
+        let new = edit_text("global {\n}\n").unwrap().unwrap();
+        assert_eq!(filters(&new), [["r|^/dev/drbd.*|"]]);
+        assert_eq!(edit_text(&new).unwrap(), None);
+        assert_eq!(filters(&edit_text("").unwrap().unwrap()), [["r|^/dev/drbd.*|"]]);
+    }
+
+    #[test]
+    fn a_rejection_already_in_front_changes_nothing_one_behind_an_accept_is_fixed() {
+        let text = "devices { global_filter = [ \"r|/dev/drbd.*|\", \"a|.*|\" ] }\n";
+        assert_eq!(edit_text(text).unwrap(), None);
+        let text = "devices { global_filter = [ \"a|.*|\", \"r|^/dev/drbd.*|\" ] }\n";
+        let new = edit_text(text).unwrap().unwrap();
+        assert_eq!(filters(&new), [["r|^/dev/drbd.*|", "a|.*|", "r|^/dev/drbd.*|"]]);
+        assert_eq!(edit_text(&new).unwrap(), None);
+    }
+
+    #[test]
+    fn empty_lists_single_strings_and_other_sections() {
+        let new = edit_text("devices {\n\tglobal_filter = [ ]\n}\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(new, "devices {\n\tglobal_filter = [ \"r|^/dev/drbd.*|\" ]\n}\n");
+        let new = edit_text("devices {\n\tglobal_filter = \"a|.*|\"\n}\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(filters(&new), [["r|^/dev/drbd.*|", "a|.*|"]]);
+        // `filter` (not global) and a global_filter in another section are not it.
+        let text = "devices {\n\tfilter = [ \"a|.*|\" ]\n}\nother {\n\tglobal_filter = [ \"a|.*|\" ]\n}\n";
+        let new = edit_text(text).unwrap().unwrap();
+        assert_eq!(filters(&new), [["r|^/dev/drbd.*|"]]);
+        assert!(new.contains("filter = [ \"a|.*|\" ]"));
+    }
+
+    #[test]
+    fn broken_files_are_errors_with_a_line() {
+        let err = edit_text("devices {\n\tglobal_filter = [ \"a|.*|\"\n").unwrap_err();
+        assert!(err.to_string().contains("line 2"), "{err}");
+        assert!(edit_text("devices {\n").is_err());
+        assert!(edit_text("}\n").is_err());
+    }
+
+    #[test]
+    fn drbd_rejections_are_recognised() {
+        assert!(is_drbd_reject("r|^/dev/drbd.*|"));
+        assert!(is_drbd_reject("r|/dev/drbd.*|"));
+        assert!(!is_drbd_reject("r/^\\/dev\\/drbd/"));
+        assert!(!is_drbd_reject("a|^/dev/drbd.*|"));
+        assert!(!is_drbd_reject("r|.*|"));
+    }
+}
