@@ -98,6 +98,9 @@ pub struct NetworkConfig {
     pub mtu: Option<u32>,
     #[serde(default)]
     pub peers: Vec<String>,
+    /// `[network.sysctl]`: sysctl keys over the agent's defaults (value as `sysctl -w` takes it).
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -59,6 +59,32 @@ pub fn run_unchecked(cmd: &mut Command) -> Result<Output> {
     Ok(output)
 }
 
+/// Runs the command with `input` on its stdin (`iptables-restore < FILE`); fails unless it exits 0.
+pub fn run_with_stdin_file(cmd: &mut Command, input: &std::path::Path) -> Result<Output> {
+    let line = format!("{} < {}", describe(cmd), input.display());
+    let file = std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    tracing::debug!(command = %line, "running");
+    let started = Instant::now();
+    let output = cmd
+        .stdin(Stdio::from(file))
+        .output()
+        .with_context(|| format!("cannot run `{line}` (is it installed and on PATH?)"))?;
+    tracing::debug!(
+        command = %line,
+        status = %output.status,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "finished"
+    );
+    if !output.status.success() {
+        bail!(
+            "`{line}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(output)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod http;
+pub mod netns;
 
 use linstor_agent::config::ValidRepo;
 use linstor_agent::host::Sysroot;

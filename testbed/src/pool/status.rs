@@ -51,6 +51,21 @@ pub struct HostStatus {
     pub boot_note: Option<String>,
     /// Installed packages now (name → version-release), read from the sysroot.
     pub packages: BTreeMap<String, String>,
+    /// The host's PIFs as XAPI has them (what `PIF.reconfigure_ip` and `network.set_MTU` set).
+    #[serde(default)]
+    pub pifs: Vec<PifStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PifStatus {
+    pub device: String,
+    pub management: bool,
+    /// `None`, `DHCP` or `Static`.
+    pub ip_configuration_mode: String,
+    pub ip: String,
+    pub netmask: String,
+    /// The MTU of the PIF's network.
+    pub mtu: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +163,23 @@ pub fn of_state(
                 satellite_running: h.satellite_running,
                 boot_note: h.boot_note.clone(),
                 packages: packages.get(&h.name).cloned().unwrap_or_default(),
+                pifs: state
+                    .pifs
+                    .iter()
+                    .filter(|p| p.host == h.uuid)
+                    .map(|p| PifStatus {
+                        device: p.device.clone(),
+                        management: p.management,
+                        ip_configuration_mode: p.ip_configuration_mode.clone(),
+                        ip: p.ip.clone(),
+                        netmask: p.netmask.clone(),
+                        mtu: state
+                            .networks
+                            .iter()
+                            .find(|n| n.uuid == p.network)
+                            .map_or(1500, |n| n.mtu),
+                    })
+                    .collect(),
             })
             .collect(),
         nodes: state

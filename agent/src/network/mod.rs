@@ -1,0 +1,466 @@
+//! The network step (DESIGN §1): sysctl, DRBD transport options, firewall, storage NIC, and the
+//! peer check at the chosen MTU.
+//!
+//! `network` plans first (every change with its from → to), then applies only what differs, so
+//! a second run changes nothing. Files are written under the sysroot; live-only actions
+//! (`sysctl -w`, `iptables-restore`, `ip`) are skipped under `--root` and reported as skipped.
+
+pub mod firewall;
+pub mod modprobe;
+pub mod nic;
+pub mod peers;
+pub mod sysctl;
+
+use crate::app::Context;
+use crate::config::NetworkConfig;
+use crate::exec;
+use crate::host::{Sysroot, inventory};
+use crate::xapi;
+use anyhow::{Context as _, Result};
+use nic::{Cidr, NicChange, Wanted};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// One change, planned (`--dry-run`) or made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Change {
+    pub what: String,
+    pub target: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A sysctl value the kernel refused (the rest still apply).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RefusedKey {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NetworkReport {
+    pub command: &'static str,
+    pub changed: bool,
+    pub dry_run: bool,
+    /// Made, or (with `--dry-run`) to be made.
+    pub changes: Vec<Change>,
+    pub refused: Vec<RefusedKey>,
+    /// Live-only actions not taken under `--root`.
+    pub skipped: Vec<String>,
+    pub notes: Vec<String>,
+    /// The peer check, per peer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<peers::PeerResult>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    pub skip_peer_check: bool,
+}
+
+fn absent_or(text: Option<&String>) -> String {
+    text.cloned().unwrap_or_else(|| "unset".into())
+}
+
+/// `key = value` lines of a sysctl.d file.
+fn parse_sysctl_file(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), sysctl::normalise(v)))
+        .collect()
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes through a temporary file and a rename, keeping an existing file's permissions.
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let perms = match std::fs::metadata(path) {
+        Ok(m) => m.permissions(),
+        Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    };
+    std::fs::set_permissions(tmp.path(), perms)
+        .with_context(|| format!("cannot chmod {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// The management network: the management PIF through XAPI, else (live) the address of the
+/// inventory's `MANAGEMENT_INTERFACE`.
+fn management_network(sysroot: &Sysroot, pifs: Option<&[xapi::Pif]>) -> Result<Option<String>> {
+    if let Some(pifs) = pifs {
+        return Ok(pifs
+            .iter()
+            .find(|p| p.management)
+            .and_then(|p| Cidr::from_netmask(&p.ip, &p.netmask))
+            .map(|c| c.network()));
+    }
+    if !sysroot.is_live() {
+        return Ok(None);
+    }
+    let Some(device) = inventory::load(sysroot)?.and_then(|i| i.get("MANAGEMENT_INTERFACE").cloned()) else {
+        return Ok(None);
+    };
+    let out = exec::run_unchecked(Command::new("ip").args(["-o", "-4", "addr", "show", "dev", &device]))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.lines().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words
+            .windows(2)
+            .find(|w| w[0] == "inet")
+            .and_then(|w| Cidr::parse(w[1]).ok())
+            .map(|c| c.network())
+    }))
+}
+
+/// Runs the network step.
+pub fn run(ctx: &Context, options: Options) -> Result<NetworkReport> {
+    let sysroot = &ctx.sysroot;
+    let live = sysroot.is_live();
+    let config = &ctx.config.config;
+    let net: NetworkConfig = config.network.clone().unwrap_or_default();
+    let address = net
+        .storage_address
+        .as_deref()
+        .map(nic::parse_address)
+        .transpose()?;
+    if let Some(mtu) = net.mtu {
+        nic::check_mtu(mtu)?;
+    }
+    let mut report = NetworkReport {
+        command: "network",
+        changed: false,
+        dry_run: options.dry_run,
+        changes: Vec::new(),
+        refused: Vec::new(),
+        skipped: Vec::new(),
+        notes: Vec::new(),
+        peers: Vec::new(),
+    };
+    let apply = !options.dry_run;
+
+    // XAPI first: the storage NIC and the management network come from it.
+    let mut client = match &config.xapi {
+        Some(x) => Some(xapi::Client::new(xapi::Settings::from_config(
+            x,
+            &ctx.config.sources(),
+        )?)?),
+        None => None,
+    };
+    let mut host_pifs = None;
+    if let Some(client) = client.as_mut() {
+        let host = client.this_host(sysroot)?;
+        host_pifs = Some(client.host_pifs(&host)?);
+    }
+
+    sysctl_step(sysroot, &net, apply, &mut report)?;
+    modprobe_step(sysroot, apply, &mut report)?;
+
+    // Firewall, from the storage and management networks.
+    let mut sources = Vec::new();
+    if let Some(a) = address {
+        sources.push(a.network());
+    }
+    if let Some(m) = management_network(sysroot, host_pifs.as_deref())?
+        && !sources.contains(&m)
+    {
+        sources.push(m);
+    }
+    firewall_step(ctx, &sources, apply, &mut report)?;
+
+    // The storage NIC.
+    if address.is_some() || net.mtu.is_some() {
+        let device = match (&net.storage_interface, &host_pifs) {
+            (Some(d), _) => Some(d.clone()),
+            (None, Some(pifs)) => pifs.iter().find(|p| p.management).map(|p| p.device.clone()),
+            (None, None) => inventory::load(sysroot)?.and_then(|i| i.get("MANAGEMENT_INTERFACE").cloned()),
+        };
+        let Some(device) = device else {
+            anyhow::bail!(crate::error::UsageError(
+                "[network] storage_interface is not set and the management interface is unknown: set storage_interface"
+                    .into()
+            ));
+        };
+        let wanted = Wanted {
+            device,
+            // The management NIC keeps its address: only a dedicated storage NIC gets one.
+            address: if net.storage_interface.is_some() {
+                address
+            } else {
+                None
+            },
+            mtu: net.mtu,
+        };
+        let record = |report: &mut NetworkReport, changes: &[NicChange]| {
+            for c in changes {
+                report.changes.push(Change {
+                    what: format!("storage NIC {}", c.what),
+                    target: c.device.clone(),
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                });
+            }
+        };
+        match (client.as_mut(), &host_pifs) {
+            (Some(client), Some(pifs)) => {
+                let (pif, changes) = nic::plan_xapi(pifs, &wanted)?;
+                if apply {
+                    nic::apply_xapi(client, &pif, &changes, &wanted)?;
+                }
+                record(&mut report, &changes);
+            }
+            _ if live => {
+                let changes = nic::plan_iproute(&wanted)?;
+                if apply {
+                    nic::apply_iproute(&changes, &wanted)?;
+                }
+                record(&mut report, &changes);
+            }
+            _ => report.skipped.push(format!(
+                "storage NIC {} (address, MTU): live-only without [xapi], skipped under --root",
+                wanted.device
+            )),
+        }
+    }
+
+    report.changed = apply && !report.changes.is_empty();
+    if !net.peers.is_empty() {
+        if options.skip_peer_check {
+            report.notes.push("peer check skipped (--skip-peer-check)".into());
+        } else if !live {
+            report
+                .skipped
+                .push("peer check (live-only, skipped under --root)".into());
+        } else {
+            let mtu = net.mtu.unwrap_or(peers::BASE_MTU);
+            report.peers = peers::check(&net.peers, mtu);
+            if !peers::all_ok(&report.peers) && apply {
+                return Err(crate::error::Refusal(format!(
+                    "peer check at MTU {mtu} failed ({} change(s) made before it):\n{}\
+                     fix the storage network (or the peers' MTU), or pass --skip-peer-check",
+                    report.changes.len(),
+                    peers::render(&report.peers)
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn sysctl_step(
+    sysroot: &Sysroot,
+    net: &NetworkConfig,
+    apply: bool,
+    report: &mut NetworkReport,
+) -> Result<()> {
+    let profile = sysctl::profile(&net.sysctl);
+    let path = sysroot.path(sysctl::PATH);
+    let text = sysctl::render(&profile);
+    let existing = read_optional(&path)?;
+    if existing.as_deref() != Some(text.as_str()) {
+        let old = existing.as_deref().map(parse_sysctl_file).unwrap_or_default();
+        for (k, v) in &profile {
+            if old.get(k) != Some(&sysctl::normalise(v)) {
+                report.changes.push(Change {
+                    what: "sysctl profile".into(),
+                    target: format!("{} {k}", sysctl::PATH),
+                    from: absent_or(old.get(k)),
+                    to: v.clone(),
+                });
+            }
+        }
+        for k in old.keys().filter(|k| !profile.contains_key(*k)) {
+            report.changes.push(Change {
+                what: "sysctl profile".into(),
+                target: format!("{} {k}", sysctl::PATH),
+                from: old[k].clone(),
+                to: "unset".into(),
+            });
+        }
+        if !report.changes.iter().any(|c| c.what == "sysctl profile") {
+            report.changes.push(Change {
+                what: "sysctl profile".into(),
+                target: sysctl::PATH.into(),
+                from: "other text".into(),
+                to: "the agent's text".into(),
+            });
+        }
+        if apply {
+            write_file(&path, &text)?;
+        }
+    }
+    if !sysroot.is_live() {
+        report
+            .skipped
+            .push("sysctl -w (live-only, skipped under --root)".into());
+        return Ok(());
+    }
+    for (key, value) in &profile {
+        let now = sysctl::current(key);
+        if now.as_deref() == Some(sysctl::normalise(value).as_str()) {
+            continue;
+        }
+        if !apply {
+            report.changes.push(Change {
+                what: "sysctl live".into(),
+                target: key.clone(),
+                from: absent_or(now.as_ref()),
+                to: value.clone(),
+            });
+            continue;
+        }
+        match sysctl::apply(key, value) {
+            Ok(()) => report.changes.push(Change {
+                what: "sysctl live".into(),
+                target: key.clone(),
+                from: absent_or(now.as_ref()),
+                to: value.clone(),
+            }),
+            Err(e) => {
+                tracing::warn!(key = %key, value = %value, "the kernel refused a sysctl value: {e:#}");
+                report.refused.push(RefusedKey {
+                    key: key.clone(),
+                    value: value.clone(),
+                    reason: format!("{e:#}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn modprobe_step(sysroot: &Sysroot, apply: bool, report: &mut NetworkReport) -> Result<()> {
+    if let Some(shipped) = modprobe::shipped_elsewhere(sysroot)? {
+        report.notes.push(format!(
+            "drbd_transport_tcp options already set in {}: left as shipped",
+            shipped.display()
+        ));
+        return Ok(());
+    }
+    let path = sysroot.path(modprobe::PATH);
+    let text = modprobe::render();
+    let existing = read_optional(&path)?;
+    if existing.as_deref() != Some(text.as_str()) {
+        report.changes.push(Change {
+            what: "DRBD transport options".into(),
+            target: modprobe::PATH.into(),
+            from: if existing.is_some() {
+                "other options".into()
+            } else {
+                "absent".into()
+            },
+            to: modprobe::OPTIONS.into(),
+        });
+        if apply {
+            write_file(&path, &text)?;
+        }
+    }
+    Ok(())
+}
+
+fn firewall_step(ctx: &Context, sources: &[String], apply: bool, report: &mut NetworkReport) -> Result<()> {
+    let sysroot = &ctx.sysroot;
+    let path = sysroot.path(firewall::PATH);
+    let Some(text) = read_optional(&path)? else {
+        report.notes.push(format!(
+            "no {} (where XCP-ng keeps its rules): firewall left alone; open TCP 3366/3367, 3370/3371 and 7000-7999 yourself",
+            firewall::PATH
+        ));
+        return Ok(());
+    };
+    if sources.is_empty() {
+        report.notes.push(
+            "no storage_address and no known management network: the ports are opened to every source".into(),
+        );
+    }
+    let controller = ctx.config.config.controller.as_ref();
+    let node_type = controller
+        .and_then(|c| c.node_type.as_deref())
+        .unwrap_or("combined");
+    let may_run_controller = !node_type.eq_ignore_ascii_case("satellite");
+    let tls =
+        controller.is_some_and(|c| c.cert_file.is_some() || c.urls.iter().any(|u| u.starts_with("https://")));
+    let rules = firewall::wanted_rules(sources, &firewall::ports(tls, may_run_controller));
+    let (new_text, added) = firewall::insert(&text, &rules).with_context(|| path.display().to_string())?;
+    for rule in &added {
+        report.changes.push(Change {
+            what: "firewall rule".into(),
+            target: firewall::PATH.into(),
+            from: "absent".into(),
+            to: rule.clone(),
+        });
+    }
+    if apply && !added.is_empty() {
+        write_file(&path, &new_text)?;
+    }
+    if !sysroot.is_live() {
+        report
+            .skipped
+            .push("iptables-restore (live-only, skipped under --root)".into());
+        return Ok(());
+    }
+    let save = exec::stdout(Command::new("iptables-save").args(["-t", "filter"]))?;
+    if !firewall::all_live(&save, &rules) {
+        report.changes.push(Change {
+            what: "firewall live".into(),
+            target: "iptables".into(),
+            from: "rules missing".into(),
+            to: format!("iptables-restore {}", firewall::PATH),
+        });
+        if apply {
+            exec::run_with_stdin_file(&mut Command::new("iptables-restore"), &path)?;
+        }
+    }
+    Ok(())
+}
+
+/// The human rendering.
+pub fn render(report: &NetworkReport) -> String {
+    let mut out = String::new();
+    let verb = if report.dry_run { "would change" } else { "changed" };
+    if report.changes.is_empty() {
+        out.push_str("network: nothing to change\n");
+    }
+    for c in &report.changes {
+        out.push_str(&format!(
+            "{verb} {} {}: {} → {}\n",
+            c.what, c.target, c.from, c.to
+        ));
+    }
+    for r in &report.refused {
+        out.push_str(&format!(
+            "refused by the kernel: {} = {} ({})\n",
+            r.key, r.value, r.reason
+        ));
+    }
+    for s in &report.skipped {
+        out.push_str(&format!("skipped: {s}\n"));
+    }
+    if !report.peers.is_empty() {
+        out.push_str("peers:\n");
+        out.push_str(&peers::render(&report.peers));
+    }
+    for n in &report.notes {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    out
+}

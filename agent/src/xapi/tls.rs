@@ -1,0 +1,119 @@
+//! TLS towards XAPI. XCP-ng's default certificate is self-signed, so besides a CA file the
+//! operator can pin the server's certificate: `fingerprint = "sha256:…"`, the sha256 of the
+//! end-entity certificate (DER), as `openssl x509 -noout -fingerprint -sha256` prints it
+//! (colons and case do not matter). The pin replaces the chain and name checks; the handshake
+//! signature is still verified against that certificate's key.
+
+use crate::error::UsageError;
+use anyhow::Result;
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// Parses `sha256:AB:CD…` (or bare hex) into the 32 digest bytes.
+pub fn parse_fingerprint(pin: &str) -> Result<[u8; 32]> {
+    let bad = || -> anyhow::Error {
+        UsageError(format!(
+            "[xapi] fingerprint {pin:?} is not a sha256 certificate fingerprint: use \"sha256:\" and the 64 hex digits \
+             `openssl x509 -noout -fingerprint -sha256 -in CERT` prints"
+        ))
+        .into()
+    };
+    let body = pin.trim();
+    let body = body
+        .strip_prefix("sha256:")
+        .or_else(|| body.strip_prefix("SHA256:"))
+        .unwrap_or(body);
+    let hex_digits: String = body.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect();
+    let bytes = hex::decode(&hex_digits).map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
+}
+
+/// A rustls client config that accepts exactly the server certificate whose sha256 is `pin`.
+pub fn pinned_config(pin: [u8; 32]) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = PinnedVerifier {
+        pin,
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(config)
+}
+
+#[derive(Debug)]
+struct PinnedVerifier {
+    pin: [u8; 32],
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let seen: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        if seen == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            tracing::warn!(
+                seen = %format!("sha256:{}", hex::encode(seen)),
+                "XAPI server certificate does not match the pinned [xapi] fingerprint"
+            );
+            Err(rustls::Error::General(format!(
+                "server certificate sha256:{} does not match the pinned [xapi] fingerprint",
+                hex::encode(seen)
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_parse_with_or_without_colons() {
+        let hex64 = "ab".repeat(32);
+        let colons = (0..32).map(|_| "AB").collect::<Vec<_>>().join(":");
+        assert_eq!(parse_fingerprint(&format!("sha256:{hex64}")).unwrap(), [0xab; 32]);
+        assert_eq!(
+            parse_fingerprint(&format!("sha256:{colons}")).unwrap(),
+            [0xab; 32]
+        );
+        assert!(parse_fingerprint("sha256:abcd").is_err());
+        assert!(parse_fingerprint("md5:zz").is_err());
+    }
+}
