@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod host;
+pub mod linstor;
 pub mod network;
 pub mod output;
 pub mod packages;

@@ -1,0 +1,452 @@
+//! LINSTOR REST client (API v1, `linstor-rest-v1-openapi.yaml` 1.28.0): the controller's
+//! version, nodes, net-interfaces, storage pools, resources and their sync status, controller
+//! properties.
+//!
+//! Each call tries `[controller] urls` in order, starting with the last one that answered; a
+//! URL that cannot be reached (connect error, timeout) passes the call to the next one, an
+//! answer of any kind ends the search. HTTPS uses `ca_file` as trust root and, with `cert_file`
+//! and `key_file` (PEM), a client certificate. The controller's refusals come back as
+//! [`LinstorError::Api`], shown as each entry's message, cause and correction.
+
+pub mod types;
+
+use crate::config::ControllerConfig;
+use crate::error::UsageError;
+use anyhow::Context as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::cell::Cell;
+use std::time::Duration;
+pub use types::*;
+
+/// How long to wait for a TCP connection to one controller URL.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one request may take once connected.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinstorError {
+    /// No URL answered.
+    #[error("no LINSTOR controller answered at {}: {}", .tried.join(", "), .errors.join("; "))]
+    Unreachable { tried: Vec<String>, errors: Vec<String> },
+    /// The controller refused the call: its `ApiCallRc` error entries (and warnings).
+    #[error("LINSTOR controller at {url} refused {call}: {}", render_entries(.entries))]
+    Api {
+        url: String,
+        call: String,
+        status: u16,
+        entries: Vec<ApiCallRc>,
+    },
+    /// An answer that is not what the API says (no `ApiCallRc` body to show).
+    #[error("LINSTOR controller at {url} answered {call} with HTTP {status}: {body}")]
+    Http {
+        url: String,
+        call: String,
+        status: u16,
+        body: String,
+    },
+}
+
+impl LinstorError {
+    /// The error entries of an API refusal (empty for other errors).
+    pub fn entries(&self) -> &[ApiCallRc] {
+        match self {
+            LinstorError::Api { entries, .. } => entries,
+            _ => &[],
+        }
+    }
+
+    /// Whether the controller said the object was not found (node, interface or pool).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            LinstorError::Api { status, entries, .. } => {
+                *status == 404
+                    || entries.iter().any(|e| {
+                        e.is_error()
+                            && matches!(
+                                e.bare_code(),
+                                CODE_NOT_FOUND_NODE | CODE_NOT_FOUND_NET_IF | CODE_NOT_FOUND_STOR_POOL
+                            )
+                    })
+            }
+            LinstorError::Http { status, .. } => *status == 404,
+            LinstorError::Unreachable { .. } => false,
+        }
+    }
+}
+
+/// The errors first (each with cause and correction), then the warnings.
+fn render_entries(entries: &[ApiCallRc]) -> String {
+    let shown: Vec<String> = entries
+        .iter()
+        .filter(|e| e.is_error())
+        .chain(entries.iter().filter(|e| e.is_warning()))
+        .map(ApiCallRc::render)
+        .collect();
+    if shown.is_empty() {
+        "(no message)".into()
+    } else {
+        shown.join("\n")
+    }
+}
+
+/// A client for one LINSTOR controller (with its fallback URLs).
+pub struct Client {
+    http: reqwest::blocking::Client,
+    urls: Vec<String>,
+    /// The URL that answered last: calls start there.
+    current: Cell<usize>,
+}
+
+impl Client {
+    /// A client for the `[controller]` section. Missing or unreadable TLS files are usage
+    /// errors naming the file.
+    pub fn new(config: &ControllerConfig) -> anyhow::Result<Client> {
+        if config.urls.is_empty() {
+            return Err(UsageError(
+                "[controller] urls is empty: give the LINSTOR controller's REST URL, e.g. \
+                 urls = [\"http://10.0.0.10:3370\"]"
+                    .into(),
+            )
+            .into());
+        }
+        let mut builder = reqwest::blocking::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("linstor-agent/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &config.ca_file {
+            let pem = read_tls_file(ca, "ca_file")?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                UsageError(format!("[controller] ca_file {}: not a PEM certificate: {e}", ca.display()))
+            })?;
+            if certs.is_empty() {
+                return Err(UsageError(format!(
+                    "[controller] ca_file {}: no certificate in it",
+                    ca.display()
+                ))
+                .into());
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        match (&config.cert_file, &config.key_file) {
+            (Some(cert), Some(key)) => {
+                let mut pem = read_tls_file(cert, "cert_file")?;
+                pem.push(b'\n');
+                pem.extend(read_tls_file(key, "key_file")?);
+                let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    UsageError(format!(
+                        "[controller] cert_file {} / key_file {}: not a PEM certificate and private key: {e}",
+                        cert.display(),
+                        key.display()
+                    ))
+                })?;
+                builder = builder.identity(identity);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(UsageError(
+                    "[controller] cert_file and key_file go together: give both (the client \
+                     certificate and its private key, PEM) or neither"
+                        .into(),
+                )
+                .into());
+            }
+        }
+        let http = builder.build().context("building the LINSTOR HTTP client")?;
+        let urls = config
+            .urls
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_string())
+            .collect();
+        Ok(Client {
+            http,
+            urls,
+            current: Cell::new(0),
+        })
+    }
+
+    /// The URLs, in the order they are tried.
+    pub fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    /// The URL that answered last.
+    pub fn current_url(&self) -> &str {
+        &self.urls[self.current.get()]
+    }
+
+    /// Sends one call, trying each URL (the last good one first) until one answers.
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(String, u16, String), LinstorError> {
+        let n = self.urls.len();
+        let start = self.current.get();
+        let mut tried = Vec::new();
+        let mut errors = Vec::new();
+        for k in 0..n {
+            let idx = (start + k) % n;
+            let base = &self.urls[idx];
+            let mut request = self.http.request(method.clone(), format!("{base}{path}"));
+            if let Some(body) = body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string());
+            }
+            tracing::debug!("LINSTOR {method} {base}{path}");
+            match request.send().and_then(|r| {
+                let status = r.status().as_u16();
+                r.text().map(|t| (status, t))
+            }) {
+                Ok((status, text)) => {
+                    self.current.set(idx);
+                    return Ok((base.clone(), status, text));
+                }
+                Err(e) => {
+                    tracing::info!("LINSTOR controller {base} did not answer: {e}");
+                    tried.push(base.clone());
+                    errors.push(format!("{base}: {}", error_chain(&e)));
+                }
+            }
+        }
+        Err(LinstorError::Unreachable { tried, errors })
+    }
+
+    /// A GET whose success body is `T`.
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, LinstorError> {
+        let call = format!("GET {path}");
+        let (url, status, text) = self.send(reqwest::Method::GET, path, None)?;
+        if (200..300).contains(&status)
+            && let Ok(value) = serde_json::from_str::<T>(&text)
+        {
+            return Ok(value);
+        }
+        Err(failure(url, call, status, text))
+    }
+
+    /// A change (POST/PUT/DELETE) answered by an `ApiCallRc` list: its entries, or the refusal
+    /// when any entry is an error.
+    fn change(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<Vec<ApiCallRc>, LinstorError> {
+        let call = format!("{method} {path}");
+        let body = body.map(|b| serde_json::to_value(b).unwrap_or(serde_json::Value::Null));
+        let (url, status, text) = self.send(method, path, body.as_ref())?;
+        match serde_json::from_str::<Vec<ApiCallRc>>(&text) {
+            Ok(entries) if (200..300).contains(&status) && !entries.iter().any(ApiCallRc::is_error) => {
+                for warning in entries.iter().filter(|e| e.is_warning()) {
+                    tracing::warn!("LINSTOR {call}: {}", warning.render());
+                }
+                Ok(entries)
+            }
+            _ => Err(failure(url, call, status, text)),
+        }
+    }
+
+    /// `GET /v1/controller/version`, checked: the REST API must be 1.x.
+    pub fn version(&self) -> anyhow::Result<ControllerVersion> {
+        let version: ControllerVersion = self.get("/v1/controller/version")?;
+        if !version.rest_api_version.starts_with("1.") {
+            anyhow::bail!(
+                "LINSTOR controller at {} speaks REST API {}, this agent speaks 1.x: use a LINSTOR \
+                 controller of version 1.x (the agent was built against API 1.28.0)",
+                self.current_url(),
+                version.rest_api_version
+            );
+        }
+        Ok(version)
+    }
+
+    pub fn nodes(&self) -> Result<Vec<Node>, LinstorError> {
+        self.get("/v1/nodes")
+    }
+
+    /// The node, or `None` when the controller has no node of that name.
+    pub fn node(&self, name: &str) -> Result<Option<Node>, LinstorError> {
+        match self.get::<Node>(&format!("/v1/nodes/{name}")) {
+            Ok(node) => Ok(Some(node)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn create_node(&self, node: &NodeCreate) -> Result<Vec<ApiCallRc>, LinstorError> {
+        self.change(reqwest::Method::POST, "/v1/nodes", Some(node))
+    }
+
+    pub fn modify_node(&self, name: &str, modify: &PropsModify) -> Result<Vec<ApiCallRc>, LinstorError> {
+        self.change(reqwest::Method::PUT, &format!("/v1/nodes/{name}"), Some(modify))
+    }
+
+    pub fn delete_node(&self, name: &str) -> Result<Vec<ApiCallRc>, LinstorError> {
+        self.change(reqwest::Method::DELETE, &format!("/v1/nodes/{name}"), None::<&()>)
+    }
+
+    pub fn net_interfaces(&self, node: &str) -> Result<Vec<NetInterface>, LinstorError> {
+        self.get(&format!("/v1/nodes/{node}/net-interfaces"))
+    }
+
+    pub fn create_net_interface(&self, node: &str, netif: &NetInterface) -> Result<Vec<ApiCallRc>, LinstorError> {
+        self.change(
+            reqwest::Method::POST,
+            &format!("/v1/nodes/{node}/net-interfaces"),
+            Some(netif),
+        )
+    }
+
+    pub fn modify_net_interface(&self, node: &str, netif: &NetInterface) -> Result<Vec<ApiCallRc>, LinstorError> {
+        self.change(
+            reqwest::Method::PUT,
+            &format!("/v1/nodes/{node}/net-interfaces/{}", netif.name),
+            Some(netif),
+        )
+    }
+
+    pub fn delete_net_interface(&self, node: &str, name: &str) -> Result<Vec<ApiCallRc>, LinstorError> {
+        self.change(
+            reqwest::Method::DELETE,
+            &format!("/v1/nodes/{node}/net-interfaces/{name}"),
+            None::<&()>,
+        )
+    }
+
+    pub fn storage_pools(&self, node: &str) -> Result<Vec<StoragePool>, LinstorError> {
+        self.get(&format!("/v1/nodes/{node}/storage-pools"))
+    }
+
+    pub fn create_storage_pool(&self, node: &str, pool: &StoragePoolCreate) -> Result<Vec<ApiCallRc>, LinstorError> {
+        self.change(
+            reqwest::Method::POST,
+            &format!("/v1/nodes/{node}/storage-pools"),
+            Some(pool),
+        )
+    }
+
+    /// `GET /v1/view/resources`, optionally only the replicas on `node`.
+    pub fn resources(&self, node: Option<&str>) -> Result<Vec<Resource>, LinstorError> {
+        match node {
+            Some(node) => self.get(&format!("/v1/view/resources?nodes={node}")),
+            None => self.get("/v1/view/resources"),
+        }
+    }
+
+    pub fn sync_status(&self, resource: &str) -> Result<SyncStatus, LinstorError> {
+        self.get(&format!("/v1/resource-definitions/{resource}/sync-status"))
+    }
+
+    pub fn controller_properties(&self) -> Result<Props, LinstorError> {
+        self.get("/v1/controller/properties")
+    }
+
+    pub fn set_controller_properties(&self, modify: &PropsModify) -> Result<Vec<ApiCallRc>, LinstorError> {
+        self.change(reqwest::Method::POST, "/v1/controller/properties", Some(modify))
+    }
+}
+
+/// An answer that is not the success the call wanted: the `ApiCallRc` entries when the body
+/// is a list of them, else the status and the start of the body.
+fn failure(url: String, call: String, status: u16, text: String) -> LinstorError {
+    match serde_json::from_str::<Vec<ApiCallRc>>(&text) {
+        Ok(entries) if !entries.is_empty() => LinstorError::Api {
+            url,
+            call,
+            status,
+            entries,
+        },
+        _ => {
+            let mut body: String = text.trim().chars().take(300).collect();
+            if body.is_empty() {
+                body = "(empty body)".into();
+            }
+            LinstorError::Http {
+                url,
+                call,
+                status,
+                body,
+            }
+        }
+    }
+}
+
+fn read_tls_file(path: &std::path::Path, key: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| UsageError(format!("[controller] {key} {}: {e}", path.display())).into())
+}
+
+/// The error with its sources (reqwest hides the useful part, "Connection refused", there).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(code: u64, message: &str) -> ApiCallRc {
+        ApiCallRc {
+            ret_code: code as i64,
+            message: message.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_api_refusal_shows_message_cause_and_correction() {
+        let mut e = entry(MASK_ERROR | 500, "Registration of node 'a' failed.");
+        e.cause = Some("A node with the specified name 'a' already exists.".into());
+        e.correction = Some("- Specify another name\nor\n- Delete the node".into());
+        let err = failure(
+            "http://c:3370".into(),
+            "POST /v1/nodes".into(),
+            500,
+            serde_json::to_string(&vec![e]).unwrap(),
+        );
+        let text = err.to_string();
+        assert!(text.contains("Registration of node 'a' failed."), "{text}");
+        assert!(text.contains("cause: A node with the specified name"), "{text}");
+        assert!(text.contains("correction: - Specify another name\n    or"), "{text}");
+        assert!(!text.contains("500"), "{text}");
+    }
+
+    #[test]
+    fn a_body_that_is_no_rc_list_is_shown_with_its_status() {
+        let err = failure("u".into(), "GET /v1/x".into(), 404, String::new());
+        assert!(err.to_string().contains("HTTP 404: (empty body)"));
+        assert!(err.is_not_found());
+    }
+
+    #[test]
+    fn error_and_warning_bits() {
+        assert!(entry(MASK_ERROR | 300, "x").is_error());
+        assert!(entry(MASK_WARN | 1002, "x").is_warning());
+        assert!(!entry(MASK_WARN | 1002, "x").is_error());
+        assert_eq!(entry(MASK_ERROR | 0x003C_0000 | 300, "x").bare_code(), 300);
+    }
+
+    #[test]
+    fn cert_without_key_is_a_usage_error() {
+        let config = ControllerConfig {
+            urls: vec!["https://c:3371".into()],
+            cert_file: Some("/nonexistent.pem".into()),
+            ..Default::default()
+        };
+        let err = Client::new(&config).err().expect("refused");
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::ExitCode::Usage);
+    }
+}
