@@ -22,7 +22,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match execute(cli) {
         Ok(outcome) => {
             outcome.print(format);
-            ExitCode::Ok
+            outcome.exit
         }
         Err(err) => {
             let code = exit_code_for(&err);
@@ -44,7 +44,23 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Facts => facts(&ctx),
         Command::Plan => {
             let report = packages::plan_report(&ctx)?;
-            Outcome::new(&report, packages::render_plan(&report))
+            let mut human = packages::render_plan(&report);
+            let options = crate::provision::Options {
+                dry_run: true,
+                skip_peer_check: true,
+                timeout: std::time::Duration::from_secs(10),
+            };
+            let steps = crate::provision::plan_after_install(&ctx, &options);
+            human.push_str(&crate::provision::render_plans(&steps));
+            let mut document = serde_json::to_value(&report)?;
+            if let Some(map) = document.as_object_mut() {
+                map.insert("steps".into(), serde_json::to_value(&steps)?);
+            }
+            Ok(Outcome {
+                document,
+                human,
+                exit: ExitCode::Ok,
+            })
         }
         Command::Install(args) => {
             let report = packages::install(&ctx, args.download_only)?;
@@ -67,6 +83,31 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
             Outcome::new(&report, network::render(&report))
         }
         Command::Probe(args) => crate::probe::run(&ctx, args),
+        Command::Provision(args) => {
+            let options = crate::provision::Options {
+                dry_run: args.dry_run,
+                skip_peer_check: args.skip_peer_check,
+                timeout: std::time::Duration::from_secs(args.timeout),
+            };
+            let report = crate::provision::run(&ctx, &options)?;
+            Outcome::new(&report, crate::provision::render(&report))
+        }
+        Command::Status => {
+            let report = crate::status::run(&ctx);
+            let mut outcome = Outcome::new(&report, crate::status::render(&report))?;
+            if !report.converged {
+                outcome.exit = ExitCode::Failed;
+            }
+            Ok(outcome)
+        }
+        Command::Register(args) => {
+            let options = crate::register::Options {
+                dry_run: args.dry_run,
+                timeout: std::time::Duration::from_secs(args.timeout),
+            };
+            let report = crate::register::run(&ctx, &options)?;
+            Outcome::new(&report, crate::register::render(&report))
+        }
     }
 }
 

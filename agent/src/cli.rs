@@ -59,6 +59,38 @@ pub enum Command {
     /// Measure the storage network: throughput (Gbit/s) and round trip (µs) to each peer, where
     /// `linstor-agent probe serve` listens (TCP port 3380).
     Probe(ProbeArgs),
+    /// Register this host with the LINSTOR controller: the node (named by the hostname), its
+    /// storage interface and storage pool; then wait until the node is ONLINE.
+    Register(RegisterArgs),
+    /// The whole host in one converge: install, storage, network, register. Shows the plan,
+    /// then applies the steps in order and stops at the first that fails.
+    Provision(ProvisionArgs),
+    /// Is this host converged? One line per check (module per kernel, packages, volume group,
+    /// network, node ONLINE, storage pool); exit 0 only when every check holds, else 1.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Show the plan of the four steps, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not fail the network step when a peer is unreachable or its path does not carry the MTU.
+    #[arg(long)]
+    pub skip_peer_check: bool,
+    /// Seconds the register step waits for the controller and for the node to come ONLINE.
+    #[arg(long, default_value_t = 120, value_name = "S")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// Show what would change on the controller and on this host, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds to wait for the controller to answer and for the node to come ONLINE.
+    #[arg(long, default_value_t = 120, value_name = "S")]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,8 @@ use serde::Serialize;
 pub struct Outcome {
     pub document: serde_json::Value,
     pub human: String,
+    /// The exit code once printed (`status` exits 1 when a check fails, with its document).
+    pub exit: ExitCode,
 }
 
 impl Outcome {
@@ -18,7 +20,11 @@ impl Outcome {
             document.get("changed").is_some(),
             "every JSON document carries `changed`"
         );
-        Ok(Outcome { document, human })
+        Ok(Outcome {
+            document,
+            human,
+            exit: ExitCode::Ok,
+        })
     }
 
     pub fn print(&self, format: OutputFormat) {

@@ -2,11 +2,14 @@
 //! the agent uses, URL fallback, and refusals shown as message, cause and correction.
 
 use linstor_agent::config::ControllerConfig;
-use linstor_agent::linstor::{Client, LinstorError, NetInterface, NodeCreate, PropsModify, StoragePoolCreate};
+use linstor_agent::linstor::{
+    Client, LinstorError, NetInterface, NodeCreate, PropsModify, StoragePoolCreate,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use testbed::linstor_face::test_world::{online_pool, spawn};
 use testbed::world::World;
+use testbed::world::faults::Fault;
 
 struct Face {
     world: Arc<World>,
@@ -67,7 +70,8 @@ fn version_nodes_and_interfaces() {
         address: "10.1.0.11".into(),
         ..Default::default()
     };
-    c.create_net_interface("xcp-ng-1", &storage).expect("create netif");
+    c.create_net_interface("xcp-ng-1", &storage)
+        .expect("create netif");
     c.modify_node(
         "xcp-ng-1",
         &PropsModify {
@@ -86,7 +90,10 @@ fn version_nodes_and_interfaces() {
     .expect("modify netif");
     let n1 = c.node("xcp-ng-1").expect("get").expect("exists");
     assert_eq!(n1.props.get("PrefNic").map(String::as_str), Some("storage"));
-    assert_eq!(n1.interface("storage").map(|i| i.address.as_str()), Some("10.1.0.21"));
+    assert_eq!(
+        n1.interface("storage").map(|i| i.address.as_str()),
+        Some("10.1.0.21")
+    );
 
     // PrefNic on an interface that does not exist: the controller's message comes through.
     let err = c
@@ -136,9 +143,15 @@ fn create_duplicate_is_shown_with_message_cause_and_correction() {
         ..body
     };
     let entries = c.create_node(&new).expect("create");
-    assert!(entries.iter().any(|e| e.message.contains("registered")), "{entries:?}");
+    assert!(
+        entries.iter().any(|e| e.message.contains("registered")),
+        "{entries:?}"
+    );
     assert_eq!(
-        c.node("xcp-ng-9").expect("get").expect("exists").connection_status,
+        c.node("xcp-ng-9")
+            .expect("get")
+            .expect("exists")
+            .connection_status,
         "OFFLINE"
     );
     c.delete_node("xcp-ng-9").expect("delete");
@@ -176,7 +189,10 @@ fn storage_pools_resources_sync_status_and_properties() {
         c.sync_status(&r.name).expect("sync status");
     }
     let err = c.sync_status("no-such-resource").expect_err("missing");
-    assert!(err.is_not_found() || matches!(err, LinstorError::Api { .. }), "{err}");
+    assert!(
+        err.is_not_found() || matches!(err, LinstorError::Api { .. }),
+        "{err}"
+    );
 
     c.set_controller_properties(&PropsModify {
         override_props: BTreeMap::from([("DrbdOptions/AutoEvictAllowEviction".into(), "False".into())]),
@@ -185,7 +201,9 @@ fn storage_pools_resources_sync_status_and_properties() {
     .expect("set property");
     let props = c.controller_properties().expect("properties");
     assert_eq!(
-        props.get("DrbdOptions/AutoEvictAllowEviction").map(String::as_str),
+        props
+            .get("DrbdOptions/AutoEvictAllowEviction")
+            .map(String::as_str),
         Some("false")
     );
     let err = c
@@ -218,7 +236,9 @@ fn controller_down_fault_is_unreachable() {
     let f = face();
     let c = client(vec![f.url.clone()]);
     c.version().expect("up");
-    f.world.change(|s| s.faults.controller_down = true);
+    f.world
+        .inject(&Fault::ControllerDown { seconds: 600.0 })
+        .expect("fault");
     let err = c.version().expect_err("down");
     assert!(err.to_string().contains(&f.url), "{err}");
 }

@@ -62,7 +62,7 @@ pub fn xcpng_version(os: &OsRelease, inventory: Option<&BTreeMap<String, String>
 
 /// `/etc/hostname`, else (live only) the kernel's nodename: under a root the build machine's
 /// name would be a lie.
-fn hostname(sysroot: &Sysroot) -> Result<Option<String>> {
+pub fn hostname(sysroot: &Sysroot) -> Result<Option<String>> {
     let path = Path::new("/etc/hostname");
     let text = rootfs::read_optional(sysroot, path)
         .with_context(|| format!("cannot read {}", sysroot.path(path).display()))?;

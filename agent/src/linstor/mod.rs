@@ -113,11 +113,17 @@ impl Client {
         let mut builder = reqwest::blocking::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
+            // A fresh connection per call: a controller that went away (or moved to another
+            // host with drbd-reactor) is noticed at once, not through a stale pooled socket.
+            .pool_max_idle_per_host(0)
             .user_agent(concat!("linstor-agent/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &config.ca_file {
             let pem = read_tls_file(ca, "ca_file")?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                UsageError(format!("[controller] ca_file {}: not a PEM certificate: {e}", ca.display()))
+                UsageError(format!(
+                    "[controller] ca_file {}: not a PEM certificate: {e}",
+                    ca.display()
+                ))
             })?;
             if certs.is_empty() {
                 return Err(UsageError(format!(
@@ -293,7 +299,11 @@ impl Client {
         self.get(&format!("/v1/nodes/{node}/net-interfaces"))
     }
 
-    pub fn create_net_interface(&self, node: &str, netif: &NetInterface) -> Result<Vec<ApiCallRc>, LinstorError> {
+    pub fn create_net_interface(
+        &self,
+        node: &str,
+        netif: &NetInterface,
+    ) -> Result<Vec<ApiCallRc>, LinstorError> {
         self.change(
             reqwest::Method::POST,
             &format!("/v1/nodes/{node}/net-interfaces"),
@@ -301,7 +311,11 @@ impl Client {
         )
     }
 
-    pub fn modify_net_interface(&self, node: &str, netif: &NetInterface) -> Result<Vec<ApiCallRc>, LinstorError> {
+    pub fn modify_net_interface(
+        &self,
+        node: &str,
+        netif: &NetInterface,
+    ) -> Result<Vec<ApiCallRc>, LinstorError> {
         self.change(
             reqwest::Method::PUT,
             &format!("/v1/nodes/{node}/net-interfaces/{}", netif.name),
@@ -321,7 +335,11 @@ impl Client {
         self.get(&format!("/v1/nodes/{node}/storage-pools"))
     }
 
-    pub fn create_storage_pool(&self, node: &str, pool: &StoragePoolCreate) -> Result<Vec<ApiCallRc>, LinstorError> {
+    pub fn create_storage_pool(
+        &self,
+        node: &str,
+        pool: &StoragePoolCreate,
+    ) -> Result<Vec<ApiCallRc>, LinstorError> {
         self.change(
             reqwest::Method::POST,
             &format!("/v1/nodes/{node}/storage-pools"),
@@ -420,7 +438,10 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("Registration of node 'a' failed."), "{text}");
         assert!(text.contains("cause: A node with the specified name"), "{text}");
-        assert!(text.contains("correction: - Specify another name\n    or"), "{text}");
+        assert!(
+            text.contains("correction: - Specify another name\n    or"),
+            "{text}"
+        );
         assert!(!text.contains("500"), "{text}");
     }
 

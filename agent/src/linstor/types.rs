@@ -68,7 +68,10 @@ impl ApiCallRc {
             }
         }
         if !self.error_report_ids.is_empty() {
-            out.push_str(&format!("\n  error reports: {}", self.error_report_ids.join(", ")));
+            out.push_str(&format!(
+                "\n  error reports: {}",
+                self.error_report_ids.join(", ")
+            ));
         }
         out
     }

@@ -1,0 +1,218 @@
+//! The LINSTOR client over HTTPS with a CA file and a client certificate: a TLS front (made
+//! with `openssl`, the client certificate required and checked against the CA) before the
+//! testbed's LINSTOR face.
+
+use linstor_agent::config::ControllerConfig;
+use linstor_agent::linstor::Client;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use testbed::linstor_face::test_world::{online_pool, spawn};
+
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A CA, a server certificate for `localhost` and a client certificate, all EC P-256.
+fn certificates(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=test CA",
+        "-days",
+        "2",
+    ]);
+    openssl(dir, &ca);
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        ),
+        (
+            "client",
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        ),
+    ] {
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        let key = format!("{name}.key");
+        let req = format!("{name}.csr");
+        let subj = format!("/CN={name}");
+        csr.extend(["-keyout", &key, "-out", &req, "-subj", &subj]);
+        openssl(dir, &csr);
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let pem = format!("{name}.pem");
+        let extfile = format!("{name}.ext");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &req,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &extfile,
+            ],
+        );
+    }
+}
+
+/// Serves TLS on an ephemeral port, requiring a client certificate the CA signed, and forwards
+/// each request to `upstream` (plain HTTP). Returns the https URL.
+fn tls_front(dir: &Path, upstream: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(tcp) = tcp else { continue };
+            let (config, upstream) = (Arc::clone(&config), upstream.clone());
+            std::thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                if forward_one(&mut tls, &upstream).is_ok() {
+                    tls.conn.send_close_notify();
+                    let _ = std::io::Write::flush(&mut tls);
+                }
+            });
+        }
+    });
+    format!("https://localhost:{port}")
+}
+
+/// Reads one HTTP request, sends it upstream with `Connection: close`, writes the answer back.
+fn forward_one<S: std::io::Read + std::io::Write>(client: &mut S, upstream: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let length: usize = text
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    client.read_exact(&mut body)?;
+    let head: String = text
+        .trim_end()
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let mut up = std::net::TcpStream::connect(upstream)?;
+    up.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())?;
+    up.write_all(&body)?;
+    let mut answer = Vec::new();
+    up.read_to_end(&mut answer)?;
+    client.write_all(&answer)?;
+    client.flush()
+}
+
+#[test]
+fn https_with_a_ca_file_and_a_client_certificate() {
+    let (world, _roots) = online_pool(3).expect("test world");
+    let world = Arc::new(world);
+    let upstream = spawn(world).expect("serve");
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let url = tls_front(dir.path(), &upstream);
+
+    let config = ControllerConfig {
+        urls: vec![url.clone()],
+        ca_file: Some(dir.path().join("ca.pem")),
+        cert_file: Some(dir.path().join("client.pem")),
+        key_file: Some(dir.path().join("client.key")),
+        ..Default::default()
+    };
+    let client = Client::new(&config).expect("client");
+    let version = client
+        .version()
+        .expect("version over HTTPS with a client certificate");
+    assert_eq!(version.rest_api_version, "1.28.0");
+    assert_eq!(client.nodes().expect("nodes").len(), 3);
+
+    // Without the client certificate the controller's TLS refuses the connection.
+    let no_cert = Client::new(&ControllerConfig {
+        cert_file: None,
+        key_file: None,
+        ..config.clone()
+    })
+    .expect("client");
+    let err = no_cert
+        .version()
+        .expect_err("refused without a client certificate");
+    assert!(err.to_string().contains(&url), "{err}");
+
+    // Without the CA the server's certificate is not trusted.
+    let no_ca = Client::new(&ControllerConfig {
+        ca_file: None,
+        ..config
+    })
+    .expect("client");
+    assert!(no_ca.version().is_err());
+}
