@@ -2,6 +2,8 @@
 //! with `openssl`, the client certificate required and checked against the CA) before the
 //! testbed's LINSTOR face.
 
+mod support;
+
 use linstor_agent::config::ControllerConfig;
 use linstor_agent::linstor::Client;
 use std::path::Path;
@@ -126,7 +128,7 @@ fn tls_front(dir: &Path, upstream: &str) -> String {
                     return;
                 };
                 let mut tls = rustls::StreamOwned::new(conn, tcp);
-                if forward_one(&mut tls, &upstream).is_ok() {
+                if support::http::forward_one(&mut tls, &upstream).is_ok() {
                     tls.conn.send_close_notify();
                     let _ = std::io::Write::flush(&mut tls);
                 }
@@ -134,43 +136,6 @@ fn tls_front(dir: &Path, upstream: &str) -> String {
         }
     });
     format!("https://localhost:{port}")
-}
-
-/// Reads one HTTP request, sends it upstream with `Connection: close`, writes the answer back.
-fn forward_one<S: std::io::Read + std::io::Write>(client: &mut S, upstream: &str) -> std::io::Result<()> {
-    use std::io::{Read, Write};
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if client.read(&mut byte)? == 0 {
-            return Ok(());
-        }
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let length: usize = text
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    client.read_exact(&mut body)?;
-    let head: String = text
-        .trim_end()
-        .lines()
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .map(|l| format!("{l}\r\n"))
-        .collect();
-    let mut up = std::net::TcpStream::connect(upstream)?;
-    up.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())?;
-    up.write_all(&body)?;
-    let mut answer = Vec::new();
-    up.read_to_end(&mut answer)?;
-    client.write_all(&answer)?;
-    client.flush()
 }
 
 #[test]
