@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod netns;
+pub mod tls;
 
 use linstor_agent::config::ValidRepo;
 use linstor_agent::host::Sysroot;
