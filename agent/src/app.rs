@@ -2,13 +2,13 @@
 
 use crate::cli::{Cli, Command};
 use crate::config::{self, LoadedConfig};
-use crate::error::{ExitCode, exit_code_for};
+use crate::error::{ExitCode, UsageError, exit_code_for};
 use crate::host::{Sysroot, facts};
 use crate::network;
 use crate::output::{Outcome, print_error};
 use crate::packages;
 use crate::storage;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What every command gets: the host it acts on and the configuration.
 pub struct Context {
@@ -33,17 +33,20 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn execute(cli: Cli) -> anyhow::Result<Outcome> {
-    let sysroot = Sysroot::new(cli.global.root.clone().unwrap_or_else(|| PathBuf::from("/")));
+    let sysroot = Sysroot::new(absolute_root(cli.global.root.as_deref())?);
     let (config_path, required) = match &cli.global.config {
         Some(path) => (path.clone(), true),
         None => (sysroot.path(config::DEFAULT_CONFIG), false),
     };
     let config = config::load(&config_path, required)?;
     let ctx = Context { sysroot, config };
+    let quiet = cli.global.quiet;
     match cli.command {
+        Command::Pool(command) => crate::pool::run(&ctx, &command, quiet),
         Command::Facts => facts(&ctx),
-        Command::Plan => {
-            let report = packages::plan_report(&ctx)?;
+        Command::Plan(args) => {
+            let options = packages::Options::parse(&args.selection.pin, &args.selection.only)?;
+            let report = packages::plan_report_with(&ctx, &options)?;
             let mut human = packages::render_plan(&report);
             let options = crate::provision::Options {
                 dry_run: true,
@@ -63,8 +66,20 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
             })
         }
         Command::Install(args) => {
-            let report = packages::install(&ctx, args.download_only)?;
+            let options = packages::InstallOptions {
+                plan: packages::Options::parse(&args.selection.pin, &args.selection.only)?,
+                download_only: args.download_only,
+                save_pins: args.save_pins,
+            };
+            let report = packages::install_with(&ctx, &options)?;
             Outcome::new(&report, packages::render_install(&report))
+        }
+        Command::KernelGuard(args) => {
+            let options = crate::kernel_guard::Options {
+                dry_run: args.dry_run,
+                packages: packages::Options::parse(&args.pin, &[])?,
+            };
+            crate::kernel_guard::outcome(&ctx, &options)
         }
         Command::Storage(args) => {
             let options = storage::StorageOptions {
@@ -109,6 +124,24 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
             Outcome::new(&report, crate::register::render(&report))
         }
     }
+}
+
+/// `--root` as an absolute path, made so once at startup: rpm, yum and dnf refuse a relative
+/// `--root`/`--installroot`, and a path that changes meaning with the working directory is
+/// not one to hand to them. The path is not canonicalized (symlinks stay as given).
+fn absolute_root(root: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let Some(root) = root.filter(|r| !r.as_os_str().is_empty()) else {
+        return Ok(PathBuf::from("/"));
+    };
+    let absolute = std::path::absolute(root).map_err(|e| {
+        UsageError(format!(
+            "--root {}: cannot make it an absolute path ({e}): give an absolute path",
+            root.display()
+        ))
+    })?;
+    // `/mnt/sysimage/` and `/mnt/sysimage` are one root; `/` stays `/` (live).
+    let cleaned: PathBuf = absolute.components().collect();
+    Ok(cleaned)
 }
 
 #[derive(serde::Serialize)]

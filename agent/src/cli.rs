@@ -47,7 +47,7 @@ pub enum Command {
     /// What this host is: OS and XCP-ng version, running, installed and default boot kernels.
     Facts,
     /// Show what `install` would change, without changing anything.
-    Plan,
+    Plan(PlanArgs),
     /// Install the DRBD kernel module for every kernel that may run it, and the userland packages.
     Install(InstallArgs),
     /// Build the LVM volume group (and thin pool) LINSTOR uses on the [storage] disks; never on a
@@ -68,6 +68,44 @@ pub enum Command {
     /// Is this host converged? One line per check (module per kernel, packages, volume group,
     /// network, node ONLINE, storage pool); exit 0 only when every check holds, else 1.
     Status,
+    /// Make sure every installed kernel has a DRBD module that fits it: install the fitting
+    /// module from the repository where one is missing; refuse (exit 3) when the repository has
+    /// none for a kernel. Run by the kernel install hooks.
+    KernelGuard(KernelGuardArgs),
+    /// The rolling pool upgrade and its controls, run from anywhere that reaches the pool
+    /// master's XAPI ([xapi]) and the LINSTOR controller ([controller]).
+    #[command(subcommand)]
+    Pool(crate::pool::cli::PoolCommand),
+}
+
+/// `--pin` and `--only`, shared by `plan` and `install`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectionArgs {
+    /// Install VERSION of PKG this run (`9.2.12`, or `9.2.12-1.xcpng8.3` with the release),
+    /// over any [packages] pin in the config. Repeat for each package.
+    #[arg(long = "pin", value_name = "PKG=VERSION")]
+    pub pin: Vec<String>,
+    /// Touch only PKG (repeat for each): every other package stays as installed. A named
+    /// package outside [packages] is upgraded when it is installed (linstor-controller,
+    /// linstor-common), never added.
+    #[arg(long = "only", value_name = "PKG")]
+    pub only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelGuardArgs {
+    /// Show what would be installed, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Choose the module's version this run (`--pin kmod-drbd=9.2.12`), over the config's pin.
+    #[arg(long = "pin", value_name = "PKG=VERSION")]
+    pub pin: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +136,12 @@ pub struct InstallArgs {
     /// Download and verify the packages into the cache, but install nothing.
     #[arg(long)]
     pub download_only: bool,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// After a successful install, write the pins in effect to
+    /// `<config dir>/agent.d/90-pool-upgrade.toml`, so that later runs keep these versions.
+    #[arg(long, conflicts_with = "download_only")]
+    pub save_pins: bool,
 }
 
 #[derive(Debug, Args)]

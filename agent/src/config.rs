@@ -131,6 +131,8 @@ pub struct XapiConfig {
 pub struct LoadedConfig {
     pub config: Config,
     pub files: Vec<PathBuf>,
+    /// The main file's path (whether or not it exists): `agent.d/` is beside it.
+    pub main: PathBuf,
 }
 
 /// Loads `path` and the fragments in `agent.d/` beside it. A missing main file is an error
@@ -156,12 +158,21 @@ pub fn load(path: &Path, required: bool) -> Result<LoadedConfig> {
     let config: Config = toml::Value::Table(merged)
         .try_into()
         .map_err(|e: toml::de::Error| UsageError(format!("config ({}): {}", list(&files), e.message())))?;
-    Ok(LoadedConfig { config, files })
+    Ok(LoadedConfig {
+        config,
+        files,
+        main: path.to_path_buf(),
+    })
+}
+
+/// The fragment directory beside a main config file: `<dir of main>/agent.d`.
+pub fn fragment_dir(main: &Path) -> PathBuf {
+    main.parent().unwrap_or(Path::new(".")).join("agent.d")
 }
 
 /// `agent.d/*.toml` beside the main file, in name order.
 fn fragments(main: &Path) -> Result<Vec<PathBuf>> {
-    let dir = main.parent().unwrap_or(Path::new(".")).join("agent.d");
+    let dir = fragment_dir(main);
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -234,6 +245,11 @@ fn list(files: &[PathBuf]) -> String {
 }
 
 impl LoadedConfig {
+    /// Where `install --save-pins` writes: `agent.d/90-pool-upgrade.toml` beside the main file.
+    pub fn pin_fragment_path(&self) -> PathBuf {
+        fragment_dir(&self.main).join(POOL_UPGRADE_FRAGMENT)
+    }
+
     /// Where the settings came from, for error messages that tell the user which file to edit.
     pub fn sources(&self) -> String {
         list(&self.files)
@@ -275,6 +291,80 @@ impl LoadedConfig {
             fingerprint,
         })
     }
+}
+
+/// The fragment `install --save-pins` writes into `agent.d/`. It sorts after the operator's own
+/// fragments (`10-…`, `50-…`), so the versions a pool upgrade installed win over older pins.
+pub const POOL_UPGRADE_FRAGMENT: &str = "90-pool-upgrade.toml";
+
+/// What [`write_pin_fragment`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SavedPins {
+    /// The fragment's path.
+    pub path: String,
+    /// The pins it holds now.
+    pub pins: BTreeMap<String, String>,
+    /// False when the file already said exactly this.
+    pub changed: bool,
+}
+
+/// Writes `pins` as a `[packages.pin]` fragment at `path`, atomically (a temporary file in the
+/// same directory, flushed, then renamed over the old one), with a header that says who wrote
+/// it, why, and how to undo it. The text is checked against the config schema before it
+/// replaces anything. Writing the same pins again leaves the file alone.
+pub fn write_pin_fragment(path: &Path, pins: &BTreeMap<String, String>, why: &str) -> Result<SavedPins> {
+    use std::io::Write as _;
+    let why = why.replace(['\n', '\r'], " ");
+    let mut text = format!(
+        "# Written by `linstor-agent install --save-pins` ({why}).\n\
+         # These are the package versions that install put on this host: later `provision` and\n\
+         # `install` runs keep them. Fragments that sort after this file and `--pin` still win.\n\
+         # Delete this file to go back to the pins of agent.toml and the other fragments\n\
+         # (unpinned packages get the newest version that fits).\n\
+         [packages.pin]\n"
+    );
+    for (name, version) in pins {
+        text.push_str(&format!(
+            "{} = {}\n",
+            toml::Value::String(name.clone()),
+            toml::Value::String(version.clone())
+        ));
+    }
+    toml::from_str::<Config>(&text)
+        .map_err(|e| anyhow::anyhow!("the pin fragment for {} would not parse: {e}", path.display()))?;
+
+    let saved = |changed| SavedPins {
+        path: path.display().to_string(),
+        pins: pins.clone(),
+        changed,
+    };
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(saved(false));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the config directory {}: {e}", dir.display()))?;
+    let write = || -> std::io::Result<()> {
+        let mut file = tempfile::Builder::new()
+            .prefix(".90-pool-upgrade.")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        file.write_all(text.as_bytes())?;
+        file.as_file().sync_all()?;
+        file.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        file.persist(path).map_err(|e| e.error)?;
+        // The rename is durable once the directory is.
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot write the pin fragment {}: {e}; check that the directory is writable, or run \
+             install without --save-pins",
+            path.display()
+        )
+    })?;
+    Ok(saved(true))
 }
 
 /// The `[repo]` section once its required keys are known to be there.
@@ -323,6 +413,50 @@ mod tests {
         assert_eq!(loaded.config.packages.pin["linstor-satellite"], "1.29.2");
         assert_eq!(loaded.config.packages.kmod, "kmod-drbd");
         assert_eq!(loaded.repo().unwrap().baseurl, "file:///repo/");
+    }
+
+    #[test]
+    fn pin_tables_merge_per_key_whatever_their_toml_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = write(
+            dir.path(),
+            "agent.toml",
+            "[packages]\nuserland = [\"drbd-utils\"]\npin = { \"kmod-drbd\" = \"9.2.11\", \"drbd-utils\" = \"9.28.0\" }\n",
+        );
+        // An inline table in a fragment merges key by key too (it is a table either way).
+        write(
+            dir.path(),
+            "agent.d/50-site.toml",
+            "[packages]\npin = { \"linstor-satellite\" = \"1.29.0\" }\n",
+        );
+        let loaded = load(&main, true).unwrap();
+        assert_eq!(loaded.config.packages.pin.len(), 3, "{:?}", loaded.config.packages.pin);
+        assert_eq!(loaded.config.packages.userland, ["drbd-utils"]);
+
+        // The fragment install --save-pins writes sorts last and wins per key.
+        let pins = BTreeMap::from([
+            ("kmod-drbd".to_owned(), "9.2.12".to_owned()),
+            ("linstor-satellite".to_owned(), "1.29.2".to_owned()),
+        ]);
+        let path = loaded.pin_fragment_path();
+        assert_eq!(path, dir.path().join("agent.d/90-pool-upgrade.toml"));
+        let saved = write_pin_fragment(&path, &pins, "test").unwrap();
+        assert!(saved.changed);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# Written by `linstor-agent install --save-pins` (test)"), "{text}");
+        let again = load(&main, true).unwrap();
+        assert_eq!(again.config.packages.pin["kmod-drbd"], "9.2.12");
+        assert_eq!(again.config.packages.pin["linstor-satellite"], "1.29.2");
+        assert_eq!(again.config.packages.pin["drbd-utils"], "9.28.0", "untouched keys stay");
+        assert_eq!(again.files.last().unwrap(), &path);
+
+        // Writing the same pins again is no change; no temporary file is left behind.
+        assert!(!write_pin_fragment(&path, &pins, "test").unwrap().changed);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("agent.d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     }
 
     #[test]

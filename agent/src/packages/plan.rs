@@ -6,6 +6,7 @@ use crate::host::rpmdb::RpmPackage;
 use crate::repo::{RepoPackage, compare_evr};
 use serde::Serialize;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -18,6 +19,8 @@ pub enum Change {
     Remove,
     /// Already installed at exactly the chosen NEVRA.
     Keep,
+    /// Not named by `--only`: left as installed (`from`), whatever the repository has.
+    Untouched,
 }
 
 impl Change {
@@ -28,6 +31,7 @@ impl Change {
             Change::Downgrade => "downgrade",
             Change::Remove => "remove",
             Change::Keep => "keep",
+            Change::Untouched => "untouched",
         }
     }
 }
@@ -63,6 +67,11 @@ pub struct InstallPlan {
     pub revision: String,
     pub kernels: Vec<KernelLine>,
     pub actions: Vec<PackageAction>,
+    /// The pins this plan was made with (config and `--pin`), package → version.
+    pub pins: BTreeMap<String, String>,
+    /// `--only`: the packages the plan may touch (absent: all it manages).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
 }
 
 impl InstallPlan {
@@ -112,12 +121,35 @@ impl InstallPlan {
             revision: revision.into(),
             kernels,
             actions,
+            pins: BTreeMap::new(),
+            only: Vec::new(),
         }
+    }
+
+    /// Adds a package `--only` leaves alone, as it is installed (`from`; empty when it is not).
+    pub fn untouched(&mut self, name: &str, installed: &[RpmPackage], reason: &str) {
+        if self.actions.iter().any(|a| a.name == name) {
+            return;
+        }
+        self.actions.push(PackageAction {
+            name: name.to_owned(),
+            change: Change::Untouched,
+            from: installed
+                .iter()
+                .filter(|i| i.name == name)
+                .map(|i| i.nevra())
+                .collect(),
+            to: None,
+            reason: reason.to_owned(),
+            package: None,
+        });
     }
 
     /// The actions that change the host.
     pub fn changes(&self) -> impl Iterator<Item = &PackageAction> {
-        self.actions.iter().filter(|a| a.change != Change::Keep)
+        self.actions
+            .iter()
+            .filter(|a| !matches!(a.change, Change::Keep | Change::Untouched))
     }
 
     pub fn is_converged(&self) -> bool {
@@ -175,7 +207,16 @@ fn installed_evr(pkg: &RpmPackage) -> String {
 /// The plan as a person reads it.
 pub fn render(plan: &InstallPlan) -> String {
     let mut out = format!("Repository {}\n", plan.repo);
-    out.push_str("Kernels served:\n");
+    if !plan.only.is_empty() {
+        out.push_str(&format!("Only: {}\n", plan.only.join(", ")));
+    }
+    if !plan.pins.is_empty() {
+        let pins: Vec<String> = plan.pins.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!("Pins: {}\n", pins.join(", ")));
+    }
+    if !plan.kernels.is_empty() {
+        out.push_str("Kernels served:\n");
+    }
     for k in &plan.kernels {
         out.push_str(&format!(
             "  {} ({}) -> {} [{}]\n",
@@ -190,7 +231,8 @@ pub fn render(plan: &InstallPlan) -> String {
         let line = match (&a.to, a.from.is_empty()) {
             (Some(to), true) => to.clone(),
             (Some(to), false) => format!("{} -> {to}", a.from.join(", ")),
-            (None, _) => a.from.join(", "),
+            (None, true) => format!("{} (not installed)", a.name),
+            (None, false) => a.from.join(", "),
         };
         out.push_str(&format!("  {:<9} {line}  ({})\n", a.change.label(), a.reason));
     }

@@ -49,6 +49,23 @@ pub fn select(
     kernels: &[KernelTarget],
     origin: &Origin,
 ) -> Result<Selection> {
+    let modules = select_modules(metadata, config, kernels, origin)?;
+    let mut userland = Vec::new();
+    for name in &config.userland {
+        userland.push(select_userland(metadata, name, config.pin.get(name), origin)?);
+    }
+    Ok(Selection { modules, userland })
+}
+
+/// For every kernel, the newest module package that fits it (and the pin, if the module is
+/// pinned). A kernel nothing fits is a refusal (exit 3) that names the kernel, why, and the
+/// module versions the repository has.
+pub fn select_modules(
+    metadata: &RepoMetadata,
+    config: &PackagesConfig,
+    kernels: &[KernelTarget],
+    origin: &Origin,
+) -> Result<Vec<ModuleChoice>> {
     let kmods: Vec<&RepoPackage> = metadata
         .named(&config.kmod)
         .filter(|p| installable_arch(p))
@@ -105,15 +122,12 @@ pub fn select(
         ))
         .into());
     }
-
-    let mut userland = Vec::new();
-    for name in &config.userland {
-        userland.push(select_userland(metadata, name, config.pin.get(name), origin)?);
-    }
-    Ok(Selection { modules, userland })
+    Ok(modules)
 }
 
-fn select_userland(
+/// The pinned version of package `name`, else its newest; a pin the repository cannot meet is
+/// a config error naming the versions it has.
+pub fn select_userland(
     metadata: &RepoMetadata,
     name: &str,
     pin: Option<&String>,

@@ -9,6 +9,7 @@
 //! 0600 and is never logged: requests are logged by method name only.
 
 pub mod host;
+pub mod pool;
 pub mod tls;
 
 use crate::config::XapiConfig;
@@ -218,10 +219,16 @@ impl Client {
     /// Calls `method(session, params…)`, logging in first when needed and once more when the
     /// session is no longer valid.
     pub fn call(&mut self, method: &str, params: Vec<Value>) -> Result<Value> {
+        self.call_with_timeout(method, params, TIMEOUT)
+    }
+
+    /// [`Client::call`] for a method that may take longer than the usual minute
+    /// (`host.evacuate`, a long-polling `event.from`).
+    pub fn call_with_timeout(&mut self, method: &str, params: Vec<Value>, timeout: Duration) -> Result<Value> {
         if self.session.is_none() {
             self.login()?;
         }
-        match self.call_with_session(method, &params) {
+        match self.call_with_session(method, &params, timeout) {
             Err(e)
                 if e.downcast_ref::<XapiError>()
                     .is_some_and(|x| x.code == "SESSION_INVALID") =>
@@ -229,18 +236,18 @@ impl Client {
                 tracing::info!(method, "XAPI session no longer valid: logging in again");
                 self.session = None;
                 self.login()?;
-                self.call_with_session(method, &params)
+                self.call_with_session(method, &params, timeout)
             }
             other => other,
         }
     }
 
-    fn call_with_session(&mut self, method: &str, params: &[Value]) -> Result<Value> {
+    fn call_with_session(&mut self, method: &str, params: &[Value], timeout: Duration) -> Result<Value> {
         let session = self.session.clone().unwrap_or_default();
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(json!(session));
         all.extend(params.iter().cloned());
-        self.rpc(method, all)
+        self.rpc_with_timeout(method, all, timeout)
     }
 
     /// Calls a method that returns a string (a reference, or `void` as "").
@@ -261,6 +268,10 @@ impl Client {
 
     /// One JSON-RPC 2.0 request. Only the method name is logged, never the parameters.
     fn rpc(&mut self, method: &str, params: Vec<Value>) -> Result<Value> {
+        self.rpc_with_timeout(method, params, TIMEOUT)
+    }
+
+    fn rpc_with_timeout(&mut self, method: &str, params: Vec<Value>, timeout: Duration) -> Result<Value> {
         let id = self.next_id;
         self.next_id += 1;
         let endpoint = self
@@ -273,6 +284,7 @@ impl Client {
             .http
             .post(endpoint.clone())
             .header("Content-Type", "application/json")
+            .timeout(timeout)
             .body(body.to_string())
             .send()
             .with_context(|| format!("cannot reach XAPI at {endpoint} ({method})"))?;

@@ -22,7 +22,13 @@ pub struct UpArgs {
     #[arg(long)]
     pub time_scale: Option<f64>,
 
-    /// Give every host a loop-device disk (needs root).
+    /// The last N hosts are new hosts joining the pool: XAPI members with the plugin and
+    /// their agent.toml, but no LINSTOR node, replica, VM or disk (overrides the scenario's
+    /// `joining`).
+    #[arg(long, value_name = "N")]
+    pub join: Option<usize>,
+
+    /// Give every host but the joining ones a loop-device disk (needs root).
     #[arg(long)]
     pub disks: bool,
 

@@ -13,6 +13,7 @@ pub fn up(args: &UpArgs) -> Result<()> {
         hosts: args.hosts,
         scenario: args.scenario.clone(),
         time_scale: args.time_scale,
+        join: args.join,
         disks: args.disks,
         provisioner: match args.provision {
             Provision::Agent => None,

@@ -36,6 +36,7 @@ pub fn serve(dir: &Path) -> Result<()> {
             config: h.config.clone(),
             address: h.address.clone(),
             disk: h.disk.clone(),
+            joining: h.joining,
         })
         .collect();
     let controller_version = state.controller.version.clone();
@@ -63,6 +64,7 @@ pub fn serve(dir: &Path) -> Result<()> {
         time_scale: input.scenario.time_scale,
         pid: std::process::id(),
         log: dir.join(super::LOG_FILE),
+        agent_bin: input.agent_bin.clone(),
         hosts,
     };
 
@@ -76,10 +78,13 @@ pub fn serve(dir: &Path) -> Result<()> {
         })
         .context("cannot start the LINSTOR face")?;
     let w = world.clone();
+    let options = xapi_face::Options {
+        agent_bin: input.agent_bin.clone(),
+    };
     std::thread::Builder::new()
         .name("xapi".into())
         .spawn(move || {
-            if let Err(e) = xapi_face::serve(w, xapi) {
+            if let Err(e) = xapi_face::serve_with(w, xapi, options) {
                 tracing::error!("XAPI face stopped: {e:#}");
             }
         })

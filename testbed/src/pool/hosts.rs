@@ -1,5 +1,8 @@
-//! The pool's host sysroots, provisioned as members of an existing XOSTOR pool (DRBD module
-//! and LINSTOR satellite installed at the controller's version).
+//! The pool's host sysroots, provisioned as members of an existing XOSTOR pool (DRBD module,
+//! LINSTOR satellite and controller installed at the controller's version), each with the
+//! project's XAPI plugin in `/etc/xapi.d/plugins/linstor-agent` and its agent configuration
+//! where a real host keeps it, `/etc/linstor-agent/agent.toml` (the agent's default under
+//! `--root`, which the plugin relies on).
 //!
 //! dnf is the slow part (about a second a run), and every host of a fresh pool holds the
 //! same packages. So one template host is built and provisioned once per pool, then copied
@@ -15,7 +18,7 @@ use serde::Serialize;
 use crate::cmd::Cmd;
 use crate::fixture::FixtureRepo;
 use crate::fixture::catalog::{
-    DEFAULT_USERLAND, KERNEL_XCPNG_38, KMOD_NAME, KMOD_XCPNG_9_2_11, KMOD_XCPNG_9_2_12,
+    KERNEL_XCPNG_38, KMOD_NAME, KMOD_XCPNG_9_2_11, KMOD_XCPNG_9_2_12, POOL_USERLAND,
 };
 use crate::fsutil;
 use crate::sysroot::{self, HostOptions, HostRoot, Identity, boot, dnf, identity};
@@ -23,6 +26,13 @@ use crate::sysroot::{self, HostOptions, HostRoot, Identity, boot, dnf, identity}
 /// The agent binary's environment override.
 pub const AGENT_BIN_ENV: &str = "LINSTOR_AGENT_BIN";
 const TEMPLATE: &str = "template";
+/// A host's agent configuration, relative to its root (DESIGN.md §4's default).
+pub const AGENT_CONFIG: &str = "etc/linstor-agent/agent.toml";
+/// Where the project's XAPI plugin goes, relative to a host's root.
+pub const PLUGIN_PATH: &str = "etc/xapi.d/plugins/linstor-agent";
+/// The project's XAPI plugin, built into the testbed so every pool host gets the one of this
+/// checkout.
+pub const LINSTOR_AGENT_PLUGIN: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/linstor-agent"));
 
 /// How hosts get their DRBD module and LINSTOR packages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +43,7 @@ pub enum Provisioner {
     Packages,
 }
 
-/// A built host: `<dir>/<name>/{root,agent.toml}`.
+/// A built host: `<dir>/<name>/root`, its config in `root/etc/linstor-agent/agent.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltHost {
     pub name: String,
@@ -129,7 +139,7 @@ pub fn write_agent_config(
         },
         packages: PackagesSection {
             kmod: KMOD_NAME,
-            userland: DEFAULT_USERLAND.to_vec(),
+            userland: POOL_USERLAND.to_vec(),
             pin,
         },
         controller: endpoints.map(|e| ControllerSection {
@@ -177,7 +187,11 @@ fn build_template(
         extra_packages: extra,
         ..HostOptions::default()
     };
-    let host = sysroot::build_host(staging, TEMPLATE, repo, &[KERNEL_XCPNG_38.nevra], &opts)?;
+    let mut host = sysroot::build_host(staging, TEMPLATE, repo, &[KERNEL_XCPNG_38.nevra], &opts)?;
+    // The config lives in the root, where the agent (and the plugin that runs it) looks by
+    // default; the one `build_host` left beside the root would only mislead.
+    std::fs::remove_file(&host.config).with_context(|| format!("cannot remove {}", host.config.display()))?;
+    host.config = host.root.join(AGENT_CONFIG);
     write_agent_config(&host.config, repo, pin, None)?;
     if let Provisioner::Agent(agent) = provisioner {
         let result = Cmd::new(agent)
@@ -191,7 +205,17 @@ fn build_template(
         dnf::stop_gpg_agents(&host.root);
         result.context("provisioning the template host with `linstor-agent install`")?;
     }
+    install_plugin(&host.root)?;
     Ok(host)
+}
+
+/// Installs the project's XAPI plugin into a host root, executable as XAPI requires.
+pub fn install_plugin(root: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = root.join(PLUGIN_PATH);
+    fsutil::write(&path, LINSTOR_AGENT_PLUGIN)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot chmod {}", path.display()))
 }
 
 /// dnf specs for the packages the agent would install (Packages provisioner): the XCP-ng
@@ -208,7 +232,7 @@ fn package_specs(pin: &BTreeMap<String, String>) -> Result<Vec<String>> {
         ),
     };
     let mut specs = vec![kmod.nevra.to_owned()];
-    for name in DEFAULT_USERLAND {
+    for name in POOL_USERLAND {
         specs.push(match pin.get(*name) {
             Some(v) => format!("{name}-{v}"),
             None => (*name).to_owned(),
@@ -256,7 +280,7 @@ fn copy_template(template: &HostRoot, dir: &Path, name: &str) -> Result<BuiltHos
     .with_context(|| format!("boot configuration of {}", root.display()))?;
     Ok(BuiltHost {
         name: name.to_owned(),
+        config: root.join(AGENT_CONFIG),
         root,
-        config: host_dir.join("agent.toml"),
     })
 }

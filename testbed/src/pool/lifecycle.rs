@@ -33,6 +33,9 @@ pub struct UpOptions {
     pub hosts: Option<usize>,
     pub scenario: Option<PathBuf>,
     pub time_scale: Option<f64>,
+    /// The last N hosts are joining the pool (overrides the scenario's `joining`).
+    pub join: Option<usize>,
+    /// A loop-device disk for every host but the joining ones.
     pub disks: bool,
     /// Default: the agent binary found beside this one.
     pub provisioner: Option<Provisioner>,
@@ -49,11 +52,17 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
         Some(path) => Scenario::load(path)?,
         None => Scenario::default(),
     };
-    let resolved = scenario.resolve(opts.hosts, opts.time_scale)?;
+    let resolved = scenario.resolve_with(opts.hosts, opts.time_scale, opts.join)?;
     let repo = FixtureRepo::shared().context("building the fixture repository")?;
     let provisioner = match &opts.provisioner {
         Some(p) => p.clone(),
         None => Provisioner::Agent(hosts::find_agent_binary()?),
+    };
+    // What the hosts' plugins run: the provisioning agent, else one found beside this binary
+    // (none: plugins fall back to /usr/bin/linstor-agent, as on a real host).
+    let agent_bin = match &provisioner {
+        Provisioner::Agent(path) => Some(fsutil::absolute(path)?),
+        Provisioner::Packages => hosts::find_agent_binary().ok(),
     };
     let built = hosts::build_hosts(
         &dir.join("hosts"),
@@ -70,7 +79,8 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
 
     let mut inputs = Vec::with_capacity(built.len());
     for (i, host) in built.iter().enumerate() {
-        let disk = if opts.disks {
+        // A joining host has no disk: it joins the pool diskless (documented in the scenario).
+        let disk = if opts.disks && !resolved.is_joining(i) {
             let d = disks::attach(&dir, &host.name).inspect_err(|_| {
                 let _ = disks::detach_all(&dir);
             })?;
@@ -104,6 +114,7 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
             credentials: credentials.clone(),
             repo: repo.dir.clone(),
             repo_baseurl: repo.baseurl(),
+            agent_bin,
         },
     )?;
 
@@ -113,7 +124,7 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
     let mut child = spawn_daemon(&exe, &dir)?;
-    let result = finish_up(&dir, &mut child, &repo, &resolved.pin, &credentials);
+    let result = finish_up(&dir, &mut child, &repo, &resolved.config_pin, &credentials);
     match result {
         Ok(info) => {
             tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "pool up");

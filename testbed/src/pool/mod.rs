@@ -7,7 +7,9 @@
 //! DIR/testbed.pid      the daemon (`testbed serve --dir DIR`), DIR/testbed.log its output
 //! DIR/xapi.secret      the XAPI password (0600), for agent.toml's password_file
 //! DIR/disks.json       loop devices attached for --disks (released by `down`)
-//! DIR/hosts/NAME/      root/ (the sysroot), agent.toml, dnf/
+//! DIR/hosts/NAME/      root/ (the sysroot), dnf/
+//! DIR/hosts/NAME/root/etc/linstor-agent/agent.toml   the host's agent config
+//! DIR/hosts/NAME/root/etc/xapi.d/plugins/linstor-agent  the project's XAPI plugin
 //! DIR/disks/NAME.img   sparse file behind a host's loop device
 //! ```
 
@@ -56,6 +58,9 @@ pub struct PoolInfo {
     pub time_scale: f64,
     pub pid: u32,
     pub log: PathBuf,
+    /// The agent binary plugins run on this pool's hosts (`LINSTOR_AGENT_BIN`), if known.
+    #[serde(default)]
+    pub agent_bin: Option<PathBuf>,
     pub hosts: Vec<HostInfo>,
 }
 
@@ -64,10 +69,14 @@ pub struct HostInfo {
     pub name: String,
     pub uuid: String,
     pub root: PathBuf,
+    /// `<root>/etc/linstor-agent/agent.toml`.
     pub config: PathBuf,
     pub address: String,
     /// The loop device behind its storage (`--disks`), else null.
     pub disk: Option<String>,
+    /// Joining the pool (`--join`): no LINSTOR node yet.
+    #[serde(default)]
+    pub joining: bool,
 }
 
 /// `DIR/world.json`: written by `up`, read by the daemon.
@@ -78,6 +87,8 @@ pub struct WorldInput {
     pub credentials: Credentials,
     pub repo: PathBuf,
     pub repo_baseurl: String,
+    #[serde(default)]
+    pub agent_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,8 @@ use crate::world::{self, Faults, Power, ReplicaKind, State, Violation, VmPower, 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     pub clock: ClockStatus,
+    #[serde(default)]
+    pub pool: PoolStatus,
     pub controller: ControllerStatus,
     pub hosts: Vec<HostStatus>,
     pub nodes: Vec<NodeStatus>,
@@ -25,6 +27,14 @@ pub struct ClockStatus {
     pub now: f64,
     /// Simulated seconds per real second.
     pub time_scale: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolStatus {
+    /// Name of the master host.
+    pub master: String,
+    /// XAPI's `pool.ha_enabled` (`pool.enable_ha` / `pool.disable_ha`).
+    pub ha_enabled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +59,15 @@ pub struct HostStatus {
     pub satellite_version: Option<String>,
     pub satellite_running: bool,
     pub boot_note: Option<String>,
+    /// How many times `host.reboot` took the host down since the pool started.
+    #[serde(default)]
+    pub reboots: u32,
+    /// The host's agent config (`<root>/etc/linstor-agent/agent.toml`).
+    #[serde(default)]
+    pub config: std::path::PathBuf,
+    /// Joined the pool with no LINSTOR node (`testbed up --join`).
+    #[serde(default)]
+    pub joining: bool,
     /// Installed packages now (name → version-release), read from the sysroot.
     pub packages: BTreeMap<String, String>,
     /// The host's PIFs as XAPI has them (what `PIF.reconfigure_ip` and `network.set_MTU` set).
@@ -134,6 +153,10 @@ pub fn of_state(
             now: state.now,
             time_scale,
         },
+        pool: PoolStatus {
+            master: host_name(&state.pool.master).unwrap_or_default(),
+            ha_enabled: state.pool.ha_enabled,
+        },
         controller: ControllerStatus {
             version: state.controller.version.clone(),
             host: state.controller.host.clone(),
@@ -162,6 +185,9 @@ pub fn of_state(
                 satellite_version: h.satellite_version.clone(),
                 satellite_running: h.satellite_running,
                 boot_note: h.boot_note.clone(),
+                reboots: h.reboots,
+                config: h.config.clone(),
+                joining: h.joining,
                 packages: packages.get(&h.name).cloned().unwrap_or_default(),
                 pifs: state
                     .pifs

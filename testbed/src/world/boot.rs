@@ -49,6 +49,9 @@ pub fn boot(host: &mut Host, no_satellite: bool) {
     host.satellite_version = facts.satellite_version;
     host.satellite_running = host.satellite_version.is_some() && !no_satellite;
     host.boot_note = Some(facts.note);
+    // A fresh kernel has no DRBD resources configured until the satellite reaches the
+    // controller (the dynamics set this once the node is ONLINE).
+    host.drbd_adjusted = false;
 }
 
 /// Reads what a boot of `root` would find. Never fails: what cannot be read is reported in

@@ -1,7 +1,8 @@
 //! A resolved scenario plus the hosts' sysroots → the world's initial state: an existing
 //! XOSTOR pool (XAPI pool, hosts, networks and PIFs; LINSTOR nodes with their storage pool,
 //! resource definitions and replicas; VMs on their home hosts), every host booted from its
-//! sysroot at time 0.
+//! sysroot at time 0. Joining hosts (the scenario's last `joining`) are XAPI pool members
+//! with their PIFs, but no LINSTOR node yet (and so no replica).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -75,7 +76,9 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
             uuid: derived_uuid("pool", &hosts[0].name),
             name_label: "xostor-pool".into(),
             master: String::new(),
-            ha_enabled: false,
+            ha_enabled: scenario.ha_enabled,
+            ha_configuration: BTreeMap::new(),
+            ha_heartbeat_srs: Vec::new(),
             other_config: BTreeMap::new(),
         },
         hosts: Vec::new(),
@@ -122,7 +125,8 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
         mtu: 1500,
     };
 
-    for spec in hosts {
+    for (index, spec) in hosts.iter().enumerate() {
+        let joining = scenario.is_joining(index);
         let uuid = Identity::for_host(&spec.name).installation_uuid;
         let mut host = Host {
             uuid: uuid.clone(),
@@ -140,6 +144,9 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
             other_config: BTreeMap::new(),
             satellite_running: false,
             boot_note: None,
+            reboots: 0,
+            drbd_adjusted: false,
+            joining,
         };
         boot::boot(&mut host, false);
         state.hosts.push(host);
@@ -171,6 +178,10 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
             dns: String::new(),
         });
 
+        if joining {
+            // Registering the node is what `linstor-agent provision` does on a new host.
+            continue;
+        }
         let pool_kib = spec.disk.as_ref().map_or(DEFAULT_POOL_KIB, |(_, kib)| *kib);
         state.nodes.push(Node {
             name: spec.name.clone(),

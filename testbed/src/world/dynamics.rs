@@ -8,8 +8,11 @@
 //! at the current time after a change (an API call, a fault).
 //!
 //! DRBD as modelled here: every replica (diskful, diskless, tie-breaker) is a quorum voter;
-//! a resource has quorum while a strict majority of its replicas is *present* (the node
-//! connected to the controller, DRBD module loaded). Writes go on only with quorum; a
+//! a resource has quorum while a strict majority of its replicas is *present*: its host up
+//! with the DRBD module loaded, and the resources brought up by the satellite since the host
+//! booted (`Host::drbd_adjusted`: set when the node is first ONLINE after a boot; a satellite
+//! stopped, restarted or at another version than the controller afterwards does not take
+//! DRBD down, as DRBD lives in the kernel). Writes go on only with quorum; a
 //! diskful replica that is away meanwhile falls behind by the resource's write rate and
 //! resyncs from an UpToDate peer when it is back, for `resync_base_secs` plus
 //! `resync_secs_per_gib` per GiB it missed.
@@ -18,6 +21,7 @@ use std::collections::BTreeMap;
 
 use super::boot;
 use super::model::*;
+use super::scenario::PERSISTENT_DATABASE;
 use super::violations;
 
 const KIB_PER_GIB: f64 = 1024.0 * 1024.0;
@@ -60,8 +64,31 @@ pub fn advance(state: &mut State, now: SimTime) -> bool {
 pub fn settle(state: &mut State) {
     move_controller_if_its_host_is_away(state);
     track_offline_nodes(state);
+    adjust_drbd(state);
     update_replicas(state);
     violations::evaluate(state);
+}
+
+/// A host's DRBD resources come up when its satellite first reaches the controller after a
+/// boot, and stay up until the host goes down.
+fn adjust_drbd(state: &mut State) {
+    let online: Vec<bool> = state
+        .hosts
+        .iter()
+        .map(|h| connection_status(state, &h.name) == "ONLINE")
+        .collect();
+    for (host, online) in state.hosts.iter_mut().zip(online) {
+        if host.power != Power::Up || !host.drbd_loaded {
+            host.drbd_adjusted = false;
+        } else if online {
+            host.drbd_adjusted = true;
+        }
+    }
+}
+
+/// Whether the host's DRBD takes part in replication now (see the module documentation).
+pub fn drbd_serving(host: &Host) -> bool {
+    host.power == Power::Up && host.drbd_loaded && host.drbd_adjusted
 }
 
 /// The earliest pending timed event, if any.
@@ -325,24 +352,61 @@ pub fn sync_done_percent(state: &State, res: &Resource) -> Option<f64> {
 }
 
 /// drbd-reactor promotes the controller's database on another host when the controller's
-/// host goes away; the controller does not answer meanwhile.
+/// host goes away; the controller does not answer meanwhile, and comes back as the
+/// `linstor-controller` installed on that host.
 fn move_controller_if_its_host_is_away(state: &mut State) {
     let current_up = host_by_name(state, &state.controller.host).is_some_and(|h| h.power == Power::Up);
     if current_up {
         return;
     }
+    // Only a host with a replica of the controller's database can promote it (any host
+    // when the scenario has no such resource).
+    let has_database = state.resources.iter().any(|r| r.name == PERSISTENT_DATABASE);
     let Some(next) = state
         .hosts
         .iter()
+        .filter(|h| {
+            !has_database
+                || state
+                    .resources
+                    .iter()
+                    .any(|r| r.name == PERSISTENT_DATABASE && r.node == h.name)
+        })
         .find(|h| h.power == Power::Up && h.drbd_loaded && h.satellite_running)
-        .map(|h| h.name.clone())
+        .map(|h| (h.name.clone(), h.root.clone()))
     else {
         return;
     };
+    let (next, root) = next;
     tracing::info!(from = %state.controller.host, to = %next, "controller moves");
     state.controller.host = next;
+    if let Some(version) = controller_version_in(&root) {
+        state.controller.version = version;
+    }
     let until = state.now + state.params.controller_failover_secs;
     state.controller.refuse_until = Some(state.controller.refuse_until.map_or(until, |u| u.max(until)));
+}
+
+/// The `linstor-controller` installed in `root`: what a controller started there runs. None
+/// (keep the version it had) when it is not installed or rpm cannot tell, which is logged.
+pub fn controller_version_in(root: &std::path::Path) -> Option<String> {
+    match boot::installed_version(root, "linstor-controller") {
+        Ok(Some(version)) => Some(version),
+        Ok(None) => {
+            tracing::warn!(
+                root = %root.display(),
+                "linstor-controller is not installed there: the controller keeps its version"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!(
+                root = %root.display(),
+                "cannot query linstor-controller ({e:#}): the controller keeps its version"
+            );
+            None
+        }
+    }
 }
 
 fn track_offline_nodes(state: &mut State) {
@@ -384,14 +448,11 @@ fn eviction_delay(state: &State, node: &str) -> Option<f64> {
 /// Disk states and resyncs from who is present now.
 fn update_replicas(state: &mut State) {
     let now = state.now;
-    // Who takes part in DRBD: node connected, module loaded.
+    // Who takes part in DRBD: host up with the module loaded and its resources brought up.
     let present: Vec<bool> = state
         .resources
         .iter()
-        .map(|r| {
-            connection_status(state, &r.node) == "ONLINE"
-                && host_by_name(state, &r.node).is_some_and(|h| h.drbd_loaded)
-        })
+        .map(|r| host_by_name(state, &r.node).is_some_and(drbd_serving))
         .collect();
     for (r, &p) in state.resources.iter().zip(&present) {
         state.replica_dynamics.entry(r.uuid.clone()).or_default().present = p;

@@ -10,6 +10,7 @@
 //! - [`dynamics`]: time passing (reboots, migrations, resync, quorum, eviction);
 //! - [`violations`]: the intervals in which the pool was not healthy;
 //! - [`ops`]: XAPI operations with XAPI's checks and error codes;
+//! - [`services`]: `systemctl` of the LINSTOR services (XCP-ng's `service.py` plugin);
 //! - [`faults`]: what tests inject.
 
 pub mod boot;
@@ -19,6 +20,7 @@ pub mod faults;
 pub mod model;
 pub mod ops;
 pub mod scenario;
+pub mod services;
 pub mod violations;
 
 pub use dynamics::{connection_status, has_quorum, replication_state, sync_done_percent, unsupported_layers};

@@ -105,6 +105,13 @@ pub struct Pool {
     /// UUID of the master host.
     pub master: String,
     pub ha_enabled: bool,
+    /// What `pool.enable_ha` was given (`configuration`), cleared by `pool.disable_ha`.
+    #[serde(default)]
+    pub ha_configuration: BTreeMap<String, String>,
+    /// The SR refs `pool.enable_ha` was given for heartbeating (no SR is modelled: they are
+    /// kept as given, for the pool record's `ha_statefiles`).
+    #[serde(default)]
+    pub ha_heartbeat_srs: Vec<String>,
     pub other_config: BTreeMap<String, String>,
 }
 
@@ -147,6 +154,20 @@ pub struct Host {
     /// Where the last boot read its default kernel from (boot loader file), or why it found
     /// none (for `testbed status` and error messages).
     pub boot_note: Option<String>,
+    /// How many times `host.reboot` took this host down since the pool started (a test
+    /// asserts an upgrade rebooted no host twice).
+    #[serde(default)]
+    pub reboots: u32,
+    /// Whether the satellite brought this host's DRBD resources up since it booted. DRBD
+    /// lives in the kernel: once up, the resources stay up (and keep their quorum votes) when
+    /// the satellite stops, restarts or mismatches the controller; only a boot takes them
+    /// down, and only a satellite that reaches the controller brings them up again.
+    #[serde(default)]
+    pub drbd_adjusted: bool,
+    /// A host that joined the XAPI pool with no LINSTOR node (`testbed up --join`): no
+    /// replicas, no VMs, no disk at the start; `linstor-agent provision` registers it.
+    #[serde(default)]
+    pub joining: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -62,6 +62,8 @@ pub const CANNOT_EVACUATE_HOST: &str = "CANNOT_EVACUATE_HOST";
 pub const VM_BAD_POWER_STATE: &str = "VM_BAD_POWER_STATE";
 pub const VM_MIGRATE_FAILED: &str = "VM_MIGRATE_FAILED";
 pub const OTHER_OPERATION_IN_PROGRESS: &str = "OTHER_OPERATION_IN_PROGRESS";
+pub const HA_IS_ENABLED: &str = "HA_IS_ENABLED";
+pub const HA_NOT_ENABLED: &str = "HA_NOT_ENABLED";
 
 /// How long past its simulated end a blocking call waits (real time) before giving up.
 const WAIT_SLACK: Duration = Duration::from_secs(30);
@@ -365,6 +367,43 @@ impl World {
             s.hosts[i].power = Power::Rebooting {
                 until: s.now + s.params.reboot_secs,
             };
+            s.hosts[i].reboots += 1;
+            Ok(())
+        })
+    }
+
+    /// `pool.enable_ha(heartbeat_srs, configuration)`: `HA_IS_ENABLED` when it is on already,
+    /// `HOST_OFFLINE` while a host is away (xapi_ha.ml checks every host is live first). HA's
+    /// effects (restarting protected VMs, fencing) are not modelled: host operations behave
+    /// as without it.
+    pub fn pool_enable_ha(
+        &self,
+        heartbeat_srs: Vec<String>,
+        configuration: std::collections::BTreeMap<String, String>,
+    ) -> Result<(), XapiError> {
+        self.change(|s| {
+            if s.pool.ha_enabled {
+                return Err(XapiError::new(HA_IS_ENABLED, vec![]));
+            }
+            if let Some(away) = s.hosts.iter().find(|h| h.power != Power::Up) {
+                return Err(XapiError::new(HOST_OFFLINE, vec![opaque_ref(&away.uuid)]));
+            }
+            s.pool.ha_enabled = true;
+            s.pool.ha_heartbeat_srs = heartbeat_srs;
+            s.pool.ha_configuration = configuration;
+            Ok(())
+        })
+    }
+
+    /// `pool.disable_ha`: `HA_NOT_ENABLED` when it is off.
+    pub fn pool_disable_ha(&self) -> Result<(), XapiError> {
+        self.change(|s| {
+            if !s.pool.ha_enabled {
+                return Err(XapiError::new(HA_NOT_ENABLED, vec![]));
+            }
+            s.pool.ha_enabled = false;
+            s.pool.ha_heartbeat_srs.clear();
+            s.pool.ha_configuration.clear();
             Ok(())
         })
     }

@@ -13,6 +13,11 @@
 //! controller_version = "1.29.2"   # default: the fixture's newest linstor-satellite
 //! max_hosts_down = 1              # more hosts away at once is a violation
 //! time_scale = 60.0               # simulated seconds per real second (`--time-scale` overrides)
+//! ha_enabled = false              # XAPI pool HA on at the start (pool.disable_ha turns it off)
+//! joining = 0                     # the last N hosts are joining (`testbed up --join` overrides):
+//!                                 # XAPI members with no LINSTOR node, no replica, no VM and no
+//!                                 # disk (even with --disks); resource and VM indices must name
+//!                                 # the other hosts
 //!
 //! [durations]                     # simulated seconds
 //! reboot_secs = 60.0
@@ -21,8 +26,12 @@
 //! resync_secs_per_gib = 10.0      # per GiB written while the replica was away
 //! controller_failover_secs = 20.0
 //!
-//! [packages]                      # what hosts are provisioned with (agent.toml [packages] pin)
-//! pin = { "linstor-satellite" = "1.29.2" }   # default: the controller's version
+//! [packages]                      # what hosts are provisioned with
+//! pin = { "linstor-satellite" = "1.29.2" }   # linstor-satellite and linstor-controller
+//!                                 # default to the controller's version
+//! config_pin = {}                 # the pins written to each host's agent.toml (default: `pin`);
+//!                                 # an upgrade scenario leaves them out so the agent moves on to
+//!                                 # the newest packages of the repository
 //!
 //! [[resources]]
 //! name = "xcp-volume-1"
@@ -63,6 +72,8 @@ pub struct Scenario {
     pub controller_version: Option<String>,
     pub max_hosts_down: Option<usize>,
     pub time_scale: Option<f64>,
+    pub ha_enabled: Option<bool>,
+    pub joining: Option<usize>,
     #[serde(default)]
     pub durations: Durations,
     #[serde(default)]
@@ -99,6 +110,8 @@ pub struct Packages {
     /// Package name → version the hosts are provisioned at.
     #[serde(default)]
     pub pin: BTreeMap<String, String>,
+    /// Package name → version pinned in each host's agent.toml; None: the same as `pin`.
+    pub config_pin: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,8 +162,29 @@ pub struct Resolved {
     pub time_scale: f64,
     pub durations: Durations,
     pub pin: BTreeMap<String, String>,
+    /// The pins of each host's agent.toml.
+    #[serde(default)]
+    pub config_pin: BTreeMap<String, String>,
+    /// XAPI pool HA on at the start.
+    #[serde(default)]
+    pub ha_enabled: bool,
+    /// The last `joining` hosts of `host_names` are joining the pool (see the module docs).
+    #[serde(default)]
+    pub joining: usize,
     pub resources: Vec<ResourceSpec>,
     pub vms: Vec<VmSpec>,
+}
+
+impl Resolved {
+    /// How many hosts are members of the XOSTOR pool at the start (the others are joining).
+    pub fn members(&self) -> usize {
+        self.host_names.len() - self.joining
+    }
+
+    /// Whether host `index` is joining the pool.
+    pub fn is_joining(&self, index: usize) -> bool {
+        index >= self.members()
+    }
 }
 
 impl Scenario {
@@ -168,6 +202,16 @@ impl Scenario {
     /// Applies the defaults; `hosts` (from `--hosts`) wins over the file's, `time_scale` (from
     /// `--time-scale`) too.
     pub fn resolve(&self, hosts: Option<usize>, time_scale: Option<f64>) -> Result<Resolved> {
+        self.resolve_with(hosts, time_scale, None)
+    }
+
+    /// [`Scenario::resolve`], with `joining` (from `--join`) winning over the file's too.
+    pub fn resolve_with(
+        &self,
+        hosts: Option<usize>,
+        time_scale: Option<f64>,
+        joining: Option<usize>,
+    ) -> Result<Resolved> {
         let n = match (hosts, self.hosts, &self.host_names) {
             (Some(n), _, _) | (None, Some(n), _) => n,
             (None, None, Some(names)) => names.len(),
@@ -218,14 +262,27 @@ impl Scenario {
             .clone()
             .unwrap_or_else(|| LINSTOR_SATELLITE_1_29_2.version.to_owned());
         let mut pin = self.packages.pin.clone();
-        pin.entry("linstor-satellite".to_owned())
-            .or_insert_with(|| controller_version.clone());
+        // Every XOSTOR host runs a satellite and has the controller installed (drbd-reactor
+        // may start it on any of them): both at the controller's version unless pinned.
+        for package in ["linstor-satellite", "linstor-controller"] {
+            pin.entry(package.to_owned())
+                .or_insert_with(|| controller_version.clone());
+        }
+        let config_pin = self.packages.config_pin.clone().unwrap_or_else(|| pin.clone());
 
+        let joining = joining.or(self.joining).unwrap_or(0);
+        if joining >= n {
+            bail!(
+                "joining = {joining} leaves no member in a pool of {n} hosts: at least one host must \
+                 already be in the pool"
+            );
+        }
+        let members = n - joining;
         let (resources, vms) = match (&self.resources, &self.vms) {
-            (None, None) => default_layout(n),
+            (None, None) => default_layout(members),
             (r, v) => (r.clone().unwrap_or_default(), v.clone().unwrap_or_default()),
         };
-        check_layout(n, &resources, &vms)?;
+        check_layout(members, n, &resources, &vms)?;
         Ok(Resolved {
             host_names,
             host_memory: (memory_gib * GIB as f64) as u64,
@@ -234,6 +291,9 @@ impl Scenario {
             time_scale,
             durations: d.clone(),
             pin,
+            config_pin,
+            ha_enabled: self.ha_enabled.unwrap_or(false),
+            joining,
             resources,
             vms,
         })
@@ -279,7 +339,17 @@ pub fn default_layout(n: usize) -> (Vec<ResourceSpec>, Vec<VmSpec>) {
     (resources, vms)
 }
 
-fn check_layout(n: usize, resources: &[ResourceSpec], vms: &[VmSpec]) -> Result<()> {
+/// Resources and VMs may only name the `members` first hosts of the `n`: the others are
+/// joining the pool and hold nothing yet.
+fn check_layout(members: usize, n: usize, resources: &[ResourceSpec], vms: &[VmSpec]) -> Result<()> {
+    let joining_note = if n > members {
+        format!(
+            " (hosts {members}..{} are joining the pool and hold nothing yet)",
+            n - 1
+        )
+    } else {
+        String::new()
+    };
     let mut names = BTreeSet::new();
     for r in resources {
         if r.name.is_empty() || !names.insert(r.name.as_str()) {
@@ -299,11 +369,12 @@ fn check_layout(n: usize, resources: &[ResourceSpec], vms: &[VmSpec]) -> Result<
         }
         let mut placed = BTreeSet::new();
         for &h in r.diskful.iter().chain(&r.diskless).chain(&r.tiebreaker) {
-            if h >= n {
+            if h >= members {
                 bail!(
-                    "resource {}: host index {h} is out of range (the pool has hosts 0..{})",
+                    "resource {}: host index {h} is out of range (the pool has hosts 0..{}){}",
                     r.name,
-                    n - 1
+                    members - 1,
+                    joining_note
                 );
             }
             if !placed.insert(h) {
@@ -316,12 +387,13 @@ fn check_layout(n: usize, resources: &[ResourceSpec], vms: &[VmSpec]) -> Result<
         if vm.name.is_empty() || !vm_names.insert(vm.name.as_str()) {
             bail!("VM name {:?} is empty or appears twice", vm.name);
         }
-        if vm.home >= n {
+        if vm.home >= members {
             bail!(
-                "VM {}: home host index {} is out of range (the pool has hosts 0..{})",
+                "VM {}: home host index {} is out of range (the pool has hosts 0..{}){}",
                 vm.name,
                 vm.home,
-                n - 1
+                members - 1,
+                joining_note
             );
         }
         if !(vm.memory_gib.is_finite() && vm.memory_gib > 0.0) {

@@ -71,6 +71,13 @@ fn explicit(method: &str) -> Option<Spec> {
             methods::host_call_plugin,
         ),
         "host.get_servertime" => fixed(&["session_id", "host"], 0, methods::host_get_servertime),
+        // Pool-wide calls without a pool reference, as in the datamodel.
+        "pool.enable_ha" => fixed(
+            &["session_id", "heartbeat_srs", "configuration"],
+            0,
+            methods::pool_enable_ha,
+        ),
+        "pool.disable_ha" => fixed(&["session_id"], 0, methods::pool_disable_ha),
         "VM.pool_migrate" => fixed(
             &["session_id", "vm", "host", "options"],
             0,

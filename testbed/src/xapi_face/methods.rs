@@ -7,6 +7,7 @@ use super::dispatch::Args;
 use super::error::Failure;
 use super::events::{self, Subscription};
 use super::plugin;
+use super::service_plugin;
 use super::records::{Class, format_datetime, opaque_ref};
 use super::value::Value;
 use crate::world::{Power, XapiError};
@@ -132,9 +133,40 @@ pub(super) fn host_call_plugin(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Fa
     let function = args.str(3)?;
     let plugin_args = args.string_map(4)?;
     let root = live_host_root(xapi, &host)?;
+    // Built in, ahead of the plugin directory: the testbed has no systemd to run.
+    if name == service_plugin::NAME {
+        return Ok(Value::String(service_plugin::call(
+            &xapi.world,
+            &host,
+            function,
+            &plugin_args,
+        )?));
+    }
     // Outside the world's lock: a plugin may take its time, or call back into XAPI.
-    let output = plugin::call(&root, &args.session, name, function, &plugin_args)?;
+    let output = plugin::call(
+        &root,
+        &args.session,
+        name,
+        function,
+        &plugin_args,
+        xapi.agent_bin.as_deref(),
+    )?;
     Ok(Value::String(output))
+}
+
+/// `pool.enable_ha(heartbeat_srs, configuration)`: no SR is modelled, so the SR refs are
+/// checked for type only.
+pub(super) fn pool_enable_ha(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure> {
+    let heartbeat_srs = args.strings(1)?;
+    let configuration = args.string_map(2)?;
+    xapi.world.pool_enable_ha(heartbeat_srs, configuration)?;
+    void()
+}
+
+/// `pool.disable_ha()`.
+pub(super) fn pool_disable_ha(xapi: &Xapi, _args: &Args<'_>) -> Result<Value, Failure> {
+    xapi.world.pool_disable_ha()?;
+    void()
 }
 
 pub(super) fn host_get_servertime(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure> {

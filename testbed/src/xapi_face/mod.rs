@@ -7,8 +7,9 @@
 //! neutral value type), [`xmlrpc`] and [`jsonrpc`] (the codecs), `dispatch` (method table,
 //! parameter checks, generic getters), `methods` (the calls that do something), [`records`]
 //! (objects, references and records), `events` (`event.from`), [`plugin`]
-//! (`host.call_plugin`). Host and VM operations are the world's (`world::ops`, which owns
-//! XAPI's semantics and error codes); this face resolves references and translates.
+//! (`host.call_plugin` of a host's plugin files), [`service_plugin`] (XCP-ng's `service.py`,
+//! built in). Host and VM operations are the world's (`world::ops`, which owns XAPI's
+//! semantics and error codes); this face resolves references and translates.
 
 mod dispatch;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod jsonrpc;
 mod methods;
 pub mod plugin;
 pub mod records;
+pub mod service_plugin;
 pub mod value;
 pub mod xmlrpc;
 
@@ -31,6 +33,7 @@ use http::{HttpRequest, HttpResponse};
 use records::{Class, View, derived_uuid};
 use std::collections::HashSet;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,7 +42,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// there while the master host is away (the port refuses connections, open ones break), and
 /// comes back with no sessions when the master is up again.
 pub fn serve(world: Arc<World>, listener: TcpListener) -> anyhow::Result<()> {
-    let xapi = Arc::new(Xapi::new(Arc::clone(&world)));
+    serve_with(world, listener, Options::default())
+}
+
+/// What the XAPI face knows beyond the world.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The agent binary plugins are told to run (`LINSTOR_AGENT_BIN`).
+    pub agent_bin: Option<PathBuf>,
+}
+
+/// [`serve`], with `options`.
+pub fn serve_with(world: Arc<World>, listener: TcpListener, options: Options) -> anyhow::Result<()> {
+    let xapi = Arc::new(Xapi::new(Arc::clone(&world)).with_agent_bin(options.agent_bin));
     let on_return = {
         let xapi = Arc::clone(&xapi);
         move || xapi.forget_sessions()
@@ -64,6 +79,8 @@ pub struct Xapi {
     events: Mutex<EventLog>,
     /// Unix time at simulated time 0: `host.get_servertime` follows the simulated clock.
     epoch: f64,
+    /// Passed to plugins as `LINSTOR_AGENT_BIN`.
+    agent_bin: Option<PathBuf>,
 }
 
 impl Xapi {
@@ -78,10 +95,17 @@ impl Xapi {
             session_counter: AtomicU64::new(0),
             events: Mutex::new(EventLog::default()),
             epoch: unix_now - sim_now,
+            agent_bin: None,
         };
         // The log's baseline: changes from here on are events.
         xapi.observe();
         xapi
+    }
+
+    /// Plugins this face runs get `LINSTOR_AGENT_BIN=<path>` (None: not set).
+    pub fn with_agent_bin(mut self, agent_bin: Option<PathBuf>) -> Xapi {
+        self.agent_bin = agent_bin;
+        self
     }
 
     pub fn world(&self) -> &Arc<World> {

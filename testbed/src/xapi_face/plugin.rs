@@ -16,7 +16,12 @@
 //! | is not there | `XENAPI_MISSING_PLUGIN [name]` |
 //!
 //! The environment adds `LINSTOR_AGENT_ROOT=<root>`, so the agent a plugin starts works on
-//! that host's sysroot; the working directory is the sysroot (a real plugin starts in `/`).
+//! that host's sysroot, and `LINSTOR_AGENT_BIN=<path>` when the pool knows the agent binary
+//! (the `linstor-agent` plugin runs it instead of `/usr/bin/linstor-agent`); the working
+//! directory is the sysroot (a real plugin starts in `/`).
+//!
+//! `service.py` is not a file here but built in (`service_plugin`): the XAPI face runs it
+//! before looking in the plugin directory.
 
 use super::error::Failure;
 use super::value::Value;
@@ -27,6 +32,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const PLUGIN_DIR: &str = "etc/xapi.d/plugins";
+/// The agent binary a plugin should run (set when the pool knows it).
+pub const AGENT_BIN_ENV: &str = "LINSTOR_AGENT_BIN";
 
 /// The plugin's path, if `name` is an entry of the host's plugin directory. Looking the name
 /// up in the directory listing (as XAPI does) is what keeps `/` and `..` out.
@@ -48,14 +55,17 @@ pub fn call(
     plugin: &str,
     function: &str,
     args: &BTreeMap<String, String>,
+    agent_bin: Option<&Path>,
 ) -> Result<String, Failure> {
     let path = find(root, plugin)?;
     let args_struct = Value::string_map(args);
     let call = xmlrpc::write_call(function, &[Value::str(session), args_struct]);
-    let output = Command::new(&path)
-        .arg(&call)
-        .env("LINSTOR_AGENT_ROOT", root)
-        .current_dir(root)
+    let mut command = Command::new(&path);
+    command.arg(&call).env("LINSTOR_AGENT_ROOT", root).current_dir(root);
+    if let Some(bin) = agent_bin {
+        command.env(AGENT_BIN_ENV, bin);
+    }
+    let output = command
         .output()
         .map_err(|e| {
             // XAPI's fork helper reports an exec failure as the child's non-zero exit.

@@ -255,8 +255,16 @@ impl View<'_> {
             ("crash_dump_SR", NULL_REF),
             ("other_config", Value::string_map(&p.other_config)),
             ("ha_enabled", p.ha_enabled),
-            ("ha_configuration", Value::empty_struct()),
-            ("ha_statefiles", Value::Array(vec![])),
+            ("ha_configuration", Value::string_map(&p.ha_configuration)),
+            // One statefile VDI per heartbeat SR (VDIs are not modelled: refs only).
+            (
+                "ha_statefiles",
+                Value::strings(
+                    p.ha_heartbeat_srs
+                        .iter()
+                        .map(|sr| opaque_ref(&derived_uuid("ha-statefile", sr)))
+                )
+            ),
             ("ha_host_failures_to_tolerate", 0i64),
             ("ha_plan_exists_for", 0i64),
             ("ha_allow_overcommit", false),

@@ -1,0 +1,333 @@
+//! `linstor-agent kernel-guard`: every kernel the host may boot has a DRBD module that fits it.
+//!
+//! The kernels are the ones the install step serves (the default boot kernel, the running one
+//! when live, every installed one; under `--root`, the root's). A kernel is guarded when an
+//! *installed* module package fits it by the fit rules of `packages::fit` (kABI, then
+//! `kernel-uname-r`, then the module path). For a kernel that is not, the newest module in the
+//! repository that fits it (and the pin, if the module is pinned) is installed next to the
+//! modules already there. When the repository has none for some kernel, nothing is installed
+//! and the run is refused (exit 3), naming the kernel and the module versions the repository
+//! has: booting that kernel would leave the host without DRBD.
+//!
+//! The kernel package hooks in `hooks/` run this after every kernel install.
+
+use crate::app::Context;
+use crate::error::{ExitCode, Refusal, exit_code_for};
+use crate::host::facts::{self, KernelTarget};
+use crate::output::Outcome;
+use crate::packages::fit::{Evidence, Fit, fit};
+use crate::packages::{self, backend, installed, live, select};
+use crate::repo::{Files, RepoPackage, Repository};
+use anyhow::{Context as _, Result, bail};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Show what would be installed, and change nothing.
+    pub dry_run: bool,
+    /// `--pin` over the config's pins (only the module's pin matters here).
+    pub packages: packages::Options,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// An installed module package fits this kernel.
+    Ok,
+    /// This run installed `module` for it.
+    Installed,
+    /// `--dry-run`: `module` would be installed for it.
+    WouldInstall,
+    /// No installed module fits it, and nothing was installed: `module` is what the repository
+    /// could give it (`null`: nothing fits, the reason for the refusal).
+    Missing,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelState {
+    pub uname_r: String,
+    /// The kernel package (NEVRA), when a package owns it.
+    pub package: Option<String>,
+    /// Why it is served: running, default boot, installed.
+    pub reasons: Vec<&'static str>,
+    pub status: Status,
+    /// Installed module packages that fit it (after this run).
+    pub modules: Vec<String>,
+    /// The module package from the repository installed (or to install) for it.
+    pub module: Option<String>,
+    /// How the module fits it (strongest evidence).
+    pub evidence: Option<Evidence>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorDoc {
+    pub message: String,
+    pub exit_code: ExitCode,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub command: &'static str,
+    /// True when a module package was installed.
+    pub changed: bool,
+    pub dry_run: bool,
+    /// The module package's name (`[packages] kmod`).
+    pub kmod: String,
+    pub kernels: Vec<KernelState>,
+    /// Module packages (NEVRAs) to install: installed by this run, or that would be with
+    /// `--dry-run`.
+    pub to_install: Vec<String>,
+    /// Module packages this run installed.
+    pub installed: Vec<String>,
+    /// The repository consulted (only when some kernel lacked a module).
+    pub repo: Option<String>,
+    pub package_manager: Option<&'static str>,
+    /// Live-only actions not performed (under `--root`).
+    pub skipped: Vec<String>,
+    /// Set when the run was refused (exit 3): a kernel has no module and the repository none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDoc>,
+}
+
+/// Runs the guard and returns its document; a refusal is an outcome with exit 3 whose document
+/// still lists every kernel.
+pub fn outcome(ctx: &Context, options: &Options) -> Result<Outcome> {
+    let report = run(ctx, options)?;
+    let mut outcome = Outcome::new(&report, render(&report))?;
+    if let Some(error) = &report.error {
+        outcome.exit = error.exit_code;
+    }
+    Ok(outcome)
+}
+
+pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
+    let facts = facts::gather(&ctx.sysroot)?;
+    let kernels = facts::kernels_to_serve(&facts, &ctx.sysroot)?;
+    if kernels.is_empty() {
+        return Err(Refusal(format!(
+            "no kernel is installed in {}: there is nothing to guard. Check --root.",
+            ctx.sysroot.root().display()
+        ))
+        .into());
+    }
+    let packages = options.packages.packages_config(&ctx.config.config.packages);
+    let kmod = packages.kmod.clone();
+    let on_host = installed::module_packages(&ctx.sysroot, &kmod)?;
+
+    let mut report = Report {
+        command: "kernel-guard",
+        changed: false,
+        dry_run: options.dry_run,
+        kmod: kmod.clone(),
+        kernels: kernels.iter().map(|k| state(k, &on_host)).collect(),
+        to_install: Vec::new(),
+        installed: Vec::new(),
+        repo: None,
+        package_manager: None,
+        skipped: Vec::new(),
+        error: None,
+    };
+    let missing: Vec<&KernelTarget> = kernels
+        .iter()
+        .zip(&report.kernels)
+        .filter(|(_, s)| s.status == Status::Missing)
+        .map(|(k, _)| k)
+        .collect();
+    if missing.is_empty() {
+        return Ok(report);
+    }
+
+    // Some kernel has no module: ask the repository.
+    let repo_config = ctx.config.repo()?;
+    let repository = Repository::open(&repo_config, &ctx.sysroot)?;
+    report.repo = Some(repository.baseurl().to_owned());
+    let metadata = repository.metadata_with(&Files::Named {
+        names: vec![kmod.clone()],
+        under: vec!["/lib/modules/".into()],
+    })?;
+    let sources = packages::sources(ctx, &options.packages);
+    let origin = select::Origin {
+        config_files: &sources,
+        baseurl: repository.baseurl(),
+    };
+    let wanted: Vec<KernelTarget> = missing.iter().map(|k| (*k).clone()).collect();
+    let choices = match select::select_modules(&metadata, &packages, &wanted, &origin) {
+        Ok(choices) => choices,
+        Err(err) if exit_code_for(&err) == ExitCode::Refused => {
+            // Say, kernel by kernel, what the repository could give; install nothing.
+            for kernel in &wanted {
+                if let Ok(choice) = select::select_modules(&metadata, &packages, std::slice::from_ref(kernel), &origin)
+                    && let Some(line) = report.kernels.iter_mut().find(|s| s.uname_r == kernel.uname_r)
+                {
+                    line.module = choice.first().map(|c| c.package.nevra());
+                }
+            }
+            report.error = Some(ErrorDoc {
+                message: format!("{err:#}"),
+                exit_code: ExitCode::Refused,
+            });
+            return Ok(report);
+        }
+        Err(err) => return Err(err),
+    };
+
+    let mut to_fetch: Vec<&RepoPackage> = Vec::new();
+    for choice in &choices {
+        if let Some(line) = report
+            .kernels
+            .iter_mut()
+            .find(|s| s.uname_r == choice.kernel.uname_r)
+        {
+            line.module = Some(choice.package.nevra());
+            line.evidence = Some(choice.evidence);
+            line.status = if options.dry_run {
+                Status::WouldInstall
+            } else {
+                Status::Missing
+            };
+        }
+        if !to_fetch.iter().any(|p| p.nevra() == choice.package.nevra()) {
+            to_fetch.push(&choice.package);
+        }
+    }
+    report.to_install = to_fetch.iter().map(|p| p.nevra()).collect();
+    if options.dry_run {
+        return Ok(report);
+    }
+
+    // Download and verify every package before installing any.
+    let mut files = Vec::new();
+    for package in &to_fetch {
+        files.push(repository.fetch_package(package)?);
+    }
+    let manager = backend::detect();
+    let repo_dir = ctx.sysroot.cache_dir().join("yum.repos.d");
+    backend::write_repo_file(&repo_dir, repository.baseurl(), &repo_config.gpgkey)?;
+    let releasever = packages::releasever(&facts);
+    let tx = backend::Transaction {
+        sysroot: &ctx.sysroot,
+        repo_dir: &repo_dir,
+        releasever: releasever.as_deref(),
+        install: files,
+        downgrade: Vec::new(),
+        remove: Vec::new(),
+    };
+    manager
+        .apply(&tx)
+        .with_context(|| format!("installing {} for the unguarded kernel(s)", report.to_install.join(", ")))?;
+    report.package_manager = Some(manager.name());
+    report.changed = true;
+
+    // The rpm database decides: every kernel must now have a fitting installed module.
+    let on_host = installed::module_packages(&ctx.sysroot, &kmod)?;
+    let mut still_missing = Vec::new();
+    for (kernel, line) in kernels.iter().zip(report.kernels.iter_mut()) {
+        let after = state(kernel, &on_host);
+        line.modules = after.modules;
+        if after.status == Status::Ok {
+            if line.status == Status::Missing {
+                line.status = Status::Installed;
+            }
+        } else {
+            still_missing.push(kernel.uname_r.clone());
+        }
+    }
+    report.installed = report
+        .to_install
+        .iter()
+        .filter(|n| on_host.iter().any(|p| &p.nevra() == *n))
+        .cloned()
+        .collect();
+    if !still_missing.is_empty() {
+        bail!(
+            "{} finished, but no installed {kmod} fits kernel {} yet: check `rpm -q {kmod}` and the \
+             package manager's log, then run `linstor-agent kernel-guard` again",
+            manager.name(),
+            still_missing.join(", ")
+        );
+    }
+
+    let unames: Vec<String> = report
+        .kernels
+        .iter()
+        .filter(|k| k.status == Status::Installed)
+        .map(|k| k.uname_r.clone())
+        .collect();
+    if ctx.sysroot.is_live() {
+        live::depmod(&unames)?;
+    } else {
+        report.skipped.push(format!(
+            "depmod -a {} (--root: not the running system)",
+            unames.join(" ")
+        ));
+    }
+    Ok(report)
+}
+
+/// How `kernel` stands with the module packages installed now.
+fn state(kernel: &KernelTarget, on_host: &[RepoPackage]) -> KernelState {
+    let fitting: Vec<(&RepoPackage, Evidence)> = on_host
+        .iter()
+        .filter_map(|p| match fit(p, kernel) {
+            Fit::Fits(evidence) => Some((p, evidence)),
+            Fit::DoesNotFit(_) => None,
+        })
+        .collect();
+    KernelState {
+        uname_r: kernel.uname_r.clone(),
+        package: kernel.package.clone(),
+        reasons: kernel.reasons.clone(),
+        status: if fitting.is_empty() {
+            Status::Missing
+        } else {
+            Status::Ok
+        },
+        modules: fitting.iter().map(|(p, _)| p.nevra()).collect(),
+        module: None,
+        evidence: fitting.iter().map(|(_, e)| *e).max(),
+    }
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::from("DRBD module per kernel:\n");
+    for k in &report.kernels {
+        let detail = match k.status {
+            Status::Ok => k.modules.join(", "),
+            Status::Installed => format!("installed {}", k.module.as_deref().unwrap_or("?")),
+            Status::WouldInstall => format!("would install {}", k.module.as_deref().unwrap_or("?")),
+            Status::Missing => match &k.module {
+                Some(module) => format!("no module installed; the repository has {module}"),
+                None => "no module installed, and none in the repository fits".to_owned(),
+            },
+        };
+        let label = match k.status {
+            Status::Ok => "ok",
+            Status::Installed => "installed",
+            Status::WouldInstall => "would-install",
+            Status::Missing => "MISSING",
+        };
+        out.push_str(&format!(
+            "  {:<13} {} ({}): {detail}\n",
+            label,
+            k.uname_r,
+            k.reasons.join(", ")
+        ));
+    }
+    for skipped in &report.skipped {
+        out.push_str(&format!("skipped: {skipped}\n"));
+    }
+    match (&report.error, report.dry_run, report.changed) {
+        (Some(error), _, _) => out.push_str(&format!("refused: {}\n", error.message)),
+        (None, true, _) if !report.to_install.is_empty() => out.push_str(&format!(
+            "Dry run: would install {}; changed nothing.\n",
+            report.to_install.join(", ")
+        )),
+        (None, _, true) => out.push_str(&format!(
+            "Installed {} with {}.\n",
+            report.installed.join(", "),
+            report.package_manager.unwrap_or("?")
+        )),
+        _ => out.push_str("Every kernel has a DRBD module: nothing to do.\n"),
+    }
+    out
+}

@@ -1,0 +1,177 @@
+//! What one run of `plan`, `install` or `kernel-guard` works with besides the config:
+//! `--pin PKG=VERSION` over the config's `[packages] pin` (for this run only), and
+//! `--only PKG` to limit the packages the plan touches.
+
+use crate::config::PackagesConfig;
+use crate::error::UsageError;
+use anyhow::Result;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// From `--pin`: over `[packages] pin`, this run only.
+    pub pins: BTreeMap<String, String>,
+    /// From `--only`, deduplicated, in the order given; empty: every package the plan manages.
+    pub only: Vec<String>,
+}
+
+impl Options {
+    /// Checks the raw `--pin` and `--only` values; bad syntax is a usage error (exit 2) that
+    /// names the argument.
+    pub fn parse(pins: &[String], only: &[String]) -> Result<Options> {
+        let mut options = Options::default();
+        for arg in pins {
+            let (name, version) = parse_pin(arg)?;
+            if let Some(earlier) = options.pins.get(&name)
+                && *earlier != version
+            {
+                return Err(UsageError(format!(
+                    "--pin {name}={earlier} and --pin {arg} pin {name} to two versions: give one"
+                ))
+                .into());
+            }
+            options.pins.insert(name, version);
+        }
+        for name in only {
+            if !is_package_name(name) {
+                return Err(UsageError(format!(
+                    "--only {name:?}: not a package name (letters, digits and . _ + -, starting with a \
+                     letter or digit), e.g. --only linstor-satellite"
+                ))
+                .into());
+            }
+            if !options.only.contains(name) {
+                options.only.push(name.clone());
+            }
+        }
+        Ok(options)
+    }
+
+    /// The `[packages]` section with this run's pins over the config's (a `--pin` wins over
+    /// the same package's pin in any file).
+    pub fn packages_config(&self, config: &PackagesConfig) -> PackagesConfig {
+        let mut merged = config.clone();
+        merged
+            .pin
+            .extend(self.pins.iter().map(|(k, v)| (k.clone(), v.clone())));
+        merged
+    }
+
+    /// Whether the plan may touch package `name` (always, without `--only`).
+    pub fn includes(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|n| n == name)
+    }
+
+    pub fn is_scoped(&self) -> bool {
+        !self.only.is_empty()
+    }
+}
+
+/// `PKG=VERSION`, both checked.
+fn parse_pin(arg: &str) -> Result<(String, String)> {
+    let bad = |why: &str| -> anyhow::Error {
+        UsageError(format!(
+            "--pin {arg:?}: {why}; write PKG=VERSION, e.g. --pin linstor-satellite=1.29.2 or \
+             --pin kmod-drbd=9.2.12-1.xcpng8.3"
+        ))
+        .into()
+    };
+    let Some((name, version)) = arg.split_once('=') else {
+        return Err(bad("no `=` between the package and the version"));
+    };
+    if !is_package_name(name) {
+        return Err(bad(&format!("{name:?} is not a package name")));
+    }
+    if !is_version(version) {
+        return Err(bad(&format!("{version:?} is not a version")));
+    }
+    Ok((name.to_owned(), version.to_owned()))
+}
+
+/// `^[A-Za-z0-9][A-Za-z0-9._+-]*$` (what the XAPI plugin accepts too).
+pub fn is_package_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+}
+
+/// `^([0-9]+:)?[A-Za-z0-9][A-Za-z0-9._+~^-]*$`: a version or version-release, with an
+/// optional epoch (the XAPI plugin accepts the same without the epoch).
+pub fn is_version(s: &str) -> bool {
+    let rest = match s.split_once(':') {
+        Some((epoch, rest)) if !epoch.is_empty() && epoch.chars().all(|c| c.is_ascii_digit()) => rest,
+        Some(_) => return false,
+        None => s,
+    };
+    let mut chars = rest.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '~' | '^' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ExitCode, exit_code_for};
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn pins_and_only_are_parsed() {
+        let options = Options::parse(
+            &strings(&["kmod-drbd=9.2.12", "linstor-satellite=1.29.2-1.xcpng8.3", "x=1:2.0"]),
+            &strings(&["linstor-satellite", "linstor-common", "linstor-satellite"]),
+        )
+        .unwrap();
+        assert_eq!(options.pins["kmod-drbd"], "9.2.12");
+        assert_eq!(options.pins["linstor-satellite"], "1.29.2-1.xcpng8.3");
+        assert_eq!(options.pins["x"], "1:2.0");
+        assert_eq!(options.only, ["linstor-satellite", "linstor-common"]);
+        assert!(options.includes("linstor-common") && !options.includes("kmod-drbd"));
+        assert!(Options::default().includes("anything"));
+    }
+
+    #[test]
+    fn bad_syntax_is_a_usage_error_naming_the_argument() {
+        for bad in [
+            "kmod-drbd",
+            "=9.2.12",
+            "kmod-drbd=",
+            "kmod drbd=1",
+            "kmod-drbd=9.2.12;rm -rf /",
+            "-x=1",
+            "a=b=c",
+            "a=:1",
+            "a=1:",
+            "a=$(id)",
+            "a=1\n",
+        ] {
+            let err = Options::parse(&strings(&[bad]), &[]).unwrap_err();
+            assert_eq!(exit_code_for(&err), ExitCode::Usage, "{bad:?}");
+            assert!(err.to_string().contains("--pin"), "{err}");
+        }
+        let err = Options::parse(&strings(&["a=1", "a=2"]), &[]).unwrap_err();
+        assert!(err.to_string().contains("two versions"), "{err}");
+        assert!(Options::parse(&strings(&["a=1", "a=1"]), &[]).is_ok());
+
+        let err = Options::parse(&[], &strings(&["linstor-*"])).unwrap_err();
+        assert_eq!(exit_code_for(&err), ExitCode::Usage);
+        assert!(err.to_string().contains("--only \"linstor-*\""), "{err}");
+    }
+
+    #[test]
+    fn command_line_pins_win_over_the_config() {
+        let config = PackagesConfig {
+            pin: BTreeMap::from([
+                ("kmod-drbd".to_owned(), "9.2.11".to_owned()),
+                ("drbd-utils".to_owned(), "9.28.0".to_owned()),
+            ]),
+            ..PackagesConfig::default()
+        };
+        let options = Options::parse(&strings(&["kmod-drbd=9.2.12"]), &[]).unwrap();
+        let merged = options.packages_config(&config);
+        assert_eq!(merged.pin["kmod-drbd"], "9.2.12");
+        assert_eq!(merged.pin["drbd-utils"], "9.28.0");
+    }
+}

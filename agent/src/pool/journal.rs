@@ -1,0 +1,323 @@
+//! The upgrade's journal: every phase and every host step, recorded before it starts and
+//! after it ends, in one JSON file written atomically (temp file, fsync, rename). `--resume`
+//! reads it and continues from the first step not recorded as done; `pool status` shows it.
+//!
+//! `pool pause` and `pool abort` do not write the journal (the running command owns it):
+//! they drop a request file beside it, which the run picks up at the next safe point.
+
+use anyhow::{Context, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const JOURNAL_FILE: &str = "/var/lib/linstor-agent/pool-upgrade.json";
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepState {
+    #[default]
+    Pending,
+    Started,
+    Done,
+    Skipped,
+    Failed,
+}
+
+/// Where the whole run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    Running,
+    Paused,
+    Failed,
+    Aborted,
+    Done,
+}
+
+/// One recorded step: its state and when it started and ended (seconds since the epoch).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub state: StepState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The phases of DESIGN §5, in order.
+pub const PHASES: &[&str] = &["preflight", "settings", "prefetch", "linstor", "hosts", "finish"];
+
+/// The steps of one host, in order.
+pub const HOST_STEPS: &[&str] = &[
+    "disable",
+    "evacuate",
+    "install",
+    "reboot",
+    "wait-online",
+    "wait-synced",
+    "enable",
+];
+
+/// A package change on a host: what it has and what it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageChange {
+    pub name: String,
+    pub change: String,
+    pub from: Vec<String>,
+    pub to: Option<String>,
+}
+
+/// A host's part in the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostEntry {
+    pub name: String,
+    pub uuid: String,
+    pub reference: String,
+    /// The LINSTOR node (the hostname).
+    pub node: String,
+    /// Batch number, from 1.
+    pub batch: usize,
+    pub changes: Vec<PackageChange>,
+    /// The kernel or its DRBD module changes: the host reboots; else its services restart.
+    pub reboot: bool,
+    /// VMs running here at the start (references), to bring back at the end.
+    pub vms: Vec<String>,
+    /// `boot_time` before the reboot was asked for (a different one proves it happened).
+    #[serde(default)]
+    pub boot_time_before: Option<String>,
+    pub steps: BTreeMap<String, Step>,
+}
+
+impl HostEntry {
+    pub fn step(&self, name: &str) -> StepState {
+        self.steps.get(name).map(|s| s.state).unwrap_or_default()
+    }
+
+    pub fn is_done(&self) -> bool {
+        HOST_STEPS
+            .iter()
+            .all(|s| matches!(self.step(s), StepState::Done | StepState::Skipped))
+    }
+
+    /// Disabled → enabled, in seconds, once both ends are recorded.
+    pub fn maintenance_window(&self) -> Option<f64> {
+        let start = self.steps.get("disable")?.started?;
+        let end = self.steps.get("enable")?.ended?;
+        Some(end - start)
+    }
+}
+
+/// Pool settings changed for the run, with what they were, to restore at the end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavedSettings {
+    /// `DrbdOptions/AutoEvictAllowEviction` on the controller before the run (None: unset).
+    pub auto_evict_allow: Option<String>,
+    pub auto_evict_saved: bool,
+    pub ha_was_enabled: bool,
+    pub ha_heartbeat_srs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    pub format: u32,
+    pub state: RunState,
+    pub started: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<f64>,
+    pub xapi_url: String,
+    pub pool_master: String,
+    /// Package → version every host ends on.
+    pub targets: BTreeMap<String, String>,
+    /// The LINSTOR version before, and whether the LINSTOR step is needed.
+    pub linstor_from: String,
+    pub linstor_change: bool,
+    pub batch_mode: String,
+    pub batches: Vec<Vec<String>>,
+    pub phases: BTreeMap<String, Step>,
+    pub hosts: Vec<HostEntry>,
+    pub settings: SavedSettings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What happened, one line per event, for the report and `pool status`.
+    pub log: Vec<String>,
+}
+
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Journal {
+    pub fn phase(&self, name: &str) -> StepState {
+        self.phases.get(name).map(|s| s.state).unwrap_or_default()
+    }
+
+    pub fn host(&self, name: &str) -> Option<&HostEntry> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    pub fn host_mut(&mut self, name: &str) -> Result<&mut HostEntry> {
+        self.hosts
+            .iter_mut()
+            .find(|h| h.name == name)
+            .ok_or_else(|| anyhow!("host {name} is not in the journal"))
+    }
+
+    pub fn hosts_done(&self) -> usize {
+        self.hosts.iter().filter(|h| h.is_done()).count()
+    }
+}
+
+/// The journal file and the request files beside it.
+#[derive(Debug, Clone)]
+pub struct JournalFile {
+    pub path: PathBuf,
+}
+
+impl JournalFile {
+    pub fn new(path: PathBuf) -> JournalFile {
+        JournalFile { path }
+    }
+
+    pub fn load(&self) -> Result<Option<Journal>> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => {
+                let journal = serde_json::from_slice(&bytes).with_context(|| {
+                    format!(
+                        "{} is not a pool-upgrade journal this version reads: move it away to start over",
+                        self.path.display()
+                    )
+                })?;
+                Ok(Some(journal))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow!("cannot read {}: {e}", self.path.display())),
+        }
+    }
+
+    /// Writes the whole journal atomically: a crash leaves the old or the new one, never half.
+    pub fn save(&self, journal: &Journal) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot write in {}", dir.display()))?;
+        serde_json::to_writer_pretty(&mut tmp, journal)?;
+        tmp.write_all(b"\n")?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.path)
+            .map_err(|e| anyhow!("cannot write {}: {}", self.path.display(), e.error))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    fn request_path(&self, what: &str) -> PathBuf {
+        self.path.with_extension(what)
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.path.with_extension("lock")
+    }
+
+    /// Asks the running upgrade to pause (`"pause"`) or abort (`"abort"`) at its next safe point.
+    pub fn request(&self, what: &str) -> Result<PathBuf> {
+        let path = self.request_path(what);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, format!("{}\n", now())).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
+    pub fn requested(&self, what: &str) -> bool {
+        self.request_path(what).exists()
+    }
+
+    pub fn clear_request(&self, what: &str) {
+        let _ = std::fs::remove_file(self.request_path(what));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Journal {
+        Journal {
+            format: 1,
+            state: RunState::Running,
+            started: 1.0,
+            ended: None,
+            xapi_url: "http://x".into(),
+            pool_master: "m".into(),
+            targets: BTreeMap::new(),
+            linstor_from: "1.29.0".into(),
+            linstor_change: true,
+            batch_mode: "1".into(),
+            batches: vec![vec!["a".into()]],
+            phases: BTreeMap::new(),
+            hosts: vec![HostEntry {
+                name: "a".into(),
+                uuid: "u".into(),
+                reference: "r".into(),
+                node: "a".into(),
+                batch: 1,
+                changes: vec![],
+                reboot: true,
+                vms: vec![],
+                boot_time_before: None,
+                steps: BTreeMap::new(),
+            }],
+            settings: SavedSettings::default(),
+            error: None,
+            log: vec![],
+        }
+    }
+
+    #[test]
+    fn a_saved_journal_reads_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = JournalFile::new(dir.path().join("j/pool-upgrade.json"));
+        assert!(file.load().unwrap().is_none());
+        let mut j = sample();
+        j.host_mut("a").unwrap().steps.insert(
+            "disable".into(),
+            Step {
+                state: StepState::Done,
+                started: Some(2.0),
+                ended: Some(3.0),
+                note: None,
+            },
+        );
+        file.save(&j).unwrap();
+        assert_eq!(file.load().unwrap().unwrap(), j);
+        assert!(!j.host("a").unwrap().is_done());
+    }
+
+    #[test]
+    fn requests_are_files_beside_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = JournalFile::new(dir.path().join("pool-upgrade.json"));
+        assert!(!file.requested("pause"));
+        file.request("pause").unwrap();
+        assert!(file.requested("pause"));
+        file.clear_request("pause");
+        assert!(!file.requested("pause"));
+    }
+
+    #[test]
+    fn a_corrupt_journal_says_how_to_start_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pool-upgrade.json");
+        std::fs::write(&path, "{not json").unwrap();
+        let err = JournalFile::new(path).load().unwrap_err();
+        assert!(format!("{err:#}").contains("move it away"), "{err:#}");
+    }
+}

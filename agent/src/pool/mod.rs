@@ -1,0 +1,440 @@
+//! The rolling pool upgrade (DESIGN §5): preflight, prefetch, the LINSTOR step, host by host
+//! in batches that keep quorum, finish. Every phase and host step is journaled before and
+//! after it runs, so `--resume` continues from the exact step a killed run stopped at.
+//!
+//! It runs anywhere that reaches the pool master's XAPI (`[xapi]`) and the controller
+//! (`[controller]`); each host's packages are handled by that host's own agent, called through
+//! the `linstor-agent` XAPI plugin, and services are restarted through XCP-ng's `service.py`.
+
+pub mod batches;
+pub mod cli;
+pub mod health;
+pub mod journal;
+pub mod phases;
+pub mod plugin;
+pub mod preflight;
+pub mod render;
+pub mod steps;
+pub mod targets;
+
+use crate::app::Context;
+use crate::error::{ExitCode, UsageError, exit_code_for};
+use crate::output::Outcome;
+use crate::{linstor, xapi};
+use anyhow::{Result, anyhow};
+use cli::{BatchMode, PoolCommand, UpgradeArgs};
+use journal::{Journal, JournalFile, RunState, Step, StepState, now};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Test hook: `LINSTOR_AGENT_POOL_KILL_AT=<point>` makes the run kill itself (SIGKILL) right
+/// after the journal records that point (`phase:<name>:started|done`,
+/// `host:<name>:<step>:started|done`), as a crash there would. Used by the resume tests.
+pub const KILL_AT_ENV: &str = "LINSTOR_AGENT_POOL_KILL_AT";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dry_run: bool,
+    pub resume: bool,
+    pub batch: BatchMode,
+    pub hosts: Vec<String>,
+    pub pins: BTreeMap<String, String>,
+    pub evacuate_timeout: Duration,
+    pub host_timeout: Duration,
+    pub resync_timeout: Duration,
+    pub linstor_timeout: Duration,
+    pub quiet: bool,
+}
+
+impl Options {
+    fn from_args(args: &UpgradeArgs, quiet: bool) -> Result<Options> {
+        let pins = targets::parse_pins(&args.pins).map_err(UsageError)?;
+        Ok(Options {
+            dry_run: args.dry_run,
+            resume: args.resume,
+            batch: args.batch,
+            hosts: args.hosts.clone(),
+            pins,
+            evacuate_timeout: Duration::from_secs(args.evacuate_timeout),
+            host_timeout: Duration::from_secs(args.host_timeout),
+            resync_timeout: Duration::from_secs(args.resync_timeout),
+            linstor_timeout: Duration::from_secs(args.linstor_timeout),
+            quiet,
+        })
+    }
+}
+
+/// One upgrade run: the clients, the journal and the options.
+pub struct Upgrade {
+    pub xapi_settings: xapi::Settings,
+    pub xapi: xapi::Client,
+    pub linstor: linstor::Client,
+    pub file: JournalFile,
+    pub journal: Journal,
+    pub opts: Options,
+    pub kmod: String,
+}
+
+pub fn run(ctx: &Context, command: &PoolCommand, quiet: bool) -> Result<Outcome> {
+    let file = JournalFile::new(ctx.sysroot.path(journal::JOURNAL_FILE));
+    match command {
+        PoolCommand::Upgrade(args) => {
+            let opts = Options::from_args(args, quiet)?;
+            upgrade(ctx, file, opts)
+        }
+        PoolCommand::Status => render::status(&file),
+        PoolCommand::Pause => request(&file, "pause"),
+        PoolCommand::Abort => {
+            let open = file
+                .load()?
+                .filter(|j| matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed));
+            match open {
+                Some(journal) if !is_locked(&file)? => close_stopped_run(ctx, file, journal, quiet),
+                _ => request(&file, "abort"),
+            }
+        }
+    }
+}
+
+/// `pool abort` of a run that is not running (paused, failed or killed): its settings are
+/// restored and the journal closed, so a new upgrade can start.
+fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: bool) -> Result<Outcome> {
+    let (xapi_settings, xapi, linstor) = connect(ctx)?;
+    let _lock = take_lock(&file)?;
+    let busy: Vec<String> = journal
+        .hosts
+        .iter()
+        .filter(|h| !h.is_done() && !h.steps.is_empty())
+        .map(|h| h.name.clone())
+        .collect();
+    let mut up = Upgrade {
+        xapi_settings,
+        xapi,
+        linstor,
+        file,
+        journal,
+        opts: Options {
+            dry_run: false,
+            resume: false,
+            batch: BatchMode::AtMost(1),
+            hosts: Vec::new(),
+            pins: BTreeMap::new(),
+            evacuate_timeout: Duration::from_secs(600),
+            host_timeout: Duration::from_secs(600),
+            resync_timeout: Duration::from_secs(600),
+            linstor_timeout: Duration::from_secs(600),
+            quiet,
+        },
+        kmod: ctx.config.config.packages.kmod.clone(),
+    };
+    phases::restore_settings(&mut up)?;
+    up.journal.state = RunState::Aborted;
+    up.journal.ended = Some(now());
+    let note = if busy.is_empty() {
+        "aborted: pool settings restored".to_string()
+    } else {
+        format!(
+            "aborted: pool settings restored; {} stopped mid-way and may still be disabled: \
+             check it and `xe host-enable` it when it is healthy",
+            busy.join(", ")
+        )
+    };
+    up.log(&note);
+    up.save()?;
+    let document = serde_json::json!({
+        "command": "pool abort",
+        "changed": true,
+        "journal": up.file.path,
+        "unfinished_hosts": busy,
+    });
+    Outcome::new(&document, format!("{note}.\n"))
+}
+
+fn request(file: &JournalFile, what: &str) -> Result<Outcome> {
+    let journal = file.load()?;
+    let running = is_locked(file)?;
+    let state = journal.as_ref().map(|j| j.state);
+    if !running {
+        return Err(UsageError(format!(
+            "no pool upgrade is running (journal {}: {}); nothing to {what}",
+            file.path.display(),
+            state.map_or("none".to_string(), |s| format!("{s:?}").to_lowercase())
+        ))
+        .into());
+    }
+    let path = file.request(what)?;
+    let doc = serde_json::json!({
+        "command": format!("pool {what}"),
+        "changed": true,
+        "request": path,
+    });
+    Outcome::new(
+        &doc,
+        format!(
+            "Asked the running upgrade to {what} after the batch it is working on ({}).\n",
+            path.display()
+        ),
+    )
+}
+
+/// Whether a run holds the journal's lock.
+fn is_locked(file: &JournalFile) -> Result<bool> {
+    let path = file.lock_path();
+    let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&path) else {
+        return Ok(false);
+    };
+    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(_) => Ok(false),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(true),
+        Err((_, e)) => Err(anyhow!("cannot check the lock {}: {e}", path.display())),
+    }
+}
+
+fn take_lock(file: &JournalFile) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = file.lock_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        if e == nix::errno::Errno::EWOULDBLOCK {
+            UsageError(format!(
+                "another `pool upgrade` is running (lock {}): wait for it, or `pool pause` / `pool abort` it",
+                path.display()
+            ))
+            .into()
+        } else {
+            anyhow!("cannot lock {}: {e}", path.display())
+        }
+    })
+}
+
+/// The clients a run needs, from `[xapi]` and `[controller]`.
+fn connect(ctx: &Context) -> Result<(xapi::Settings, xapi::Client, linstor::Client)> {
+    let config = &ctx.config.config;
+    let sources = ctx.config.sources();
+    let xapi_config = config.xapi.clone().ok_or_else(|| {
+        UsageError(format!(
+            "no [xapi] section in {sources}: `pool upgrade` needs the pool master's url, username and password_file"
+        ))
+    })?;
+    let controller = config.controller.clone().ok_or_else(|| {
+        UsageError(format!(
+            "no [controller] section in {sources}: `pool upgrade` needs the LINSTOR controller's urls"
+        ))
+    })?;
+    let xapi_settings = xapi::Settings::from_config(&xapi_config, &sources)?;
+    let mut xapi = xapi::Client::new(xapi_settings.clone())?;
+    xapi.login()?;
+    let linstor = linstor::Client::new(&controller)?;
+    Ok((xapi_settings, xapi, linstor))
+}
+
+fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
+    let (xapi_settings, xapi, linstor) = connect(ctx)?;
+    let _lock = if opts.dry_run { None } else { Some(take_lock(&file)?) };
+
+    let existing = file.load()?;
+    let journal = match (&existing, opts.resume) {
+        (Some(j), true) if matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed) => {
+            j.clone()
+        }
+        (Some(j), true) => {
+            return Err(UsageError(format!(
+                "nothing to resume: the upgrade journaled at {} is {}; start a new one without --resume",
+                file.path.display(),
+                format!("{:?}", j.state).to_lowercase()
+            ))
+            .into());
+        }
+        (None, true) => {
+            return Err(UsageError(format!(
+                "nothing to resume: no journal at {}",
+                file.path.display()
+            ))
+            .into());
+        }
+        (Some(j), false)
+            if !opts.dry_run && matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed) =>
+        {
+            return Err(UsageError(format!(
+                "an upgrade is journaled at {} ({}, {} of {} hosts done): continue it with \
+                 `pool upgrade --resume`, or close it with `pool abort` first",
+                file.path.display(),
+                format!("{:?}", j.state).to_lowercase(),
+                j.hosts_done(),
+                j.hosts.len()
+            ))
+            .into());
+        }
+        _ => placeholder_journal(),
+    };
+    let mut up = Upgrade {
+        xapi_settings,
+        xapi,
+        linstor,
+        file,
+        journal,
+        kmod: ctx.config.config.packages.kmod.clone(),
+        opts,
+    };
+    if up.opts.dry_run {
+        let planned = preflight::run(&mut up)?;
+        return render::dry_run(&planned);
+    }
+    if up.opts.resume {
+        preflight::recheck(&mut up)?;
+        up.journal.state = RunState::Running;
+        up.journal.error = None;
+        up.log("resuming from the journal");
+        up.save()?;
+    } else {
+        up.file.clear_request("pause");
+        up.file.clear_request("abort");
+        up.journal = preflight::run(&mut up)?;
+        if up.journal.hosts.iter().all(|h| h.is_done()) && !up.journal.linstor_change {
+            let document = serde_json::json!({
+                "command": "pool upgrade",
+                "changed": false,
+                "targets": up.journal.targets,
+                "hosts": up.journal.hosts.iter().map(|h| &h.name).collect::<Vec<_>>(),
+            });
+            return Outcome::new(
+                &document,
+                "Nothing to do: every host is at the target versions; the pool was not touched.\n".into(),
+            );
+        }
+        up.begin_phase("preflight")?;
+        up.end_phase("preflight", StepState::Done, None)?;
+    }
+    match phases::run_all(&mut up) {
+        Ok(()) => render::report(&up.journal),
+        Err(err) => {
+            let code = exit_code_for(&err);
+            up.journal.state = RunState::Failed;
+            up.journal.error = Some(format!("{err:#}"));
+            up.log(&format!("stopped: {err:#}"));
+            let _ = up.save();
+            tracing::debug!(?code, "upgrade stopped");
+            Err(err)
+        }
+    }
+}
+
+fn placeholder_journal() -> Journal {
+    Journal {
+        format: 1,
+        state: RunState::Running,
+        started: now(),
+        ended: None,
+        xapi_url: String::new(),
+        pool_master: String::new(),
+        targets: BTreeMap::new(),
+        linstor_from: String::new(),
+        linstor_change: false,
+        batch_mode: String::new(),
+        batches: Vec::new(),
+        phases: BTreeMap::new(),
+        hosts: Vec::new(),
+        settings: Default::default(),
+        error: None,
+        log: Vec::new(),
+    }
+}
+
+impl Upgrade {
+    pub fn save(&self) -> Result<()> {
+        self.file.save(&self.journal)
+    }
+
+    /// Adds a line to the journal's log and, unless quiet, shows it as progress on stderr.
+    pub fn log(&mut self, line: &str) {
+        let stamp = now();
+        if !self.opts.quiet {
+            eprintln!("[{:>8.1}s] {line}", stamp - self.journal.started);
+        }
+        self.journal.log.push(format!("{stamp:.3} {line}"));
+    }
+
+    pub fn kill_point(&self, point: &str) {
+        if std::env::var(KILL_AT_ENV).is_ok_and(|p| p == point) {
+            eprintln!("{KILL_AT_ENV}: killing this run at {point}");
+            let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    pub fn begin_phase(&mut self, phase: &str) -> Result<()> {
+        let step = self.journal.phases.entry(phase.to_string()).or_default();
+        step.state = StepState::Started;
+        step.started.get_or_insert(now());
+        self.log(&format!("phase {phase}: started"));
+        self.save()?;
+        self.kill_point(&format!("phase:{phase}:started"));
+        Ok(())
+    }
+
+    pub fn end_phase(&mut self, phase: &str, state: StepState, note: Option<String>) -> Result<()> {
+        let step = self.journal.phases.entry(phase.to_string()).or_default();
+        step.state = state;
+        step.ended = Some(now());
+        step.note = note.clone();
+        let word = format!("{state:?}").to_lowercase();
+        match note {
+            Some(n) => self.log(&format!("phase {phase}: {word} ({n})")),
+            None => self.log(&format!("phase {phase}: {word}")),
+        }
+        self.save()?;
+        self.kill_point(&format!("phase:{phase}:done"));
+        Ok(())
+    }
+
+    pub fn begin_step(&mut self, host: &str, step: &str) -> Result<()> {
+        let entry = self.journal.host_mut(host)?;
+        let s = entry.steps.entry(step.to_string()).or_insert_with(Step::default);
+        s.state = StepState::Started;
+        s.started.get_or_insert(now());
+        self.log(&format!("{host}: {step} …"));
+        self.save()?;
+        self.kill_point(&format!("host:{host}:{step}:started"));
+        Ok(())
+    }
+
+    pub fn end_step(&mut self, host: &str, step: &str, state: StepState, note: Option<String>) -> Result<()> {
+        let entry = self.journal.host_mut(host)?;
+        let s = entry.steps.entry(step.to_string()).or_insert_with(Step::default);
+        s.state = state;
+        s.ended = Some(now());
+        let took = s.started.map(|t| now() - t).unwrap_or(0.0);
+        s.note = note.clone();
+        let word = format!("{state:?}").to_lowercase();
+        let line = match note {
+            Some(n) => format!("{host}: {step} {word} in {took:.1}s ({n})"),
+            None => format!("{host}: {step} {word} in {took:.1}s"),
+        };
+        self.log(&line);
+        self.save()?;
+        self.kill_point(&format!("host:{host}:{step}:done"));
+        Ok(())
+    }
+
+    /// A fresh XAPI client for a worker thread (a client is one session, not shared).
+    pub fn new_xapi(&self) -> Result<xapi::Client> {
+        let mut client = xapi::Client::new(self.xapi_settings.clone())?;
+        client.login()?;
+        Ok(client)
+    }
+}
+
+/// Exit code of a finished outcome whose journal says the run was aborted.
+pub fn exit_for(journal: &Journal) -> ExitCode {
+    match journal.state {
+        RunState::Done | RunState::Paused => ExitCode::Ok,
+        _ => ExitCode::Failed,
+    }
+}

@@ -1,0 +1,335 @@
+//! Phases 2 to 5 (DESIGN §5) and the pool settings the run changes and restores: settings
+//! (auto-eviction off, HA off), prefetch, the LINSTOR step, the hosts in batches, finish.
+//! Each phase is skipped when the journal says it is done, so `--resume` picks up the first
+//! one that is not; every phase is safe to run again from its start.
+
+use super::Upgrade;
+use super::health;
+use super::journal::{RunState, StepState, now};
+use super::plugin::{self, AgentArgs};
+use super::steps;
+use super::targets::is_linstor_package;
+use crate::linstor::types::PropsModify;
+use anyhow::{Result, anyhow};
+use std::collections::BTreeMap;
+
+pub const AUTO_EVICT: &str = "DrbdOptions/AutoEvictAllowEviction";
+
+/// Why the run stopped early without failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Paused,
+    Aborted,
+}
+
+pub fn run_all(up: &mut Upgrade) -> Result<()> {
+    if !up.journal.phase("settings").is_finished() {
+        settings(up)?;
+    }
+    if !up.journal.phase("prefetch").is_finished() {
+        if let Some(stop) = requested_stop(up)? {
+            return stopped(up, stop);
+        }
+        prefetch(up)?;
+    }
+    if !up.journal.phase("linstor").is_finished() {
+        if let Some(stop) = requested_stop(up)? {
+            return stopped(up, stop);
+        }
+        linstor_step(up)?;
+    }
+    if !up.journal.phase("hosts").is_finished() {
+        up.begin_phase("hosts")?;
+        let batches = up.journal.batches.clone();
+        for (i, batch) in batches.iter().enumerate() {
+            let all_done = batch
+                .iter()
+                .all(|h| up.journal.host(h).is_some_and(|e| e.is_done()));
+            if all_done {
+                continue;
+            }
+            let untouched = batch
+                .iter()
+                .all(|h| up.journal.host(h).is_some_and(|e| e.steps.is_empty()));
+            // Stop only between batches: a batch started is finished first.
+            if untouched && let Some(stop) = requested_stop(up)? {
+                return stopped(up, stop);
+            }
+            up.log(&format!(
+                "batch {}/{}: {}",
+                i + 1,
+                batches.len(),
+                batch.join(", ")
+            ));
+            steps::run_batch(up, batch)?;
+        }
+        up.end_phase("hosts", StepState::Done, None)?;
+    }
+    if !up.journal.phase("finish").is_finished() {
+        finish(up)?;
+    }
+    Ok(())
+}
+
+fn requested_stop(up: &mut Upgrade) -> Result<Option<Stop>> {
+    if up.file.requested("abort") {
+        return Ok(Some(Stop::Aborted));
+    }
+    if up.file.requested("pause") {
+        return Ok(Some(Stop::Paused));
+    }
+    Ok(None)
+}
+
+fn stopped(up: &mut Upgrade, stop: Stop) -> Result<()> {
+    match stop {
+        Stop::Paused => {
+            up.file.clear_request("pause");
+            up.journal.state = RunState::Paused;
+            up.log("paused on request: `pool upgrade --resume` continues");
+            up.save()
+        }
+        Stop::Aborted => {
+            up.file.clear_request("abort");
+            restore_settings(up)?;
+            up.journal.state = RunState::Aborted;
+            up.journal.ended = Some(now());
+            up.log("aborted on request: pool settings restored; hosts not upgraded keep their versions");
+            up.save()
+        }
+    }
+}
+
+/// Auto-eviction off (a host away for its reboot must not be evicted) and HA off (HA would
+/// fence or restart VMs on a host that is only rebooting), each saved in the journal first.
+fn settings(up: &mut Upgrade) -> Result<()> {
+    up.begin_phase("settings")?;
+    if !up.journal.settings.auto_evict_saved {
+        let props = up.linstor.controller_properties()?;
+        up.journal.settings.auto_evict_allow = props.get(AUTO_EVICT).cloned();
+        up.journal.settings.auto_evict_saved = true;
+        up.save()?;
+    }
+    let mut modify = PropsModify::default();
+    modify.override_props.insert(AUTO_EVICT.into(), "false".into());
+    up.linstor
+        .set_controller_properties(&modify)
+        .map_err(|e| anyhow!("cannot turn auto-eviction off on the controller: {e}"))?;
+    let pool = up.xapi.pool_record()?;
+    let mut notes = vec!["auto-eviction off".to_string()];
+    if pool.ha_enabled {
+        up.journal.settings.ha_was_enabled = true;
+        up.journal.settings.ha_heartbeat_srs = pool.ha_heartbeat_srs.clone();
+        up.save()?;
+        up.xapi.pool_disable_ha()?;
+        notes.push("HA disabled for the run".into());
+    }
+    up.end_phase("settings", StepState::Done, Some(notes.join(", ")))
+}
+
+/// Puts back what `settings` changed.
+pub fn restore_settings(up: &mut Upgrade) -> Result<()> {
+    if up.journal.settings.auto_evict_saved {
+        let mut modify = PropsModify::default();
+        match up.journal.settings.auto_evict_allow.clone() {
+            Some(value) => {
+                modify.override_props.insert(AUTO_EVICT.into(), value);
+            }
+            None => modify.delete_props.push(AUTO_EVICT.into()),
+        }
+        up.linstor
+            .set_controller_properties(&modify)
+            .map_err(|e| anyhow!("cannot restore auto-eviction on the controller: {e}"))?;
+    }
+    if up.journal.settings.ha_was_enabled {
+        let pool = up.xapi.pool_record()?;
+        if !pool.ha_enabled {
+            let srs = up.journal.settings.ha_heartbeat_srs.clone();
+            up.xapi.pool_enable_ha(&srs)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every host downloads and verifies its packages, in parallel, before any host goes down.
+fn prefetch(up: &mut Upgrade) -> Result<()> {
+    up.begin_phase("prefetch")?;
+    let hosts: Vec<(String, String)> = up
+        .journal
+        .hosts
+        .iter()
+        .map(|h| (h.reference.clone(), h.name.clone()))
+        .collect();
+    let pins = up.journal.targets.clone();
+    let results = on_each_host(up, &hosts, |xapi, reference, name| {
+        plugin::agent_done(xapi, reference, name, "prefetch", &AgentArgs::pinned(&pins)).map(|_| ())
+    })?;
+    let failures: Vec<String> = results.into_iter().filter_map(|r| r.err()).collect();
+    if !failures.is_empty() {
+        return Err(anyhow!(
+            "prefetch failed; no host was taken down:\n  - {}",
+            failures.join("\n  - ")
+        ));
+    }
+    up.end_phase("prefetch", StepState::Done, Some(format!("{} hosts", hosts.len())))
+}
+
+/// Runs `work` on each host in parallel, each thread with its own XAPI session. The result
+/// of each is its error text (naming the host) or ().
+fn on_each_host<F>(up: &Upgrade, hosts: &[(String, String)], work: F) -> Result<Vec<Result<(), String>>>
+where
+    F: Fn(&mut crate::xapi::Client, &str, &str) -> Result<()> + Sync,
+{
+    let settings = up.xapi_settings.clone();
+    let results = std::thread::scope(|scope| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|(reference, name)| {
+                let settings = settings.clone();
+                let work = &work;
+                scope.spawn(move || {
+                    let run = || -> Result<()> {
+                        let mut xapi = crate::xapi::Client::new(settings)?;
+                        xapi.login()?;
+                        work(&mut xapi, reference, name)
+                    };
+                    run().map_err(|e| format!("{name}: {e:#}"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("worker thread panicked".to_string())))
+            .collect::<Vec<_>>()
+    });
+    Ok(results)
+}
+
+/// LINSTOR's version changes: the new packages on every host, then satellites and
+/// controller restarted (the controller by stopping it: drbd-reactor starts it again where
+/// its database is), then every node ONLINE on the new version.
+fn linstor_step(up: &mut Upgrade) -> Result<()> {
+    up.begin_phase("linstor")?;
+    if !up.journal.linstor_change {
+        return up.end_phase(
+            "linstor",
+            StepState::Skipped,
+            Some(format!("LINSTOR stays at {}", up.journal.linstor_from)),
+        );
+    }
+    let target = up
+        .journal
+        .targets
+        .get("linstor-satellite")
+        .cloned()
+        .unwrap_or_default();
+    let pins: BTreeMap<String, String> = up
+        .journal
+        .targets
+        .iter()
+        .filter(|(name, _)| is_linstor_package(name))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let only: Vec<String> = pins.keys().cloned().collect();
+    // Every host of the pool runs LINSTOR, not only those chosen with --hosts.
+    let hosts: Vec<(String, String)> = up
+        .xapi
+        .pool_hosts()?
+        .into_iter()
+        .map(|h| (h.reference, h.name_label))
+        .collect();
+    up.log(&format!(
+        "LINSTOR {} → {target} on {} hosts: {}",
+        up.journal.linstor_from,
+        hosts.len(),
+        only.join(", ")
+    ));
+    let args = AgentArgs {
+        pins: pins.clone(),
+        only: only.clone(),
+        save_pins: false,
+        dry_run: false,
+    };
+    let results = on_each_host(up, &hosts, |xapi, reference, name| {
+        plugin::agent_done(xapi, reference, name, "install", &args).map(|_| ())
+    })?;
+    let failures: Vec<String> = results.into_iter().filter_map(|r| r.err()).collect();
+    if !failures.is_empty() {
+        return Err(anyhow!(
+            "the LINSTOR step could not install {target} everywhere (no service was restarted):\n  - {}",
+            failures.join("\n  - ")
+        ));
+    }
+    for (reference, name) in &hosts {
+        plugin::service(&mut up.xapi, reference, name, "restart", "linstor-satellite")?;
+    }
+    for (reference, name) in &hosts {
+        plugin::service(&mut up.xapi, reference, name, "stop", "linstor-controller")?;
+    }
+    let timeout = up.opts.linstor_timeout;
+    let problems = health::wait_healthy(timeout, || {
+        let version = up.linstor.version()?.version;
+        if version != target {
+            return Ok(vec![format!("the controller runs {version}, not {target} yet")]);
+        }
+        health::node_problems(&up.linstor, None)
+    });
+    if !problems.is_empty() {
+        return Err(anyhow!(
+            "after {} s the LINSTOR step is not done: {}. Check `linstor node list` and the \
+             controller's log, then `pool upgrade --resume`",
+            timeout.as_secs(),
+            problems.join("; ")
+        ));
+    }
+    up.end_phase(
+        "linstor",
+        StepState::Done,
+        Some(format!("{} → {target}, every node ONLINE", up.journal.linstor_from)),
+    )
+}
+
+/// VMs back where they were, settings restored, the run closed.
+fn finish(up: &mut Upgrade) -> Result<()> {
+    up.begin_phase("finish")?;
+    let vms = up.xapi.pool_vms()?;
+    let mut moved = 0;
+    let mut failed = Vec::new();
+    let homes: Vec<(String, String, String)> = up
+        .journal
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.vms
+                .iter()
+                .map(|vm| (vm.clone(), h.reference.clone(), h.name.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (vm, home, home_name) in homes {
+        let Some(now) = vms.iter().find(|v| v.reference == vm) else {
+            continue;
+        };
+        if now.power_state != "Running" || now.resident_on == home {
+            continue;
+        }
+        match up.xapi.vm_pool_migrate(&vm, &home, up.opts.evacuate_timeout) {
+            Ok(()) => moved += 1,
+            Err(e) => failed.push(format!("{} back to {home_name}: {e:#}", now.name_label)),
+        }
+    }
+    restore_settings(up)?;
+    if !failed.is_empty() {
+        return Err(anyhow!(
+            "every host is upgraded, but some VMs could not go back to their hosts:\n  - {}",
+            failed.join("\n  - ")
+        ));
+    }
+    up.journal.state = RunState::Done;
+    up.journal.ended = Some(now());
+    up.end_phase(
+        "finish",
+        StepState::Done,
+        Some(format!("{moved} VMs moved back, settings restored")),
+    )
+}

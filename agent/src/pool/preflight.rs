@@ -1,0 +1,280 @@
+//! Phase 1: is the pool fit to be upgraded, and what is the plan? Every host live and
+//! enabled, every node ONLINE and none evicted, every diskful replica UpToDate, a module for
+//! every kernel of every host at the target versions, VMs evacuable, and batches that keep
+//! quorum. Anything wrong is a refusal (exit 3) naming host and reason; nothing is changed.
+
+use super::batches::{self, HostLoad};
+use super::cli::BatchMode;
+use super::health;
+use super::journal::{HOST_STEPS, HostEntry, Journal, PackageChange, RunState, SavedSettings, Step, StepState, now};
+use super::plugin::{self, AgentAnswer, AgentArgs};
+use super::targets;
+use super::Upgrade;
+use crate::error::{Refusal, UsageError};
+use crate::xapi::pool::{PoolHost, PoolVm};
+use anyhow::Result;
+use std::collections::BTreeMap;
+
+/// What preflight found: the journal to run (not saved yet).
+pub fn run(up: &mut Upgrade) -> Result<Journal> {
+    let opts = up.opts.clone();
+    let pool = up.xapi.pool_record()?;
+    let hosts = up.xapi.pool_hosts()?;
+    let vms = up.xapi.pool_vms()?;
+    let mut problems: Vec<String> = Vec::new();
+
+    for h in &hosts {
+        if !h.live {
+            problems.push(format!("host {} is not live", h.name_label));
+        } else if !h.enabled {
+            problems.push(format!(
+                "host {} is disabled (in maintenance?): enable it or finish what it is doing",
+                h.name_label
+            ));
+        }
+    }
+    let controller_version = up.linstor.version()?.version;
+    problems.extend(health::node_problems(&up.linstor, None)?);
+    let resources = up.linstor.resources(None)?;
+    problems.extend(health::resource_problems(&resources));
+
+    let chosen = select_hosts(&hosts, &opts.hosts, &pool.master)?;
+
+    // The target versions: the pins given, else the lowest of every host's newest fit.
+    let mut unpinned = Vec::new();
+    for h in &chosen {
+        match plugin::agent(&mut up.xapi, &h.reference, &h.name_label, "plan", &AgentArgs::default())? {
+            AgentAnswer::Done(doc) => unpinned.push(targets::changes(&doc)?),
+            AgentAnswer::Refused(msg) => problems.push(format!("host {}: {msg}", h.name_label)),
+        }
+    }
+    let mut target_versions = targets::common_targets(&unpinned, &up.kmod);
+    target_versions.extend(opts.pins.clone());
+
+    let mut entries = Vec::new();
+    for h in &chosen {
+        let changes = match plugin::agent(
+            &mut up.xapi,
+            &h.reference,
+            &h.name_label,
+            "plan",
+            &AgentArgs::pinned(&target_versions),
+        )? {
+            AgentAnswer::Done(doc) => targets::changes(&doc)?,
+            AgentAnswer::Refused(msg) => {
+                problems.push(format!("host {}: {msg}", h.name_label));
+                Vec::new()
+            }
+        };
+        let guard = AgentArgs {
+            pins: target_versions.clone(),
+            dry_run: true,
+            ..AgentArgs::default()
+        };
+        if let AgentAnswer::Refused(msg) =
+            plugin::agent(&mut up.xapi, &h.reference, &h.name_label, "kernel_guard", &guard)?
+        {
+            problems.push(format!("host {}: kernel guard: {msg}", h.name_label));
+        }
+        if let Err(e) = up.xapi.host_assert_can_evacuate(&h.reference) {
+            problems.push(format!("host {}: its VMs cannot be evacuated: {e:#}", h.name_label));
+        }
+        let reboot = targets::needs_reboot(&changes, &up.kmod);
+        let mut e = entry(h, &vms, changes, reboot);
+        if e.changes.iter().all(|c| c.change == "keep") {
+            // Already at the targets: the host is not taken down at all.
+            for step in HOST_STEPS {
+                e.steps.insert(
+                    step.to_string(),
+                    Step {
+                        state: StepState::Skipped,
+                        note: Some("already at the target versions".into()),
+                        ..Step::default()
+                    },
+                );
+            }
+        }
+        entries.push(e);
+    }
+
+    let loads: Vec<HostLoad> = hosts
+        .iter()
+        .map(|h| HostLoad {
+            node: node_name(h),
+            memory_free: h.memory_free,
+            vm_memory: running_on(&vms, &h.reference).map(|v| v.memory).collect(),
+        })
+        .collect();
+    let order: Vec<String> = entries
+        .iter()
+        .filter(|e| !e.is_done())
+        .map(|e| e.node.clone())
+        .collect();
+    let max = match opts.batch {
+        BatchMode::Auto => None,
+        BatchMode::AtMost(n) => Some(n),
+    };
+    let batches = match batches::plan(&order, &health::replicas(&resources), &loads, max) {
+        Ok(b) => b,
+        Err(reason) => {
+            problems.push(reason);
+            order.iter().map(|n| vec![n.clone()]).collect()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(Refusal(format!(
+            "preflight refused the upgrade; nothing was changed:\n  - {}\nFix these and run it again.",
+            problems.join("\n  - ")
+        ))
+        .into());
+    }
+    // Batches are of node names; the journal works with XAPI names.
+    let batches: Vec<Vec<String>> = batches
+        .iter()
+        .map(|b| {
+            b.iter()
+                .filter_map(|node| entries.iter().find(|e| &e.node == node).map(|e| e.name.clone()))
+                .collect()
+        })
+        .collect();
+    for (i, batch) in batches.iter().enumerate() {
+        for name in batch {
+            if let Some(e) = entries.iter_mut().find(|e| &e.name == name) {
+                e.batch = i + 1;
+            }
+        }
+    }
+    let linstor_target = target_versions.get("linstor-satellite").cloned();
+    let linstor_change = linstor_target
+        .as_deref()
+        .is_some_and(|t| t != controller_version.as_str());
+    Ok(Journal {
+        format: 1,
+        state: RunState::Running,
+        started: now(),
+        ended: None,
+        xapi_url: up.xapi.url().to_string(),
+        pool_master: pool.master.clone(),
+        targets: target_versions,
+        linstor_from: controller_version,
+        linstor_change,
+        batch_mode: opts.batch.to_string(),
+        batches,
+        phases: BTreeMap::new(),
+        hosts: entries,
+        settings: SavedSettings::default(),
+        error: None,
+        log: Vec::new(),
+    })
+}
+
+/// The LINSTOR node of an XAPI host: its hostname (what XCP-ng's LINSTOR driver requires).
+pub fn node_name(h: &PoolHost) -> String {
+    if h.hostname.is_empty() {
+        h.name_label.clone()
+    } else {
+        h.hostname.clone()
+    }
+}
+
+fn running_on<'a>(vms: &'a [PoolVm], host: &'a str) -> impl Iterator<Item = &'a PoolVm> {
+    vms.iter()
+        .filter(move |v| v.power_state == "Running" && v.resident_on == host)
+}
+
+fn entry(h: &PoolHost, vms: &[PoolVm], changes: Vec<PackageChange>, reboot: bool) -> HostEntry {
+    HostEntry {
+        name: h.name_label.clone(),
+        uuid: h.uuid.clone(),
+        reference: h.reference.clone(),
+        node: node_name(h),
+        batch: 0,
+        changes,
+        reboot,
+        vms: running_on(vms, &h.reference).map(|v| v.reference.clone()).collect(),
+        boot_time_before: None,
+        steps: BTreeMap::new(),
+    }
+}
+
+/// The hosts to upgrade, the master first, then by name; `--hosts` names must all exist.
+fn select_hosts(hosts: &[PoolHost], wanted: &[String], master: &str) -> Result<Vec<PoolHost>> {
+    let known = |w: &String| hosts.iter().any(|h| &h.name_label == w || &h.hostname == w);
+    let unknown: Vec<&String> = wanted.iter().filter(|w| !known(w)).collect();
+    if !unknown.is_empty() {
+        return Err(UsageError(format!(
+            "--hosts names {} not in the pool; its hosts are: {}",
+            unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            hosts.iter().map(|h| h.name_label.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
+    let mut chosen: Vec<PoolHost> = hosts
+        .iter()
+        .filter(|h| wanted.is_empty() || wanted.contains(&h.name_label) || wanted.contains(&h.hostname))
+        .cloned()
+        .collect();
+    chosen.sort_by(|a, b| {
+        (a.reference != master)
+            .cmp(&(b.reference != master))
+            .then(a.name_label.cmp(&b.name_label))
+    });
+    Ok(chosen)
+}
+
+/// Re-checks the world before `--resume`: XAPI and LINSTOR answer, and every host the run
+/// is not in the middle of is live, with its node ONLINE and not evicted.
+pub fn recheck(up: &mut Upgrade) -> Result<()> {
+    let hosts = up.xapi.pool_hosts()?;
+    let pool = up.xapi.pool_record()?;
+    if pool.master != up.journal.pool_master {
+        tracing::info!(
+            before = %up.journal.pool_master,
+            now = %pool.master,
+            "the pool master changed since the journal was written"
+        );
+    }
+    let busy: Vec<String> = up
+        .journal
+        .hosts
+        .iter()
+        .filter(|h| !h.is_done() && !h.steps.is_empty())
+        .map(|h| h.name.clone())
+        .collect();
+    let mut problems = Vec::new();
+    for h in &hosts {
+        if busy.contains(&h.name_label) {
+            continue;
+        }
+        if !h.live {
+            problems.push(format!("host {} is not live", h.name_label));
+        }
+    }
+    let others: Vec<String> = hosts
+        .iter()
+        .filter(|h| !busy.contains(&h.name_label))
+        .map(node_name)
+        .collect();
+    if up.journal.phase("linstor") != super::journal::StepState::Started {
+        problems.extend(
+            health::node_problems(&up.linstor, Some(&others))?
+                .into_iter()
+                .filter(|p| p.contains("EVICTED") || up.journal.phase("linstor").is_finished()),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(Refusal(format!(
+            "cannot resume the upgrade journaled at {}:\n  - {}\nFix these and run `pool upgrade --resume` again.",
+            up.file.path.display(),
+            problems.join("\n  - ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+impl super::journal::StepState {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Done | Self::Skipped)
+    }
+}

@@ -1,0 +1,228 @@
+//! What `pool upgrade --dry-run`, the end of a run and `pool status` print.
+
+use super::journal::{HOST_STEPS, Journal, JournalFile, PHASES, RunState, StepState};
+use super::targets::nevra_version;
+use crate::output::Outcome;
+use anyhow::Result;
+use serde_json::json;
+use std::fmt::Write;
+use std::io::IsTerminal;
+
+fn changes_line(journal: &Journal, host: &str) -> String {
+    let Some(h) = journal.host(host) else {
+        return String::new();
+    };
+    let parts: Vec<String> = h
+        .changes
+        .iter()
+        .filter(|c| c.change != "keep")
+        .map(|c| {
+            let from = c
+                .from
+                .iter()
+                .filter_map(|f| nevra_version(f, &c.name))
+                .collect::<Vec<_>>()
+                .join("+");
+            let to = c
+                .to
+                .as_deref()
+                .and_then(|t| nevra_version(t, &c.name))
+                .unwrap_or_else(|| "removed".into());
+            let from = if from.is_empty() { "none".to_string() } else { from };
+            format!("{} {from} → {to}", c.name)
+        })
+        .collect();
+    if parts.is_empty() {
+        "no package changes".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn targets_line(journal: &Journal) -> String {
+    journal
+        .targets
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The plan per host, changing nothing.
+pub fn dry_run(journal: &Journal) -> Result<Outcome> {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Pool upgrade plan (dry run: nothing changed) for {} hosts in {} batches (--batch {}):",
+        journal.hosts.len(),
+        journal.batches.len(),
+        journal.batch_mode
+    );
+    let _ = writeln!(out, "Targets: {}", targets_line(journal));
+    if journal.linstor_change {
+        let _ = writeln!(
+            out,
+            "LINSTOR step: {} → {} on every host, then controller and satellites restarted",
+            journal.linstor_from,
+            journal.targets.get("linstor-satellite").cloned().unwrap_or_default()
+        );
+    } else {
+        let _ = writeln!(out, "LINSTOR step: none (stays at {})", journal.linstor_from);
+    }
+    for (i, batch) in journal.batches.iter().enumerate() {
+        for name in batch {
+            let Some(h) = journal.host(name) else { continue };
+            let _ = writeln!(
+                out,
+                "  batch {:>2}  {:<16} {:<8} {}",
+                i + 1,
+                name,
+                if h.reboot { "reboot" } else { "restart" },
+                changes_line(journal, name)
+            );
+        }
+    }
+    let document = json!({
+        "command": "pool upgrade",
+        "changed": false,
+        "dry_run": true,
+        "targets": journal.targets,
+        "linstor_from": journal.linstor_from,
+        "linstor_change": journal.linstor_change,
+        "batches": journal.batches,
+        "hosts": journal.hosts.iter().map(|h| json!({
+            "name": h.name,
+            "node": h.node,
+            "batch": h.batch,
+            "reboot": h.reboot,
+            "changes": h.changes,
+            "vms": h.vms.len(),
+        })).collect::<Vec<_>>(),
+    });
+    Outcome::new(&document, out)
+}
+
+/// The report at the end of a run (or when it paused or was aborted).
+pub fn report(journal: &Journal) -> Result<Outcome> {
+    let mut out = String::new();
+    let took = journal.ended.unwrap_or_else(super::journal::now) - journal.started;
+    let verdict = match journal.state {
+        RunState::Done => "done",
+        RunState::Paused => "paused (continue with `pool upgrade --resume`)",
+        RunState::Aborted => "aborted",
+        RunState::Failed => "failed",
+        RunState::Running => "running",
+    };
+    let _ = writeln!(
+        out,
+        "Pool upgrade {verdict} after {took:.1} s: {}/{} hosts upgraded in {} batches.",
+        journal.hosts_done(),
+        journal.hosts.len(),
+        journal.batches.len()
+    );
+    let _ = writeln!(out, "Targets: {}", targets_line(journal));
+    if let Some(note) = journal.phases.get("linstor").and_then(|s| s.note.clone()) {
+        let _ = writeln!(out, "LINSTOR step: {note}");
+    }
+    let _ = writeln!(out, "  {:<16} {:>5}  {:<8} {:>9}  packages", "host", "batch", "action", "window");
+    let mut longest: Option<(f64, &str)> = None;
+    for h in &journal.hosts {
+        let window = h.maintenance_window();
+        if let Some(w) = window
+            && longest.is_none_or(|(l, _)| w > l)
+        {
+            longest = Some((w, &h.name));
+        }
+        let _ = writeln!(
+            out,
+            "  {:<16} {:>5}  {:<8} {:>9}  {}",
+            h.name,
+            h.batch,
+            if h.reboot { "reboot" } else { "restart" },
+            window.map_or("-".to_string(), |w| format!("{w:.1} s")),
+            changes_line(journal, &h.name)
+        );
+    }
+    if let Some((w, name)) = longest {
+        let _ = writeln!(out, "Longest maintenance window: {name}, {w:.1} s.");
+    }
+    if let Some(note) = journal.phases.get("finish").and_then(|s| s.note.clone()) {
+        let _ = writeln!(out, "Finish: {note}.");
+    }
+    let mut document = serde_json::to_value(journal)?;
+    if let Some(map) = document.as_object_mut() {
+        map.insert("command".into(), json!("pool upgrade"));
+        let upgraded = journal
+            .hosts
+            .iter()
+            .any(|h| h.steps.values().any(|s| s.state == StepState::Done));
+        map.insert(
+            "changed".into(),
+            json!(upgraded || journal.phase("linstor") == StepState::Done),
+        );
+        map.insert(
+            "longest_window_secs".into(),
+            json!(longest.map(|(w, _)| w)),
+        );
+        map.insert("duration_secs".into(), json!(took));
+    }
+    let mut outcome = Outcome::new(&document, out)?;
+    outcome.exit = super::exit_for(journal);
+    Ok(outcome)
+}
+
+fn bar(done: usize, total: usize) -> String {
+    let width = 30;
+    let filled = (done * width).checked_div(total).unwrap_or(width);
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
+}
+
+/// `pool status`: the journal, phase by phase and host by host.
+pub fn status(file: &JournalFile) -> Result<Outcome> {
+    let Some(journal) = file.load()? else {
+        let document = json!({"command": "pool status", "changed": false, "journal": null});
+        return Outcome::new(
+            &document,
+            format!("No pool upgrade journaled at {}.\n", file.path.display()),
+        );
+    };
+    let mut out = String::new();
+    let state = format!("{:?}", journal.state).to_lowercase();
+    let done = journal.hosts_done();
+    let total = journal.hosts.len();
+    let _ = writeln!(out, "Pool upgrade {state} ({}): {done}/{total} hosts done", file.path.display());
+    if std::io::stdout().is_terminal() {
+        let _ = writeln!(out, "{} {done}/{total}", bar(done, total));
+    }
+    let _ = writeln!(out, "Targets: {}", targets_line(&journal));
+    for phase in PHASES {
+        let _ = writeln!(out, "  phase {:<10} {}", phase, word(journal.phase(phase)));
+    }
+    for h in &journal.hosts {
+        let current = HOST_STEPS
+            .iter()
+            .find(|s| !h.step(s).is_finished())
+            .map_or("done".to_string(), |s| format!("{s}: {}", word(h.step(s))));
+        let _ = writeln!(out, "  batch {:>2}  {:<16} {current}", h.batch, h.name);
+    }
+    if let Some(err) = &journal.error {
+        let _ = writeln!(out, "Stopped: {err}");
+    }
+    let mut document = serde_json::to_value(&journal)?;
+    if let Some(map) = document.as_object_mut() {
+        map.insert("command".into(), json!("pool status"));
+        map.insert("changed".into(), json!(false));
+        map.insert("hosts_done".into(), json!(done));
+    }
+    Outcome::new(&document, out)
+}
+
+fn word(state: StepState) -> &'static str {
+    match state {
+        StepState::Pending => "pending",
+        StepState::Started => "started",
+        StepState::Done => "done",
+        StepState::Skipped => "skipped",
+        StepState::Failed => "failed",
+    }
+}
