@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the two benchmarks of bench/RESULTS.md.
+# `make bench`: the benchmarks of bench/RESULTS.md.
 #
 #  1. plan on a synthetic 10,000-package repository, cold cache: `linstor-agent plan` against
 #     `dnf --installroot … --assumeno install kmod-drbd` on the same signed repository (wall time
@@ -7,10 +7,16 @@
 #  2. download and verify of a ~200 MB signed RPM from a local HTTP server:
 #     `linstor-agent install --download-only` against `curl` of the same URL. Target: ≥ 80 % of
 #     curl's throughput.
+#  3. no-op `provision` on a converged testbed host (`testbed up --hosts 1 --disks`, provisioned
+#     once): wall time and peak RSS, against `ansible-playbook bench/ansible/noop-check.yml`
+#     checking the same state of the same host (ansible-core from PyPI, in a virtualenv).
+#     Targets: < 0.5 s, < 50 MB, ≥ 10× faster than ansible-playbook.
 #
 # Everything is built under $BENCH_DIR (default target/bench) and the figures are written to
 # $BENCH_DIR/results.md as well as printed. Knobs: BENCH_PACKAGES (10000), BENCH_RUNS (10),
-# BENCH_DOWNLOAD_RUNS (10), BENCH_PAYLOAD_MB (200), BENCH_NO_HYPERFINE (time with a plain loop).
+# BENCH_DOWNLOAD_RUNS (10), BENCH_PAYLOAD_MB (200), BENCH_NOOP_RUNS (10), BENCH_ANSIBLE_RUNS (5),
+# BENCH_VENV (target/bench-venv, kept between runs), BENCH_SECTIONS ("plan download noop": any
+# of them), BENCH_NO_HYPERFINE (time with a plain loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKSPACE=$PWD
@@ -19,10 +25,17 @@ PACKAGES=${BENCH_PACKAGES:-10000}
 RUNS=${BENCH_RUNS:-10}
 DOWNLOAD_RUNS=${BENCH_DOWNLOAD_RUNS:-10}
 PAYLOAD_MB=${BENCH_PAYLOAD_MB:-200}
+NOOP_RUNS=${BENCH_NOOP_RUNS:-10}
+ANSIBLE_RUNS=${BENCH_ANSIBLE_RUNS:-5}
+SECTIONS=${BENCH_SECTIONS:-plan download noop}
+VENV=${BENCH_VENV:-$WORKSPACE/target/bench-venv}
+# Pinned, so that the Ansible figure is reproducible.
+ANSIBLE_CORE=ansible-core==2.19.14
 KERNEL=kernel-4.19.19-8.0.38.4.xcpng8.3.x86_64
 TESTBED=$WORKSPACE/target/release/testbed
 AGENT=$WORKSPACE/target/release/linstor-agent
 
+wants() { [[ " $SECTIONS " == *" $1 "* ]]; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 die() {
   echo "bench: $*" >&2
@@ -30,10 +43,15 @@ die() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Clean-up: the HTTP server and every gpg-agent started for a GnuPG home under $BENCH_DIR.
+# Clean-up: the HTTP server, every gpg-agent started for a GnuPG home under $BENCH_DIR, and
+# the testbed pool (its servers and loop devices).
 HTTP_PID=
 GPG_HOMES=()
+POOL=
 cleanup() {
+  if [ -n "$POOL" ]; then
+    "$TESTBED" down --dir "$POOL" >/dev/null 2>&1 || true
+  fi
   if [ -n "$HTTP_PID" ]; then
     kill "$HTTP_PID" 2>/dev/null || true
     wait "$HTTP_PID" 2>/dev/null || true
@@ -117,6 +135,8 @@ peak_rss() {
 step "Building release binaries"
 cargo build --workspace --release --bins >&2
 
+# A pool left by an interrupted run still holds loop devices: take it down before deleting it.
+[ -f "$BENCH_DIR/pool/pool.json" ] && "$TESTBED" down --dir "$BENCH_DIR/pool" >/dev/null 2>&1
 rm -rf "$BENCH_DIR"
 mkdir -p "$BENCH_DIR/json"
 FIXTURE=$BENCH_DIR/fixture
@@ -128,6 +148,9 @@ FINGERPRINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["f
 "$TESTBED" host --dir "$BENCH_DIR/hosts" --repo "$FIXTURE" --name xcp1 --kernel "$KERNEL" >"$BENCH_DIR/host.json"
 HOST_ROOT=$BENCH_DIR/hosts/xcp1/root
 SYNTHETIC=$BENCH_DIR/synthetic
+
+# Each benchmark is one `if wants NAME` block (BENCH_SECTIONS), left unindented.
+if wants plan; then
 "$TESTBED" synthetic-repo --dir "$SYNTHETIC" --packages "$PACKAGES" --from-fixture "$FIXTURE" >"$BENCH_DIR/synthetic.json"
 python3 - "$BENCH_DIR/synthetic.json" <<'EOF' >&2
 import json, sys
@@ -213,8 +236,11 @@ measure plan-dnf "$RUNS" "$DNF_PREPARE" "$DNF_PLAN"
 peak_rss plan-agent 3 "$AGENT_PREPARE" "$AGENT_PLAN"
 peak_rss plan-dnf 3 "$DNF_PREPARE" "$DNF_PLAN"
 "$DNF_PREPARE"
+fi
 
 # ---------------------------------------------------------------------------------------------
+BIG_BYTES=0
+if wants download; then
 step "Benchmark 2: download and verify of a $PAYLOAD_MB MB package over HTTP against curl"
 BIG=$BENCH_DIR/bigrepo
 mkdir -p "$BIG/Packages" "$BENCH_DIR/rpmbuild"
@@ -305,54 +331,149 @@ measure download-agent-kmod-only "$DOWNLOAD_RUNS" "$DOWNLOAD_PREPARE" \
 peak_rss download-agent 1 "$DOWNLOAD_PREPARE" "$AGENT_DOWNLOAD"
 rm -f "$CURL_OUT"
 rm -rf "$AGENT_CACHE"
+kill "$HTTP_PID" 2>/dev/null || true
+wait "$HTTP_PID" 2>/dev/null || true
+HTTP_PID=
+fi
+
+# ---------------------------------------------------------------------------------------------
+if wants noop; then
+step "Benchmark 3: no-op provision of a converged testbed host against ansible-playbook"
+[ "$(id -u)" -eq 0 ] || die "the no-op benchmark needs root: testbed up --disks makes loop devices"
+# ansible-core from PyPI, in a virtualenv kept between runs (reinstalled if not the pinned one).
+if [ "$("$VENV/bin/ansible-playbook" --version 2>/dev/null | sed -n 's/.*\[core \(.*\)\]$/\1/p')" != "${ANSIBLE_CORE#*==}" ]; then
+  echo "bench: installing $ANSIBLE_CORE into $VENV" >&2
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" >&2
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "$ANSIBLE_CORE" >&2 ||
+    die "cannot install $ANSIBLE_CORE from PyPI into $VENV"
+fi
+
+# One host with a loop-device disk, provisioned once (install, storage, network, register).
+POOL=$BENCH_DIR/pool
+"$TESTBED" up --dir "$POOL" --hosts 1 --disks --time-scale 1 >"$BENCH_DIR/pool.out" 2>&1 ||
+  die "testbed up failed: $(cat "$BENCH_DIR/pool.out")"
+eval "$(python3 - "$POOL/pool.json" <<'EOF'
+import json, shlex, sys
+host = json.load(open(sys.argv[1]))["hosts"][0]
+for key in ("root", "config", "disk"):
+    print(f"NOOP_{key.upper()}={shlex.quote(host[key])}")
+EOF
+)"
+printf '\n[storage]\ndevices = ["%s"]\n' "$NOOP_DISK" >>"$NOOP_CONFIG"
+AGENT_NOOP="$AGENT --root $NOOP_ROOT --config $NOOP_CONFIG --output json provision"
+$AGENT --root "$NOOP_ROOT" --config "$NOOP_CONFIG" provision --timeout 60 >"$BENCH_DIR/provision.out" 2>&1 ||
+  die "the first provision failed: $(cat "$BENCH_DIR/provision.out")"
+# The host is converged: the next provision must change nothing.
+$AGENT_NOOP >"$BENCH_DIR/noop.json" 2>"$BENCH_DIR/noop.err" || die "the no-op provision failed: $(cat "$BENCH_DIR/noop.err")"
+python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["changed"] is not False)' "$BENCH_DIR/noop.json" ||
+  die "a second provision changed something: $(cat "$BENCH_DIR/noop.json")"
+
+# What the playbook checks, from the pool and the agent's own plan: the planned NEVRAs, the
+# volume group and its disks, the node and its storage pool.
+ANSIBLE_DIR=$BENCH_DIR/ansible
+mkdir -p "$ANSIBLE_DIR"
+python3 - "$POOL/pool.json" "$BENCH_DIR/noop.json" >"$ANSIBLE_DIR/vars.json" <<'EOF'
+import json, sys
+pool, noop = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+plan = {p["step"]: p.get("plan") or {} for p in noop["plan"]}
+node = plan["register"]["node"]
+json.dump({
+    "host_root": pool["hosts"][0]["root"],
+    "packages": [{"name": a["name"], "nevra": a["to"]} for a in plan["install"]["actions"] if a.get("to")],
+    "volume_group": plan["storage"]["volume_group"],
+    "disks": plan["storage"]["result"]["devices"],
+    "node_name": node["name"],
+    "node_address": node["address"],
+    "satellite_port": node["port"],
+    "storage_pool": node["storage_pool"],
+    "linstor_url": pool["linstor_url"],
+}, sys.stdout, indent=2)
+EOF
+# Ansible's fastest setup for this: pipelining, the venv's own Python, no retry files; its
+# state under $BENCH_DIR, not ~/.ansible.
+cat >"$ANSIBLE_DIR/ansible.cfg" <<EOF
+[defaults]
+home = $ANSIBLE_DIR/home
+interpreter_python = $VENV/bin/python3
+retry_files_enabled = False
+nocolor = True
+
+[connection]
+pipelining = True
+EOF
+ANSIBLE_NOOP="ANSIBLE_CONFIG=$ANSIBLE_DIR/ansible.cfg $VENV/bin/ansible-playbook -i localhost, -c local -e @$ANSIBLE_DIR/vars.json $WORKSPACE/bench/ansible/noop-check.yml"
+bash -c "$ANSIBLE_NOOP" >"$BENCH_DIR/ansible.out" 2>&1 || die "the playbook failed on the converged host: $(cat "$BENCH_DIR/ansible.out")"
+grep -q 'ok=[0-9]* *changed=0 *unreachable=0 *failed=0' "$BENCH_DIR/ansible.out" ||
+  die "the playbook did not pass cleanly: $(cat "$BENCH_DIR/ansible.out")"
+sed 's/^/  agent   | /' "$BENCH_DIR/provision.out" >&2
+grep -A1 '^PLAY RECAP' "$BENCH_DIR/ansible.out" | sed 's/^/  ansible | /' >&2
+
+measure noop-agent "$NOOP_RUNS" ":" "$AGENT_NOOP"
+measure noop-ansible "$ANSIBLE_RUNS" ":" "$ANSIBLE_NOOP"
+peak_rss noop-agent 3 ":" "$AGENT_NOOP"
+peak_rss noop-ansible 1 ":" "$ANSIBLE_NOOP"
+# Still converged after all those runs.
+$AGENT_NOOP >"$BENCH_DIR/noop-after.json" 2>&1 &&
+  python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1]))["changed"] is not False)' "$BENCH_DIR/noop-after.json" ||
+  die "the host drifted during the benchmark: $(cat "$BENCH_DIR/noop-after.json")"
+"$TESTBED" down --dir "$POOL" >/dev/null 2>&1 || true
+POOL=
+fi
 
 # ---------------------------------------------------------------------------------------------
 step "Results"
-BENCH_TIMER=${HYPERFINE:+$(hyperfine --version)} \
-  python3 - "$BENCH_DIR" "$BIG_BYTES" "$PACKAGES" >"$BENCH_DIR/results.md" <<'EOF'
-import json, os, subprocess, sys
+BENCH_TIMER=${HYPERFINE:+$(hyperfine --version)} BENCH_SECTIONS=$SECTIONS \
+  python3 - "$BENCH_DIR" "$BIG_BYTES" "$PACKAGES" "$ANSIBLE_CORE" >"$BENCH_DIR/results.md" <<'EOF'
+import json, os, statistics, subprocess, sys
 from datetime import datetime, timezone
 
-bench, big_bytes, packages = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+bench, big_bytes, packages, ansible_core = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+sections = os.environ["BENCH_SECTIONS"].split()
 def result(name):
-    return json.load(open(os.path.join(bench, "json", name + ".json")))["results"][0]
+    r = json.load(open(os.path.join(bench, "json", name + ".json")))["results"][0]
+    r["median"] = statistics.median(r["times"])
+    return r
 def rss(name):
     return int(open(os.path.join(bench, "json", name + ".rss")).read()) / 1024
 def t(r):
-    return f"{r['mean']:.3f} s ± {r['stddev']:.3f} (min {r['min']:.3f}, {len(r['times'])} runs)"
+    return (f"median {r['median']:.3f} s, mean {r['mean']:.3f} s ± {r['stddev']:.3f} "
+            f"(min {r['min']:.3f}, {len(r['times'])} runs)")
 def verdict(ok):
     return "met" if ok else "**missed**"
-
-agent, dnf = result("plan-agent"), result("plan-dnf")
-speedup = dnf["mean"] / agent["mean"]
-agent_rss, dnf_rss = rss("plan-agent"), rss("plan-dnf")
-down_agent, down_curl = result("download-agent"), result("download-curl")
-cached, kmod_only = result("download-agent-cached"), result("download-agent-kmod-only")
-mbps_agent, mbps_curl = big_bytes / 1e6 / down_agent["mean"], big_bytes / 1e6 / down_curl["mean"]
-share = mbps_agent / mbps_curl
-syn = json.load(open(os.path.join(bench, "synthetic.json")))
-files = syn["files"]
-meta = {m["kind"]: m for m in syn["metadata"]}
-
 def sh(cmd):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
 
 print(f"""Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}
 Machine: {sh('nproc')} CPUs ({sh("sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1")}), \
 {sh("free -g | awk '/^Mem:/ {print $2}'")} GB RAM; {sh('uname -sr')}; dnf {sh('dnf --version | head -n 1')}, \
-{sh('curl --version | head -n 1 | cut -d" " -f1-2')}, {os.environ.get('BENCH_TIMER') or 'no hyperfine (plain timing loop)'}
+{sh('curl --version | head -n 1 | cut -d" " -f1-2')}, {os.environ.get('BENCH_TIMER') or 'no hyperfine (plain timing loop)'}; \
+load average at the end: {sh('cut -d" " -f1-3 /proc/loadavg')}. Ratios are of medians.""")
 
+if "plan" in sections:
+    agent, dnf = result("plan-agent"), result("plan-dnf")
+    speedup = dnf["median"] / agent["median"]
+    agent_rss, dnf_rss = rss("plan-agent"), rss("plan-dnf")
+    syn = json.load(open(os.path.join(bench, "synthetic.json")))
+    meta = {m["kind"]: m for m in syn["metadata"]}
+    print(f"""
 ### 1. plan, {packages:,} packages, cold cache
 
-Repository: {syn['packages']:,} packages ({len(syn['from_fixture'])} real ones from the fixture), {files:,} files, \
+Repository: {syn['packages']:,} packages ({len(syn['from_fixture'])} real ones from the fixture), {syn['files']:,} files, \
 primary {meta['primary']['size'] / 1e6:.1f} MB gz / {meta['primary']['open_size'] / 1e6:.1f} MB XML, \
 filelists {meta['filelists']['size'] / 1e6:.1f} MB gz / {meta['filelists']['open_size'] / 1e6:.1f} MB XML.
 
 | | linstor-agent plan | dnf --assumeno install kmod-drbd | |
 |---|---|---|---|
 | wall time | {t(agent)} | {t(dnf)} | dnf / agent = **{speedup:.2f}×** (target ≥ 5×: {verdict(speedup >= 5)}) |
-| peak RSS | {agent_rss:.0f} MB | {dnf_rss:.0f} MB | target < 100 MB: {verdict(agent_rss < 100)} |
+| peak RSS | {agent_rss:.0f} MB | {dnf_rss:.0f} MB | target < 100 MB: {verdict(agent_rss < 100)} |""")
 
+if "download" in sections:
+    down_agent, down_curl = result("download-agent"), result("download-curl")
+    cached, kmod_only = result("download-agent-cached"), result("download-agent-kmod-only")
+    mbps_agent, mbps_curl = big_bytes / 1e6 / down_agent["median"], big_bytes / 1e6 / down_curl["median"]
+    share = mbps_agent / mbps_curl
+    print(f"""
 ### 2. download and verify, {big_bytes / 1e6:.0f} MB package over HTTP (127.0.0.1)
 
 | | linstor-agent install --download-only | curl -o FILE | |
@@ -365,7 +486,23 @@ The agent's time is the whole command: start-up, repomd.xml signature, cached me
 host facts, plan, the kmod (7 kB) and the big package downloaded with streaming sha256, then its
 RPM signature and payload digest checked. The same command with the package already cached (no
 transfer; re-hash and RPM checks only) takes {t(cached)}; with only the kmod to fetch,
-{t(kmod_only)}.
-""")
+{t(kmod_only)}.""")
+
+if "noop" in sections:
+    agent, ansible = result("noop-agent"), result("noop-ansible")
+    speedup = ansible["median"] / agent["median"]
+    agent_rss = rss("noop-agent")
+    print(f"""
+### 3. no-op provision of a converged testbed host, against ansible-playbook
+
+One `testbed up --hosts 1 --disks --time-scale 1` host, provisioned once. `linstor-agent --root R
+--config C --output json provision` (`"changed": false`) against `ansible-playbook -i localhost, -c
+local -e @vars.json bench/ansible/noop-check.yml` ({ansible_core}, pipelining, no fact gathering),
+which checks the same packages, volume group, files and LINSTOR node.
+
+| | linstor-agent provision (no-op) | ansible-playbook noop-check.yml | |
+|---|---|---|---|
+| wall time | {t(agent)} | {t(ansible)} | ansible / agent = **{speedup:.1f}×** (target ≥ 10×: {verdict(speedup >= 10)}) |
+| peak RSS | {agent_rss:.0f} MB | {rss('noop-ansible'):.0f} MB | agent: target < 50 MB: {verdict(agent_rss < 50)}; time target < 0.5 s: {verdict(agent['median'] < 0.5)} |""")
 EOF
 cat "$BENCH_DIR/results.md"

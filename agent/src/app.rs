@@ -35,7 +35,9 @@ pub fn run(cli: Cli) -> ExitCode {
 fn execute(cli: Cli) -> anyhow::Result<Outcome> {
     let sysroot = Sysroot::new(absolute_root(cli.global.root.as_deref())?);
     let (config_path, required) = match &cli.global.config {
-        Some(path) => (path.clone(), true),
+        // Absolute too, so that the files named in messages and the `agent.d/` that
+        // `install --save-pins` writes to do not depend on the working directory.
+        Some(path) => (std::path::absolute(path).unwrap_or_else(|_| path.clone()), true),
         None => (sysroot.path(config::DEFAULT_CONFIG), false),
     };
     let config = config::load(&config_path, required)?;

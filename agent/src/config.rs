@@ -430,7 +430,12 @@ mod tests {
             "[packages]\npin = { \"linstor-satellite\" = \"1.29.0\" }\n",
         );
         let loaded = load(&main, true).unwrap();
-        assert_eq!(loaded.config.packages.pin.len(), 3, "{:?}", loaded.config.packages.pin);
+        assert_eq!(
+            loaded.config.packages.pin.len(),
+            3,
+            "{:?}",
+            loaded.config.packages.pin
+        );
         assert_eq!(loaded.config.packages.userland, ["drbd-utils"]);
 
         // The fragment install --save-pins writes sorts last and wins per key.
@@ -443,11 +448,17 @@ mod tests {
         let saved = write_pin_fragment(&path, &pins, "test").unwrap();
         assert!(saved.changed);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("# Written by `linstor-agent install --save-pins` (test)"), "{text}");
+        assert!(
+            text.starts_with("# Written by `linstor-agent install --save-pins` (test)"),
+            "{text}"
+        );
         let again = load(&main, true).unwrap();
         assert_eq!(again.config.packages.pin["kmod-drbd"], "9.2.12");
         assert_eq!(again.config.packages.pin["linstor-satellite"], "1.29.2");
-        assert_eq!(again.config.packages.pin["drbd-utils"], "9.28.0", "untouched keys stay");
+        assert_eq!(
+            again.config.packages.pin["drbd-utils"], "9.28.0",
+            "untouched keys stay"
+        );
         assert_eq!(again.files.last().unwrap(), &path);
 
         // Writing the same pins again is no change; no temporary file is left behind.

@@ -156,7 +156,8 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         Err(err) if exit_code_for(&err) == ExitCode::Refused => {
             // Say, kernel by kernel, what the repository could give; install nothing.
             for kernel in &wanted {
-                if let Ok(choice) = select::select_modules(&metadata, &packages, std::slice::from_ref(kernel), &origin)
+                if let Ok(choice) =
+                    select::select_modules(&metadata, &packages, std::slice::from_ref(kernel), &origin)
                     && let Some(line) = report.kernels.iter_mut().find(|s| s.uname_r == kernel.uname_r)
                 {
                     line.module = choice.first().map(|c| c.package.nevra());
@@ -212,9 +213,12 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         downgrade: Vec::new(),
         remove: Vec::new(),
     };
-    manager
-        .apply(&tx)
-        .with_context(|| format!("installing {} for the unguarded kernel(s)", report.to_install.join(", ")))?;
+    manager.apply(&tx).with_context(|| {
+        format!(
+            "installing {} for the unguarded kernel(s)",
+            report.to_install.join(", ")
+        )
+    })?;
     report.package_manager = Some(manager.name());
     report.changed = true;
 

@@ -145,7 +145,10 @@ package kmod-drbd-x is not installed
         let el10 = kernel("6.6.0-1.el10.x86_64", &[]);
         assert_eq!(fit(&packages[1], &el10), Fit::Fits(Evidence::UnameRequires));
         assert!(matches!(fit(&packages[1], &el8), Fit::DoesNotFit(_)));
-        assert_eq!(packages[1].files, ["/lib/modules/6.6.0-1.el10.x86_64/extra/drbd/drbd.ko"]);
+        assert_eq!(
+            packages[1].files,
+            ["/lib/modules/6.6.0-1.el10.x86_64/extra/drbd/drbd.ko"]
+        );
     }
 
     #[test]

@@ -120,7 +120,11 @@ mod tests {
     #[test]
     fn pins_and_only_are_parsed() {
         let options = Options::parse(
-            &strings(&["kmod-drbd=9.2.12", "linstor-satellite=1.29.2-1.xcpng8.3", "x=1:2.0"]),
+            &strings(&[
+                "kmod-drbd=9.2.12",
+                "linstor-satellite=1.29.2-1.xcpng8.3",
+                "x=1:2.0",
+            ]),
             &strings(&["linstor-satellite", "linstor-common", "linstor-satellite"]),
         )
         .unwrap();

@@ -109,7 +109,10 @@ pub fn plan(
         let alone: BTreeSet<&str> = [node.as_str()].into_iter().collect();
         let reasons = why_unsafe(&alone, replicas, hosts);
         if !reasons.is_empty() {
-            return Err(format!("{node} cannot go down even alone: {}", reasons.join("; ")));
+            return Err(format!(
+                "{node} cannot go down even alone: {}",
+                reasons.join("; ")
+            ));
         }
         let joined = batches.iter_mut().find(|batch| {
             if max_size.is_some_and(|m| batch.len() >= m) {
@@ -179,11 +182,7 @@ mod tests {
         let batches = plan(&names(&nodes), &replicas, &roomy(&nodes), None).unwrap();
         assert_eq!(
             batches,
-            vec![
-                names(&["h0", "h3"]),
-                names(&["h1", "h4"]),
-                names(&["h2", "h5"])
-            ]
+            vec![names(&["h0", "h3"]), names(&["h1", "h4"]), names(&["h2", "h5"])]
         );
         let one = plan(&names(&nodes), &replicas, &roomy(&nodes), Some(1)).unwrap();
         assert_eq!(one.len(), 6);
@@ -234,7 +233,10 @@ mod tests {
         ];
         let nodes = ["h0", "h1", "h2"];
         let err = plan(&names(&nodes), &replicas, &roomy(&nodes), None).unwrap_err();
-        assert!(err.contains("resource r0 would keep 1 of its 2 replicas"), "{err}");
+        assert!(
+            err.contains("resource r0 would keep 1 of its 2 replicas"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -246,6 +248,9 @@ mod tests {
         ];
         let down: BTreeSet<&str> = ["h0"].into_iter().collect();
         let reasons = why_unsafe(&down, &replicas, &roomy(&["h0", "h1", "h2"]));
-        assert!(reasons.iter().any(|r| r.contains("no diskful replica")), "{reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.contains("no diskful replica")),
+            "{reasons:?}"
+        );
     }
 }

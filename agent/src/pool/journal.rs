@@ -232,7 +232,8 @@ impl JournalFile {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(&path, format!("{}\n", now())).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(&path, format!("{}\n", now()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
     }
 

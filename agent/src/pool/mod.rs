@@ -238,7 +238,11 @@ fn connect(ctx: &Context) -> Result<(xapi::Settings, xapi::Client, linstor::Clie
 
 fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
     let (xapi_settings, xapi, linstor) = connect(ctx)?;
-    let _lock = if opts.dry_run { None } else { Some(take_lock(&file)?) };
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(take_lock(&file)?)
+    };
 
     let existing = file.load()?;
     let journal = match (&existing, opts.resume) {
@@ -261,7 +265,8 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
             .into());
         }
         (Some(j), false)
-            if !opts.dry_run && matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed) =>
+            if !opts.dry_run
+                && matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed) =>
         {
             return Err(UsageError(format!(
                 "an upgrade is journaled at {} ({}, {} of {} hosts done): continue it with \

@@ -171,7 +171,11 @@ fn prefetch(up: &mut Upgrade) -> Result<()> {
             failures.join("\n  - ")
         ));
     }
-    up.end_phase("prefetch", StepState::Done, Some(format!("{} hosts", hosts.len())))
+    up.end_phase(
+        "prefetch",
+        StepState::Done,
+        Some(format!("{} hosts", hosts.len())),
+    )
 }
 
 /// Runs `work` on each host in parallel, each thread with its own XAPI session. The result
@@ -199,7 +203,10 @@ where
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("worker thread panicked".to_string())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("worker thread panicked".to_string()))
+            })
             .collect::<Vec<_>>()
     });
     Ok(results)
@@ -285,7 +292,10 @@ fn linstor_step(up: &mut Upgrade) -> Result<()> {
     up.end_phase(
         "linstor",
         StepState::Done,
-        Some(format!("{} → {target}, every node ONLINE", up.journal.linstor_from)),
+        Some(format!(
+            "{} → {target}, every node ONLINE",
+            up.journal.linstor_from
+        )),
     )
 }
 

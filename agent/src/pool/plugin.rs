@@ -68,10 +68,18 @@ pub fn agent(
     function: &str,
     args: &AgentArgs,
 ) -> Result<AgentAnswer> {
-    match xapi.call_plugin(host_ref, AGENT_PLUGIN, function, &args.to_map(), AGENT_CALL_TIMEOUT) {
+    match xapi.call_plugin(
+        host_ref,
+        AGENT_PLUGIN,
+        function,
+        &args.to_map(),
+        AGENT_CALL_TIMEOUT,
+    ) {
         Ok(text) => {
             let doc: Value = serde_json::from_str(&text).with_context(|| {
-                format!("{host_name}: the linstor-agent plugin's {function} answered something that is not JSON")
+                format!(
+                    "{host_name}: the linstor-agent plugin's {function} answered something that is not JSON"
+                )
             })?;
             Ok(AgentAnswer::Done(doc))
         }
@@ -121,7 +129,13 @@ pub fn agent_done(
 }
 
 /// `service.py` `<action>_service` of `service` on a host (`restart`, `stop`, `start`).
-pub fn service(xapi: &mut Client, host_ref: &str, host_name: &str, action: &str, service: &str) -> Result<()> {
+pub fn service(
+    xapi: &mut Client,
+    host_ref: &str,
+    host_name: &str,
+    action: &str,
+    service: &str,
+) -> Result<()> {
     let mut args = BTreeMap::new();
     args.insert("service".to_string(), service.to_string());
     xapi.call_plugin(

@@ -3,13 +3,15 @@
 //! every kernel of every host at the target versions, VMs evacuable, and batches that keep
 //! quorum. Anything wrong is a refusal (exit 3) naming host and reason; nothing is changed.
 
+use super::Upgrade;
 use super::batches::{self, HostLoad};
 use super::cli::BatchMode;
 use super::health;
-use super::journal::{HOST_STEPS, HostEntry, Journal, PackageChange, RunState, SavedSettings, Step, StepState, now};
+use super::journal::{
+    HOST_STEPS, HostEntry, Journal, PackageChange, RunState, SavedSettings, Step, StepState, now,
+};
 use super::plugin::{self, AgentAnswer, AgentArgs};
 use super::targets;
-use super::Upgrade;
 use crate::error::{Refusal, UsageError};
 use crate::xapi::pool::{PoolHost, PoolVm};
 use anyhow::Result;
@@ -43,7 +45,13 @@ pub fn run(up: &mut Upgrade) -> Result<Journal> {
     // The target versions: the pins given, else the lowest of every host's newest fit.
     let mut unpinned = Vec::new();
     for h in &chosen {
-        match plugin::agent(&mut up.xapi, &h.reference, &h.name_label, "plan", &AgentArgs::default())? {
+        match plugin::agent(
+            &mut up.xapi,
+            &h.reference,
+            &h.name_label,
+            "plan",
+            &AgentArgs::default(),
+        )? {
             AgentAnswer::Done(doc) => unpinned.push(targets::changes(&doc)?),
             AgentAnswer::Refused(msg) => problems.push(format!("host {}: {msg}", h.name_label)),
         }
@@ -77,7 +85,10 @@ pub fn run(up: &mut Upgrade) -> Result<Journal> {
             problems.push(format!("host {}: kernel guard: {msg}", h.name_label));
         }
         if let Err(e) = up.xapi.host_assert_can_evacuate(&h.reference) {
-            problems.push(format!("host {}: its VMs cannot be evacuated: {e:#}", h.name_label));
+            problems.push(format!(
+                "host {}: its VMs cannot be evacuated: {e:#}",
+                h.name_label
+            ));
         }
         let reboot = targets::needs_reboot(&changes, &up.kmod);
         let mut e = entry(h, &vms, changes, reboot);
@@ -191,7 +202,9 @@ fn entry(h: &PoolHost, vms: &[PoolVm], changes: Vec<PackageChange>, reboot: bool
         batch: 0,
         changes,
         reboot,
-        vms: running_on(vms, &h.reference).map(|v| v.reference.clone()).collect(),
+        vms: running_on(vms, &h.reference)
+            .map(|v| v.reference.clone())
+            .collect(),
         boot_time_before: None,
         steps: BTreeMap::new(),
     }
@@ -205,7 +218,11 @@ fn select_hosts(hosts: &[PoolHost], wanted: &[String], master: &str) -> Result<V
         return Err(UsageError(format!(
             "--hosts names {} not in the pool; its hosts are: {}",
             unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
-            hosts.iter().map(|h| h.name_label.as_str()).collect::<Vec<_>>().join(", ")
+            hosts
+                .iter()
+                .map(|h| h.name_label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .into());
     }

@@ -16,6 +16,8 @@ fn changes_line(journal: &Journal, host: &str) -> String {
         .changes
         .iter()
         .filter(|c| c.change != "keep")
+        // The old module package a new one replaces shows as "from" of the new one.
+        .filter(|c| c.to.is_some() || !h.changes.iter().any(|o| o.name == c.name && o.to.is_some()))
         .map(|c| {
             let from = c
                 .from
@@ -23,11 +25,10 @@ fn changes_line(journal: &Journal, host: &str) -> String {
                 .filter_map(|f| nevra_version(f, &c.name))
                 .collect::<Vec<_>>()
                 .join("+");
-            let to = c
-                .to
-                .as_deref()
-                .and_then(|t| nevra_version(t, &c.name))
-                .unwrap_or_else(|| "removed".into());
+            let to =
+                c.to.as_deref()
+                    .and_then(|t| nevra_version(t, &c.name))
+                    .unwrap_or_else(|| "removed".into());
             let from = if from.is_empty() { "none".to_string() } else { from };
             format!("{} {from} → {to}", c.name)
         })
@@ -64,7 +65,11 @@ pub fn dry_run(journal: &Journal) -> Result<Outcome> {
             out,
             "LINSTOR step: {} → {} on every host, then controller and satellites restarted",
             journal.linstor_from,
-            journal.targets.get("linstor-satellite").cloned().unwrap_or_default()
+            journal
+                .targets
+                .get("linstor-satellite")
+                .cloned()
+                .unwrap_or_default()
         );
     } else {
         let _ = writeln!(out, "LINSTOR step: none (stays at {})", journal.linstor_from);
@@ -124,7 +129,11 @@ pub fn report(journal: &Journal) -> Result<Outcome> {
     if let Some(note) = journal.phases.get("linstor").and_then(|s| s.note.clone()) {
         let _ = writeln!(out, "LINSTOR step: {note}");
     }
-    let _ = writeln!(out, "  {:<16} {:>5}  {:<8} {:>9}  packages", "host", "batch", "action", "window");
+    let _ = writeln!(
+        out,
+        "  {:<16} {:>5}  {:<8} {:>9}  packages",
+        "host", "batch", "action", "window"
+    );
     let mut longest: Option<(f64, &str)> = None;
     for h in &journal.hosts {
         let window = h.maintenance_window();
@@ -160,10 +169,7 @@ pub fn report(journal: &Journal) -> Result<Outcome> {
             "changed".into(),
             json!(upgraded || journal.phase("linstor") == StepState::Done),
         );
-        map.insert(
-            "longest_window_secs".into(),
-            json!(longest.map(|(w, _)| w)),
-        );
+        map.insert("longest_window_secs".into(), json!(longest.map(|(w, _)| w)));
         map.insert("duration_secs".into(), json!(took));
     }
     let mut outcome = Outcome::new(&document, out)?;
@@ -190,7 +196,11 @@ pub fn status(file: &JournalFile) -> Result<Outcome> {
     let state = format!("{:?}", journal.state).to_lowercase();
     let done = journal.hosts_done();
     let total = journal.hosts.len();
-    let _ = writeln!(out, "Pool upgrade {state} ({}): {done}/{total} hosts done", file.path.display());
+    let _ = writeln!(
+        out,
+        "Pool upgrade {state} ({}): {done}/{total} hosts done",
+        file.path.display()
+    );
     if std::io::stdout().is_terminal() {
         let _ = writeln!(out, "{} {done}/{total}", bar(done, total));
     }

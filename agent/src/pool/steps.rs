@@ -110,8 +110,16 @@ fn reboot_or_restart(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
     if !entry.reboot {
         let userland_changed = entry.changes.iter().any(|c| c.change != "keep");
         if userland_changed {
-            plugin::service(&mut up.xapi, &entry.reference, host, "restart", "linstor-satellite")?;
-            return Ok(Some("kernel and module unchanged: linstor-satellite restarted".into()));
+            plugin::service(
+                &mut up.xapi,
+                &entry.reference,
+                host,
+                "restart",
+                "linstor-satellite",
+            )?;
+            return Ok(Some(
+                "kernel and module unchanged: linstor-satellite restarted".into(),
+            ));
         }
         return Ok(Some("nothing changed that needs a restart".into()));
     }
@@ -136,7 +144,17 @@ fn reboot_or_restart(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
         }
     };
     if !already && current.live && current.boot_time == before {
-        up.xapi.host_reboot(&entry.reference)?;
+        match up.xapi.host_reboot(&entry.reference) {
+            Ok(()) => {}
+            // Rebooting the master takes XAPI down with it: the call may not get its answer.
+            Err(e) if crate::xapi::pool::is_unreachable(&e) => {
+                up.xapi.forget_session();
+                up.log(&format!(
+                    "{host}: XAPI went away with the reboot (the pool master)"
+                ));
+            }
+            Err(e) => return Err(e),
+        }
         up.log(&format!("{host}: reboot asked for"));
         up.save()?;
         up.kill_point(&format!("host:{host}:reboot:asked"));

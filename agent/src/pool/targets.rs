@@ -95,7 +95,11 @@ pub fn parse_pins(args: &[String]) -> Result<BTreeMap<String, String>, String> {
             Some((name, version)) if !name.trim().is_empty() && !version.trim().is_empty() => {
                 pins.insert(name.trim().to_string(), version.trim().to_string());
             }
-            _ => return Err(format!("--pin {arg:?}: write it as PACKAGE=VERSION, e.g. kmod-drbd=9.2.12")),
+            _ => {
+                return Err(format!(
+                    "--pin {arg:?}: write it as PACKAGE=VERSION, e.g. kmod-drbd=9.2.12"
+                ));
+            }
         }
     }
     Ok(pins)
@@ -129,8 +133,14 @@ mod tests {
             ]}))
             .unwrap()
         };
-        let a = plan("kmod-drbd-9.2.12_4.18.0_553-1.el8.x86_64", "linstor-satellite-1.29.2-1.noarch");
-        let b = plan("kmod-drbd-9.2.11-1.xcpng8.3.x86_64", "linstor-satellite-1.29.2-1.noarch");
+        let a = plan(
+            "kmod-drbd-9.2.12_4.18.0_553-1.el8.x86_64",
+            "linstor-satellite-1.29.2-1.noarch",
+        );
+        let b = plan(
+            "kmod-drbd-9.2.11-1.xcpng8.3.x86_64",
+            "linstor-satellite-1.29.2-1.noarch",
+        );
         let targets = common_targets(&[a.clone(), b], "kmod-drbd");
         assert_eq!(targets["kmod-drbd"], "9.2.11");
         assert_eq!(targets["linstor-satellite"], "1.29.2");
@@ -141,7 +151,11 @@ mod tests {
     fn pins_need_a_name_and_a_version() {
         let pins = parse_pins(&["kmod-drbd=9.2.12".into()]).unwrap();
         assert_eq!(pins["kmod-drbd"], "9.2.12");
-        assert!(parse_pins(&["kmod-drbd".into()]).unwrap_err().contains("PACKAGE=VERSION"));
+        assert!(
+            parse_pins(&["kmod-drbd".into()])
+                .unwrap_err()
+                .contains("PACKAGE=VERSION")
+        );
         assert!(parse_pins(&["=1".into()]).is_err());
     }
 }

@@ -224,7 +224,12 @@ impl Client {
 
     /// [`Client::call`] for a method that may take longer than the usual minute
     /// (`host.evacuate`, a long-polling `event.from`).
-    pub fn call_with_timeout(&mut self, method: &str, params: Vec<Value>, timeout: Duration) -> Result<Value> {
+    pub fn call_with_timeout(
+        &mut self,
+        method: &str,
+        params: Vec<Value>,
+        timeout: Duration,
+    ) -> Result<Value> {
         if self.session.is_none() {
             self.login()?;
         }
@@ -257,6 +262,11 @@ impl Client {
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| anyhow!("XAPI {method} answered {value}, not a string"))
+    }
+
+    /// Drops the session without logging out (the server that held it went away).
+    pub fn forget_session(&mut self) {
+        self.session = None;
     }
 
     /// Logs out (best effort).

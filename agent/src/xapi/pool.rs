@@ -3,7 +3,7 @@
 //! `host.enable`, `VM.pool_migrate`), plugin calls, and waiting on `event.from`.
 
 use super::{Client, XapiError};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -76,8 +76,17 @@ fn number(record: &Value, name: &str) -> u64 {
 fn records(value: Value, class: &str) -> Result<BTreeMap<String, Value>> {
     match value {
         Value::Object(map) => Ok(map.into_iter().collect()),
-        other => Err(anyhow!("XAPI {class}.get_all_records answered {other}, not a map")),
+        other => Err(anyhow!(
+            "XAPI {class}.get_all_records answered {other}, not a map"
+        )),
     }
+}
+
+/// Whether XAPI could not be reached at all (as while the pool master reboots), as opposed
+/// to an error XAPI answered.
+pub fn is_unreachable(err: &anyhow::Error) -> bool {
+    !err.chain().any(|c| c.downcast_ref::<XapiError>().is_some())
+        && err.chain().any(|c| c.downcast_ref::<reqwest::Error>().is_some())
 }
 
 /// Whether an error is this XAPI error code.
@@ -169,7 +178,8 @@ impl Client {
     }
 
     pub fn host_assert_can_evacuate(&mut self, host: &str) -> Result<()> {
-        self.call("host.assert_can_evacuate", vec![json!(host)]).map(|_| ())
+        self.call("host.assert_can_evacuate", vec![json!(host)])
+            .map(|_| ())
     }
 
     /// Migrates every VM off the host; returns when they have all left (or it failed).
@@ -234,8 +244,25 @@ impl Client {
     ) -> Result<(Vec<PoolHost>, bool)> {
         let deadline = Instant::now() + timeout;
         let mut token = String::new();
+        let mut last: Vec<PoolHost> = Vec::new();
         loop {
-            let hosts = self.pool_hosts()?;
+            // While the pool master itself reboots, XAPI does not answer: try again until
+            // the deadline (a new session is made once it is back).
+            let hosts = match self.pool_hosts() {
+                Ok(h) => h,
+                Err(e) if is_unreachable(&e) => {
+                    if Instant::now() >= deadline {
+                        return Ok((last, false));
+                    }
+                    tracing::debug!("XAPI unreachable while waiting (master rebooting?): {e:#}");
+                    self.forget_session();
+                    std::thread::sleep(Duration::from_millis(250));
+                    token.clear();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            last = hosts.clone();
             if done(&hosts) {
                 return Ok((hosts, true));
             }
@@ -246,18 +273,22 @@ impl Client {
             // Long poll: returns as soon as a host or its metrics change, else after `wait`.
             let wait = left.min(Duration::from_secs(30));
             let classes = json!(["host", "host_metrics"]);
-            let answer = self
-                .call_with_timeout(
-                    "event.from",
-                    vec![classes, json!(token), json!(wait.as_secs_f64())],
-                    wait + Duration::from_secs(30),
-                )
-                .context("waiting on XAPI event.from")?;
-            token = answer
-                .get("token")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            match self.call_with_timeout(
+                "event.from",
+                vec![classes, json!(token), json!(wait.as_secs_f64())],
+                wait + Duration::from_secs(30),
+            ) {
+                Ok(answer) => {
+                    token = answer
+                        .get("token")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                }
+                // The master went away mid-poll, or our token is too old: start over.
+                Err(e) if is_unreachable(&e) || is_code(&e, "EVENTS_LOST") => token.clear(),
+                Err(e) => return Err(e.context("waiting on XAPI event.from")),
+            }
         }
     }
 }

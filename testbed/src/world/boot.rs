@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::model::Host;
-use super::model::Power;
+use super::model::{Power, SimTime};
 use crate::sysroot::{dnf, rpm_in};
 
 /// What a boot found.
@@ -52,6 +52,17 @@ pub fn boot(host: &mut Host, no_satellite: bool) {
     // A fresh kernel has no DRBD resources configured until the satellite reaches the
     // controller (the dynamics set this once the node is ONLINE).
     host.drbd_adjusted = false;
+}
+
+/// The simulated clock's zero, as seconds since the Unix epoch (2026-01-01), for the
+/// timestamps XAPI shows as wall-clock times.
+pub const SIM_EPOCH_UNIX: f64 = 1_767_225_600.0;
+
+/// Records the boot in `other_config:boot_time`, as xapi does at start (seconds since the
+/// epoch): a client tells a host that rebooted by this value changing.
+pub fn stamp_boot_time(host: &mut Host, now: SimTime) {
+    host.other_config
+        .insert("boot_time".to_owned(), format!("{:.3}", SIM_EPOCH_UNIX + now));
 }
 
 /// Reads what a boot of `root` would find. Never fails: what cannot be read is reported in

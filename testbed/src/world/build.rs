@@ -149,6 +149,7 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
             joining,
         };
         boot::boot(&mut host, false);
+        boot::stamp_boot_time(&mut host, 0.0);
         state.hosts.push(host);
 
         state.pifs.push(Pif {

@@ -147,6 +147,7 @@ fn apply_due(state: &mut State) {
         }
         let no_satellite = take_armed(&mut state.faults.no_satellite, &uuid);
         boot::boot(&mut state.hosts[i], no_satellite);
+        boot::stamp_boot_time(&mut state.hosts[i], now);
     }
     // Migrations landing; one whose destination went away meanwhile fails, the VM stays.
     for i in 0..state.vms.len() {

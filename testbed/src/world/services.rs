@@ -73,13 +73,16 @@ impl fmt::Display for Service {
 impl World {
     /// `systemctl <command> <service>` on the host (see the module documentation). Fails only
     /// when the host is not up or unknown.
-    pub fn systemctl(&self, host_uuid: &str, command: ServiceCommand, service: Service) -> Result<(), XapiError> {
+    pub fn systemctl(
+        &self,
+        host_uuid: &str,
+        command: ServiceCommand,
+        service: Service,
+    ) -> Result<(), XapiError> {
         let (name, root) = self.read(|s| {
-            let host = s
-                .hosts
-                .iter()
-                .find(|h| h.uuid == host_uuid)
-                .ok_or_else(|| XapiError::new("HANDLE_INVALID", vec!["host".into(), opaque_ref(host_uuid)]))?;
+            let host = s.hosts.iter().find(|h| h.uuid == host_uuid).ok_or_else(|| {
+                XapiError::new("HANDLE_INVALID", vec!["host".into(), opaque_ref(host_uuid)])
+            })?;
             if host.power != Power::Up {
                 return Err(XapiError::new(HOST_OFFLINE, vec![opaque_ref(host_uuid)]));
             }
@@ -92,7 +95,12 @@ impl World {
         }
     }
 
-    fn satellite(&self, host_uuid: &str, root: &std::path::Path, command: ServiceCommand) -> Result<(), XapiError> {
+    fn satellite(
+        &self,
+        host_uuid: &str,
+        root: &std::path::Path,
+        command: ServiceCommand,
+    ) -> Result<(), XapiError> {
         let running = self.read(|s| {
             s.hosts
                 .iter()
@@ -117,11 +125,9 @@ impl World {
             None
         };
         self.change(|s| {
-            let host = s
-                .hosts
-                .iter_mut()
-                .find(|h| h.uuid == host_uuid)
-                .ok_or_else(|| XapiError::new("HANDLE_INVALID", vec!["host".into(), opaque_ref(host_uuid)]))?;
+            let host = s.hosts.iter_mut().find(|h| h.uuid == host_uuid).ok_or_else(|| {
+                XapiError::new("HANDLE_INVALID", vec!["host".into(), opaque_ref(host_uuid)])
+            })?;
             if host.power != Power::Up {
                 return Err(XapiError::new(HOST_OFFLINE, vec![opaque_ref(host_uuid)]));
             }
@@ -138,7 +144,12 @@ impl World {
         })
     }
 
-    fn controller(&self, host_name: &str, root: &std::path::Path, command: ServiceCommand) -> Result<(), XapiError> {
+    fn controller(
+        &self,
+        host_name: &str,
+        root: &std::path::Path,
+        command: ServiceCommand,
+    ) -> Result<(), XapiError> {
         let here = self.read(|s| s.controller.host == host_name);
         if !here || command == ServiceCommand::Start {
             return Ok(());

@@ -61,19 +61,20 @@ pub fn call(
     let args_struct = Value::string_map(args);
     let call = xmlrpc::write_call(function, &[Value::str(session), args_struct]);
     let mut command = Command::new(&path);
-    command.arg(&call).env("LINSTOR_AGENT_ROOT", root).current_dir(root);
+    command
+        .arg(&call)
+        .env("LINSTOR_AGENT_ROOT", root)
+        .current_dir(root);
     if let Some(bin) = agent_bin {
         command.env(AGENT_BIN_ENV, bin);
     }
-    let output = command
-        .output()
-        .map_err(|e| {
-            // XAPI's fork helper reports an exec failure as the child's non-zero exit.
-            Failure::new(
-                "XENAPI_PLUGIN_FAILURE",
-                ["non-zero exit".to_string(), String::new(), e.to_string()],
-            )
-        })?;
+    let output = command.output().map_err(|e| {
+        // XAPI's fork helper reports an exec failure as the child's non-zero exit.
+        Failure::new(
+            "XENAPI_PLUGIN_FAILURE",
+            ["non-zero exit".to_string(), String::new(), e.to_string()],
+        )
+    })?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     if let Some(signal) = output.status.signal() {

@@ -26,7 +26,12 @@ use crate::world::services::{Service, ServiceCommand};
 pub const NAME: &str = "service.py";
 
 /// Runs `function` of `service.py` on the host.
-pub fn call(world: &World, host_uuid: &str, function: &str, args: &BTreeMap<String, String>) -> Result<String, Failure> {
+pub fn call(
+    world: &World,
+    host_uuid: &str,
+    function: &str,
+    args: &BTreeMap<String, String>,
+) -> Result<String, Failure> {
     let command = match function {
         "start_service" => ServiceCommand::Start,
         "stop_service" => ServiceCommand::Stop,

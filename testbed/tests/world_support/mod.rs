@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
@@ -23,7 +24,8 @@ pub struct TestPool {
     pub dir: TempDir,
     pub repo: FixtureRepo,
     pub hosts: Vec<BuiltHost>,
-    pub world: World,
+    /// Shared, so an XAPI face (`Xapi::new`) can serve it too.
+    pub world: Arc<World>,
 }
 
 /// A pool of `n` hosts from a scenario (TOML, may be empty for the default layout).
@@ -60,7 +62,7 @@ pub fn pool_at(n: usize, scenario: &str, time_scale: f64) -> Result<TestPool> {
         password: "secret".into(),
     };
     let state = initial_state(&resolved, &specs, credentials)?;
-    let world = World::new(state, Clock::new(resolved.time_scale));
+    let world = Arc::new(World::new(state, Clock::new(resolved.time_scale)));
     Ok(TestPool {
         dir,
         repo,

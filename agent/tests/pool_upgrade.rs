@@ -1,0 +1,358 @@
+//! `linstor-agent pool upgrade` against testbed pools provisioned at the old fixture versions
+//! (kmod-drbd 9.2.11, LINSTOR 1.29.0): the upgrade to the new ones (9.2.12, 1.29.2), with the
+//! world checking quorum, VMs and hosts down at every simulated instant.
+
+mod pool_support;
+
+use pool_support::*;
+use serde_json::Value;
+
+const OLD_KMOD: &str = "9.2.11";
+const NEW_KMOD: &str = "9.2.12";
+const OLD_LINSTOR: &str = "1.29.0";
+const NEW_LINSTOR: &str = "1.29.2";
+
+#[test]
+fn a_three_host_pool_upgrades_one_host_at_a_time_and_a_second_run_has_nothing_to_do() {
+    let pool = Pool::up("upgrade-3.toml", &[]);
+    let before = placement(&pool.status());
+
+    let run = pool.pool(&["upgrade"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(run.doc["changed"], true, "{}", run.text);
+    assert_eq!(run.doc["state"], "done", "{}", run.text);
+    assert_eq!(
+        run.doc["batches"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        run.doc["batches"]
+    );
+    assert_eq!(run.doc["phases"]["linstor"]["state"], "done", "{}", run.text);
+    // The master goes first.
+    let master = pool.status()["pool"]["master"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let first = run.doc["hosts"][0]["uuid"].as_str().unwrap_or_default();
+    assert!(
+        master.contains(first) || first.contains(&master) || master.is_empty(),
+        "{master} vs {first}"
+    );
+    assert_upgraded(&pool, &before, NEW_KMOD, NEW_LINSTOR);
+
+    // The pins are kept for a later provision on each host.
+    for h in pool.info["hosts"].as_array().expect("hosts") {
+        let config = std::path::Path::new(h["config"].as_str().expect("config"));
+        let fragment = config.with_file_name("agent.d").join("90-pool-upgrade.toml");
+        let text =
+            std::fs::read_to_string(&fragment).unwrap_or_else(|e| panic!("{}: {e}", fragment.display()));
+        assert!(text.contains(NEW_KMOD) && text.contains(NEW_LINSTOR), "{text}");
+    }
+    // Auto-eviction is back as it was (unset) after the run.
+    let props: Value = reqwest_get(&format!(
+        "{}/v1/controller/properties",
+        pool.info["linstor_url"].as_str().unwrap_or_default()
+    ));
+    assert!(
+        props.get("DrbdOptions/AutoEvictAllowEviction").is_none(),
+        "{props}"
+    );
+
+    let again = pool.pool(&["upgrade"], &[]);
+    assert_eq!(again.code, Some(0), "{}", again.text);
+    assert_eq!(again.doc["changed"], false, "{}", again.text);
+    let status = pool.status();
+    for name in pool.host_names() {
+        assert_eq!(
+            host(&status, &name)["reboots"],
+            1,
+            "nothing rebooted the second time"
+        );
+    }
+
+    let shown = pool.pool(&["status"], &[]);
+    assert_eq!(shown.code, Some(0), "{}", shown.text);
+    assert_eq!(shown.doc["state"], "done", "{}", shown.text);
+}
+
+fn reqwest_get(url: &str) -> Value {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", url])
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+#[test]
+fn a_five_host_pool_upgrades_with_zero_violations() {
+    let pool = Pool::up("upgrade-5.toml", &[]);
+    let before = placement(&pool.status());
+    let run = pool.pool(&["upgrade", "--batch", "1"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_upgraded(&pool, &before, NEW_KMOD, NEW_LINSTOR);
+}
+
+#[test]
+fn dry_run_prints_the_plan_per_host_and_changes_nothing() {
+    let pool = Pool::up("upgrade-3.toml", &[]);
+    let before = pool.status();
+    let run = pool.pool(&["upgrade", "--dry-run"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(run.doc["changed"], false);
+    assert_eq!(run.doc["dry_run"], true);
+    assert_eq!(run.doc["linstor_change"], true, "{}", run.text);
+    let hosts = run.doc["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 3);
+    for h in hosts {
+        assert_eq!(h["reboot"], true, "{h}");
+        assert!(h["batch"].as_u64().is_some_and(|b| b >= 1), "{h}");
+        let kmod = h["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .find(|c| c["name"] == "kmod-drbd")
+            .unwrap_or_else(|| panic!("kmod-drbd in {h}"));
+        assert!(
+            kmod["from"][0].as_str().is_some_and(|f| f.contains(OLD_KMOD)),
+            "{kmod}"
+        );
+        assert!(
+            kmod["to"].as_str().is_some_and(|t| t.contains(NEW_KMOD)),
+            "{kmod}"
+        );
+    }
+    // The human form shows from → to, reboot and the batch.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_linstor-agent"));
+    let out = cmd
+        .arg("--root")
+        .arg(&pool.orchestrator_root)
+        .arg("--config")
+        .arg(&pool.orchestrator_config)
+        .args(["pool", "upgrade", "--dry-run"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("kmod-drbd {OLD_KMOD} → {NEW_KMOD}")),
+        "{text}"
+    );
+    assert!(text.contains("reboot") && text.contains("batch"), "{text}");
+
+    let after = pool.status();
+    assert!(!pool.journal_path().exists(), "no journal written");
+    for name in pool.host_names() {
+        assert_eq!(host(&after, &name)["reboots"], 0);
+        assert!(has_version(host(&after, &name), "kmod-drbd", OLD_KMOD));
+        assert_eq!(host(&after, &name)["enabled"], true);
+    }
+    assert_eq!(after["controller"]["version"], before["controller"]["version"]);
+}
+
+#[test]
+fn killed_at_every_phase_boundary_and_mid_step_the_run_resumes_without_skipping_or_repeating() {
+    let pool = Pool::up("upgrade-3.toml", &[]);
+    let before = placement(&pool.status());
+    let names = pool.host_names();
+    let (h1, h2, h3) = (&names[0], &names[1], &names[2]);
+    // Each run is killed at the next point; the last resume completes.
+    let points = [
+        "phase:preflight:done".to_string(),
+        "phase:settings:done".to_string(),
+        "phase:prefetch:done".to_string(),
+        "phase:linstor:started".to_string(),
+        "phase:linstor:done".to_string(),
+        format!("host:{h1}:evacuate:started"),
+        format!("host:{h1}:reboot:asked"),
+        format!("host:{h1}:wait-synced:started"),
+        format!("host:{h2}:install:done"),
+        format!("host:{h2}:reboot:started"),
+        format!("host:{h3}:enable:started"),
+        "phase:hosts:done".to_string(),
+        "phase:finish:started".to_string(),
+    ];
+    let mut first = true;
+    for point in &points {
+        let args: &[&str] = if first {
+            &["upgrade"]
+        } else {
+            &["upgrade", "--resume"]
+        };
+        first = false;
+        let run = pool.pool(args, &[(linstor_agent::pool::KILL_AT_ENV, point)]);
+        assert!(run.killed, "killed at {point}: {}", run.text);
+        let status = pool.pool(&["status"], &[]);
+        assert_eq!(status.code, Some(0), "{}", status.text);
+        assert_eq!(
+            status.doc["state"], "running",
+            "after the kill at {point}: {}",
+            status.text
+        );
+        // A new run without --resume is refused while the journal is open.
+        let fresh = pool.pool(&["upgrade"], &[]);
+        assert_eq!(fresh.code, Some(2), "{}", fresh.text);
+        assert!(fresh.text.contains("--resume"), "{}", fresh.text);
+    }
+    let run = pool.pool(&["upgrade", "--resume"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(run.doc["state"], "done", "{}", run.text);
+    assert_upgraded(&pool, &before, NEW_KMOD, NEW_LINSTOR);
+}
+
+#[test]
+fn a_host_that_does_not_come_back_stops_the_run_and_resume_finishes_after_the_fault_clears() {
+    let pool = Pool::up("upgrade-3.toml", &[]);
+    let before = placement(&pool.status());
+    let names = pool.host_names();
+    let master = pool.status()["pool"]["master"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // The second host upgraded (the first after the master) does not come back.
+    let victim = names
+        .iter()
+        .find(|n| !master.contains(n.as_str()) && host(&pool.status(), n)["uuid"] != master)
+        .expect("a host that is not the master")
+        .clone();
+    pool.fault(&["no-return", "--host", &victim]);
+    let run = pool.pool(&["upgrade", "--host-timeout", "5"], &[]);
+    assert_eq!(run.code, Some(1), "{}", run.text);
+    assert!(
+        run.text.contains(&victim) && run.text.contains("did not come back"),
+        "{}",
+        run.text
+    );
+    let status = pool.status();
+    let untouched: Vec<&String> = names
+        .iter()
+        .filter(|n| host(&status, n)["reboots"] == 0 && **n != victim)
+        .collect();
+    assert_eq!(untouched.len(), 1, "exactly one host not touched yet: {status}");
+    assert!(has_version(host(&status, untouched[0]), "kmod-drbd", OLD_KMOD));
+    assert_eq!(host(&status, untouched[0])["enabled"], true);
+
+    pool.fault(&["power-on", "--host", &victim]);
+    let run = pool.pool(&["upgrade", "--resume"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_upgraded(&pool, &before, NEW_KMOD, NEW_LINSTOR);
+}
+
+#[test]
+fn a_stalled_resync_stops_the_run_before_the_next_host_goes_down() {
+    let pool = Pool::up("upgrade-3.toml", &[]);
+    let status = pool.status();
+    // A resource with a diskful replica on the host upgraded first (the master).
+    let master_uuid = status["pool"]["master"].as_str().unwrap_or_default().to_string();
+    let master = status["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .find(|h| master_uuid.contains(h["uuid"].as_str().unwrap_or("-")))
+        .map(|h| h["name"].as_str().unwrap_or_default().to_string())
+        .expect("master host");
+    let resource = status["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| {
+            r["replicas"].as_array().is_some_and(|reps| {
+                reps.iter()
+                    .any(|p| p["node"] == master.as_str() && p["kind"] == "Diskful")
+            })
+        })
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .expect("a resource on the master");
+    pool.fault(&["stall-resync", "--resource", &resource, "--node", &master]);
+    let run = pool.pool(&["upgrade", "--resync-timeout", "3"], &[]);
+    assert_eq!(run.code, Some(3), "{}", run.text);
+    assert!(
+        run.text.contains(&resource) && run.text.contains("resync"),
+        "{}",
+        run.text
+    );
+    let after = pool.status();
+    for name in pool.host_names().iter().filter(|n| **n != master) {
+        assert_eq!(host(&after, name)["reboots"], 0, "{name} not taken down: {after}");
+    }
+    assert_eq!(host(&after, &master)["enabled"], false, "left disabled");
+    assert_eq!(violations(&after), Vec::<Value>::new());
+}
+
+fn refused_and_untouched(pool: &Pool, expect: &str) {
+    let run = pool.pool(&["upgrade"], &[]);
+    assert_eq!(run.code, Some(3), "{}", run.text);
+    assert!(run.text.contains(expect), "expected {expect:?} in {}", run.text);
+    assert!(run.text.contains("nothing was changed"), "{}", run.text);
+    assert!(!pool.journal_path().exists(), "no journal");
+    let status = pool.status();
+    for name in pool.host_names() {
+        assert!(has_version(host(&status, &name), "kmod-drbd", OLD_KMOD), "{name}");
+    }
+}
+
+#[test]
+fn a_degraded_pool_is_refused_in_preflight() {
+    // A node OFFLINE: its satellite does not start after a crash.
+    let pool = Pool::up("upgrade-3.toml", &[]);
+    let victim = pool.host_names()[2].clone();
+    pool.fault(&["no-satellite", "--host", &victim]);
+    pool.fault(&["crash", "--host", &victim]);
+    pool.fault(&["power-on", "--host", &victim]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    refused_and_untouched(&pool, &format!("node {victim} is OFFLINE"));
+
+    // A resource not UpToDate: a host back from a crash whose resync is stalled.
+    let pool = Pool::up("upgrade-3.toml", &[]);
+    let victim = pool.host_names()[1].clone();
+    let resource = pool.status()["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| {
+            r["replicas"].as_array().is_some_and(|reps| {
+                reps.iter()
+                    .any(|p| p["node"] == victim.as_str() && p["kind"] == "Diskful")
+            })
+        })
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .expect("a resource on the host");
+    pool.fault(&["stall-resync", "--resource", &resource, "--node", &victim]);
+    pool.fault(&["crash", "--host", &victim]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    pool.fault(&["power-on", "--host", &victim]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    refused_and_untouched(&pool, &format!("resource {resource} on {victim}"));
+
+    // A node EVICTED: offline longer than auto-eviction allows (60 simulated minutes).
+    let pool = Pool::up("upgrade-3.toml", &[]);
+    let victim = pool.host_names()[2].clone();
+    pool.fault(&["crash", "--host", &victim]);
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    pool.fault(&["power-on", "--host", &victim]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    refused_and_untouched(&pool, &format!("node {victim} is EVICTED"));
+}
+
+#[test]
+fn batch_auto_takes_safe_pairs_down_together_and_refuses_pairs_that_share_a_resource() {
+    let pool = Pool::up("batch-6.toml", &[]);
+    let before = placement(&pool.status());
+    let run = pool.pool(&["upgrade", "--batch", "auto"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    let rounds = run.doc["batches"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(
+        rounds < 6 && rounds >= 1,
+        "fewer rounds than hosts: {}",
+        run.doc["batches"]
+    );
+    assert_upgraded(&pool, &before, NEW_KMOD, NEW_LINSTOR);
+
+    let pool = Pool::up("no-batch-4.toml", &[]);
+    let run = pool.pool(&["upgrade", "--batch", "auto", "--dry-run"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(
+        run.doc["batches"].as_array().map(Vec::len),
+        Some(4),
+        "{}",
+        run.doc["batches"]
+    );
+}
