@@ -51,7 +51,7 @@ trap '"$TESTBED" down --dir "$POOL" > /dev/null 2>&1 || true' EXIT
 for i in 0 1 2; do
   host=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['hosts'][$i]['name'])" "$POOL/pool.json")
   root="$POOL/hosts/$host/root"
-  config="$POOL/hosts/$host/agent.toml"
+  config=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['hosts'][$i]['config'])" "$POOL/pool.json")
   disk=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['hosts'][$i]['disk'])" "$POOL/pool.json")
   printf '\n[storage]\ndevices = ["%s"]\n' "$disk" >> "$config"
   agent() { "$AGENT" --root "$root" --config "$config" "$@"; }

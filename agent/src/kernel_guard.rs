@@ -62,7 +62,8 @@ pub struct KernelState {
 #[derive(Debug, Clone, Serialize)]
 pub struct ErrorDoc {
     pub message: String,
-    pub exit_code: ExitCode,
+    /// 3 (refused), as in every command's error document.
+    pub exit_code: i32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,8 +95,8 @@ pub struct Report {
 pub fn outcome(ctx: &Context, options: &Options) -> Result<Outcome> {
     let report = run(ctx, options)?;
     let mut outcome = Outcome::new(&report, render(&report))?;
-    if let Some(error) = &report.error {
-        outcome.exit = error.exit_code;
+    if report.error.is_some() {
+        outcome.exit = ExitCode::Refused;
     }
     Ok(outcome)
 }
@@ -165,7 +166,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
             }
             report.error = Some(ErrorDoc {
                 message: format!("{err:#}"),
-                exit_code: ExitCode::Refused,
+                exit_code: ExitCode::Refused as i32,
             });
             return Ok(report);
         }

@@ -2,7 +2,8 @@
 client: python-linstor lists three ONLINE COMBINED nodes named by their hostnames, each with its
 storage pool on its volume group; `linstor-agent status` exits 0 on each; a second provision
 changes nothing; and every exchange the agent had with the controller validates against the
-OpenAPI spec.
+OpenAPI spec. Then a new host joining a pool (`testbed up --join 1`, no disk) provisions to an
+ONLINE COMBINED node with no storage pool of its own.
 """
 
 import json
@@ -101,3 +102,47 @@ def test_the_agents_exchanges_validate_against_the_openapi_spec(provisioned):
         errors, _ = checker.check(exchange)
         problems += [f"{exchange['method']} {exchange['path']} ({exchange['status']}): {e}" for e in errors]
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def joined():
+    """Three hosts with disks, and a fourth joining the pool: no LINSTOR node, no disk."""
+    pool = start_pool(4, ["--disks", "--join", "1", "--time-scale", "1"])
+    try:
+        for host in pool.hosts:
+            if not host["joining"]:
+                with open(host["config"], "a") as f:
+                    f.write(f'\n[storage]\ndevices = ["{host["disk"]}"]\n')
+            code, doc, out = agent(host, "provision", "--timeout", "60")
+            assert code == 0, out
+            assert doc["changed"] is True, out
+        yield pool
+    finally:
+        run_testbed("down", "--dir", pool.dir, check=False)
+
+
+def test_a_joining_host_without_disk_becomes_a_diskless_combined_node(joined):
+    new = [h for h in joined.hosts if h["joining"]]
+    assert len(new) == 1 and new[0]["disk"] is None, joined.hosts
+    host = new[0]
+    with open(os.path.join(host["root"], "etc/hostname")) as f:
+        hostname = f.read().strip()
+    lin = linstor.Linstor(joined.linstor_url, timeout=30)
+    lin.connect()
+    try:
+        nodes = {n.name: n for n in lin.node_list_raise().nodes}
+        assert len(nodes) == 4, sorted(nodes)
+        node = nodes[hostname]
+        assert node.connection_status == "ONLINE"
+        assert node.type == "COMBINED"
+        pools = lin.storage_pool_list_raise(filter_by_nodes=[hostname]).storage_pools
+        # Only what LINSTOR gives every node (DfltDisklessStorPool): none of its own.
+        assert pools and all(p.provider_kind == "DISKLESS" for p in pools), [(p.name, p.provider_kind) for p in pools]
+        members = [h["name"] for h in joined.hosts if not h["joining"]]
+        member_pools = lin.storage_pool_list_raise(filter_by_nodes=members).storage_pools
+        assert {p.node_name for p in member_pools if p.name == "xcp-sr-linstor_group"} == set(members)
+    finally:
+        lin.disconnect()
+    code, doc, out = agent(host, "status")
+    assert code == 0, out
+    assert doc["converged"] is True, out

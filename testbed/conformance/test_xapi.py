@@ -231,3 +231,62 @@ def test_event_from_wakes_on_a_change(pool, xapi):
         assert mods and mods[-1]["snapshot"]["enabled"] is False
     finally:
         xapi.xenapi.host.enable(host)
+
+
+def call_service(xapi, host, function, service=None):
+    args = {} if service is None else {"service": service}
+    return xapi.xenapi.host.call_plugin(host, "service.py", function, args)
+
+
+def node_status(pool, name):
+    return next(n for n in pool.status()["nodes"] if n["name"] == name)
+
+
+def test_service_py_drives_the_linstor_services(pool, xapi):
+    """XCP-ng's service.py (built into the testbed): what Xen Orchestra calls to restart LINSTOR."""
+    name = pool.hosts[1]["name"]
+    host = host_by_name(xapi, name)
+    assert call_service(xapi, host, "stop_service", "linstor-satellite") == "true"
+    try:
+        assert node_status(pool, name)["connection_status"] == "OFFLINE"
+    finally:
+        assert call_service(xapi, host, "start_service", "linstor-satellite") == "true"
+    assert node_status(pool, name)["connection_status"] == "ONLINE"
+    assert call_service(xapi, host, "restart_service", "linstor-satellite") == "true"
+    assert node_status(pool, name)["connection_status"] == "ONLINE"
+
+    for service, message in [(None, "Missing or empty argument `service`"), ("sshd", "This service is not whitelisted")]:
+        with pytest.raises(XenAPI.Failure) as failure:
+            call_service(xapi, host, "restart_service", service)
+        assert failure.value.details[:3] == ["-1", message, ""]
+    with pytest.raises(XenAPI.Failure) as failure:
+        call_service(xapi, host, "reload_service", "linstor-satellite")
+    assert failure.value.details == ["UNKNOWN_XENAPI_PLUGIN_FUNCTION", "reload_service"]
+
+    # The controller restarts where it runs: it refuses connections until drbd-reactor has
+    # promoted it again.
+    controller = host_by_name(xapi, pool.status()["controller"]["host"])
+    assert call_service(xapi, controller, "restart_service", "linstor-controller") == "true"
+    assert pool.status()["controller"]["refusing"] is True
+    pool.wait_for(lambda s: not s["controller"]["refusing"])
+    assert pool.status()["violations"] == []
+
+
+def test_pool_ha_on_and_off(pool, xapi):
+    pool.wait_for(lambda s: all(h["live"] for h in s["hosts"]))
+    pool_ref = xapi.xenapi.pool.get_all()[0]
+    assert xapi.xenapi.pool.get_ha_enabled(pool_ref) is False
+    with pytest.raises(XenAPI.Failure) as failure:
+        xapi.xenapi.pool.disable_ha()
+    assert failure.value.details == ["HA_NOT_ENABLED"]
+    xapi.xenapi.pool.enable_ha([], {"timeout": "60"})
+    try:
+        assert xapi.xenapi.pool.get_ha_enabled(pool_ref) is True
+        assert xapi.xenapi.pool.get_ha_configuration(pool_ref) == {"timeout": "60"}
+        assert pool.status()["pool"]["ha_enabled"] is True
+        with pytest.raises(XenAPI.Failure) as failure:
+            xapi.xenapi.pool.enable_ha([], {})
+        assert failure.value.details == ["HA_IS_ENABLED"]
+    finally:
+        xapi.xenapi.pool.disable_ha()
+    assert xapi.xenapi.pool.get_ha_enabled(pool_ref) is False

@@ -168,3 +168,94 @@ fn up_refuses_a_used_directory_and_a_bad_scenario() -> Result<()> {
     );
     Ok(())
 }
+
+/// `up --join 1 --disks` from the upgrade-3 scenario: each host's config in its root with
+/// `[xapi]` and `[controller]` (and no pins: the scenario leaves them out), the project's
+/// plugin installed, the joining host without node or disk; status shows configs, reboots,
+/// joining and HA.
+#[test]
+fn a_pool_with_a_joining_host_its_configs_and_plugins_in_the_roots() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("pool");
+    let dir_s = dir.to_str().context("utf-8 path")?;
+    let _down = Down(dir_s);
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/upgrade-3.toml");
+    let info = testbed(&[
+        "up",
+        "--dir",
+        dir_s,
+        "--hosts",
+        "4",
+        "--join",
+        "1",
+        "--disks",
+        "--scenario",
+        scenario.to_str().context("utf-8 path")?,
+        "--provision",
+        provision(),
+    ])?;
+    let hosts = info["hosts"].as_array().context("hosts")?;
+    assert_eq!(hosts.len(), 4);
+    if provision() == "agent" {
+        assert!(
+            Path::new(info["agent_bin"].as_str().context("agent_bin")?).is_file(),
+            "{info}"
+        );
+    }
+    let plugin =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/linstor-agent"))?;
+    for (i, host) in hosts.iter().enumerate() {
+        let name = host["name"].as_str().context("name")?;
+        let root = Path::new(host["root"].as_str().context("root")?);
+        assert_eq!(host["joining"], i == 3, "{name}");
+        assert_eq!(host["disk"].is_null(), i == 3, "{name}: only members get a disk");
+        assert_eq!(
+            Path::new(host["config"].as_str().context("config")?),
+            root.join("etc/linstor-agent/agent.toml")
+        );
+        assert!(!dir.join("hosts").join(name).join("agent.toml").exists());
+        let config: toml::Table =
+            std::fs::read_to_string(root.join("etc/linstor-agent/agent.toml"))?.parse()?;
+        assert_eq!(
+            config["xapi"]["url"].as_str(),
+            info["xapi_url"].as_str(),
+            "{name}"
+        );
+        assert_eq!(config["xapi"]["username"].as_str(), Some("root"));
+        let secret = Path::new(
+            config["xapi"]["password_file"]
+                .as_str()
+                .context("password_file")?,
+        );
+        assert_eq!(std::fs::metadata(secret)?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            config["controller"]["urls"][0].as_str(),
+            info["linstor_url"].as_str()
+        );
+        assert!(config["packages"].get("pin").is_none(), "{config}");
+        let installed = root.join("etc/xapi.d/plugins/linstor-agent");
+        assert_eq!(std::fs::read_to_string(&installed)?, plugin);
+        assert_eq!(std::fs::metadata(&installed)?.permissions().mode() & 0o777, 0o755);
+    }
+
+    let status = testbed(&["status", "--dir", dir_s])?;
+    let nodes: Vec<&str> = status["nodes"]
+        .as_array()
+        .context("nodes")?
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(nodes, ["xcp-ng-1", "xcp-ng-2", "xcp-ng-3"]);
+    assert_eq!(status["pool"]["ha_enabled"], false);
+    assert_eq!(status["pool"]["master"], "xcp-ng-1");
+    for (i, host) in status["hosts"].as_array().context("hosts")?.iter().enumerate() {
+        assert_eq!(host["reboots"], 0);
+        assert_eq!(host["joining"], i == 3);
+        assert_eq!(host["live"], true);
+        assert_eq!(host["config"], info["hosts"][i]["config"]);
+        assert_eq!(host["packages"]["kmod-drbd"], "9.2.11-1.xcpng8.3");
+    }
+    assert_eq!(status["controller"]["version"], "1.29.0");
+    Ok(())
+}

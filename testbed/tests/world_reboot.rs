@@ -184,3 +184,32 @@ fn a_mismatched_satellite_version_is_version_mismatch() -> Result<()> {
     assert!(p.world.read(|s| testbed::world::has_quorum(s, "r0")));
     Ok(())
 }
+
+#[test]
+fn every_reboot_is_counted_and_shown_in_status() -> Result<()> {
+    let p = pool(3, ONE_RESOURCE)?;
+    p.drain_and_reboot("xcp-ng-2")?;
+    p.world.skip(60.0);
+    p.skip_until_synced(3600.0)?;
+    p.drain_and_reboot("xcp-ng-2")?;
+    p.world.skip(60.0);
+    // A crash is not a reboot through XAPI: not counted.
+    p.world.host_crash(&p.host_uuid("xcp-ng-3"));
+    let status = p
+        .world
+        .read(|s| testbed::pool::status::of_state(s, 1.0, &Default::default()));
+    let json = serde_json::to_value(&status)?;
+    let reboots: Vec<(&str, u64)> = json["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| {
+            (
+                h["name"].as_str().expect("name"),
+                h["reboots"].as_u64().expect("reboots"),
+            )
+        })
+        .collect();
+    assert_eq!(reboots, [("xcp-ng-1", 0), ("xcp-ng-2", 2), ("xcp-ng-3", 0)]);
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! The simulated XAPI: its codecs, every method and error shape through the dispatcher, the
 //! same answers over XML-RPC and JSON-RPC through HTTP, `host.call_plugin` running a real
-//! plugin from a host's sysroot, and `event.from` waking on a change or timing out.
+//! plugin from a host's sysroot (with the agent binary in its environment) and the built-in
+//! `service.py`, pool HA on and off, and `event.from` waking on a change or timing out.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -683,7 +684,8 @@ elif method == "kill":
 else:
     answer({"Status": "Success", "Value": json.dumps({
         "method": method, "session": session, "args": args,
-        "root": os.environ.get("LINSTOR_AGENT_ROOT"), "cwd": os.getcwd(), "argc": len(sys.argv)})})
+        "root": os.environ.get("LINSTOR_AGENT_ROOT"), "cwd": os.getcwd(), "argc": len(sys.argv),
+        "agent_bin": os.environ.get("LINSTOR_AGENT_BIN")})})
 "#;
 
 fn install_plugin(root: &Path, name: &str) {
@@ -710,6 +712,8 @@ fn call_plugin_runs_the_hosts_plugin_as_xapi_does() {
     assert_eq!(out["session"], session.as_str());
     assert_eq!(out["args"], serde_json::json!({"step": "network", "dry": "1"}));
     assert_eq!(out["argc"], 2);
+    // No agent binary known to this face: the plugin is not told one.
+    assert_eq!(out["agent_bin"], serde_json::Value::Null);
     let root = p.roots[1].to_str().unwrap();
     assert_eq!(out["root"], root);
     assert_eq!(
@@ -772,6 +776,172 @@ fn call_plugin_runs_the_hosts_plugin_as_xapi_does() {
             &[s(&host), s("linstor-agent"), s("f"), s("not a map")]
         ),
         strings(&["FIELD_TYPE_ERROR", "args"])
+    );
+}
+
+#[test]
+fn plugins_are_told_the_agent_binary() {
+    let p = pool(2);
+    let xapi =
+        Xapi::new(p.xapi.world().clone()).with_agent_bin(Some(PathBuf::from("/opt/agent/linstor-agent")));
+    install_plugin(&p.roots[0], "linstor-agent");
+    let session = xapi
+        .call("session.login_with_password", &[s(USER), s(PASSWORD)])
+        .unwrap();
+    let session = session.as_str().unwrap();
+    let host = p.host_refs(&p.login())[0].clone();
+    let out = xapi
+        .call(
+            "host.call_plugin",
+            &[
+                s(session),
+                s(&host),
+                s("linstor-agent"),
+                s("plan"),
+                Value::Struct(vec![]),
+            ],
+        )
+        .unwrap();
+    let out: serde_json::Value = serde_json::from_str(out.as_str().unwrap()).unwrap();
+    assert_eq!(out["agent_bin"], "/opt/agent/linstor-agent");
+}
+
+/// service.py answers as XenAPIPlugin.dispatch prints xcpngutils' wrapped exceptions; it is
+/// there on every live host without a file (built in), and the others' files still run.
+#[test]
+fn service_py_is_built_in_with_its_whitelist_and_errors() {
+    // A reboot that outlasts the test (the clock runs 1000 times real time).
+    let p = pool_with(3, "[durations]\nreboot_secs = 3600.0");
+    let session = p.login();
+    let hosts = p.host_refs(&session);
+    let call = |host: &str, function: &str, args: Value| vec![s(host), s("service.py"), s(function), args];
+    let service = |name: &str| Value::Struct(vec![("service".into(), s(name))]);
+
+    assert_eq!(
+        p.ok(
+            &session,
+            "host.call_plugin",
+            &call(&hosts[1], "restart_service", service("linstor-satellite"))
+        ),
+        s("true")
+    );
+    for (args, message) in [
+        (Value::Struct(vec![]), "Missing or empty argument `service`"),
+        (service(""), "Missing or empty argument `service`"),
+        (service("sshd"), "This service is not whitelisted"),
+    ] {
+        let error = p.fails(
+            &session,
+            "host.call_plugin",
+            &call(&hosts[1], "stop_service", args),
+        );
+        assert_eq!(error[..3], strings(&["-1", message, ""]), "{error:?}");
+        assert!(error[3].starts_with("Traceback"), "{error:?}");
+    }
+    assert_eq!(
+        p.fails(
+            &session,
+            "host.call_plugin",
+            &call(&hosts[1], "status_service", service("linstor-satellite"))
+        ),
+        strings(&["UNKNOWN_XENAPI_PLUGIN_FUNCTION", "status_service"])
+    );
+
+    // A host that is away cannot run it.
+    p.ok(&session, "host.disable", &[s(&hosts[2])]);
+    p.ok(&session, "host.evacuate", &[s(&hosts[2])]);
+    p.ok(&session, "host.reboot", &[s(&hosts[2])]);
+    assert_eq!(
+        p.fails(
+            &session,
+            "host.call_plugin",
+            &call(&hosts[2], "restart_service", service("linstor-satellite"))
+        ),
+        strings(&["HOST_OFFLINE", &hosts[2]])
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool HA.
+
+#[test]
+fn pool_enable_and_disable_ha() {
+    // A reboot long enough that the host is still away when enable_ha is tried (the clock
+    // runs 1000 times real time).
+    let p = pool_with(3, "[durations]\nreboot_secs = 3600.0");
+    let session = p.login();
+    let pool_ref = p.ok(&session, "pool.get_all", &[]).as_strings().unwrap()[0].clone();
+    assert_eq!(
+        p.field(&session, "pool", &pool_ref, "ha_enabled"),
+        Value::Bool(false)
+    );
+    assert_eq!(
+        p.fails(&session, "pool.disable_ha", &[]),
+        strings(&["HA_NOT_ENABLED"])
+    );
+    // Pool-wide calls without a pool reference, as in the datamodel.
+    assert_eq!(
+        p.fails(&session, "pool.enable_ha", &[s(&pool_ref)]),
+        strings(&["MESSAGE_PARAMETER_COUNT_MISMATCH", "pool.enable_ha", "3", "2"])
+    );
+    let srs = Value::Array(vec![s("OpaqueRef:heartbeat-sr")]);
+    let configuration = Value::Struct(vec![("timeout".into(), s("60"))]);
+    p.ok(&session, "pool.enable_ha", &[srs.clone(), configuration.clone()]);
+    let record = p.ok(&session, "pool.get_record", &[s(&pool_ref)]);
+    assert_eq!(record.get("ha_enabled"), Some(&Value::Bool(true)));
+    assert_eq!(record.get("ha_configuration"), Some(&configuration));
+    assert_eq!(
+        record
+            .get("ha_statefiles")
+            .and_then(Value::as_strings)
+            .map(|v| v.len()),
+        Some(1)
+    );
+    assert_eq!(
+        p.fails(&session, "pool.enable_ha", &[srs.clone(), configuration.clone()]),
+        strings(&["HA_IS_ENABLED"])
+    );
+
+    // host.reboot on an HA pool behaves as without HA.
+    let host = p.host_refs(&session)[1].clone();
+    p.ok(&session, "host.disable", &[s(&host)]);
+    p.ok(&session, "host.evacuate", &[s(&host)]);
+    p.ok(&session, "host.reboot", &[s(&host)]);
+    // Enabling HA needs every host live.
+    p.ok(&session, "pool.disable_ha", &[]);
+    assert_eq!(
+        p.field(&session, "pool", &pool_ref, "ha_enabled"),
+        Value::Bool(false)
+    );
+    assert_eq!(
+        p.fails(&session, "pool.enable_ha", &[srs.clone(), configuration.clone()]),
+        strings(&["HOST_OFFLINE", &host])
+    );
+    p.xapi.world().skip(3700.0);
+    p.ok(
+        &session,
+        "pool.enable_ha",
+        &[Value::Array(vec![]), Value::Struct(vec![])],
+    );
+    assert_eq!(
+        p.field(&session, "pool", &pool_ref, "ha_enabled"),
+        Value::Bool(true)
+    );
+}
+
+#[test]
+fn a_scenario_can_start_with_ha_on() {
+    let p = pool_with(2, "ha_enabled = true");
+    let session = p.login();
+    let pool_ref = p.ok(&session, "pool.get_all", &[]).as_strings().unwrap()[0].clone();
+    assert_eq!(
+        p.field(&session, "pool", &pool_ref, "ha_enabled"),
+        Value::Bool(true)
+    );
+    p.ok(&session, "pool.disable_ha", &[]);
+    assert_eq!(
+        p.field(&session, "pool", &pool_ref, "ha_enabled"),
+        Value::Bool(false)
     );
 }
 

@@ -10,8 +10,9 @@
 use crate::exec;
 use crate::host::{Sysroot, rootfs};
 use anyhow::{Context, Result, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 /// The capability every kernel package provides, with its `uname -r` as version.
 pub const KERNEL_CAPABILITY: &str = "kernel-uname-r";
@@ -163,7 +164,23 @@ fn rpm(sysroot: &Sysroot) -> Command {
 /// Fails unless the host has an rpm database. Needed because `rpm -q` against a root without
 /// one says "no package provides …" (and creates an empty database): a wrong `--root` would
 /// look like a host with no kernels.
+///
+/// A root found to have one is remembered for the rest of the process: a run queries the
+/// database several times (kernels, then the packages to install, then again after installing),
+/// and each `rpm --eval` costs a process start (on Debian's rpm, three: its `%_dbpath` runs a
+/// shell).
 fn ensure_database(sysroot: &Sysroot) -> Result<()> {
+    static CHECKED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let root = sysroot.root().to_path_buf();
+    if CHECKED.lock().unwrap_or_else(|e| e.into_inner()).contains(&root) {
+        return Ok(());
+    }
+    check_database(sysroot)?;
+    CHECKED.lock().unwrap_or_else(|e| e.into_inner()).push(root);
+    Ok(())
+}
+
+fn check_database(sysroot: &Sysroot) -> Result<()> {
     let mut cmd = rpm(sysroot);
     cmd.args(["--eval", "%{_dbpath}"]);
     let dbpath = exec::stdout(&mut cmd)?;

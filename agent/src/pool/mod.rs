@@ -231,19 +231,34 @@ fn connect(ctx: &Context) -> Result<(xapi::Settings, xapi::Client, linstor::Clie
     })?;
     let xapi_settings = xapi::Settings::from_config(&xapi_config, &sources)?;
     let mut xapi = xapi::Client::new(xapi_settings.clone())?;
-    xapi.login()?;
+    login_patiently(&mut xapi)?;
     let linstor = linstor::Client::new(&controller)?;
     Ok((xapi_settings, xapi, linstor))
 }
 
+/// How long to wait for XAPI to answer at start: a run resumed while the pool master reboots.
+const XAPI_START_PATIENCE: Duration = Duration::from_secs(120);
+
+fn login_patiently(xapi: &mut xapi::Client) -> Result<()> {
+    let deadline = std::time::Instant::now() + XAPI_START_PATIENCE;
+    loop {
+        match xapi.login() {
+            Err(e) if xapi::pool::is_unreachable(&e) && std::time::Instant::now() < deadline => {
+                tracing::info!("XAPI does not answer yet (pool master rebooting?): {e:#}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
-    let (xapi_settings, xapi, linstor) = connect(ctx)?;
     let _lock = if opts.dry_run {
         None
     } else {
         Some(take_lock(&file)?)
     };
-
+    // The journal decides what this run may do before anything is asked of the pool.
     let existing = file.load()?;
     let journal = match (&existing, opts.resume) {
         (Some(j), true) if matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed) => {
@@ -280,6 +295,7 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
         }
         _ => placeholder_journal(),
     };
+    let (xapi_settings, xapi, linstor) = connect(ctx)?;
     let mut up = Upgrade {
         xapi_settings,
         xapi,

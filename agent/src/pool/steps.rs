@@ -189,6 +189,11 @@ fn reboot_or_restart(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
             timeout.as_secs()
         ));
     }
+    // xapi enables a host when it starts: disable it again, so nothing is placed on it
+    // before its node is ONLINE and its replicas are UpToDate.
+    if hosts.iter().any(|h| h.reference == reference && h.enabled) {
+        up.xapi.host_disable(&reference)?;
+    }
     Ok(Some("rebooted: kernel or DRBD module changed".into()))
 }
 

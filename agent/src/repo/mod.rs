@@ -9,9 +9,10 @@
 //!    header signature under the same key and its payload digest (`package_check`).
 //!
 //! Modules: `fetch` (http(s)/file transport, truncation), `scan` (one pass over a file: its
-//! sha256 and RPM payload digest, hashed on worker threads while it is written), `digest`
-//! (sha256 helpers), `cache` (layout and verified reuse), `metadata` (parsing),
-//! `package_check` (RPM verification), `version` (rpmvercmp).
+//! sha256 and RPM payload digest, hashed on worker threads while it is written), `sha256x2`
+//! (both digests of a download on one thread, interleaved), `digest` (sha256 helpers), `cache`
+//! (layout and verified reuse), `metadata` (parsing), `package_check` (RPM verification),
+//! `version` (rpmvercmp).
 
 mod cache;
 mod digest;
@@ -20,6 +21,7 @@ mod key;
 mod metadata;
 mod package_check;
 mod scan;
+mod sha256x2;
 mod version;
 
 pub use fetch::FetchError;
@@ -191,11 +193,18 @@ impl Repository {
         let started = Instant::now();
         let repomd_url = self.fetcher.resolve("repodata/repomd.xml")?;
         let signature_url = self.fetcher.resolve("repodata/repomd.xml.asc")?;
-        let repomd_bytes = self
-            .fetcher
-            .get_bytes(&repomd_url, MAX_REPOMD_BYTES)
-            .context("cannot get the repository metadata")?;
-        let signature = match self.fetcher.get_bytes(&signature_url, MAX_SIGNATURE_BYTES) {
+        // Two small requests: the signature's on another thread, so that they take one round
+        // trip, not two.
+        let (repomd_bytes, signature) = std::thread::scope(|scope| {
+            let signature = scope.spawn(|| self.fetcher.get_bytes(&signature_url, MAX_SIGNATURE_BYTES));
+            let repomd = self.fetcher.get_bytes(&repomd_url, MAX_REPOMD_BYTES);
+            let signature = signature
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (repomd, signature)
+        });
+        let repomd_bytes = repomd_bytes.context("cannot get the repository metadata")?;
+        let signature = match signature {
             Ok(bytes) => bytes,
             Err(FetchError::NotFound { .. } | FetchError::MissingFile { .. }) => anyhow::bail!(
                 "{signature_url} does not exist: the repository metadata is not signed, and the agent only uses \

@@ -4,7 +4,8 @@
 //! The package is never loaded whole, nor read twice. [`RpmScanner`] is fed the file's bytes
 //! as they are downloaded (or read back from the cache), beside the whole-file sha256: it keeps
 //! the bytes before the payload (the lead and both headers, whose extent two 16-byte header
-//! intros give) and hashes everything after them. Nothing is parsed then: only once the whole
+//! intros give) and hands back everything after them, which the caller hashes (see
+//! [`super::scan`]). Nothing is parsed then: only once the whole
 //! file's sha256 has matched the signed metadata does [`verify_rpm`] hand those few kB to
 //! `rpm::PackageMetadata::parse`, check the header digests and signatures, and compare the
 //! payload hash with the header's payload digest.
@@ -16,7 +17,7 @@
 
 use super::key::RepoKey;
 use rpm::{DigestStatus, IndexTag, PackageMetadata};
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha512};
 use std::io::{self, Read, Seek};
 use std::path::Path;
 
@@ -83,8 +84,8 @@ pub enum PackageCheckError {
     },
 }
 
-/// Takes an RPM's bytes, in order: keeps its headers, hashes its payload (sha256, the
-/// algorithm of `PAYLOADDIGEST`).
+/// Takes an RPM's bytes, in order: keeps its headers, and says which bytes are its payload
+/// (for the caller to hash with sha256, the algorithm of `PAYLOADDIGEST`).
 pub(crate) struct RpmScanner {
     /// The bytes before the payload (lead and both headers).
     head: Vec<u8>,
@@ -92,12 +93,12 @@ pub(crate) struct RpmScanner {
     payload_start: Option<u64>,
     /// File offset of the next byte [`RpmScanner::update`] receives.
     offset: u64,
-    payload: Sha256,
     /// The header intros are not an RPM's: the rest is ignored.
     problem: Option<String>,
 }
 
 /// What [`RpmScanner`] collected, for [`verify_rpm`].
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(crate) struct RpmScan {
     head: Vec<u8>,
     /// Why `head` is not a complete set of RPM headers, if it is not.
@@ -113,22 +114,21 @@ impl Default for RpmScanner {
             head: Vec::with_capacity(64 * 1024),
             payload_start: None,
             offset: 0,
-            payload: Sha256::new(),
             problem: None,
         }
     }
 }
 
 impl RpmScanner {
-    /// The next bytes of the file.
-    pub(crate) fn update(&mut self, mut bytes: &[u8]) {
+    /// The next bytes of the file; returns those of them that are payload. Once the headers
+    /// turn out not to be an RPM's, nothing more is payload.
+    pub(crate) fn update<'a>(&mut self, mut bytes: &'a [u8]) -> &'a [u8] {
         while !bytes.is_empty() && self.problem.is_none() {
             // Take just what is needed to learn the next size, then the rest of the headers.
             let target = match self.payload_start {
                 Some(start) if self.offset >= start => {
-                    self.payload.update(bytes);
                     self.offset += bytes.len() as u64;
-                    return;
+                    return bytes;
                 }
                 Some(start) => start,
                 None => match headers_size(&self.head) {
@@ -139,7 +139,7 @@ impl RpmScanner {
                     Ok(Size::AtLeast(needed)) => needed,
                     Err(problem) => {
                         self.problem = Some(problem);
-                        return;
+                        return &[];
                     }
                 },
             };
@@ -148,9 +148,12 @@ impl RpmScanner {
             self.offset += take as u64;
             bytes = &bytes[take..];
         }
+        &[]
     }
 
-    pub(crate) fn finish(mut self) -> RpmScan {
+    /// What was collected, with the sha256 of every byte [`RpmScanner::update`] called payload
+    /// (lower-case hex).
+    pub(crate) fn finish(mut self, payload_sha256: String) -> RpmScan {
         if self.payload_start.is_none() && self.problem.is_none() {
             // Headers that end exactly where the file does are complete all the same.
             if let Ok(Size::Known(start)) = headers_size(&self.head) {
@@ -166,7 +169,7 @@ impl RpmScanner {
             payload_start: self.payload_start.unwrap_or(0),
             head: self.head,
             problem,
-            payload_sha256: hex::encode(self.payload.finalize()),
+            payload_sha256,
         }
     }
 }
@@ -375,13 +378,14 @@ fn mismatch(status: &DigestStatus) -> Option<(String, String)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use sha2::Sha256;
 
     /// An unsigned RPM, assembled from its parts, with `size` bytes of payload and (unless
     /// `digest` is false) its payload digest. The signature header's data is not a multiple of
     /// 8 bytes, so it is padded.
-    fn package(size: usize, digest: bool) -> Vec<u8> {
+    pub(crate) fn package(size: usize, digest: bool) -> Vec<u8> {
         use rpm::{Header, HeaderEntry, IndexData, IndexSignatureTag};
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let payload: Vec<u8> = (0..size)
@@ -437,10 +441,11 @@ mod tests {
 
     fn scan(bytes: &[u8], step: usize) -> RpmScan {
         let mut scanner = RpmScanner::default();
+        let mut payload = Sha256::new();
         for chunk in bytes.chunks(step) {
-            scanner.update(chunk);
+            payload.update(scanner.update(chunk));
         }
-        scanner.finish()
+        scanner.finish(hex::encode(payload.finalize()))
     }
 
     fn declared_sha256(metadata: &PackageMetadata) -> &str {

@@ -5,10 +5,14 @@
 //! and writes: each filled buffer goes to every worker over a channel and comes back to be
 //! filled again, so a file is read once, never held in memory, and its hashes overlap the
 //! transfer instead of following it. The whole-file sha256 and the payload digest are two
-//! different hashes over (nearly) the same bytes, and neither can be derived from the other;
-//! each gets its own thread, so together they take as long as one.
+//! different hashes over (nearly) the same bytes, and neither can be derived from the other.
+//! How they share the CPU depends on what bounds the read ([`Hashing`]): a file read from the
+//! cache gets one thread per digest, so together they take as long as one; a download hashes
+//! both on one thread, interleaved, which costs about a quarter less CPU, because the transfer
+//! itself needs the other CPUs.
 
 use super::package_check::{RpmScan, RpmScanner};
+use super::sha256x2;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 use std::path::Path;
@@ -27,6 +31,18 @@ pub(crate) enum Content {
     Plain,
     /// A package: its headers and payload digest, for [`super::package_check::verify_rpm`].
     Rpm,
+}
+
+/// How the digests of a package share the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hashing {
+    /// One thread per digest: the least wall time when the hashing is what bounds the scan (a
+    /// file read back from the page cache or a disk).
+    Parallel,
+    /// Both digests on one thread, their rounds interleaved ([`sha256x2`]): the least CPU, for a
+    /// download, which shares the CPUs with its own transfer and only has to keep up with the
+    /// link. Falls back to [`Hashing::Parallel`] without the CPU's SHA extensions.
+    Interleaved,
 }
 
 /// The result of a scan.
@@ -76,10 +92,22 @@ impl Chunk {
     }
 }
 
-/// One hash over the file, run by one worker.
+/// What one worker hashes.
 enum Part {
+    /// The whole file's sha256.
     Whole { hasher: Sha256, size: u64 },
-    Rpm(Box<RpmScanner>),
+    /// A package's headers and payload sha256.
+    Rpm {
+        scanner: Box<RpmScanner>,
+        payload: Sha256,
+    },
+    /// Both, interleaved.
+    Both {
+        whole: Box<sha256x2::Lane>,
+        size: u64,
+        scanner: Box<RpmScanner>,
+        payload: Box<sha256x2::Lane>,
+    },
 }
 
 impl Part {
@@ -89,7 +117,39 @@ impl Part {
                 hasher.update(bytes);
                 *size += bytes.len() as u64;
             }
-            Part::Rpm(scanner) => scanner.update(bytes),
+            Part::Rpm { scanner, payload } => payload.update(scanner.update(bytes)),
+            Part::Both {
+                whole,
+                size,
+                scanner,
+                payload,
+            } => {
+                sha256x2::update_both(whole, bytes, payload, scanner.update(bytes));
+                *size += bytes.len() as u64;
+            }
+        }
+    }
+
+    /// Puts what this part learnt into `scanned`.
+    fn finish(self, scanned: &mut Scanned) {
+        match self {
+            Part::Whole { hasher, size } => {
+                scanned.sha256 = hex::encode(hasher.finalize());
+                scanned.size = size;
+            }
+            Part::Rpm { scanner, payload } => {
+                scanned.rpm = Some(scanner.finish(hex::encode(payload.finalize())));
+            }
+            Part::Both {
+                whole,
+                size,
+                scanner,
+                payload,
+            } => {
+                scanned.sha256 = hex::encode(whole.finalize());
+                scanned.size = size;
+                scanned.rpm = Some(scanner.finish(hex::encode(payload.finalize())));
+            }
         }
     }
 }
@@ -136,14 +196,31 @@ impl Feeder {
 /// Runs `produce`, which reads the file and passes every filled buffer to [`Feeder::feed`] in
 /// order, while worker threads hash what it feeds. Returns what `produce` returned and the
 /// scan of the bytes fed.
-pub(crate) fn scan_with<T>(content: Content, produce: impl FnOnce(&mut Feeder) -> T) -> (T, Scanned) {
-    let mut parts = vec![Part::Whole {
+pub(crate) fn scan_with<T>(
+    content: Content,
+    hashing: Hashing,
+    produce: impl FnOnce(&mut Feeder) -> T,
+) -> (T, Scanned) {
+    let whole = Part::Whole {
         hasher: Sha256::new(),
         size: 0,
-    }];
-    if content == Content::Rpm {
-        parts.push(Part::Rpm(Box::default()));
-    }
+    };
+    let parts = match (content, hashing) {
+        (Content::Plain, _) => vec![whole],
+        (Content::Rpm, Hashing::Interleaved) if sha256x2::available() => vec![Part::Both {
+            whole: Box::default(),
+            size: 0,
+            scanner: Box::default(),
+            payload: Box::default(),
+        }],
+        (Content::Rpm, _) => vec![
+            whole,
+            Part::Rpm {
+                scanner: Box::default(),
+                payload: Sha256::new(),
+            },
+        ],
+    };
     std::thread::scope(|scope| {
         let mut lanes = Vec::new();
         let mut workers = Vec::new();
@@ -170,25 +247,19 @@ pub(crate) fn scan_with<T>(content: Content, produce: impl FnOnce(&mut Feeder) -
             rpm: None,
         };
         for worker in workers {
-            match worker
+            worker
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            {
-                Part::Whole { hasher, size } => {
-                    scanned.sha256 = hex::encode(hasher.finalize());
-                    scanned.size = size;
-                }
-                Part::Rpm(scanner) => scanned.rpm = Some(scanner.finish()),
-            }
+                .finish(&mut scanned);
         }
         (produced, scanned)
     })
 }
 
-/// Scans the file at `path`.
+/// Scans the file at `path` (one thread per digest: reading is faster than hashing).
 pub(crate) fn scan_file(path: &Path, content: Content) -> io::Result<Scanned> {
     let mut file = std::fs::File::open(path)?;
-    let (read, scanned) = scan_with(content, |feeder| -> io::Result<()> {
+    let (read, scanned) = scan_with(content, Hashing::Parallel, |feeder| -> io::Result<()> {
         let mut chunk = Chunk::new();
         loop {
             let n = match file.read(chunk.spare()) {
@@ -237,5 +308,29 @@ mod tests {
         let scanned = scan_file(&path, Content::Plain).unwrap();
         assert_eq!(scanned.sha256, sha256_hex(b""));
         assert_eq!(scanned.size, 0);
+    }
+
+    /// A download hashes both digests on one thread, a cached file on two: same results.
+    #[test]
+    fn both_ways_of_hashing_agree() {
+        let bytes = crate::repo::package_check::tests::package(3 * CHUNK_SIZE + 777, true);
+        let scan = |hashing| {
+            scan_with(Content::Rpm, hashing, |feeder| {
+                for piece in bytes.chunks(CHUNK_SIZE / 3 + 5) {
+                    let mut chunk = Chunk::new();
+                    chunk.spare()[..piece.len()].copy_from_slice(piece);
+                    chunk.filled(piece.len());
+                    feeder.feed(chunk);
+                }
+            })
+            .1
+        };
+        let (parallel, interleaved) = (scan(Hashing::Parallel), scan(Hashing::Interleaved));
+        assert_eq!(parallel.sha256, sha256_hex(&bytes));
+        assert_eq!(interleaved.sha256, parallel.sha256);
+        assert_eq!(interleaved.size, bytes.len() as u64);
+        // The headers, where the payload starts, and its sha256 (sha2's, on the other way).
+        assert_eq!(interleaved.rpm, parallel.rpm);
+        assert!(parallel.rpm.is_some());
     }
 }
