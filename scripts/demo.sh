@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: a signed fixture repository and two simulated hosts, planned and installed by the
 # agent with the real rpm/dnf, then installed again to show the converge is a no-op; then a
-# simulated pool of three hosts provisioned end to end (install, storage, network, register).
+# simulated pool of three hosts at the previous release provisioned end to end (install,
+# storage, network, register), and rolling-upgraded to the new release with `pool upgrade`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_DIR=${DEMO_DIR:-$PWD/demo-out}
@@ -43,17 +44,26 @@ for host in xcp-host1 el-host2; do
   agent --output json install | grep '"changed"'
 done
 
-step "A simulated pool: three hosts with a disk each, the LINSTOR controller and XAPI (testbed up --disks)"
+step "A simulated pool at the previous release (kmod-drbd 9.2.11, LINSTOR 1.29.0): three hosts with a disk each, the LINSTOR controller and XAPI"
 POOL="$DEMO_DIR/pool"
+SCENARIO=testbed/scenarios/upgrade-3.toml
 "$TESTBED" down --dir "$POOL" > /dev/null 2>&1 || true
-"$TESTBED" up --dir "$POOL" --hosts 3 --disks --time-scale 1 > /dev/null
+"$TESTBED" up --dir "$POOL" --scenario "$SCENARIO" --disks --time-scale 60 > /dev/null
 trap '"$TESTBED" down --dir "$POOL" > /dev/null 2>&1 || true' EXIT
+pool_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$POOL/pool.json" "$1"; }
 for i in 0 1 2; do
-  host=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['hosts'][$i]['name'])" "$POOL/pool.json")
-  root="$POOL/hosts/$host/root"
-  config=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['hosts'][$i]['config'])" "$POOL/pool.json")
-  disk=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['hosts'][$i]['disk'])" "$POOL/pool.json")
+  host=$(pool_field "d['hosts'][$i]['name']")
+  root=$(pool_field "d['hosts'][$i]['root']")
+  config=$(pool_field "d['hosts'][$i]['config']")
+  disk=$(pool_field "d['hosts'][$i]['disk']")
   printf '\n[storage]\ndevices = ["%s"]\n' "$disk" >> "$config"
+  # The site's release: what provision keeps these hosts at until the pool is upgraded
+  # (`pool upgrade` writes agent.d/90-pool-upgrade.toml, which comes later in name order).
+  mkdir -p "$(dirname "$config")/agent.d"
+  cat > "$(dirname "$config")/agent.d/10-release.toml" <<'TOML'
+[packages]
+pin = { "kmod-drbd" = "9.2.11", "linstor-satellite" = "1.29.0", "linstor-controller" = "1.29.0", "drbd-utils" = "9.28.0", "drbd-reactor" = "1.4.0", "linstor-client" = "1.23.0" }
+TOML
   agent() { "$AGENT" --root "$root" --config "$config" "$@"; }
   step "$host: provision (install, storage on $disk, network, register)"
   agent provision --timeout 60
@@ -63,7 +73,41 @@ for i in 0 1 2; do
   agent --output json provision | python3 -c "import json,sys; print('changed:', json.load(sys.stdin)['changed'])"
 done
 step "The controller's nodes"
-url=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['linstor_url'])" "$POOL/pool.json")
+url=$(pool_field "d['linstor_url']")
 curl -s "$url/v1/nodes" | python3 -c "import json,sys; [print(n['name'], n['type'], n['connection_status']) for n in json.load(sys.stdin)]"
 
-step "Done: the hosts converged, the pool's nodes ONLINE. Files are under $DEMO_DIR"
+# The operator's machine: it reaches the pool master's XAPI and the controller.
+OPERATOR="$DEMO_DIR/operator"
+mkdir -p "$OPERATOR/root"
+cat > "$OPERATOR/agent.toml" <<TOML
+[xapi]
+url = "$(pool_field "d['xapi_url']")"
+username = "$(pool_field "d['username']")"
+password_file = "$(pool_field "d['password_file']")"
+
+[controller]
+urls = ["$url"]
+TOML
+pool() { "$AGENT" --root "$OPERATOR/root" --config "$OPERATOR/agent.toml" pool "$@"; }
+
+step "Rolling upgrade: the plan (pool upgrade --dry-run)"
+pool upgrade --dry-run
+step "Rolling upgrade: preflight, prefetch, the LINSTOR step, host by host, finish"
+pool upgrade
+step "pool status (the journal)"
+pool status
+step "What the simulated pool recorded: versions, reboots, violations (quorum lost, VM down, too many hosts down)"
+"$TESTBED" status --dir "$POOL" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for h in d["hosts"]:
+    p = h["packages"]
+    print("%s: kmod-drbd %s, linstor-satellite %s, satellite running %s, reboots %d" % (
+        h["name"], p.get("kmod-drbd"), p.get("linstor-satellite"), h["satellite_version"], h["reboots"]))
+print("controller", d["controller"]["version"])
+print("nodes:", ", ".join(n["name"] + " " + n["connection_status"] for n in d["nodes"]))
+print("violations:", len(d["violations"]))
+sys.exit(1 if d["violations"] else 0)
+'
+
+step "Done: hosts provisioned, then the pool upgraded with no resource losing quorum. Files are under $DEMO_DIR"

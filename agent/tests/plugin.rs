@@ -185,7 +185,9 @@ fn bad_arguments_and_unknown_functions_are_refused_before_anything_runs() {
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 
-    let cases: &[(&str, &[(&str, &str)], &str, &str)] = &[
+    // (function, arguments, the Failure code, the argument it names)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case] = &[
         (
             "install",
             &[("pins", "kmod-drbd=9.2.12;rm -rf /")],
