@@ -47,7 +47,8 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Pool(command) => crate::pool::run(&ctx, &command, quiet),
         Command::Facts => facts(&ctx),
         Command::Plan(args) => {
-            let options = packages::Options::parse(&args.selection.pin, &args.selection.only)?;
+            let mut options = packages::Options::parse(&args.selection.pin, &args.selection.only)?;
+            options.newest = args.newest;
             let report = packages::plan_report_with(&ctx, &options)?;
             let mut human = packages::render_plan(&report);
             let options = crate::provision::Options {

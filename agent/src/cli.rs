@@ -96,6 +96,10 @@ pub struct SelectionArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
+    /// Plan the newest versions that fit, leaving out the config's [packages] pins (`--pin`
+    /// still applies): what the repository offers this host, as `pool upgrade` asks.
+    #[arg(long)]
+    pub newest: bool,
 }
 
 #[derive(Debug, Args)]

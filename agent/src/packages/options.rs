@@ -13,6 +13,9 @@ pub struct Options {
     pub pins: BTreeMap<String, String>,
     /// From `--only`, deduplicated, in the order given; empty: every package the plan manages.
     pub only: Vec<String>,
+    /// From `plan --newest`: the config's pins are left out (the newest that fits, unless
+    /// `--pin` says otherwise), as `pool upgrade` asks each host to find the pool's targets.
+    pub newest: bool,
 }
 
 impl Options {
@@ -51,6 +54,9 @@ impl Options {
     /// the same package's pin in any file).
     pub fn packages_config(&self, config: &PackagesConfig) -> PackagesConfig {
         let mut merged = config.clone();
+        if self.newest {
+            merged.pin.clear();
+        }
         merged
             .pin
             .extend(self.pins.iter().map(|(k, v)| (k.clone(), v.clone())));

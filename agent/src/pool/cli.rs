@@ -48,6 +48,10 @@ pub struct UpgradeArgs {
     /// the new version.
     #[arg(long, default_value_t = 900)]
     pub linstor_timeout: u64,
+    /// Milliseconds between two looks at LINSTOR while waiting for a node or a resync (its
+    /// REST API has no long poll; XAPI waits use event.from).
+    #[arg(long, default_value_t = 500)]
+    pub poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

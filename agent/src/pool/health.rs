@@ -8,9 +8,6 @@ use std::time::{Duration, Instant};
 
 pub const EVICTED: &str = "EVICTED";
 
-/// How often LINSTOR is asked again while waiting (its REST API has no long poll).
-pub const POLL: Duration = Duration::from_millis(200);
-
 pub fn replica_kind(r: &Resource) -> ReplicaKind {
     let has = |f: &str| r.flags.iter().any(|x| x.eq_ignore_ascii_case(f));
     if has("TIE_BREAKER") {
@@ -76,7 +73,11 @@ pub fn resource_problems(resources: &[Resource]) -> Vec<String> {
 /// Polls `check` until it returns no problems, or the timeout passes; returns the last
 /// problems seen (empty: healthy). A check that errors (the controller moving) is retried
 /// and its error counts as the problem.
-pub fn wait_healthy(timeout: Duration, mut check: impl FnMut() -> Result<Vec<String>>) -> Vec<String> {
+pub fn wait_healthy(
+    timeout: Duration,
+    poll: Duration,
+    mut check: impl FnMut() -> Result<Vec<String>>,
+) -> Vec<String> {
     let deadline = Instant::now() + timeout;
     loop {
         let problems = match check() {
@@ -86,6 +87,6 @@ pub fn wait_healthy(timeout: Duration, mut check: impl FnMut() -> Result<Vec<Str
         if problems.is_empty() || Instant::now() >= deadline {
             return problems;
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(poll);
     }
 }

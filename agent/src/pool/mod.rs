@@ -43,6 +43,7 @@ pub struct Options {
     pub host_timeout: Duration,
     pub resync_timeout: Duration,
     pub linstor_timeout: Duration,
+    pub poll: Duration,
     pub quiet: bool,
 }
 
@@ -59,6 +60,7 @@ impl Options {
             host_timeout: Duration::from_secs(args.host_timeout),
             resync_timeout: Duration::from_secs(args.resync_timeout),
             linstor_timeout: Duration::from_secs(args.linstor_timeout),
+            poll: Duration::from_millis(args.poll_ms.max(1)),
             quiet,
         })
     }
@@ -123,6 +125,7 @@ fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: 
             host_timeout: Duration::from_secs(600),
             resync_timeout: Duration::from_secs(600),
             linstor_timeout: Duration::from_secs(600),
+            poll: Duration::from_millis(500),
             quiet,
         },
         kmod: ctx.config.config.packages.kmod.clone(),

@@ -256,6 +256,7 @@ fn linstor_step(up: &mut Upgrade) -> Result<()> {
         only: only.clone(),
         save_pins: false,
         dry_run: false,
+        newest: false,
     };
     let results = on_each_host(up, &hosts, |xapi, reference, name| {
         plugin::agent_done(xapi, reference, name, "install", &args).map(|_| ())
@@ -274,7 +275,7 @@ fn linstor_step(up: &mut Upgrade) -> Result<()> {
         plugin::service(&mut up.xapi, reference, name, "stop", "linstor-controller")?;
     }
     let timeout = up.opts.linstor_timeout;
-    let problems = health::wait_healthy(timeout, || {
+    let problems = health::wait_healthy(timeout, up.opts.poll, || {
         let version = up.linstor.version()?.version;
         if version != target {
             return Ok(vec![format!("the controller runs {version}, not {target} yet")]);

@@ -22,6 +22,8 @@ pub struct AgentArgs {
     pub only: Vec<String>,
     pub save_pins: bool,
     pub dry_run: bool,
+    /// `plan` only: leave out the host config's pins.
+    pub newest: bool,
 }
 
 impl AgentArgs {
@@ -46,6 +48,9 @@ impl AgentArgs {
         }
         if self.dry_run {
             map.insert("dry_run".into(), "true".into());
+        }
+        if self.newest {
+            map.insert("newest".into(), "true".into());
         }
         map
     }

@@ -50,7 +50,11 @@ pub fn run(up: &mut Upgrade) -> Result<Journal> {
             &h.reference,
             &h.name_label,
             "plan",
-            &AgentArgs::default(),
+            &AgentArgs {
+                pins: opts.pins.clone(),
+                newest: true,
+                ..AgentArgs::default()
+            },
         )? {
             AgentAnswer::Done(doc) => unpinned.push(targets::changes(&doc)?),
             AgentAnswer::Refused(msg) => problems.push(format!("host {}: {msg}", h.name_label)),

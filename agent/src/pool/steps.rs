@@ -205,7 +205,7 @@ fn wait_online(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
         .ok_or_else(|| anyhow!("host {host} is not in the journal"))?;
     let timeout = up.opts.host_timeout;
     let only = [node.clone()];
-    let problems = health::wait_healthy(timeout, || {
+    let problems = health::wait_healthy(timeout, up.opts.poll, || {
         let mut p = health::node_problems(&up.linstor, Some(&only))?;
         if up.linstor.node(&node)?.is_none() {
             p.push(format!("node {node} is not known to the controller"));
@@ -227,7 +227,7 @@ fn wait_online(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
 /// host goes down): the guard Xen Orchestra's rolling update lacks.
 fn wait_synced(up: &mut Upgrade, _host: &str) -> Result<Option<String>> {
     let timeout = up.opts.resync_timeout;
-    let problems = health::wait_healthy(timeout, || {
+    let problems = health::wait_healthy(timeout, up.opts.poll, || {
         let resources = up.linstor.resources(None)?;
         Ok(health::resource_problems(&resources))
     });

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::world::{self, Faults, Power, ReplicaKind, State, Violation, VmPower, World};
+use crate::world::{self, Activity, Faults, Power, ReplicaKind, State, Violation, VmPower, Window, World};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -19,6 +19,27 @@ pub struct Status {
     pub violations: Vec<Violation>,
     /// Faults armed and not yet applied.
     pub faults: Faults,
+    /// Where simulated time went since the pool started (for benchmarks).
+    #[serde(default)]
+    pub accounting: AccountingStatus,
+}
+
+/// Simulated time spent in the scenario's activities and in host-side work since the pool
+/// started; the difference of two snapshots is what happened between them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountingStatus {
+    /// Simulated seconds during which a reboot, a VM migration, a resync or a controller
+    /// failover was in progress (the union of their intervals).
+    pub busy_secs: f64,
+    /// The same per kind (`reboot`, `migration`, `resync`, `controller_failover`).
+    pub busy_secs_by_kind: BTreeMap<String, f64>,
+    /// Simulated seconds during which a `host.call_plugin` was running (a host's agent
+    /// running dnf, `service.py`): real time the clock scales up.
+    pub host_work_secs: f64,
+    /// The union of both.
+    pub busy_or_host_work_secs: f64,
+    /// Every interval of activity and host-side work, in the order they started.
+    pub activities: Vec<Activity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +94,10 @@ pub struct HostStatus {
     /// The host's PIFs as XAPI has them (what `PIF.reconfigure_ip` and `network.set_MTU` set).
     #[serde(default)]
     pub pifs: Vec<PifStatus>,
+    /// Its maintenance windows (simulated time): disabled → enabled again (xapi's
+    /// auto-enable at boot does not end one).
+    #[serde(default)]
+    pub maintenance_windows: Vec<Window>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,6 +231,7 @@ pub fn of_state(
                             .map_or(1500, |n| n.mtu),
                     })
                     .collect(),
+                maintenance_windows: state.accounting.windows.get(&h.name).cloned().unwrap_or_default(),
             })
             .collect(),
         nodes: state
@@ -252,14 +278,26 @@ pub fn of_state(
             .collect(),
         violations: state.violations.clone(),
         faults: state.faults.clone(),
+        accounting: AccountingStatus {
+            busy_secs: state.accounting.busy_secs,
+            busy_secs_by_kind: state.accounting.busy_secs_by_kind.clone(),
+            host_work_secs: state.accounting.host_work_secs,
+            busy_or_host_work_secs: state.accounting.busy_or_host_work_secs,
+            activities: state.accounting.activities.clone(),
+        },
     }
 }
 
 /// The status of the world now, with every host's packages read from its sysroot (outside
-/// the world's lock: rpm takes a while).
+/// the world's lock: rpm takes a while). The world is as it was when asked (its clock
+/// included), not as it is after the rpm queries.
 pub fn of_world(world: &World) -> Status {
-    let roots: Vec<(String, std::path::PathBuf)> =
-        world.read(|s| s.hosts.iter().map(|h| (h.name.clone(), h.root.clone())).collect());
+    let snapshot = world.read(State::clone);
+    let roots: Vec<(String, std::path::PathBuf)> = snapshot
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.root.clone()))
+        .collect();
     let packages = roots
         .into_iter()
         .map(|(name, root)| {
@@ -270,5 +308,5 @@ pub fn of_world(world: &World) -> Status {
             (name, installed)
         })
         .collect();
-    world.read(|s| of_state(s, world.clock.time_scale(), &packages))
+    of_state(&snapshot, world.clock.time_scale(), &packages)
 }

@@ -110,6 +110,7 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
         credentials,
         replica_dynamics: BTreeMap::new(),
         node_offline_since: BTreeMap::new(),
+        accounting: Accounting::default(),
     };
 
     let management = Network {

@@ -175,6 +175,13 @@ impl World {
         }
     }
 
+    /// Host-side work on `host_uuid` (`what`: plugin and function) starts now; it is
+    /// accounted as running until the returned guard is dropped.
+    pub fn host_work(&self, host_uuid: &str, what: &str) -> HostWork<'_> {
+        let id = dynamics::host_work_started(&mut self.lock(), host_uuid, what);
+        HostWork { world: self, id }
+    }
+
     /// Whether the LINSTOR controller refuses connections now (fault, or moving to another
     /// host): the LINSTOR face drops connections while this holds.
     pub fn controller_refusing(&self) -> bool {
@@ -188,5 +195,17 @@ impl World {
                 .iter()
                 .any(|h| h.uuid == s.pool.master && h.power == Power::Up)
         })
+    }
+}
+
+/// Host-side work in progress (see [`World::host_work`]): it ends when this is dropped.
+pub struct HostWork<'a> {
+    world: &'a World,
+    id: u64,
+}
+
+impl Drop for HostWork<'_> {
+    fn drop(&mut self) {
+        dynamics::host_work_ended(&mut self.world.lock(), self.id);
     }
 }

@@ -37,6 +37,66 @@ pub struct State {
     pub replica_dynamics: BTreeMap<String, ReplicaDynamics>,
     /// LINSTOR nodes that lost their satellite connection, since when (for auto-eviction).
     pub node_offline_since: BTreeMap<String, SimTime>,
+    /// Where simulated time went (for benchmarks; no API shows it, `testbed status` does).
+    #[serde(default)]
+    pub accounting: Accounting,
+}
+
+/// Where simulated time went: the intervals in which the scenario's own activities ran
+/// (reboots, VM migrations, resyncs, the controller failing over), those in which host-side
+/// work ran (`host.call_plugin`: a host's agent running dnf, `service.py`), and each host's
+/// maintenance windows. Kept by the dynamics (`dynamics::account`), for benchmarks: the time
+/// a run took less the time anything unavoidable was in progress is the orchestrator's own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Accounting {
+    /// Simulated seconds during which at least one scenario activity was in progress: the
+    /// length of the union of their intervals (two reboots at once count once).
+    pub busy_secs: f64,
+    /// The same per kind of activity (`reboot`, `migration`, `resync`,
+    /// `controller_failover`), each the union of that kind's intervals.
+    pub busy_secs_by_kind: BTreeMap<String, f64>,
+    /// Simulated seconds during which at least one `host.call_plugin` was running.
+    pub host_work_secs: f64,
+    /// The union of both: simulated seconds during which a scenario activity or host-side
+    /// work was in progress.
+    pub busy_or_host_work_secs: f64,
+    /// Every interval, in the order it started (`to` is None while it lasts).
+    pub activities: Vec<Activity>,
+    /// Each host's maintenance windows by host name: from the moment it is disabled to the
+    /// moment it is enabled again. xapi's auto-enable when the host boots does not end one
+    /// (the orchestrator disables it again); only an enable of a host that did not just boot
+    /// does.
+    pub windows: BTreeMap<String, Vec<Window>>,
+    /// Hosts enabled by their boot while in a window (until they are disabled again).
+    pub auto_enabled: Vec<String>,
+    /// Host-side calls running now: call id → index in `activities`.
+    pub calls_running: BTreeMap<u64, usize>,
+    pub next_call: u64,
+}
+
+/// One interval of activity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    /// `reboot`, `migration`, `resync`, `controller_failover` or `host_work`.
+    pub kind: String,
+    /// The host rebooting or working, the VM migrating, the replica resyncing
+    /// (`resource@node`), the host the controller moved to.
+    pub subject: String,
+    /// More about it: a migration's `from→to` hosts, a resync's KiB to copy, a host-side
+    /// call's `plugin/function`.
+    #[serde(default)]
+    pub detail: String,
+    pub from: SimTime,
+    /// None while it lasts.
+    pub to: Option<SimTime>,
+}
+
+/// A host's maintenance window: disabled at `disabled_at`, enabled again at `enabled_at`
+/// (None while it lasts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub disabled_at: SimTime,
+    pub enabled_at: Option<SimTime>,
 }
 
 /// Durations (simulated seconds) and limits of the world's dynamics.

@@ -133,6 +133,8 @@ pub(super) fn host_call_plugin(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Fa
     let function = args.str(3)?;
     let plugin_args = args.string_map(4)?;
     let root = live_host_root(xapi, &host)?;
+    // Host-side work: accounted (simulated time) until the call returns.
+    let _work = xapi.world.host_work(&host, &format!("{name}/{function}"));
     // Built in, ahead of the plugin directory: the testbed has no systemd to run.
     if name == service_plugin::NAME {
         return Ok(Value::String(service_plugin::call(
