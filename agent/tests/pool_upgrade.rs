@@ -384,3 +384,87 @@ fn batch_auto_takes_safe_pairs_down_together_and_refuses_pairs_that_share_a_reso
         run.doc["batches"]
     );
 }
+
+#[test]
+fn ha_is_disabled_for_the_run_and_enabled_again_after_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let scenario = tmp.path().join("ha.toml");
+    let base = std::fs::read_to_string(pool_support::scenario("upgrade-3.toml")).expect("scenario");
+    std::fs::write(&scenario, format!("ha_enabled = true\n{base}")).expect("write");
+    let pool = Pool::up(scenario.to_str().expect("utf-8"), &[]);
+    assert_eq!(pool.status()["pool"]["ha_enabled"], true);
+    let before = placement(&pool.status());
+    let run = pool.pool(&["upgrade"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(run.doc["settings"]["ha_was_enabled"], true, "{}", run.text);
+    assert!(run.text.contains("HA disabled for the run"), "{}", run.text);
+    assert_eq!(pool.status()["pool"]["ha_enabled"], true, "HA restored");
+    assert_upgraded(&pool, &before, NEW_KMOD, NEW_LINSTOR);
+}
+
+#[test]
+fn pause_stops_between_batches_and_abort_closes_the_journal() {
+    let pool = Pool::up("upgrade-5.toml", &[]);
+    let journal = pool.journal_path();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_linstor-agent"))
+        .arg("--root")
+        .arg(&pool.orchestrator_root)
+        .arg("--config")
+        .arg(&pool.orchestrator_config)
+        .args(["--output", "json", "pool", "upgrade"])
+        .env_remove("LINSTOR_AGENT_ROOT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("upgrade starts");
+    // Once the run has a journal it holds the lock: ask it to pause.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let paused = pool.pool(&["pause"], &[]);
+        if paused.code == Some(0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pause never accepted: {}",
+            paused.text
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("upgrade ends");
+    assert_eq!(out.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(doc["state"], "paused", "{doc}");
+    assert!(journal.exists());
+    let status = pool.status();
+    let upgraded = pool
+        .host_names()
+        .iter()
+        .filter(|n| host(&status, n)["reboots"] == 1)
+        .count();
+    assert!(upgraded < 5, "paused before the last batch: {upgraded} upgraded");
+    for name in pool.host_names() {
+        assert_eq!(
+            host(&status, &name)["enabled"],
+            true,
+            "between batches every host is enabled"
+        );
+    }
+    // Nothing is running: pause is refused; abort closes the journal and restores settings.
+    let again = pool.pool(&["pause"], &[]);
+    assert_eq!(again.code, Some(2), "{}", again.text);
+    let aborted = pool.pool(&["abort"], &[]);
+    assert_eq!(aborted.code, Some(0), "{}", aborted.text);
+    let shown = pool.pool(&["status"], &[]);
+    assert_eq!(shown.doc["state"], "aborted", "{}", shown.text);
+    let url = pool.info["linstor_url"].as_str().unwrap_or_default().to_string();
+    let props = reqwest_get(&format!("{url}/v1/controller/properties"));
+    assert!(
+        props.get("DrbdOptions/AutoEvictAllowEviction").is_none(),
+        "{props}"
+    );
+    // A new run starts from scratch and finishes the pool.
+    let run = pool.pool(&["upgrade"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert_eq!(pool.status()["violations"], Value::Array(vec![]));
+}

@@ -1,15 +1,16 @@
 # Sourced by specs/build-rpms.sh and tests/packaging/run.sh: makes sure the packaging virtualenv
 # exists and matches tests/packaging/requirements.txt (pip needs PyPI once), and puts its bin/
 # first on PATH (cargo-zigbuild, zig via python -m ziglang, ksvalidator, ansible-*).
-PACKAGING_VENV=${PACKAGING_VENV:-$PWD/target/packaging-venv}
-_reqs=tests/packaging/requirements.txt
-if [ ! -x "$PACKAGING_VENV/bin/python" ] || ! cmp -s "$_reqs" "$PACKAGING_VENV/requirements.txt"; then
-  echo "packaging: creating $PACKAGING_VENV from $_reqs" >&2
+_la_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PACKAGING_VENV=${PACKAGING_VENV:-$_la_top/target/packaging-venv}
+_la_reqs=$_la_top/tests/packaging/requirements.txt
+if [ ! -x "$PACKAGING_VENV/bin/python" ] || ! cmp -s "$_la_reqs" "$PACKAGING_VENV/requirements.txt"; then
+  echo "packaging: creating $PACKAGING_VENV from $_la_reqs" >&2
   rm -rf "$PACKAGING_VENV"
   python3 -m venv "$PACKAGING_VENV"
-  "$PACKAGING_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$_reqs"
-  cp "$_reqs" "$PACKAGING_VENV/requirements.txt"
+  "$PACKAGING_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$_la_reqs"
+  cp "$_la_reqs" "$PACKAGING_VENV/requirements.txt"
 fi
-unset _reqs
+unset _la_top _la_reqs
 export PACKAGING_VENV
 export PATH="$PACKAGING_VENV/bin:$PATH"

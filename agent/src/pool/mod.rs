@@ -259,7 +259,11 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
     let _lock = if opts.dry_run {
         None
     } else {
-        Some(take_lock(&file)?)
+        let lock = take_lock(&file)?;
+        // Requests are only accepted while a run holds the lock: any left now are stale.
+        file.clear_request("pause");
+        file.clear_request("abort");
+        Some(lock)
     };
     // The journal decides what this run may do before anything is asked of the pool.
     let existing = file.load()?;
@@ -319,8 +323,6 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
         up.log("resuming from the journal");
         up.save()?;
     } else {
-        up.file.clear_request("pause");
-        up.file.clear_request("abort");
         up.journal = preflight::run(&mut up)?;
         if up.journal.hosts.iter().all(|h| h.is_done()) && !up.journal.linstor_change {
             let document = serde_json::json!({

@@ -126,13 +126,15 @@ pub(crate) fn update_both(x: &mut Lane, a: &[u8], y: &mut Lane, b: &[u8]) {
 
 /// The same number of whole blocks into each state.
 fn compress_pair(x: &mut [u32; 8], a: &[u8], y: &mut [u32; 8], b: &[u8]) {
-    assert!(a.len() == b.len() && a.len() % BLOCK == 0);
+    assert!(a.len() == b.len() && a.len().is_multiple_of(BLOCK));
     assert!(available(), "two-lane SHA-256 without the SHA extensions");
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the CPU has the features `digest_pair` is compiled for (asserted above).
     unsafe {
         shani::digest_pair(x, a, y, b)
     };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, y);
 }
 
 /// `sha2`'s SHA-NI block function (`sha2::sha256::x86`), with a second independent lane
