@@ -173,6 +173,19 @@ fn dry_run_prints_the_plan_per_host_and_changes_nothing() {
     );
     assert!(text.contains("reboot") && text.contains("batch"), "{text}");
 
+    // --hosts limits the upgrade to the hosts named; an unknown name is a usage error.
+    let one = pool.pool(&["upgrade", "--dry-run", "--hosts", "xcp-ng-2"], &[]);
+    assert_eq!(one.code, Some(0), "{}", one.text);
+    assert_eq!(one.doc["hosts"].as_array().map(Vec::len), Some(1), "{}", one.text);
+    assert_eq!(one.doc["hosts"][0]["name"], "xcp-ng-2");
+    let unknown = pool.pool(&["upgrade", "--dry-run", "--hosts", "xcp-ng-9"], &[]);
+    assert_eq!(unknown.code, Some(2), "{}", unknown.text);
+    assert!(
+        unknown.text.contains("xcp-ng-9") && unknown.text.contains("xcp-ng-1"),
+        "{}",
+        unknown.text
+    );
+
     let after = pool.status();
     assert!(!pool.journal_path().exists(), "no journal written");
     for name in pool.host_names() {

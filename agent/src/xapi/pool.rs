@@ -183,9 +183,78 @@ impl Client {
     }
 
     /// Migrates every VM off the host; returns when they have all left (or it failed).
+    /// Started as `Async.host.evacuate` and waited for on `event.from`, as Xen Orchestra
+    /// does: no HTTP request held open for the minutes an evacuation can take.
     pub fn host_evacuate(&mut self, host: &str, timeout: Duration) -> Result<()> {
-        self.call_with_timeout("host.evacuate", vec![json!(host)], timeout)
-            .map(|_| ())
+        match self.call_str("Async.host.evacuate", vec![json!(host)]) {
+            Ok(task) => self.wait_task(&task, "host.evacuate", timeout).map(|_| ()),
+            // A server without asynchronous calls: the blocking call does the same.
+            Err(e) if is_code(&e, "MESSAGE_METHOD_UNKNOWN") => self
+                .call_with_timeout("host.evacuate", vec![json!(host)], timeout)
+                .map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Waits on `event.from` until the task is no longer pending; its result, or its
+    /// `error_info` as the [`XapiError`] the call would have raised. The task is destroyed.
+    pub fn wait_task(&mut self, task: &str, what: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        let mut token = String::new();
+        loop {
+            let status = self.call_str("task.get_status", vec![json!(task)])?;
+            if status != "pending" {
+                let record = self.call("task.get_record", vec![json!(task)])?;
+                let _ = self.call("task.destroy", vec![json!(task)]);
+                return match status.as_str() {
+                    "success" => Ok(text(&record, "result")),
+                    _ => {
+                        let info: Vec<String> = record
+                            .get("error_info")
+                            .and_then(Value::as_array)
+                            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                            .unwrap_or_default();
+                        let mut info = info.into_iter();
+                        let code = info
+                            .next()
+                            .unwrap_or_else(|| format!("TASK_{}", status.to_uppercase()));
+                        Err(anyhow::Error::new(XapiError {
+                            code,
+                            params: info.collect(),
+                        })
+                        .context(format!("XAPI {what} (task {status})")))
+                    }
+                };
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let _ = self.call("task.cancel", vec![json!(task)]);
+                return Err(anyhow!(
+                    "XAPI {what} did not finish within {} s (task {task} still pending; asked to cancel it)",
+                    timeout.as_secs()
+                ));
+            }
+            let wait = left.min(Duration::from_secs(30));
+            match self.call_with_timeout(
+                "event.from",
+                vec![
+                    json!([format!("task/{task}")]),
+                    json!(token),
+                    json!(wait.as_secs_f64()),
+                ],
+                wait + Duration::from_secs(30),
+            ) {
+                Ok(answer) => {
+                    token = answer
+                        .get("token")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                }
+                Err(e) if is_code(&e, "EVENTS_LOST") => token.clear(),
+                Err(e) => return Err(e.context(format!("waiting on XAPI event.from for {what}"))),
+            }
+        }
     }
 
     pub fn host_reboot(&mut self, host: &str) -> Result<()> {
