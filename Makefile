@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/demo-out
 
-.PHONY: deps build test lint demo bench clean
+.PHONY: deps build test lint demo bench clean rpm
 
 deps:
 	@scripts/install-deps.sh
@@ -18,6 +18,11 @@ test: lint
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 	scripts/conformance.sh
+	tests/packaging/run.sh
+
+# The agent's RPM (glibc 2.17 build): target/rpm/RPMS/x86_64/. See specs/build-rpms.sh.
+rpm: deps
+	specs/build-rpms.sh
 
 demo: build
 	DEMO_DIR=$(DEMO_DIR) scripts/demo.sh

@@ -402,7 +402,7 @@ nocolor = True
 [connection]
 pipelining = True
 EOF
-ANSIBLE_NOOP="ANSIBLE_CONFIG=$ANSIBLE_DIR/ansible.cfg $VENV/bin/ansible-playbook -i localhost, -c local -e @$ANSIBLE_DIR/vars.json $WORKSPACE/bench/ansible/noop-check.yml"
+ANSIBLE_NOOP="env ANSIBLE_CONFIG=$ANSIBLE_DIR/ansible.cfg $VENV/bin/ansible-playbook -i localhost, -c local -e @$ANSIBLE_DIR/vars.json $WORKSPACE/bench/ansible/noop-check.yml"
 bash -c "$ANSIBLE_NOOP" >"$BENCH_DIR/ansible.out" 2>&1 || die "the playbook failed on the converged host: $(cat "$BENCH_DIR/ansible.out")"
 grep -q 'ok=[0-9]* *changed=0 *unreachable=0 *failed=0' "$BENCH_DIR/ansible.out" ||
   die "the playbook did not pass cleanly: $(cat "$BENCH_DIR/ansible.out")"

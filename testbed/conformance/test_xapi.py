@@ -1,6 +1,7 @@
 """The simulated XAPI against the real XenAPI SDK (from PyPI): what a client of XCP-ng's
-XAPI does — log in, read hosts, disable/evacuate/reboot/enable a host, call a host plugin,
-wait with event.from — and the Failure codes it gets, as from the real pool master.
+XAPI does — log in, read hosts, disable/evacuate/reboot/enable a host (evacuation also as an
+Async call and its task), call a host plugin, wait with event.from — and the Failure codes it
+gets, as from the real pool master.
 """
 
 import json
@@ -164,6 +165,65 @@ def test_disable_evacuate_reboot_enable(pool, xapi):
     xapi.xenapi.host.disable(host)
     xapi.xenapi.host.enable(host)
     assert xapi.xenapi.host.get_record(host)["enabled"] is True
+
+
+def wait_task(xapi, task, timeout=60):
+    """Waits on event.from for task/<ref> until the task is no longer pending, as XAPI clients
+    (Xen Orchestra, the agent) do; returns the events seen on the way."""
+    deadline = time.monotonic() + timeout
+    token, seen = "", []
+    while xapi.xenapi.task.get_status(task) == "pending":
+        left = deadline - time.monotonic()
+        assert left > 0, f"task still pending: {seen}"
+        batch = event_from(xapi, [f"task/{task}"], token, min(left, 5))
+        token = batch["token"]
+        seen.extend(batch["events"])
+    return seen
+
+
+def test_async_evacuate_is_a_task(pool, xapi):
+    host = host_by_name(xapi, pool.hosts[1]["name"])
+    guests = guests_on(xapi, host)
+    assert guests, "the scenario puts VMs on every host"
+    xapi.xenapi.host.disable(host)
+    try:
+        task = xapi.xenapi.Async.host.evacuate(host)
+        assert task.startswith("OpaqueRef:")
+        seen = wait_task(xapi, task)
+        assert all(e["class"] == "task" and e["ref"] == task for e in seen)
+        record = xapi.xenapi.task.get_record(task)
+        assert record["name_label"] == "Async.host.evacuate"
+        assert record["status"] == "success"
+        assert record["progress"] == 1.0
+        assert record["result"] == "<value></value>"  # void, XML-RPC-encoded as xapi stores it
+        assert record["error_info"] == []
+        assert record["resident_on"] == xapi.xenapi.pool.get_master(xapi.xenapi.pool.get_all()[0])
+        assert isinstance(record["created"], xmlrpc.client.DateTime)
+        assert xapi.xenapi.task.get_by_uuid(record["uuid"]) == task
+        assert task in xapi.xenapi.task.get_all()
+        assert guests_on(xapi, host) == []
+        for vm in guests:
+            assert xapi.xenapi.VM.get_resident_on(vm) != host
+
+        xapi.xenapi.task.destroy(task)
+        with pytest.raises(XenAPI.Failure) as failure:
+            xapi.xenapi.task.get_status(task)
+        assert failure.value.details == ["HANDLE_INVALID", "task", task]
+
+        # A fault injected into host.evacuate fails the task, with that error.
+        pool.fault("xapi-error", "--method", "host.evacuate", "--code", "HOST_IS_SLAVE", "--param", "10.0.0.11")
+        task = xapi.xenapi.Async.host.evacuate(host)
+        wait_task(xapi, task)
+        assert xapi.xenapi.task.get_status(task) == "failure"
+        assert xapi.xenapi.task.get_error_info(task) == ["HOST_IS_SLAVE", "10.0.0.11"]
+        xapi.xenapi.task.destroy(task)
+
+        # Getters have no asynchronous mode.
+        with pytest.raises(XenAPI.Failure) as failure:
+            xapi.xenapi.Async.host.get_record(host)
+        assert failure.value.details == ["Fault", "No async mode for this operation (rpc: host.get_record)"]
+    finally:
+        xapi.xenapi.host.enable(host)
 
 
 def test_cannot_evacuate_when_no_host_can_take_the_vms(pool, xapi):

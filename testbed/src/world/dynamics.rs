@@ -693,10 +693,11 @@ fn account(state: &mut State) {
                     enabled_at: None,
                 });
             }
-        } else if open && !acc.auto_enabled.contains(&host.name) {
-            if let Some(w) = acc.windows.get_mut(&host.name).and_then(|w| w.last_mut()) {
-                w.enabled_at = Some(now);
-            }
+        } else if open
+            && !acc.auto_enabled.contains(&host.name)
+            && let Some(w) = acc.windows.get_mut(&host.name).and_then(|w| w.last_mut())
+        {
+            w.enabled_at = Some(now);
         }
     }
 }

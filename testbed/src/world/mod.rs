@@ -130,6 +130,14 @@ impl World {
         result
     }
 
+    /// Something clients watch changed outside the state (XAPI's tasks): bumps the
+    /// generation and wakes `event.from` waiters, without touching the state.
+    pub fn touch(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        self.changed.notify_all();
+    }
+
     /// Waits (real time, at most `timeout`) until the generation passes `since`; returns the
     /// generation then.
     pub fn wait_change(&self, since: u64, timeout: Duration) -> u64 {

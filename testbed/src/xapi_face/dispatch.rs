@@ -1,13 +1,24 @@
 //! The one dispatcher behind both wire formats: a method name and positional parameters in,
 //! a value or an XAPI error out. Checks happen in XAPI's order: unknown method, parameter
 //! count (counts include the session reference), session, then the method itself.
+//!
+//! `Async.<M>` (xapi's `Server_helpers.do_dispatch`): the same checks for `M` (errors name
+//! `M`, without the prefix), then, for a message the datamodel gives an asynchronous mode,
+//! a task (`name_label` the wire name) whose reference comes back at once while `M` runs in
+//! a thread of its own. A message without one (getters, setters, `session.*`, `event.*`,
+//! `task.destroy`, `host.get_servertime`) fails with xapi's
+//! `["Fault", "No async mode for this operation (rpc: M)"]`.
 
 use super::Xapi;
 use super::error::Failure;
 use super::methods;
 use super::records::{Class, opaque_ref, uuid_of_ref};
+use super::tasks;
 use super::value::Value;
 use std::collections::BTreeMap;
+
+/// The wire prefix of xapi's asynchronous calls.
+const ASYNC_PREFIX: &str = "Async.";
 
 pub(super) type Handler = fn(&Xapi, &Args<'_>) -> Result<Value, Failure>;
 
@@ -27,14 +38,29 @@ pub(super) struct Spec {
     /// How many trailing parameters have defaults and may be left out.
     pub optional: usize,
     pub session: bool,
+    /// Whether `Async.<method>` exists (the datamodel's `Async` flag).
+    pub has_async: bool,
     pub route: Route,
 }
 
+/// A message with the datamodel's default flags: a session, and an asynchronous mode.
 const fn fixed(params: &'static [&'static str], optional: usize, run: Handler) -> Spec {
     Spec {
         params,
         optional,
         session: true,
+        has_async: true,
+        route: Route::Fixed(run),
+    }
+}
+
+/// A message flagged `[`Session]` only: no `Async.` form.
+const fn sync_only(params: &'static [&'static str], optional: usize, run: Handler) -> Spec {
+    Spec {
+        params,
+        optional,
+        session: true,
+        has_async: false,
         route: Route::Fixed(run),
     }
 }
@@ -47,10 +73,11 @@ fn explicit(method: &str) -> Option<Spec> {
             params: &["uname", "pwd", "version", "originator"],
             optional: 2,
             session: false,
+            has_async: false,
             route: Route::Fixed(methods::login_with_password),
         },
-        "session.logout" => fixed(&["session_id"], 0, methods::logout),
-        "session.get_this_host" => fixed(&["session_id", "self"], 0, methods::session_get_this_host),
+        "session.logout" => sync_only(&["session_id"], 0, methods::logout),
+        "session.get_this_host" => sync_only(&["session_id", "self"], 0, methods::session_get_this_host),
         "host.disable" => fixed(&["session_id", "host", "auto_enable"], 1, methods::host_disable),
         "host.enable" => fixed(&["session_id", "host"], 0, methods::host_enable),
         "host.evacuate" => fixed(
@@ -70,7 +97,7 @@ fn explicit(method: &str) -> Option<Spec> {
             0,
             methods::host_call_plugin,
         ),
-        "host.get_servertime" => fixed(&["session_id", "host"], 0, methods::host_get_servertime),
+        "host.get_servertime" => sync_only(&["session_id", "host"], 0, methods::host_get_servertime),
         // Pool-wide calls without a pool reference, as in the datamodel.
         "pool.enable_ha" => fixed(
             &["session_id", "heartbeat_srs", "configuration"],
@@ -88,8 +115,11 @@ fn explicit(method: &str) -> Option<Spec> {
             0,
             methods::pif_reconfigure_ip,
         ),
-        "network.set_MTU" => fixed(&["session_id", "self", "value"], 0, methods::network_set_mtu),
-        "event.from" => fixed(
+        // A field setter: no asynchronous mode.
+        "network.set_MTU" => sync_only(&["session_id", "self", "value"], 0, methods::network_set_mtu),
+        "task.destroy" => sync_only(&["session_id", "self"], 0, tasks::task_destroy),
+        "task.cancel" => fixed(&["session_id", "task"], 0, tasks::task_cancel),
+        "event.from" => sync_only(
             &["session_id", "classes", "token", "timeout"],
             0,
             methods::event_from,
@@ -102,24 +132,22 @@ fn explicit(method: &str) -> Option<Spec> {
 fn generic(xapi: &Xapi, method: &str) -> Option<Spec> {
     let (class, message) = method.split_once('.')?;
     let class = Class::from_api_name(class)?;
+    // Getters have no asynchronous mode.
     let one = |route| Spec {
         params: &["session_id", "self"],
         optional: 0,
         session: true,
+        has_async: false,
         route,
     };
     Some(match message {
         "get_all" => Spec {
             params: &["session_id"],
-            optional: 0,
-            session: true,
-            route: Route::GetAll(class),
+            ..one(Route::GetAll(class))
         },
         "get_all_records" => Spec {
             params: &["session_id"],
-            optional: 0,
-            session: true,
-            route: Route::GetAllRecords(class),
+            ..one(Route::GetAllRecords(class))
         },
         "get_record" => one(Route::GetRecord(class)),
         "get_by_uuid" => Spec {
@@ -199,15 +227,26 @@ impl<'a> Args<'a> {
     pub fn object(&self, xapi: &Xapi, i: usize, class: Class) -> Result<String, Failure> {
         let reference = self.str(i)?;
         uuid_of_ref(reference)
-            .filter(|uuid| xapi.view(|v| v.exists(class, uuid)))
+            .filter(|uuid| xapi.exists(class, uuid))
             .map(str::to_string)
             .ok_or_else(|| Failure::handle_invalid(class.api_name(), reference))
     }
 }
 
 impl Xapi {
-    /// Runs one call.
+    /// Runs one call; `Async.<method>` starts it as a task (see the module documentation).
     pub fn call(&self, method: &str, params: &[Value]) -> Result<Value, Failure> {
+        let result = match method.strip_prefix(ASYNC_PREFIX) {
+            Some(sync_name) => self.call_async(method, sync_name, params),
+            None => self.call_sync(method, params),
+        };
+        tracing::debug!(method, ok = result.is_ok(), "xapi call");
+        result
+    }
+
+    /// The checks every call goes through, in XAPI's order: the method, the parameter
+    /// count, the session.
+    fn checked<'a>(&self, method: &str, params: &'a [Value]) -> Result<(Spec, Args<'a>), Failure> {
         let spec = explicit(method)
             .or_else(|| generic(self, method))
             .ok_or_else(|| Failure::method_unknown(method))?;
@@ -227,12 +266,67 @@ impl Xapi {
             }
             args.session = session;
         }
+        Ok((spec, args))
+    }
+
+    fn call_sync(&self, method: &str, params: &[Value]) -> Result<Value, Failure> {
+        let (spec, args) = self.checked(method, params)?;
         if let Some(fault) = self.injected_fault(method) {
             return Err(fault);
         }
-        let result = match spec.route {
+        self.run(spec.route, &args)
+    }
+
+    /// `Async.<method>`: checked as `method` is, then a pending task whose reference comes
+    /// back now; `method` runs in a thread of its own and ends the task. A fault injected
+    /// for `Async.<method>` fails the call itself; one for `method` fails the task.
+    fn call_async(&self, wire_name: &str, method: &str, params: &[Value]) -> Result<Value, Failure> {
+        let (spec, args) = self.checked(method, params)?;
+        let run = match spec.route {
+            Route::Fixed(run) if spec.has_async => run,
+            _ => {
+                return Err(Failure::new(
+                    "Fault",
+                    [format!("No async mode for this operation (rpc: {method})")],
+                ));
+            }
+        };
+        if let Some(fault) = self.injected_fault(wire_name) {
+            return Err(fault);
+        }
+        let task = self.create_task(wire_name);
+        let (xapi, names, values, session) =
+            (self.clone(), spec.params, params.to_vec(), args.session.clone());
+        let (method, uuid) = (method.to_string(), task.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("xapi {wire_name}"))
+            .spawn(move || {
+                let args = Args {
+                    names,
+                    values: &values,
+                    session,
+                };
+                let outcome = match xapi.injected_fault(&method) {
+                    Some(fault) => Err(fault),
+                    None => xapi.run(Route::Fixed(run), &args),
+                };
+                tracing::debug!(method, ok = outcome.is_ok(), "xapi task done");
+                xapi.complete_task(&uuid, &outcome);
+            });
+        if let Err(e) = spawned {
+            self.complete_task(
+                &task,
+                &Err(Failure::internal(format!("cannot start the task: {e}"))),
+            );
+        }
+        Ok(Value::str(opaque_ref(&task)))
+    }
+
+    /// Runs a checked call.
+    fn run(&self, route: Route, args: &Args<'_>) -> Result<Value, Failure> {
+        match route {
             Route::Fixed(run) => {
-                let result = run(self, &args);
+                let result = run(self, args);
                 // Record what the call changed now, so event.from reports it even if it is
                 // undone before the next event.from looks.
                 if result.is_ok() {
@@ -240,25 +334,21 @@ impl Xapi {
                 }
                 result
             }
-            Route::GetAll(class) => {
-                Ok(self.view(|v| Value::strings(v.objects(class).iter().map(|o| o.reference()))))
-            }
-            Route::GetAllRecords(class) => Ok(self.view(|v| {
-                Value::Struct(
-                    v.objects(class)
-                        .into_iter()
-                        .map(|o| (o.reference(), o.record))
-                        .collect(),
-                )
-            })),
+            Route::GetAll(class) => Ok(Value::strings(self.objects(class).iter().map(|o| o.reference()))),
+            Route::GetAllRecords(class) => Ok(Value::Struct(
+                self.objects(class)
+                    .into_iter()
+                    .map(|o| (o.reference(), o.record))
+                    .collect(),
+            )),
             Route::GetRecord(class) => {
                 let uuid = args.object(self, 1, class)?;
-                self.view(|v| v.record(class, &uuid))
+                self.record(class, &uuid)
                     .ok_or_else(|| Failure::handle_invalid(class.api_name(), &opaque_ref(&uuid)))
             }
             Route::GetByUuid(class) => {
                 let uuid = args.str(1)?;
-                if self.view(|v| v.exists(class, uuid)) {
+                if self.exists(class, uuid) {
                     Ok(Value::str(opaque_ref(uuid)))
                 } else {
                     Err(Failure::new("UUID_INVALID", [class.api_name(), uuid]))
@@ -266,23 +356,19 @@ impl Xapi {
             }
             Route::GetByNameLabel(class) => {
                 let label = args.str(1)?;
-                Ok(self.view(|v| {
-                    Value::strings(
-                        v.objects(class)
-                            .iter()
-                            .filter(|o| o.record.get("name_label").and_then(Value::as_str) == Some(label))
-                            .map(|o| o.reference()),
-                    )
-                }))
+                Ok(Value::strings(
+                    self.objects(class)
+                        .iter()
+                        .filter(|o| o.record.get("name_label").and_then(Value::as_str) == Some(label))
+                        .map(|o| o.reference()),
+                ))
             }
             Route::GetField(class, field) => {
                 let uuid = args.object(self, 1, class)?;
-                self.view(|v| v.record(class, &uuid))
+                self.record(class, &uuid)
                     .and_then(|r| r.get(&field).cloned())
                     .ok_or_else(|| Failure::handle_invalid(class.api_name(), &opaque_ref(&uuid)))
             }
-        };
-        tracing::debug!(method, ok = result.is_ok(), "xapi call");
-        result
+        }
     }
 }

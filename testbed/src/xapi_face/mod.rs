@@ -6,7 +6,8 @@
 //! Layout: [`http`] (the server, which goes away with the master host), [`value`] (the
 //! neutral value type), [`xmlrpc`] and [`jsonrpc`] (the codecs), `dispatch` (method table,
 //! parameter checks, generic getters), `methods` (the calls that do something), [`records`]
-//! (objects, references and records), `events` (`event.from`), [`plugin`]
+//! (objects, references and records), `events` (`event.from`), `tasks` (`Async.*` calls and
+//! their task objects), [`plugin`]
 //! (`host.call_plugin` of a host's plugin files), [`service_plugin`] (XCP-ng's `service.py`,
 //! built in). Host and VM operations are the world's (`world::ops`, which owns XAPI's
 //! semantics and error codes); this face resolves references and translates.
@@ -20,6 +21,7 @@ mod methods;
 pub mod plugin;
 pub mod records;
 pub mod service_plugin;
+mod tasks;
 pub mod value;
 pub mod xmlrpc;
 
@@ -30,13 +32,14 @@ use crate::world::{Power, State, World};
 use crate::xapi_record;
 use events::EventLog;
 use http::{HttpRequest, HttpResponse};
-use records::{Class, View, derived_uuid};
+use records::{Class, Obj, View, derived_uuid, opaque_ref};
 use std::collections::HashSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
+use tasks::Tasks;
 
 /// Serves XAPI on `listener` until the process ends. Like the pool master's xapi, it is not
 /// there while the master host is away (the port refuses connections, open ones break), and
@@ -57,7 +60,7 @@ pub fn serve_with(world: Arc<World>, listener: TcpListener, options: Options) ->
     let xapi = Arc::new(Xapi::new(Arc::clone(&world)).with_agent_bin(options.agent_bin));
     let on_return = {
         let xapi = Arc::clone(&xapi);
-        move || xapi.forget_sessions()
+        move || xapi.restarted()
     };
     let handler: Arc<http::Handler> = Arc::new(move |request: &HttpRequest| xapi.handle(request));
     http::serve_while_up(world, listener, master_up, on_return, handler)
@@ -70,13 +73,17 @@ fn master_up(state: &State) -> bool {
         .any(|h| h.uuid == state.pool.master && h.power == Power::Up)
 }
 
-/// The XAPI face's own state: sessions and the event log (everything else is the world's).
+/// The XAPI face's own state: sessions, tasks and the event log (everything else is the
+/// world's). A clone shares all of it (an `Async.*` call runs on a clone in its own thread).
+#[derive(Clone)]
 pub struct Xapi {
     world: Arc<World>,
     /// Live session references.
-    sessions: Mutex<HashSet<String>>,
-    session_counter: AtomicU64,
-    events: Mutex<EventLog>,
+    sessions: Arc<Mutex<HashSet<String>>>,
+    session_counter: Arc<AtomicU64>,
+    events: Arc<Mutex<EventLog>>,
+    tasks: Arc<Mutex<Tasks>>,
+    task_counter: Arc<AtomicU64>,
     /// Unix time at simulated time 0: `host.get_servertime` follows the simulated clock.
     epoch: f64,
     /// Passed to plugins as `LINSTOR_AGENT_BIN`.
@@ -91,9 +98,11 @@ impl Xapi {
         let sim_now = world.now();
         let xapi = Xapi {
             world,
-            sessions: Mutex::new(HashSet::new()),
-            session_counter: AtomicU64::new(0),
-            events: Mutex::new(EventLog::default()),
+            sessions: Arc::default(),
+            session_counter: Arc::default(),
+            events: Arc::default(),
+            tasks: Arc::default(),
+            task_counter: Arc::default(),
             epoch: unix_now - sim_now,
             agent_bin: None,
         };
@@ -120,10 +129,39 @@ impl Xapi {
     /// Whether `Class.get_<field>` exists: some object of the class has the field (a class
     /// with no objects accepts any getter; the reference then fails as it would in XAPI).
     fn has_field(&self, class: Class, field: &str) -> bool {
+        if class == Class::Task {
+            return tasks::has_field(field);
+        }
         self.view(|v| {
             let objects = v.objects(class);
             objects.is_empty() || objects.iter().any(|o| o.record.get(field).is_some())
         })
+    }
+
+    /// Every object of a class: the world's, or this face's tasks.
+    fn objects(&self, class: Class) -> Vec<Obj> {
+        match class {
+            Class::Task => self.lock_tasks().objects(),
+            _ => self.view(|v| v.objects(class)),
+        }
+    }
+
+    fn record(&self, class: Class, uuid: &str) -> Option<Value> {
+        match class {
+            Class::Task => self.lock_tasks().record(uuid),
+            _ => self.view(|v| v.record(class, uuid)),
+        }
+    }
+
+    fn exists(&self, class: Class, uuid: &str) -> bool {
+        match class {
+            Class::Task => self.lock_tasks().exists(uuid),
+            _ => self.view(|v| v.exists(class, uuid)),
+        }
+    }
+
+    fn lock_tasks(&self) -> MutexGuard<'_, Tasks> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock_events(&self) -> MutexGuard<'_, EventLog> {
@@ -134,12 +172,66 @@ impl Xapi {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Brings the event log up to the world's current state; returns that generation.
+    /// Brings the event log up to the world's current state and this face's tasks; returns
+    /// the world's generation. The tasks are read under the log's lock, so the log never
+    /// sees them go back in time; every task change bumps the generation after it is made
+    /// (`World::touch`), so a log at that generation has it.
     fn observe(&self) -> u64 {
-        let (generation, objects, now) =
+        let (generation, mut objects, now) =
             self.view(|v| (v.state.generation, v.all_objects(), events::timestamp(v)));
-        self.lock_events().update(generation, objects, &now);
+        let mut log = self.lock_events();
+        objects.extend(self.lock_tasks().objects());
+        log.update(generation, objects, &now);
         generation
+    }
+
+    /// A task changed: wake `event.from` waiters and log the change at once (so a client
+    /// sees a task's end even if it is destroyed before its next `event.from`).
+    fn tasks_changed(&self) {
+        self.world.touch();
+        self.observe();
+    }
+
+    /// Starts a pending task named after the call (`Async.host.evacuate`), resident on the
+    /// master; returns its UUID.
+    fn create_task(&self, name_label: &str) -> String {
+        let n = self.task_counter.fetch_add(1, Ordering::Relaxed);
+        let uuid = derived_uuid("task", &format!("{}/{n}", self.epoch));
+        let (master, now) = self.view(|v| (v.state.pool.master.clone(), v.now_unix()));
+        self.lock_tasks().create(&uuid, name_label, &master, now);
+        self.tasks_changed();
+        uuid
+    }
+
+    /// Ends a task with its call's outcome.
+    fn complete_task(&self, uuid: &str, outcome: &Result<Value, Failure>) {
+        let now = self.view(|v| v.now_unix());
+        if self.lock_tasks().complete(uuid, outcome, now) {
+            self.tasks_changed();
+        }
+    }
+
+    /// `task.destroy`.
+    fn destroy_task(&self, uuid: &str) -> Result<(), Failure> {
+        self.lock_tasks().destroy(uuid)?;
+        self.tasks_changed();
+        Ok(())
+    }
+
+    /// `task.cancel`, by the call of `session`.
+    fn cancel_task(&self, uuid: &str, session: &str) -> Result<(), Failure> {
+        let by = opaque_ref(&derived_uuid("task.cancel", &format!("{session}/{uuid}")));
+        self.lock_tasks().cancel(uuid, &by)?;
+        self.tasks_changed();
+        Ok(())
+    }
+
+    /// The master came back: xapi restarted, with no sessions and no tasks (it keeps both
+    /// in memory only).
+    fn restarted(&self) {
+        self.forget_sessions();
+        self.lock_tasks().clear();
+        self.tasks_changed();
     }
 
     fn new_session(&self) -> String {

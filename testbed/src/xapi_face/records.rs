@@ -30,16 +30,20 @@ pub enum Class {
     Vm,
     Pif,
     Network,
+    /// XAPI's tasks (`Async.*` calls): kept by the XAPI face, not the world, so [`View`]
+    /// has none (see `xapi_face::tasks`).
+    Task,
 }
 
 impl Class {
-    pub const ALL: [Class; 6] = [
+    pub const ALL: [Class; 7] = [
         Class::Pool,
         Class::Host,
         Class::HostMetrics,
         Class::Vm,
         Class::Pif,
         Class::Network,
+        Class::Task,
     ];
 
     /// As in method names and `HANDLE_INVALID` (`host`, `VM`, `PIF`).
@@ -51,6 +55,7 @@ impl Class {
             Class::Vm => "VM",
             Class::Pif => "PIF",
             Class::Network => "network",
+            Class::Task => "task",
         }
     }
 
@@ -63,6 +68,7 @@ impl Class {
             Class::Vm => "vm",
             Class::Pif => "pif",
             Class::Network => "network",
+            Class::Task => "task",
         }
     }
 
@@ -79,7 +85,7 @@ impl Class {
 
     /// Whether the class has `get_by_name_label`.
     pub fn has_name_label(self) -> bool {
-        matches!(self, Class::Host | Class::Vm | Class::Network)
+        matches!(self, Class::Host | Class::Vm | Class::Network | Class::Task)
     }
 }
 
@@ -197,6 +203,7 @@ impl View<'_> {
                 .collect(),
             Class::Pif => s.pifs.iter().map(|p| p.uuid.clone()).collect(),
             Class::Network => s.networks.iter().map(|n| n.uuid.clone()).collect(),
+            Class::Task => Vec::new(),
         }
     }
 
@@ -226,6 +233,7 @@ impl View<'_> {
                 .iter()
                 .find(|n| n.uuid == uuid)
                 .map(|n| self.network_record(n)),
+            Class::Task => None,
         }
     }
 
