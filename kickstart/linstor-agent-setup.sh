@@ -87,6 +87,7 @@ linstor_agent_setup() {
     la_fpr=$(echo "$LINSTOR_AGENT_FINGERPRINT" | tr -d ' :' | tr 'a-f' 'A-F')
 
     la_tmp=$(mktemp -d /tmp/linstor-agent-setup.XXXXXX)
+    trap 'rm -rf "$la_tmp"' EXIT
     # The key, checked against the fingerprint before anything from the repository is trusted.
     case $la_key_src in
         file://*) cp "${la_key_src#file://}" "$la_tmp/key" ;;
@@ -122,7 +123,11 @@ REPO
         fi
         [ -z "$la_rv" ] || set -- "$@" --releasever="$la_rv"
     fi
-    [ "$la_pm" = yum ] || set -- "$@" --setopt=install_weak_deps=False
+    if [ "$la_pm" = dnf ]; then
+        set -- "$@" --setopt=install_weak_deps=False
+        # dnf keeps its cache (and the gpg-agent of repo_gpgcheck) in the root it installs into.
+        [ -z "$la_root" ] || set -- "$@" --setopt=cachedir="$la_root/var/cache/dnf"
+    fi
     la_log "installing linstor-agent-release and linstor-agent into ${la_root:-/} with $la_pm"
     la_rc=0
     "$la_pm" "$@" install linstor-agent-release linstor-agent || la_rc=$?

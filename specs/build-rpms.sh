@@ -22,6 +22,12 @@ if [ -z "$(rpm --eval '%{?systemd_post:1}')" ]; then
   rpmbuild_args+=(--load "$PWD/specs/macros.systemd")
 fi
 
+# Debian's brp-compress is a bash script run with /bin/sh (dash), which stops it half-way: run it
+# with bash, so man pages are gzipped as on EL.
+if [ "$(readlink -f /bin/sh)" != "$(readlink -f /bin/bash)" ]; then
+  rpmbuild_args+=(--define "__brp_compress bash %{_rpmconfigdir}/brp-compress %{?_prefix}")
+fi
+
 mkdir -p "$TOPDIR"
 rpmbuild "${rpmbuild_args[@]}" \
   --define "pkg_version $VERSION" \

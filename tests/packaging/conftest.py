@@ -134,7 +134,8 @@ def dnf_install(work, repo):
     def install(root, *packages):
         try:
             return run(["dnf", "--installroot", root, "--releasever=8.3", "--config", conf / "dnf.conf",
-                        f"--setopt=reposdir={conf / 'repos'}", "--noplugins", "-y", "install", *packages])
+                        f"--setopt=reposdir={conf / 'repos'}", f"--setopt=cachedir={root}/var/cache/dnf",
+                        "--noplugins", "-y", "install", *packages])
         finally:
             stop_gpg_agents(root)
 

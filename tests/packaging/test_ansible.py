@@ -79,6 +79,12 @@ def test_provision_playbook_converges_two_testbed_hosts_and_a_second_run_changes
         assert second.returncode == 0, second.stdout + second.stderr
         for name, counts in recap.items():
             assert counts == {**counts, "changed": 0, "failed": 0}, (name, counts, second.stdout)
+        # Check mode on converged hosts: provision --dry-run, nothing pending.
+        check, recap = playbook(inventory, "provision.yml", "--check")
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "--dry-run" in check.stdout or all(c["changed"] == 0 for c in recap.values())
+        for name, counts in recap.items():
+            assert counts == {**counts, "changed": 0, "failed": 0}, (name, counts, check.stdout)
     finally:
         for host in pool["hosts"]:
             stop_gpg_agents(host["root"])

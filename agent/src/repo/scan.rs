@@ -8,8 +8,8 @@
 //! different hashes over (nearly) the same bytes, and neither can be derived from the other.
 //! How they share the CPU depends on what bounds the read ([`Hashing`]): a file read from the
 //! cache gets one thread per digest, so together they take as long as one; a download hashes
-//! both on one thread, interleaved, which costs about a quarter less CPU, because the transfer
-//! itself needs the other CPUs.
+//! both on one thread, interleaved, which costs about 40% less CPU, because the transfer itself
+//! needs the other CPUs.
 
 use super::package_check::{RpmScan, RpmScanner};
 use super::sha256x2;

@@ -99,7 +99,7 @@ pub fn drbd_serving(host: &Host) -> bool {
 }
 
 /// The earliest pending timed event, if any.
-fn next_event(state: &State) -> Option<SimTime> {
+pub fn next_event(state: &State) -> Option<SimTime> {
     let mut times: Vec<SimTime> = Vec::new();
     for host in &state.hosts {
         if let Power::Rebooting { until } = host.power {

@@ -148,8 +148,9 @@ impl World {
             if now >= deadline {
                 break;
             }
-            // Wake up at least every 50 ms so timed transitions (a reboot ending) are seen.
-            let wait = (deadline - now).min(Duration::from_millis(50));
+            // Wake up when the next timed transition (a reboot ending) is due, so waiters
+            // see it at once, and at least every 50 ms.
+            let wait = self.next_wake(&state, deadline - now, Duration::from_millis(50));
             state = self
                 .changed
                 .wait_timeout(state, wait)
@@ -173,7 +174,7 @@ impl World {
             if now >= deadline {
                 return false;
             }
-            let wait = (deadline - now).min(Duration::from_millis(20));
+            let wait = self.next_wake(&state, deadline - now, Duration::from_millis(20));
             state = self
                 .changed
                 .wait_timeout(state, wait)
@@ -181,6 +182,17 @@ impl World {
                 .0;
             self.catch_up(&mut state);
         }
+    }
+
+    /// How long a waiter sleeps (real time): until the next timed event is due (a hair
+    /// after, so it has come due when the waiter catches up), `left` at most, and at most
+    /// `every` (other threads' changes wake it through the condition variable anyway).
+    fn next_wake(&self, state: &State, left: Duration, every: Duration) -> Duration {
+        let mut wait = left.min(every);
+        if let Some(at) = dynamics::next_event(state) {
+            wait = wait.min(self.real_until(at) + Duration::from_micros(200));
+        }
+        wait
     }
 
     /// Host-side work on `host_uuid` (`what`: plugin and function) starts now; it is
