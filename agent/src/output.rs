@@ -29,8 +29,8 @@ impl Outcome {
 
     pub fn print(&self, format: OutputFormat) {
         match format {
-            OutputFormat::Human => print!("{}", self.human),
-            OutputFormat::Json => println!("{}", pretty(&self.document)),
+            OutputFormat::Human => write_stdout(&self.human),
+            OutputFormat::Json => write_stdout(&format!("{}\n", pretty(&self.document))),
         }
     }
 }
@@ -44,9 +44,17 @@ pub fn print_error(format: OutputFormat, err: &anyhow::Error, code: ExitCode) {
                 "changed": false,
                 "error": { "message": format!("{err:#}"), "exit_code": code as i32 },
             });
-            println!("{}", pretty(&document));
+            write_stdout(&format!("{}\n", pretty(&document)));
         }
     }
+}
+
+/// Writes to stdout; a reader that went away (`linstor-agent … | head`) is not an error worth a
+/// panic, which is what `print!` does on a broken pipe.
+fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn pretty(document: &serde_json::Value) -> String {

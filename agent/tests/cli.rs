@@ -146,3 +146,19 @@ fn facts_under_a_root_list_its_kernels_and_no_running_kernel() {
     let human = agent(&host, &["facts"]);
     assert!(human.stdout.contains("XCP-ng 8.3.0"), "{}", human.stdout);
 }
+
+#[test]
+fn a_reader_that_goes_away_early_is_not_a_panic() {
+    // `linstor-agent --output json facts | head -1`: stdout closed before the agent writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_linstor-agent"))
+        .args(["--output", "json", "facts"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("agent starts");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("agent ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
