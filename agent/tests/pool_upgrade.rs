@@ -419,7 +419,7 @@ fn ha_is_disabled_for_the_run_and_enabled_again_after_it() {
 fn pause_stops_between_batches_and_abort_closes_the_journal() {
     let pool = Pool::up("upgrade-5.toml", &[]);
     let journal = pool.journal_path();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_linstor-agent"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_linstor-agent"))
         .arg("--root")
         .arg(&pool.orchestrator_root)
         .arg("--config")
