@@ -506,3 +506,4 @@ which checks the same packages, volume group, files and LINSTOR node.
 | peak RSS | {agent_rss:.0f} MB | {rss('noop-ansible'):.0f} MB | agent: target < 50 MB: {verdict(agent_rss < 50)}; time target < 0.5 s: {verdict(agent['median'] < 0.5)} |""")
 EOF
 cat "$BENCH_DIR/results.md"
+if [ -z "${BENCH_SECTIONS:-}" ] || wants pool-upgrade; then BENCH_DIR=$BENCH_DIR BENCH_POOL_NO_BUILD=1 "$WORKSPACE/bench/pool_upgrade.py"; fi

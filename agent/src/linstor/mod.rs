@@ -15,7 +15,7 @@ use crate::error::UsageError;
 use anyhow::Context as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 pub use types::*;
 
@@ -95,7 +95,7 @@ pub struct Client {
     http: reqwest::blocking::Client,
     urls: Vec<String>,
     /// The URL that answered last: calls start there.
-    current: Cell<usize>,
+    current: AtomicUsize,
 }
 
 impl Client {
@@ -169,7 +169,7 @@ impl Client {
         Ok(Client {
             http,
             urls,
-            current: Cell::new(0),
+            current: AtomicUsize::new(0),
         })
     }
 
@@ -180,7 +180,7 @@ impl Client {
 
     /// The URL that answered last.
     pub fn current_url(&self) -> &str {
-        &self.urls[self.current.get()]
+        &self.urls[self.current.load(Ordering::Relaxed)]
     }
 
     /// Sends one call, trying each URL (the last good one first) until one answers.
@@ -191,7 +191,7 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> Result<(String, u16, String), LinstorError> {
         let n = self.urls.len();
-        let start = self.current.get();
+        let start = self.current.load(Ordering::Relaxed);
         let mut tried = Vec::new();
         let mut errors = Vec::new();
         for k in 0..n {
@@ -209,7 +209,7 @@ impl Client {
                 r.text().map(|t| (status, t))
             }) {
                 Ok((status, text)) => {
-                    self.current.set(idx);
+                    self.current.store(idx, Ordering::Relaxed);
                     return Ok((base.clone(), status, text));
                 }
                 Err(e) => {

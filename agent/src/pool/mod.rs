@@ -66,6 +66,14 @@ impl Options {
     }
 }
 
+/// The test hook of [`KILL_AT_ENV`]: dies here, as a crash would, when asked to.
+pub fn kill_point(point: &str) {
+    if std::env::var(KILL_AT_ENV).is_ok_and(|p| p == point) {
+        eprintln!("{KILL_AT_ENV}: killing this run at {point}");
+        let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 /// One upgrade run: the clients, the journal and the options.
 pub struct Upgrade {
     pub xapi_settings: xapi::Settings,
@@ -389,10 +397,7 @@ impl Upgrade {
     }
 
     pub fn kill_point(&self, point: &str) {
-        if std::env::var(KILL_AT_ENV).is_ok_and(|p| p == point) {
-            eprintln!("{KILL_AT_ENV}: killing this run at {point}");
-            let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
-        }
+        kill_point(point);
     }
 
     pub fn begin_phase(&mut self, phase: &str) -> Result<()> {

@@ -304,31 +304,50 @@ fn linstor_step(up: &mut Upgrade) -> Result<()> {
 fn finish(up: &mut Upgrade) -> Result<()> {
     up.begin_phase("finish")?;
     let vms = up.xapi.pool_vms()?;
-    let mut moved = 0;
-    let mut failed = Vec::new();
-    let homes: Vec<(String, String, String)> = up
-        .journal
-        .hosts
-        .iter()
-        .flat_map(|h| {
-            h.vms
-                .iter()
-                .map(|vm| (vm.clone(), h.reference.clone(), h.name.clone()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    for (vm, home, home_name) in homes {
-        let Some(now) = vms.iter().find(|v| v.reference == vm) else {
-            continue;
-        };
-        if now.power_state != "Running" || now.resident_on == home {
-            continue;
-        }
-        match up.xapi.vm_pool_migrate(&vm, &home, up.opts.evacuate_timeout) {
-            Ok(()) => moved += 1,
-            Err(e) => failed.push(format!("{} back to {home_name}: {e:#}", now.name_label)),
+    // Each VM not on its home host goes back; the migrations run at the same time.
+    let mut back: Vec<(String, String, String, String)> = Vec::new();
+    for h in &up.journal.hosts {
+        for vm in &h.vms {
+            let Some(now) = vms.iter().find(|v| &v.reference == vm) else {
+                continue;
+            };
+            if now.power_state == "Running" && now.resident_on != h.reference {
+                back.push((
+                    vm.clone(),
+                    now.name_label.clone(),
+                    h.reference.clone(),
+                    h.name.clone(),
+                ));
+            }
         }
     }
+    let settings = up.xapi_settings.clone();
+    let timeout = up.opts.evacuate_timeout;
+    let results: Vec<Result<(), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = back
+            .iter()
+            .map(|(vm, name, home, home_name)| {
+                let settings = settings.clone();
+                scope.spawn(move || {
+                    let run = || -> Result<()> {
+                        let mut xapi = crate::xapi::Client::new(settings)?;
+                        xapi.login()?;
+                        xapi.vm_pool_migrate(vm, home, timeout)
+                    };
+                    run().map_err(|e| format!("{name} back to {home_name}: {e:#}"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("worker thread panicked".to_string()))
+            })
+            .collect()
+    });
+    let moved = results.iter().filter(|r| r.is_ok()).count();
+    let failed: Vec<String> = results.into_iter().filter_map(|r| r.err()).collect();
     restore_settings(up)?;
     if !failed.is_empty() {
         return Err(anyhow!(

@@ -129,13 +129,32 @@ pub fn run(up: &mut Upgrade) -> Result<Journal> {
         BatchMode::Auto => None,
         BatchMode::AtMost(n) => Some(n),
     };
-    let batches = match batches::plan(&order, &health::replicas(&resources), &loads, max) {
-        Ok(b) => b,
+    // The master goes first and alone: while it reboots XAPI is away, and the other hosts
+    // of a batch could not be evacuated, rebooted or waited for meanwhile.
+    let master_node = entries
+        .iter()
+        .find(|e| e.reference == pool.master && !e.is_done())
+        .map(|e| e.node.clone());
+    let replicas = health::replicas(&resources);
+    let mut batches: Vec<Vec<String>> = Vec::new();
+    if let Some(master) = &master_node {
+        if let Err(reason) = batches::plan(std::slice::from_ref(master), &replicas, &loads, Some(1)) {
+            problems.push(reason);
+        }
+        batches.push(vec![master.clone()]);
+    }
+    let rest: Vec<String> = order
+        .iter()
+        .filter(|n| Some(*n) != master_node.as_ref())
+        .cloned()
+        .collect();
+    match batches::plan(&rest, &replicas, &loads, max) {
+        Ok(b) => batches.extend(b),
         Err(reason) => {
             problems.push(reason);
-            order.iter().map(|n| vec![n.clone()]).collect()
+            batches.extend(rest.iter().map(|n| vec![n.clone()]));
         }
-    };
+    }
     if !problems.is_empty() {
         return Err(Refusal(format!(
             "preflight refused the upgrade; nothing was changed:\n  - {}\nFix these and run it again.",

@@ -1,77 +1,160 @@
 //! Phase 4 for one batch: each step for every host of the batch, in order (disable,
 //! evacuate, install, reboot or restart, wait until live and ONLINE, wait until every
-//! resource is UpToDate, enable). A step recorded as done is not run again; one recorded as
-//! started is checked against the world and finished (a reboot that already happened, as
-//! `boot_time` shows, is not asked for again).
+//! resource is UpToDate, enable). The hosts of a batch go through a step together: their
+//! evacuations, installs and reboots run at the same time (each host in its own thread with
+//! its own XAPI session), so a batch of N hosts is down for about as long as one.
 //!
-//! A step that fails or times out stops the run: the host stays disabled, the reason is in
-//! the journal and the error, and no other host is touched.
+//! A step recorded as done is not run again; one recorded as started is checked against the
+//! world and finished (a reboot that already happened, as `boot_time` shows, is not asked for
+//! again). A step that fails or times out stops the run: the host stays disabled, the reason
+//! is in the journal and the error, and no further host is touched.
 
-use super::Upgrade;
 use super::health;
-use super::journal::{HOST_STEPS, StepState};
+use super::journal::{HOST_STEPS, HostEntry, StepState};
 use super::plugin::{self, AgentArgs};
+use super::{Options, Upgrade, kill_point};
 use crate::error::Refusal;
+use crate::{linstor, xapi};
 use anyhow::{Result, anyhow};
+use std::collections::BTreeMap;
+
+/// What one host's step works with (shared read-only across the batch's threads, but for
+/// the XAPI session, which is each thread's own).
+struct Work<'a> {
+    xapi: &'a mut xapi::Client,
+    linstor: &'a linstor::Client,
+    targets: &'a BTreeMap<String, String>,
+    opts: &'a Options,
+}
 
 pub fn run_batch(up: &mut Upgrade, batch: &[String]) -> Result<()> {
     for step in HOST_STEPS {
+        let mut pending: Vec<HostEntry> = Vec::new();
         for host in batch {
-            let state = up
+            let entry = up
                 .journal
                 .host(host)
-                .map(|h| h.step(step))
+                .cloned()
                 .ok_or_else(|| anyhow!("host {host} is not in the journal"))?;
-            if state.is_finished() {
-                continue;
+            if !entry.step(step).is_finished() {
+                pending.push(entry);
             }
-            up.begin_step(host, step)?;
-            let result = match *step {
-                "disable" => disable(up, host),
-                "evacuate" => evacuate(up, host),
-                "install" => install(up, host),
-                "reboot" => reboot_or_restart(up, host),
-                "wait-online" => wait_online(up, host),
-                "wait-synced" => wait_synced(up, host),
-                "enable" => enable(up, host),
-                other => Err(anyhow!("unknown step {other}")),
-            };
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        if *step == "reboot" {
+            record_boot_times(up, &mut pending)?;
+        }
+        for entry in &pending {
+            up.begin_step(&entry.name, step)?;
+        }
+        let results = run_step_on_all(up, step, &pending);
+        let mut failed: Option<(String, anyhow::Error)> = None;
+        for (entry, result) in pending.iter().zip(results) {
             match result {
-                Ok(note) => up.end_step(host, step, StepState::Done, note)?,
+                Ok(note) => up.end_step(&entry.name, step, StepState::Done, note)?,
                 Err(e) => {
-                    let _ = up.end_step(host, step, StepState::Failed, Some(format!("{e:#}")));
-                    return Err(e.context(format!(
-                        "{host}: step {step} failed; the host is left as it is (disabled), no other \
-                         host was touched. Fix it, then `pool upgrade --resume`"
-                    )));
+                    let _ = up.end_step(&entry.name, step, StepState::Failed, Some(format!("{e:#}")));
+                    if failed.is_none() {
+                        failed = Some((entry.name.clone(), e));
+                    }
                 }
             }
+        }
+        if let Some((host, e)) = failed {
+            return Err(e.context(format!(
+                "{host}: step {step} failed; the host is left as it is (disabled), no further \
+                 host was touched. Fix it, then `pool upgrade --resume`"
+            )));
         }
     }
     Ok(())
 }
 
-fn reference(up: &Upgrade, host: &str) -> Result<String> {
-    up.journal
-        .host(host)
-        .map(|h| h.reference.clone())
-        .ok_or_else(|| anyhow!("host {host} is not in the journal"))
+/// Before any reboot of the batch is asked for, each host's current `boot_time` goes into
+/// the journal: after a crash, a different one proves the reboot happened.
+fn record_boot_times(up: &mut Upgrade, pending: &mut [HostEntry]) -> Result<()> {
+    if pending.iter().all(|e| !e.reboot || e.boot_time_before.is_some()) {
+        return Ok(());
+    }
+    let hosts = up.xapi.pool_hosts()?;
+    for entry in pending.iter_mut() {
+        if !entry.reboot || entry.boot_time_before.is_some() {
+            continue;
+        }
+        let now = hosts
+            .iter()
+            .find(|h| h.reference == entry.reference)
+            .map(|h| h.boot_time.clone())
+            .ok_or_else(|| anyhow!("host {} is no longer in the pool", entry.name))?;
+        entry.boot_time_before = Some(now.clone());
+        up.journal.host_mut(&entry.name)?.boot_time_before = Some(now);
+    }
+    up.save()
 }
 
-fn disable(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
-    let r = reference(up, host)?;
-    up.xapi.host_disable(&r)?;
-    Ok(None)
+/// Runs `step` for each host: in the calling thread for one host, else one thread per host.
+fn run_step_on_all(up: &mut Upgrade, step: &str, pending: &[HostEntry]) -> Vec<Result<Option<String>>> {
+    if pending.len() == 1 {
+        let mut work = Work {
+            xapi: &mut up.xapi,
+            linstor: &up.linstor,
+            targets: &up.journal.targets,
+            opts: &up.opts,
+        };
+        return vec![run_step(&mut work, step, &pending[0])];
+    }
+    let settings = up.xapi_settings.clone();
+    let (linstor, targets, opts) = (&up.linstor, &up.journal.targets, &up.opts);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = pending
+            .iter()
+            .map(|entry| {
+                let settings = settings.clone();
+                scope.spawn(move || -> Result<Option<String>> {
+                    let mut xapi = xapi::Client::new(settings)?;
+                    xapi.login()?;
+                    let mut work = Work {
+                        xapi: &mut xapi,
+                        linstor,
+                        targets,
+                        opts,
+                    };
+                    run_step(&mut work, step, entry)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a worker thread panicked")))
+            })
+            .collect()
+    })
 }
 
-fn evacuate(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
-    let r = reference(up, host)?;
-    up.xapi.host_evacuate(&r, up.opts.evacuate_timeout)?;
-    let left: Vec<String> = up
+fn run_step(w: &mut Work<'_>, step: &str, entry: &HostEntry) -> Result<Option<String>> {
+    match step {
+        "disable" => w.xapi.host_disable(&entry.reference).map(|()| None),
+        "evacuate" => evacuate(w, entry),
+        "install" => install(w, entry),
+        "reboot" => reboot_or_restart(w, entry),
+        "wait-online" => wait_online(w, entry),
+        "wait-synced" => wait_synced(w),
+        "enable" => w.xapi.host_enable(&entry.reference).map(|()| None),
+        other => Err(anyhow!("unknown step {other}")),
+    }
+}
+
+fn evacuate(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
+    w.xapi.host_evacuate(&entry.reference, w.opts.evacuate_timeout)?;
+    let left: Vec<String> = w
         .xapi
         .pool_vms()?
         .into_iter()
-        .filter(|v| v.power_state == "Running" && v.resident_on == r)
+        .filter(|v| v.power_state == "Running" && v.resident_on == entry.reference)
         .map(|v| v.name_label)
         .collect();
     if !left.is_empty() {
@@ -80,19 +163,17 @@ fn evacuate(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
             left.join(", ")
         ));
     }
-    let moved = up.journal.host(host).map_or(0, |h| h.vms.len());
-    Ok(Some(format!("{moved} VMs moved away")))
+    Ok(Some(format!("{} VMs moved away", entry.vms.len())))
 }
 
-fn install(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
-    let r = reference(up, host)?;
+fn install(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
     // The pins are saved into the host's agent.d/ so a later `provision` keeps them.
     let args = AgentArgs {
-        pins: up.journal.targets.clone(),
+        pins: w.targets.clone(),
         save_pins: true,
         ..AgentArgs::default()
     };
-    let doc = plugin::agent_done(&mut up.xapi, &r, host, "install", &args)?;
+    let doc = plugin::agent_done(w.xapi, &entry.reference, &entry.name, "install", &args)?;
     let changed = doc.get("changed").and_then(|c| c.as_bool()).unwrap_or(false);
     Ok(Some(if changed {
         "packages installed from the prefetched cache".to_string()
@@ -101,68 +182,45 @@ fn install(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
     }))
 }
 
-fn reboot_or_restart(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
-    let entry = up
-        .journal
-        .host(host)
-        .cloned()
-        .ok_or_else(|| anyhow!("host {host} is not in the journal"))?;
+fn reboot_or_restart(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
+    let host = entry.name.as_str();
     if !entry.reboot {
-        let userland_changed = entry.changes.iter().any(|c| c.change != "keep");
-        if userland_changed {
-            plugin::service(
-                &mut up.xapi,
-                &entry.reference,
-                host,
-                "restart",
-                "linstor-satellite",
-            )?;
+        let changed = entry.changes.iter().any(|c| c.change != "keep");
+        if changed {
+            plugin::service(w.xapi, &entry.reference, host, "restart", "linstor-satellite")?;
             return Ok(Some(
                 "kernel and module unchanged: linstor-satellite restarted".into(),
             ));
         }
         return Ok(Some("nothing changed that needs a restart".into()));
     }
-    let current = up
+    let before = entry.boot_time_before.clone().unwrap_or_default();
+    let current = w
         .xapi
         .pool_hosts()?
         .into_iter()
         .find(|h| h.reference == entry.reference)
         .ok_or_else(|| anyhow!("host {host} is no longer in the pool"))?;
-    let already = match &entry.boot_time_before {
-        // A resumed step: the boot time moved on, so the reboot was asked for and happened.
-        Some(before) => !before.is_empty() && current.boot_time != *before,
-        None => false,
-    };
-    let before = match (&entry.boot_time_before, already) {
-        (Some(b), _) => b.clone(),
-        (None, _) => {
-            let b = current.boot_time.clone();
-            up.journal.host_mut(host)?.boot_time_before = Some(b.clone());
-            up.save()?;
-            b
-        }
-    };
-    if !already && current.live && current.boot_time == before {
-        match up.xapi.host_reboot(&entry.reference) {
+    // A resumed step: the boot time moved on, so the reboot was asked for and happened.
+    let already = !before.is_empty() && current.boot_time != before;
+    let mut notes = Vec::new();
+    if !already && current.live {
+        match w.xapi.host_reboot(&entry.reference) {
             Ok(()) => {}
             // Rebooting the master takes XAPI down with it: the call may not get its answer.
-            Err(e) if crate::xapi::pool::is_unreachable(&e) => {
-                up.xapi.forget_session();
-                up.log(&format!(
-                    "{host}: XAPI went away with the reboot (the pool master)"
-                ));
+            Err(e) if xapi::pool::is_unreachable(&e) => {
+                w.xapi.forget_session();
+                notes.push("XAPI went away with the reboot (the pool master)".to_string());
             }
             Err(e) => return Err(e),
         }
-        up.log(&format!("{host}: reboot asked for"));
-        up.save()?;
-        up.kill_point(&format!("host:{host}:reboot:asked"));
+        tracing::info!(host, "reboot asked for");
+        kill_point(&format!("host:{host}:reboot:asked"));
     }
-    let timeout = up.opts.host_timeout;
+    let timeout = w.opts.host_timeout;
     let mut seen_down = false;
     let reference = entry.reference.clone();
-    let (hosts, back) = up.xapi.wait_hosts(timeout, |hosts| {
+    let (hosts, back) = w.xapi.wait_hosts(timeout, |hosts| {
         let Some(h) = hosts.iter().find(|h| h.reference == reference) else {
             return false;
         };
@@ -192,22 +250,20 @@ fn reboot_or_restart(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
     // xapi enables a host when it starts: disable it again, so nothing is placed on it
     // before its node is ONLINE and its replicas are UpToDate.
     if hosts.iter().any(|h| h.reference == reference && h.enabled) {
-        up.xapi.host_disable(&reference)?;
+        w.xapi.host_disable(&reference)?;
     }
-    Ok(Some("rebooted: kernel or DRBD module changed".into()))
+    notes.push("rebooted: kernel or DRBD module changed".into());
+    Ok(Some(notes.join("; ")))
 }
 
-fn wait_online(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
-    let node = up
-        .journal
-        .host(host)
-        .map(|h| h.node.clone())
-        .ok_or_else(|| anyhow!("host {host} is not in the journal"))?;
-    let timeout = up.opts.host_timeout;
+fn wait_online(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
+    let node = entry.node.clone();
+    let timeout = w.opts.host_timeout;
     let only = [node.clone()];
-    let problems = health::wait_healthy(timeout, up.opts.poll, || {
-        let mut p = health::node_problems(&up.linstor, Some(&only))?;
-        if up.linstor.node(&node)?.is_none() {
+    let linstor = w.linstor;
+    let problems = health::wait_healthy(timeout, w.opts.poll, || {
+        let mut p = health::node_problems(linstor, Some(&only))?;
+        if linstor.node(&node)?.is_none() {
             p.push(format!("node {node} is not known to the controller"));
         }
         Ok(p)
@@ -223,12 +279,13 @@ fn wait_online(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
     Ok(Some(format!("node {node} ONLINE")))
 }
 
-/// Every resource of the pool UpToDate before the host is given back (and before any other
+/// Every resource of the pool UpToDate before the hosts are given back (and before any other
 /// host goes down): the guard Xen Orchestra's rolling update lacks.
-fn wait_synced(up: &mut Upgrade, _host: &str) -> Result<Option<String>> {
-    let timeout = up.opts.resync_timeout;
-    let problems = health::wait_healthy(timeout, up.opts.poll, || {
-        let resources = up.linstor.resources(None)?;
+fn wait_synced(w: &mut Work<'_>) -> Result<Option<String>> {
+    let timeout = w.opts.resync_timeout;
+    let linstor = w.linstor;
+    let problems = health::wait_healthy(timeout, w.opts.poll, || {
+        let resources = linstor.resources(None)?;
         Ok(health::resource_problems(&resources))
     });
     if !problems.is_empty() {
@@ -241,10 +298,4 @@ fn wait_synced(up: &mut Upgrade, _host: &str) -> Result<Option<String>> {
         .into());
     }
     Ok(Some("every resource UpToDate".into()))
-}
-
-fn enable(up: &mut Upgrade, host: &str) -> Result<Option<String>> {
-    let r = reference(up, host)?;
-    up.xapi.host_enable(&r)?;
-    Ok(None)
 }
