@@ -207,14 +207,15 @@ impl JournalFile {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .with_context(|| format!("cannot write in {}", dir.display()))?;
-        serde_json::to_writer_pretty(&mut tmp, journal)?;
+        // Compact: the journal is rewritten at every step of every host.
+        serde_json::to_writer(std::io::BufWriter::new(&mut tmp), journal)?;
         tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
+        // The data reaches the disk before the rename makes it the journal. The directory is
+        // not synced: after a power loss the journal may be one step behind, and every step
+        // is safe to run again on resume.
+        tmp.as_file().sync_data()?;
         tmp.persist(&self.path)
             .map_err(|e| anyhow!("cannot write {}: {}", self.path.display(), e.error))?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
         Ok(())
     }
 

@@ -425,40 +425,43 @@ impl Upgrade {
         Ok(())
     }
 
-    pub fn begin_step(&mut self, host: &str, step: &str) -> Result<()> {
-        let entry = self.journal.host_mut(host)?;
-        let s = entry.steps.entry(step.to_string()).or_insert_with(Step::default);
-        s.state = StepState::Started;
-        s.started.get_or_insert(now());
-        self.log(&format!("{host}: {step} …"));
+    /// Records `step` as started for every host of `hosts`, in one write of the journal.
+    pub fn begin_steps(&mut self, hosts: &[&str], step: &str) -> Result<()> {
+        for host in hosts {
+            let entry = self.journal.host_mut(host)?;
+            let s = entry.steps.entry(step.to_string()).or_insert_with(Step::default);
+            s.state = StepState::Started;
+            s.started.get_or_insert(now());
+            self.log(&format!("{host}: {step} …"));
+        }
         self.save()?;
-        self.kill_point(&format!("host:{host}:{step}:started"));
+        for host in hosts {
+            self.kill_point(&format!("host:{host}:{step}:started"));
+        }
         Ok(())
     }
 
-    pub fn end_step(&mut self, host: &str, step: &str, state: StepState, note: Option<String>) -> Result<()> {
-        let entry = self.journal.host_mut(host)?;
-        let s = entry.steps.entry(step.to_string()).or_insert_with(Step::default);
-        s.state = state;
-        s.ended = Some(now());
-        let took = s.started.map(|t| now() - t).unwrap_or(0.0);
-        s.note = note.clone();
-        let word = format!("{state:?}").to_lowercase();
-        let line = match note {
-            Some(n) => format!("{host}: {step} {word} in {took:.1}s ({n})"),
-            None => format!("{host}: {step} {word} in {took:.1}s"),
-        };
-        self.log(&line);
+    /// Records the outcome of `step` for several hosts, in one write of the journal.
+    pub fn end_steps(&mut self, outcomes: &[(String, StepState, Option<String>)], step: &str) -> Result<()> {
+        for (host, state, note) in outcomes {
+            let entry = self.journal.host_mut(host)?;
+            let s = entry.steps.entry(step.to_string()).or_insert_with(Step::default);
+            s.state = *state;
+            s.ended = Some(now());
+            let took = s.started.map(|t| now() - t).unwrap_or(0.0);
+            s.note = note.clone();
+            let word = format!("{state:?}").to_lowercase();
+            let line = match note {
+                Some(n) => format!("{host}: {step} {word} in {took:.1}s ({n})"),
+                None => format!("{host}: {step} {word} in {took:.1}s"),
+            };
+            self.log(&line);
+        }
         self.save()?;
-        self.kill_point(&format!("host:{host}:{step}:done"));
+        for (host, _, _) in outcomes {
+            self.kill_point(&format!("host:{host}:{step}:done"));
+        }
         Ok(())
-    }
-
-    /// A fresh XAPI client for a worker thread (a client is one session, not shared).
-    pub fn new_xapi(&self) -> Result<xapi::Client> {
-        let mut client = xapi::Client::new(self.xapi_settings.clone())?;
-        client.login()?;
-        Ok(client)
     }
 }
 

@@ -46,22 +46,23 @@ pub fn run_batch(up: &mut Upgrade, batch: &[String]) -> Result<()> {
         if *step == "reboot" {
             record_boot_times(up, &mut pending)?;
         }
-        for entry in &pending {
-            up.begin_step(&entry.name, step)?;
-        }
+        let names: Vec<&str> = pending.iter().map(|e| e.name.as_str()).collect();
+        up.begin_steps(&names, step)?;
         let results = run_step_on_all(up, step, &pending);
         let mut failed: Option<(String, anyhow::Error)> = None;
+        let mut outcomes = Vec::new();
         for (entry, result) in pending.iter().zip(results) {
             match result {
-                Ok(note) => up.end_step(&entry.name, step, StepState::Done, note)?,
+                Ok(note) => outcomes.push((entry.name.clone(), StepState::Done, note)),
                 Err(e) => {
-                    let _ = up.end_step(&entry.name, step, StepState::Failed, Some(format!("{e:#}")));
+                    outcomes.push((entry.name.clone(), StepState::Failed, Some(format!("{e:#}"))));
                     if failed.is_none() {
                         failed = Some((entry.name.clone(), e));
                     }
                 }
             }
         }
+        up.end_steps(&outcomes, step)?;
         if let Some((host, e)) = failed {
             return Err(e.context(format!(
                 "{host}: step {step} failed; the host is left as it is (disabled), no further \
