@@ -93,6 +93,8 @@ done
 # commands were checked once before for the output they must give.
 measure() {
   local name=$1 runs=$2 prepare=$3 command=$4 out=$BENCH_DIR/json/$1.json
+  # The machine may be shared: the load average before and after goes with the figures.
+  cut -d' ' -f1 /proc/loadavg >"$BENCH_DIR/json/$name.load"
   if [ -n "$HYPERFINE" ]; then
     hyperfine --style basic --runs "$runs" --warmup 1 --ignore-failure --prepare "$prepare" \
       --export-json "$out" --command-name "$name" "$command" >&2
@@ -115,6 +117,7 @@ json.dump({"results": [result]}, open(out, "w"))
 print(f"  {name}: {result['mean']:.3f} s ± {result['stddev']:.3f} s ({len(times)} runs)", file=sys.stderr)
 EOF
   fi
+  cut -d' ' -f1 /proc/loadavg >>"$BENCH_DIR/json/$name.load"
 }
 
 # peak_rss NAME RUNS PREPARE COMMAND: the largest maximum resident set size (kB) of RUNS runs,
@@ -433,12 +436,13 @@ sections = os.environ["BENCH_SECTIONS"].split()
 def result(name):
     r = json.load(open(os.path.join(bench, "json", name + ".json")))["results"][0]
     r["median"] = statistics.median(r["times"])
+    r["load"] = " → ".join(open(os.path.join(bench, "json", name + ".load")).read().split())
     return r
 def rss(name):
     return int(open(os.path.join(bench, "json", name + ".rss")).read()) / 1024
 def t(r):
     return (f"median {r['median']:.3f} s, mean {r['mean']:.3f} s ± {r['stddev']:.3f} "
-            f"(min {r['min']:.3f}, {len(r['times'])} runs)")
+            f"(min {r['min']:.3f}, {len(r['times'])} runs; load {r['load']})")
 def verdict(ok):
     return "met" if ok else "**missed**"
 def sh(cmd):
