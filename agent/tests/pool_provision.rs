@@ -3,27 +3,14 @@
 //! COMBINED, named by their hostnames, each with its storage pool on its volume group;
 //! `status` 0 on each; a second run changes nothing; the controller down during register.
 
+mod pool_support;
+
 use linstor_agent::config::ControllerConfig;
 use linstor_agent::linstor::Client;
+use pool_support::testbed_bin;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// `<target>/debug/testbed`, built by `cargo build --workspace --bins` (`make test` does it
-/// first; `cargo test --workspace` builds it for the testbed's own tests).
-fn testbed_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let found = exe
-        .ancestors()
-        .map(|dir| dir.join("testbed"))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!(
-            "no testbed binary above {}: run `cargo build --workspace --bins` first",
-            exe.display()
-        )
-    })
-}
 
 fn testbed(args: &[&str]) -> Value {
     let out = Command::new(testbed_bin())

@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 /// Simulated seconds per real second: a 60 s reboot takes 0.1 s.
 pub const TIME_SCALE: &str = "600";
 
+/// `<target>/debug/testbed`, built by `cargo build --workspace --bins` (`make test` does it
+/// first; `cargo test --workspace` builds it for the testbed's own tests).
 pub fn testbed_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     exe.ancestors()
