@@ -25,6 +25,14 @@ pub enum StepState {
     Failed,
 }
 
+impl StepState {
+    /// Nothing left to do for it: done, or skipped (a host already at the targets, a LINSTOR
+    /// step not needed).
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Done | Self::Skipped)
+    }
+}
+
 /// Where the whole run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -98,9 +106,7 @@ impl HostEntry {
     }
 
     pub fn is_done(&self) -> bool {
-        HOST_STEPS
-            .iter()
-            .all(|s| matches!(self.step(s), StepState::Done | StepState::Skipped))
+        HOST_STEPS.iter().all(|s| self.step(s).is_finished())
     }
 
     /// Disabled → enabled, in seconds, once both ends are recorded.

@@ -465,7 +465,7 @@ impl Upgrade {
     }
 }
 
-/// Exit code of a finished outcome whose journal says the run was aborted.
+/// The exit code of a run that ended without an error: 0 when done or paused, 1 when aborted.
 pub fn exit_for(journal: &Journal) -> ExitCode {
     match journal.state {
         RunState::Done | RunState::Paused => ExitCode::Ok,

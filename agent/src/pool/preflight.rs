@@ -312,9 +312,3 @@ pub fn recheck(up: &mut Upgrade) -> Result<()> {
     }
     Ok(())
 }
-
-impl super::journal::StepState {
-    pub fn is_finished(self) -> bool {
-        matches!(self, Self::Done | Self::Skipped)
-    }
-}
