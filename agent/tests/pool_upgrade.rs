@@ -290,18 +290,7 @@ fn a_stalled_resync_stops_the_run_before_the_next_host_goes_down() {
     let status = pool.status();
     // A resource with a diskful replica on the host upgraded first (the master).
     let master = status["pool"]["master"].as_str().expect("master").to_string();
-    let resource = status["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .find(|r| {
-            r["replicas"].as_array().is_some_and(|reps| {
-                reps.iter()
-                    .any(|p| p["node"] == master.as_str() && p["kind"] == "Diskful")
-            })
-        })
-        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
-        .expect("a resource on the master");
+    let resource = diskful_resource_on(&status, &master);
     pool.fault(&["stall-resync", "--resource", &resource, "--node", &master]);
     let run = pool.pool(&["upgrade", "--resync-timeout", "3"], &[]);
     assert_eq!(run.code, Some(3), "{}", run.text);
@@ -344,18 +333,7 @@ fn a_degraded_pool_is_refused_in_preflight() {
     // A resource not UpToDate: a host back from a crash whose resync is stalled.
     let pool = Pool::up("upgrade-3.toml", &[]);
     let victim = pool.host_names()[1].clone();
-    let resource = pool.status()["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .find(|r| {
-            r["replicas"].as_array().is_some_and(|reps| {
-                reps.iter()
-                    .any(|p| p["node"] == victim.as_str() && p["kind"] == "Diskful")
-            })
-        })
-        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
-        .expect("a resource on the host");
+    let resource = diskful_resource_on(&pool.status(), &victim);
     pool.fault(&["stall-resync", "--resource", &resource, "--node", &victim]);
     pool.fault(&["crash", "--host", &victim]);
     std::thread::sleep(std::time::Duration::from_millis(300));

@@ -6,29 +6,7 @@ mod world_support;
 
 use anyhow::Result;
 use testbed::world::Window;
-use world_support::pool;
-
-/// One resource 2-of-3 (diskful on hosts 0 and 1, tie-breaker on 2) written at 1 GiB a
-/// minute, one VM on host 1.
-const ONE_RESOURCE: &str = r#"
-[durations]
-reboot_secs = 60.0
-migration_secs = 10.0
-resync_base_secs = 30.0
-resync_secs_per_gib = 10.0
-
-[[resources]]
-name = "r0"
-size_gib = 10.0
-diskful = [0, 1]
-tiebreaker = [2]
-write_kib_per_sec = 17476.266666666666
-
-[[vms]]
-name = "vm0"
-home = 1
-resources = ["r0"]
-"#;
+use world_support::{one_resource, pool};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-3
@@ -36,7 +14,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn activities_are_counted_once_host_work_apart_and_windows_survive_the_boot() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource(1))?;
     let uuid = p.host_uuid("xcp-ng-2");
     let start = p.now();
     let acc = p.state().accounting;

@@ -6,33 +6,11 @@ mod world_support;
 use anyhow::Result;
 use testbed::fixture::catalog::KERNEL_EL9_503;
 use testbed::world::{Power, replication_state, sync_done_percent, unsupported_layers};
-use world_support::{dnf, pool};
-
-/// One resource 2-of-3 (diskful on hosts 0 and 1, tie-breaker on 2) written at 1 GiB a
-/// minute, one VM on host 0.
-const ONE_RESOURCE: &str = r#"
-[durations]
-reboot_secs = 60.0
-migration_secs = 10.0
-resync_base_secs = 30.0
-resync_secs_per_gib = 10.0
-
-[[resources]]
-name = "r0"
-size_gib = 10.0
-diskful = [0, 1]
-tiebreaker = [2]
-write_kib_per_sec = 17476.266666666666
-
-[[vms]]
-name = "vm0"
-home = 0
-resources = ["r0"]
-"#;
+use world_support::{dnf, one_resource, pool};
 
 #[test]
 fn a_clean_host_comes_back_online_and_resyncs_in_the_scenarios_time() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource(0))?;
     assert_eq!(p.disk_state("r0", "xcp-ng-2"), "UpToDate");
     assert!(p.violations().is_empty(), "{:?}", p.violations());
 
@@ -112,7 +90,7 @@ fn a_clean_host_comes_back_online_and_resyncs_in_the_scenarios_time() -> Result<
 
 #[test]
 fn a_default_kernel_without_a_drbd_module_boots_a_node_that_cannot_serve_drbd() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource(0))?;
     // A kernel update that the module does not follow: another kernel installed, and the
     // boot loader's Xen entry pointed at it.
     let root = p.root("xcp-ng-2").to_path_buf();
@@ -144,7 +122,7 @@ fn a_default_kernel_without_a_drbd_module_boots_a_node_that_cannot_serve_drbd() 
 
 #[test]
 fn a_removed_module_package_is_noticed_at_the_next_boot() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource(0))?;
     testbed::sysroot::rpm_in(p.root("xcp-ng-3"))
         .args(["-e", "--nodeps", "kmod-drbd"])
         .run()?;
@@ -164,7 +142,7 @@ fn a_removed_module_package_is_noticed_at_the_next_boot() -> Result<()> {
 
 #[test]
 fn a_mismatched_satellite_version_is_version_mismatch() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource(0))?;
     let root = p.root("xcp-ng-1").to_path_buf();
     let result = dnf(&p, "xcp-ng-1")
         .command(&root)
@@ -187,7 +165,7 @@ fn a_mismatched_satellite_version_is_version_mismatch() -> Result<()> {
 
 #[test]
 fn every_reboot_is_counted_and_shown_in_status() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource(0))?;
     p.drain_and_reboot("xcp-ng-2")?;
     p.world.skip(60.0);
     p.skip_until_synced(3600.0)?;

@@ -214,6 +214,22 @@ pub fn has_version(host: &Value, package: &str, version: &str) -> bool {
         .is_some_and(|v| v.split(',').all(|one| one.starts_with(&format!("{version}-"))))
 }
 
+/// A resource with a diskful replica on `node`.
+pub fn diskful_resource_on(status: &Value, node: &str) -> String {
+    status["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| {
+            r["replicas"]
+                .as_array()
+                .is_some_and(|reps| reps.iter().any(|p| p["node"] == node && p["kind"] == "Diskful"))
+        })
+        .and_then(|r| r["name"].as_str())
+        .unwrap_or_else(|| panic!("no resource with a diskful replica on {node}: {status}"))
+        .to_string()
+}
+
 pub fn violations(status: &Value) -> Vec<Value> {
     status["violations"].as_array().expect("violations").clone()
 }

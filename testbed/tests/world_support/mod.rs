@@ -29,6 +29,32 @@ pub struct TestPool {
 }
 
 /// A pool of `n` hosts from a scenario (TOML, may be empty for the default layout).
+/// One resource 2-of-3 (diskful on hosts 0 and 1, tie-breaker on 2) written at 1 GiB a
+/// minute, and one VM using it on host `vm_home`.
+pub fn one_resource(vm_home: usize) -> String {
+    format!(
+        r#"
+[durations]
+reboot_secs = 60.0
+migration_secs = 10.0
+resync_base_secs = 30.0
+resync_secs_per_gib = 10.0
+
+[[resources]]
+name = "r0"
+size_gib = 10.0
+diskful = [0, 1]
+tiebreaker = [2]
+write_kib_per_sec = 17476.266666666666
+
+[[vms]]
+name = "vm0"
+home = {vm_home}
+resources = ["r0"]
+"#
+    )
+}
+
 pub fn pool(n: usize, scenario: &str) -> Result<TestPool> {
     pool_at(n, scenario, FROZEN)
 }
