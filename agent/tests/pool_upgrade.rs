@@ -263,12 +263,17 @@ fn a_host_that_does_not_come_back_stops_the_run_and_resume_finishes_after_the_fa
         .clone();
     pool.fault(&["no-return", "--host", &victim]);
     let run = pool.pool(&["upgrade", "--host-timeout", "5"], &[]);
-    assert_eq!(run.code, Some(1), "{}", run.text);
+    // The deadline passed: the run pauses (exit 3) with its journal, saying what it waited for.
+    assert_eq!(run.code, Some(3), "{}", run.text);
     assert!(
         run.text.contains(&victim) && run.text.contains("did not come back"),
         "{}",
         run.text
     );
+    assert!(run.text.contains("not reached within"), "{}", run.text);
+    let shown = pool.pool(&["status"], &[]);
+    assert_eq!(shown.doc["state"], "paused", "{}", shown.text);
+    assert_eq!(shown.doc["stall"]["reason"], "deadline", "{}", shown.text);
     let status = pool.status();
     let untouched: Vec<&String> = names
         .iter()

@@ -120,6 +120,7 @@ fn every_scenario_file_resolves_says_what_it_is_for_and_pins_fixture_packages() 
     }
     let expected = [
         "batch-6.toml",
+        "controller-behind.toml",
         "no-batch-4.toml",
         "upgrade-3.toml",
         "upgrade-5.toml",
@@ -167,6 +168,20 @@ fn upgrade_scenarios_start_at_the_old_versions_with_nothing_pinned_in_agent_toml
     assert_eq!(r.max_hosts_down, 1);
     assert_eq!(r.resources[0].name, "xcp-persistent-database");
     assert_eq!(r.vms.len(), 4);
+    Ok(())
+}
+
+#[test]
+fn controller_behind_runs_linstor_1_29_2_over_packages_left_at_1_29_0() -> Result<()> {
+    let (_, r) = load("controller-behind.toml")?;
+    assert_eq!(r.controller_version, "1.29.2");
+    assert_eq!(r.satellite_version.as_deref(), Some("1.29.2"));
+    for package in ["linstor-satellite", "linstor-controller", "linstor-common"] {
+        assert_eq!(r.pin[package], "1.29.0", "{package}");
+    }
+    // The pool built from it (satellites at 1.29.2 over 1.29.0 packages, every node ONLINE)
+    // is checked through `testbed up` by the agent's tests/pool_linstor.rs.
+    assert!(r.config_pin.is_empty());
     Ok(())
 }
 

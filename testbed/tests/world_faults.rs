@@ -91,6 +91,37 @@ fn a_host_that_comes_back_without_its_satellite_is_offline() -> Result<()> {
 }
 
 #[test]
+fn a_satellite_that_refuses_the_controller_is_version_mismatch_until_it_accepts() -> Result<()> {
+    let p = pool(3, ONE_RESOURCE)?;
+    p.world.inject(&Fault::SatelliteRefuses {
+        host: "xcp-ng-2".into(),
+    })?;
+    // Armed: nothing changes until the satellite starts again.
+    assert_eq!(p.connection("xcp-ng-2"), "ONLINE");
+    p.drain_and_reboot("xcp-ng-2")?;
+    p.world.skip(60.0);
+    assert_eq!(p.connection("xcp-ng-2"), "VERSION_MISMATCH");
+    let same = p
+        .world
+        .read(|s| s.hosts[1].satellite_version == Some(s.controller.version.clone()));
+    assert!(same, "the versions agree: the satellite refuses all the same");
+    // A restart does not cure it; the operator's fix does.
+    p.world
+        .systemctl(
+            &p.world.read(|s| s.hosts[1].uuid.clone()),
+            testbed::world::services::ServiceCommand::Restart,
+            testbed::world::services::Service::Satellite,
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert_eq!(p.connection("xcp-ng-2"), "VERSION_MISMATCH");
+    p.world.inject(&Fault::SatelliteAccepts {
+        host: "xcp-ng-2".into(),
+    })?;
+    assert_eq!(p.connection("xcp-ng-2"), "ONLINE");
+    Ok(())
+}
+
+#[test]
 fn a_stalled_resync_stays_inconsistent_until_resumed() -> Result<()> {
     let p = pool(3, ONE_RESOURCE)?;
     p.drain_and_reboot("xcp-ng-2")?;

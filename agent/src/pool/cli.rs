@@ -48,6 +48,11 @@ pub struct UpgradeArgs {
     /// the new version.
     #[arg(long, default_value_t = 900)]
     pub linstor_timeout: u64,
+    /// Seconds a state that waiting does not fix (a node VERSION_MISMATCH, a satellite not
+    /// running on a host that is up) may last before the run pauses on it; an EVICTED node
+    /// pauses it at once.
+    #[arg(long, default_value_t = 120)]
+    pub stuck_after: u64,
     /// Milliseconds between two looks at LINSTOR while waiting for a node or a resync (its
     /// REST API has no long poll; XAPI waits use event.from).
     #[arg(long, default_value_t = 500)]

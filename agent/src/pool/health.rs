@@ -2,9 +2,12 @@
 //! replica UpToDate; and the replica placement batching is computed from.
 
 use super::batches::{Replica, ReplicaKind};
-use crate::linstor::{Client, types::Resource};
+use super::wait::Blocker;
+use crate::linstor::{
+    Client,
+    types::{Node, Resource},
+};
 use anyhow::Result;
-use std::time::{Duration, Instant};
 
 pub const EVICTED: &str = "EVICTED";
 
@@ -70,23 +73,72 @@ pub fn resource_problems(resources: &[Resource]) -> Vec<String> {
     problems
 }
 
-/// Polls `check` until it returns no problems, or the timeout passes; returns the last
-/// problems seen (empty: healthy). A check that errors (the controller moving) is retried
-/// and its error counts as the problem.
-pub fn wait_healthy(
-    timeout: Duration,
-    poll: Duration,
-    mut check: impl FnMut() -> Result<Vec<String>>,
-) -> Vec<String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let problems = match check() {
-            Ok(p) => p,
-            Err(e) => vec![format!("{e:#}")],
+/// Why each node of `only` is not ONLINE, as wait blockers: EVICTED is final (only an operator
+/// brings a node back), VERSION_MISMATCH is stuck (nothing but a package install and a service
+/// restart changes it), OFFLINE on a host that XAPI says is live is stuck (its satellite does
+/// not run), OFFLINE elsewhere is pending (the host is still booting). `controller` is the
+/// version the controller runs now, `target` the LINSTOR version of the run, `host_live` says
+/// whether the node's host is live (None: not known).
+pub fn node_blockers(
+    nodes: &[Node],
+    only: &[String],
+    controller: &str,
+    target: &str,
+    host_live: impl Fn(&str) -> Option<bool>,
+) -> Vec<Blocker> {
+    let mut blockers = Vec::new();
+    for name in only {
+        let Some(node) = nodes.iter().find(|n| &n.name == name) else {
+            blockers.push(Blocker::Pending(format!(
+                "node {name} is not known to the controller"
+            )));
+            continue;
         };
-        if problems.is_empty() || Instant::now() >= deadline {
-            return problems;
+        if node.flags.iter().any(|f| f == EVICTED) {
+            blockers.push(Blocker::Final {
+                state: format!("node {name} is EVICTED"),
+                hint: format!(
+                    "LINSTOR evicted {name} (it was away longer than auto-eviction allows). Once \
+                     the host is healthy, `linstor node restore {name}` brings it back."
+                ),
+            });
+            continue;
         }
-        std::thread::sleep(poll);
+        match node.connection_status.as_str() {
+            "ONLINE" => {}
+            "VERSION_MISMATCH" => blockers.push(Blocker::Stuck {
+                state: format!(
+                    "node {name} is VERSION_MISMATCH (its satellite and the controller, at {controller}, \
+                     run different LINSTOR versions)"
+                ),
+                hint: version_mismatch_hint(target),
+            }),
+            status if host_live(name) == Some(true) => blockers.push(Blocker::Stuck {
+                state: format!("node {name} is {status} while its host is up"),
+                hint: format!(
+                    "Its satellite does not run or does not reach the controller: on {name}, \
+                     `systemctl status linstor-satellite` and `journalctl -u linstor-satellite` say \
+                     why; start it (`systemctl restart linstor-satellite`)."
+                ),
+            }),
+            status => blockers.push(Blocker::Pending(format!("node {name} is {status}"))),
+        }
     }
+    blockers
+}
+
+/// What an operator does about a VERSION_MISMATCH: one LINSTOR version everywhere, then the
+/// restarts Vates documents for XOSTOR updates.
+pub fn version_mismatch_hint(target: &str) -> String {
+    let pins = if target.is_empty() {
+        String::new()
+    } else {
+        format!(" --pin linstor-satellite={target} --pin linstor-controller={target}")
+    };
+    format!(
+        "Install one LINSTOR version on every host (`linstor-agent install --only linstor-satellite \
+         --only linstor-controller{pins}`), then `systemctl stop linstor-controller` on the host \
+         where it runs (drbd-reactor starts it again) and `systemctl restart linstor-satellite` on \
+         every host."
+    )
 }

@@ -138,9 +138,18 @@ pub struct Journal {
     pub pool_master: String,
     /// Package → version every host ends on.
     pub targets: BTreeMap<String, String>,
-    /// The LINSTOR version before, and whether the LINSTOR step is needed.
+    /// The LINSTOR version the controller ran before, and whether the LINSTOR step is needed.
     pub linstor_from: String,
+    /// The LINSTOR version every host ends on (installed and running).
+    #[serde(default)]
+    pub linstor_to: String,
     pub linstor_change: bool,
+    /// The LINSTOR server packages each host had installed before the run.
+    #[serde(default)]
+    pub linstor_installed: super::linstor_versions::PoolLinstor,
+    /// The server packages the LINSTOR step installs on every host that has them.
+    #[serde(default)]
+    pub linstor_packages: Vec<String>,
     pub batch_mode: String,
     pub batches: Vec<Vec<String>>,
     pub phases: BTreeMap<String, Step>,
@@ -148,6 +157,9 @@ pub struct Journal {
     pub settings: SavedSettings,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The wait the run paused on (state `paused`), until `--resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<super::wait::Stall>,
     /// What happened, one line per event, for the report and `pool status`.
     pub log: Vec<String>,
 }
@@ -267,7 +279,10 @@ mod tests {
             pool_master: "m".into(),
             targets: BTreeMap::new(),
             linstor_from: "1.29.0".into(),
+            linstor_to: "1.29.2".into(),
             linstor_change: true,
+            linstor_installed: Default::default(),
+            linstor_packages: vec![],
             batch_mode: "1".into(),
             batches: vec![vec!["a".into()]],
             phases: BTreeMap::new(),
@@ -285,6 +300,7 @@ mod tests {
             }],
             settings: SavedSettings::default(),
             error: None,
+            stall: None,
             log: vec![],
         }
     }

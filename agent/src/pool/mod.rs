@@ -10,15 +10,17 @@ pub mod batches;
 pub mod cli;
 pub mod health;
 pub mod journal;
+pub mod linstor_versions;
 pub mod phases;
 pub mod plugin;
 pub mod preflight;
 pub mod render;
 pub mod steps;
 pub mod targets;
+pub mod wait;
 
 use crate::app::Context;
-use crate::error::{ExitCode, UsageError, exit_code_for};
+use crate::error::{ExitCode, Refusal, UsageError, exit_code_for};
 use crate::output::Outcome;
 use crate::{linstor, xapi};
 use anyhow::{Result, anyhow};
@@ -43,6 +45,9 @@ pub struct Options {
     pub host_timeout: Duration,
     pub resync_timeout: Duration,
     pub linstor_timeout: Duration,
+    /// How long a state that waiting does not fix (VERSION_MISMATCH, a satellite not running
+    /// on a live host) may last before the run pauses on it.
+    pub stuck_after: Duration,
     pub poll: Duration,
     pub quiet: bool,
 }
@@ -60,6 +65,7 @@ impl Options {
             host_timeout: Duration::from_secs(args.host_timeout),
             resync_timeout: Duration::from_secs(args.resync_timeout),
             linstor_timeout: Duration::from_secs(args.linstor_timeout),
+            stuck_after: Duration::from_secs(args.stuck_after),
             poll: Duration::from_millis(args.poll_ms.max(1)),
             quiet,
         })
@@ -133,6 +139,7 @@ fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: 
             host_timeout: Duration::from_secs(600),
             resync_timeout: Duration::from_secs(600),
             linstor_timeout: Duration::from_secs(600),
+            stuck_after: Duration::from_secs(120),
             poll: Duration::from_millis(500),
             quiet,
         },
@@ -328,6 +335,7 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
         preflight::recheck(&mut up)?;
         up.journal.state = RunState::Running;
         up.journal.error = None;
+        up.journal.stall = None;
         up.log("resuming from the journal");
         up.save()?;
     } else {
@@ -350,6 +358,19 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
     match phases::run_all(&mut up) {
         Ok(()) => render::report(&up.journal),
         Err(err) => {
+            if let Some(stall) = err.chain().find_map(|c| c.downcast_ref::<wait::Stall>()) {
+                // A wait that did not end well: the run pauses with its journal intact.
+                let message = stall.message();
+                up.journal.state = RunState::Paused;
+                up.journal.stall = Some(stall.clone());
+                up.log(&format!("paused: {message}"));
+                up.save()?;
+                return Err(Refusal(format!(
+                    "the pool upgrade paused (journal {}): {message}",
+                    up.file.path.display()
+                ))
+                .into());
+            }
             let code = exit_code_for(&err);
             up.journal.state = RunState::Failed;
             up.journal.error = Some(format!("{err:#}"));
@@ -371,13 +392,17 @@ fn placeholder_journal() -> Journal {
         pool_master: String::new(),
         targets: BTreeMap::new(),
         linstor_from: String::new(),
+        linstor_to: String::new(),
         linstor_change: false,
+        linstor_installed: Default::default(),
+        linstor_packages: Vec::new(),
         batch_mode: String::new(),
         batches: Vec::new(),
         phases: BTreeMap::new(),
         hosts: Vec::new(),
         settings: Default::default(),
         error: None,
+        stall: None,
         log: Vec::new(),
     }
 }

@@ -9,6 +9,7 @@ use super::journal::{RunState, StepState, now};
 use super::plugin::{self, AgentArgs};
 use super::steps;
 use super::targets::is_linstor_package;
+use super::wait;
 use crate::linstor::types::PropsModify;
 use anyhow::{Result, anyhow};
 use std::collections::BTreeMap;
@@ -212,42 +213,44 @@ where
     Ok(results)
 }
 
-/// LINSTOR's version changes: the new packages on every host, then satellites and
-/// controller restarted (the controller by stopping it: drbd-reactor starts it again where
-/// its database is), then every node ONLINE on the new version.
+/// LINSTOR's version changes (on a running service or on an installed package of any host):
+/// the new packages on every host, the controller package included wherever it is installed,
+/// then, in the order Vates documents and Xen Orchestra follows, the controller stopped on
+/// every host (drbd-reactor starts it again where its database is, at the new version) and the
+/// satellites restarted; then the controller at the new version and every node ONLINE.
 fn linstor_step(up: &mut Upgrade) -> Result<()> {
     up.begin_phase("linstor")?;
     if !up.journal.linstor_change {
         return up.end_phase(
             "linstor",
             StepState::Skipped,
-            Some(format!("LINSTOR stays at {}", up.journal.linstor_from)),
+            Some(format!(
+                "LINSTOR stays at {}, installed and running",
+                up.journal.linstor_from
+            )),
         );
     }
-    let target = up
-        .journal
-        .targets
-        .get("linstor-satellite")
-        .cloned()
-        .unwrap_or_default();
-    let pins: BTreeMap<String, String> = up
+    let target = up.journal.linstor_to.clone();
+    let mut pins: BTreeMap<String, String> = up
         .journal
         .targets
         .iter()
         .filter(|(name, _)| is_linstor_package(name))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    for name in &up.journal.linstor_packages {
+        pins.insert(name.clone(), target.clone());
+    }
     let only: Vec<String> = pins.keys().cloned().collect();
     // Every host of the pool runs LINSTOR, not only those chosen with --hosts.
-    let hosts: Vec<(String, String)> = up
-        .xapi
-        .pool_hosts()?
-        .into_iter()
-        .map(|h| (h.reference, h.name_label))
+    let pool_hosts = up.xapi.pool_hosts()?;
+    let hosts: Vec<(String, String)> = pool_hosts
+        .iter()
+        .map(|h| (h.reference.clone(), h.name_label.clone()))
         .collect();
+    let from = super::linstor_versions::from_summary(&up.journal.linstor_installed, &up.journal.linstor_from);
     up.log(&format!(
-        "LINSTOR {} → {target} on {} hosts: {}",
-        up.journal.linstor_from,
+        "LINSTOR {from} → {target} on {} hosts: {}",
         hosts.len(),
         only.join(", ")
     ));
@@ -269,35 +272,59 @@ fn linstor_step(up: &mut Upgrade) -> Result<()> {
         ));
     }
     for (reference, name) in &hosts {
-        plugin::service(&mut up.xapi, reference, name, "restart", "linstor-satellite")?;
-    }
-    for (reference, name) in &hosts {
         plugin::service(&mut up.xapi, reference, name, "stop", "linstor-controller")?;
     }
-    let timeout = up.opts.linstor_timeout;
-    let problems = health::wait_healthy(timeout, up.opts.poll, || {
-        let version = up.linstor.version()?.version;
-        if version != target {
-            return Ok(vec![format!("the controller runs {version}, not {target} yet")]);
-        }
-        health::node_problems(&up.linstor, None)
-    });
-    if !problems.is_empty() {
-        return Err(anyhow!(
-            "after {} s the LINSTOR step is not done: {}. Check `linstor node list` and the \
-             controller's log, then `pool upgrade --resume`",
-            timeout.as_secs(),
-            problems.join("; ")
-        ));
+    for (reference, name) in &hosts {
+        plugin::service(&mut up.xapi, reference, name, "restart", "linstor-satellite")?;
     }
+    wait_linstor_at(up, &target)?;
     up.end_phase(
         "linstor",
         StepState::Done,
-        Some(format!(
-            "{} → {target}, every node ONLINE",
-            up.journal.linstor_from
-        )),
+        Some(format!("{from} → {target}, every node ONLINE")),
     )
+}
+
+/// Waits until the controller runs `target` and every node is ONLINE (see [`wait::until`]).
+fn wait_linstor_at(up: &mut Upgrade, target: &str) -> Result<()> {
+    let step = wait::Wait {
+        step: "phase linstor".into(),
+        host: None,
+        waits_for: format!("the controller at {target} and every node ONLINE"),
+        deadline: up.opts.linstor_timeout,
+        stuck_after: up.opts.stuck_after,
+        poll: up.opts.poll,
+        deadline_hint: "Check `linstor node list` and the controller's log \
+                        (`journalctl -u linstor-controller` where it runs)."
+            .into(),
+        show: !up.opts.quiet,
+    };
+    let linstor = &up.linstor;
+    let xapi = &mut up.xapi;
+    wait::until(&step, || {
+        let version = linstor.version()?.version;
+        if version != target {
+            return Ok(vec![wait::Blocker::Stuck {
+                state: format!("the controller runs {version}, not {target}"),
+                hint: format!(
+                    "The host it runs on did not get linstor-controller {target}: install it there \
+                     (`linstor-agent install --only linstor-controller --pin linstor-controller={target}`) \
+                     and `systemctl stop linstor-controller` (drbd-reactor starts it again)."
+                ),
+            }]);
+        }
+        let nodes = linstor.nodes()?;
+        let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        let hosts = xapi.pool_hosts().unwrap_or_default();
+        let live = |node: &str| {
+            hosts
+                .iter()
+                .find(|h| super::preflight::node_name(h) == node)
+                .map(|h| h.live)
+        };
+        Ok(health::node_blockers(&nodes, &names, &version, target, live))
+    })?;
+    Ok(())
 }
 
 /// VMs back where they were, settings restored, the run closed.

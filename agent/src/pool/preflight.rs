@@ -10,6 +10,7 @@ use super::health;
 use super::journal::{
     HOST_STEPS, HostEntry, Journal, PackageChange, RunState, SavedSettings, Step, StepState, now,
 };
+use super::linstor_versions;
 use super::plugin::{self, AgentAnswer, AgentArgs};
 use super::targets;
 use crate::error::{Refusal, UsageError};
@@ -42,6 +43,12 @@ pub fn run(up: &mut Upgrade) -> Result<Journal> {
 
     let chosen = select_hosts(&hosts, &opts.hosts, &pool.master)?;
 
+    // LINSTOR as installed on every host of the pool (not only the chosen ones: LINSTOR moves
+    // pool-wide), against what the controller runs.
+    let (installed, survey_problems) = linstor_versions::survey(up, &hosts, &opts.pins);
+    problems.extend(survey_problems);
+    let linstor_to = linstor_versions::target(&installed, &opts.pins);
+
     // The target versions: the pins given, else the lowest of every host's newest fit.
     let mut unpinned = Vec::new();
     for h in &chosen {
@@ -62,6 +69,14 @@ pub fn run(up: &mut Upgrade) -> Result<Journal> {
     }
     let mut target_versions = targets::common_targets(&unpinned, &up.kmod);
     target_versions.extend(opts.pins.clone());
+    if let Some(to) = &linstor_to {
+        for name in linstor_versions::SERVER_PACKAGES {
+            if let Some(v) = target_versions.get_mut(name) {
+                v.clone_from(to);
+            }
+        }
+        problems.extend(linstor_versions::unfixable(&installed, &controller_version, to));
+    }
 
     let mut entries = Vec::new();
     for h in &chosen {
@@ -178,10 +193,10 @@ pub fn run(up: &mut Upgrade) -> Result<Journal> {
             }
         }
     }
-    let linstor_target = target_versions.get("linstor-satellite").cloned();
-    let linstor_change = linstor_target
+    let linstor_change = linstor_to
         .as_deref()
-        .is_some_and(|t| t != controller_version.as_str());
+        .is_some_and(|t| linstor_versions::needs_change(&installed, &controller_version, t));
+    let linstor_packages = linstor_versions::packages_to_install(&installed, &target_versions);
     Ok(Journal {
         format: 1,
         state: RunState::Running,
@@ -191,13 +206,17 @@ pub fn run(up: &mut Upgrade) -> Result<Journal> {
         pool_master: pool.master.clone(),
         targets: target_versions,
         linstor_from: controller_version,
+        linstor_to: linstor_to.unwrap_or_default(),
         linstor_change,
+        linstor_installed: installed,
+        linstor_packages,
         batch_mode: opts.batch.to_string(),
         batches,
         phases: BTreeMap::new(),
         hosts: entries,
         settings: SavedSettings::default(),
         error: None,
+        stall: None,
         log: Vec::new(),
     })
 }

@@ -63,16 +63,17 @@ pub fn dry_run(journal: &Journal) -> Result<Outcome> {
     if journal.linstor_change {
         let _ = writeln!(
             out,
-            "LINSTOR step: {} → {} on every host, then controller and satellites restarted",
-            journal.linstor_from,
-            journal
-                .targets
-                .get("linstor-satellite")
-                .cloned()
-                .unwrap_or_default()
+            "LINSTOR step: {} → {} on every host ({}), then the controller stopped for \
+             drbd-reactor to start it again and the satellites restarted",
+            super::linstor_versions::from_summary(&journal.linstor_installed, &journal.linstor_from),
+            journal.linstor_to,
+            journal.linstor_packages.join(", ")
         );
     } else {
         let _ = writeln!(out, "LINSTOR step: none (stays at {})", journal.linstor_from);
+    }
+    for line in super::linstor_versions::describe(&journal.linstor_installed) {
+        let _ = writeln!(out, "  installed now: {line}");
     }
     for (i, batch) in journal.batches.iter().enumerate() {
         for name in batch {
@@ -93,7 +94,10 @@ pub fn dry_run(journal: &Journal) -> Result<Outcome> {
         "dry_run": true,
         "targets": journal.targets,
         "linstor_from": journal.linstor_from,
+        "linstor_to": journal.linstor_to,
         "linstor_change": journal.linstor_change,
+        "linstor_installed": journal.linstor_installed,
+        "linstor_packages": journal.linstor_packages,
         "batches": journal.batches,
         "hosts": journal.hosts.iter().map(|h| json!({
             "name": h.name,
@@ -215,7 +219,9 @@ pub fn status(file: &JournalFile) -> Result<Outcome> {
             .map_or("done".to_string(), |s| format!("{s}: {}", word(h.step(s))));
         let _ = writeln!(out, "  batch {:>2}  {:<16} {current}", h.batch, h.name);
     }
-    if let Some(err) = &journal.error {
+    if let Some(stall) = &journal.stall {
+        let _ = writeln!(out, "Paused: {}", stall.message());
+    } else if let Some(err) = &journal.error {
         let _ = writeln!(out, "Stopped: {err}");
     }
     let mut document = serde_json::to_value(&journal)?;

@@ -12,8 +12,8 @@
 use super::health;
 use super::journal::{HOST_STEPS, HostEntry, StepState};
 use super::plugin::{self, AgentArgs};
+use super::wait::{self, Blocker, Stall, StallReason, Wait};
 use super::{Options, Upgrade, kill_point};
-use crate::error::Refusal;
 use crate::{linstor, xapi};
 use anyhow::{Result, anyhow};
 use std::collections::BTreeMap;
@@ -24,6 +24,8 @@ struct Work<'a> {
     xapi: &'a mut xapi::Client,
     linstor: &'a linstor::Client,
     targets: &'a BTreeMap<String, String>,
+    /// The LINSTOR version of the run (what a VERSION_MISMATCH is fixed to).
+    linstor_to: &'a str,
     opts: &'a Options,
 }
 
@@ -54,6 +56,13 @@ pub fn run_batch(up: &mut Upgrade, batch: &[String]) -> Result<()> {
         for (entry, result) in pending.iter().zip(results) {
             match result {
                 Ok(note) => outcomes.push((entry.name.clone(), StepState::Done, note)),
+                // A wait that stalled leaves its step started: `--resume` waits again.
+                Err(e) if e.downcast_ref::<Stall>().is_some() => {
+                    outcomes.push((entry.name.clone(), StepState::Started, Some(format!("{e:#}"))));
+                    if failed.is_none() {
+                        failed = Some((entry.name.clone(), e));
+                    }
+                }
                 Err(e) => {
                     outcomes.push((entry.name.clone(), StepState::Failed, Some(format!("{e:#}"))));
                     if failed.is_none() {
@@ -64,6 +73,9 @@ pub fn run_batch(up: &mut Upgrade, batch: &[String]) -> Result<()> {
         }
         up.end_steps(&outcomes, step)?;
         if let Some((host, e)) = failed {
+            if e.downcast_ref::<Stall>().is_some() {
+                return Err(e);
+            }
             return Err(e.context(format!(
                 "{host}: step {step} failed; the host is left as it is (disabled), no further \
                  host was touched. Fix it, then `pool upgrade --resume`"
@@ -102,12 +114,14 @@ fn run_step_on_all(up: &mut Upgrade, step: &str, pending: &[HostEntry]) -> Vec<R
             xapi: &mut up.xapi,
             linstor: &up.linstor,
             targets: &up.journal.targets,
+            linstor_to: &up.journal.linstor_to,
             opts: &up.opts,
         };
         return vec![run_step(&mut work, step, &pending[0])];
     }
     let settings = up.xapi_settings.clone();
     let (linstor, targets, opts) = (&up.linstor, &up.journal.targets, &up.opts);
+    let linstor_to = up.journal.linstor_to.as_str();
     std::thread::scope(|scope| {
         let handles: Vec<_> = pending
             .iter()
@@ -120,6 +134,7 @@ fn run_step_on_all(up: &mut Upgrade, step: &str, pending: &[HostEntry]) -> Vec<R
                         xapi: &mut xapi,
                         linstor,
                         targets,
+                        linstor_to,
                         opts,
                     };
                     run_step(&mut work, step, entry)
@@ -143,7 +158,7 @@ fn run_step(w: &mut Work<'_>, step: &str, entry: &HostEntry) -> Result<Option<St
         "install" => install(w, entry),
         "reboot" => reboot_or_restart(w, entry),
         "wait-online" => wait_online(w, entry),
-        "wait-synced" => wait_synced(w),
+        "wait-synced" => wait_synced(w, entry),
         "enable" => w.xapi.host_enable(&entry.reference).map(|()| None),
         other => Err(anyhow!("unknown step {other}")),
     }
@@ -219,6 +234,7 @@ fn reboot_or_restart(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<Strin
         kill_point(&format!("host:{host}:reboot:asked"));
     }
     let timeout = w.opts.host_timeout;
+    let waited_from = super::journal::now();
     let mut seen_down = false;
     let reference = entry.reference.clone();
     let (hosts, back) = w.xapi.wait_hosts(timeout, |hosts| {
@@ -242,11 +258,20 @@ fn reboot_or_restart(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<Strin
             .map_or("gone from the pool".to_string(), |h| {
                 format!("live={}, enabled={}", h.live, h.enabled)
             });
-        return Err(anyhow!(
-            "{host} did not come back within {} s of its reboot (last seen: {last}): check its console; \
-             once it is up, `pool upgrade --resume` continues",
-            timeout.as_secs()
-        ));
+        return Err(Stall {
+            step: "reboot".into(),
+            host: Some(host.to_string()),
+            waits_for: format!("{host} back live after its reboot"),
+            reason: StallReason::Deadline,
+            blockers: vec![format!(
+                "{host} did not come back within {} s of its reboot (last seen: {last})",
+                timeout.as_secs()
+            )],
+            since: waited_from,
+            at: super::journal::now(),
+            hint: format!("Check {host}'s console and bring it up (XAPI must show it live)."),
+        }
+        .into());
     }
     // xapi enables a host when it starts: disable it again, so nothing is placed on it
     // before its node is ONLINE and its replicas are UpToDate.
@@ -259,44 +284,61 @@ fn reboot_or_restart(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<Strin
 
 fn wait_online(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
     let node = entry.node.clone();
-    let timeout = w.opts.host_timeout;
     let only = [node.clone()];
+    let target = w.linstor_to.to_string();
     let linstor = w.linstor;
-    let problems = health::wait_healthy(timeout, w.opts.poll, || {
-        let mut p = health::node_problems(linstor, Some(&only))?;
-        if linstor.node(&node)?.is_none() {
-            p.push(format!("node {node} is not known to the controller"));
-        }
-        Ok(p)
-    });
-    if !problems.is_empty() {
-        return Err(anyhow!(
-            "node {node} not ONLINE after {} s: {} (VERSION_MISMATCH: its linstor-satellite differs \
-             from the controller's; OFFLINE: the satellite is not running or not reachable)",
-            timeout.as_secs(),
-            problems.join("; ")
-        ));
-    }
+    let reference = entry.reference.clone();
+    let xapi = &mut *w.xapi;
+    let wait = Wait {
+        step: "wait-online".into(),
+        host: Some(entry.name.clone()),
+        waits_for: format!("node {node} ONLINE"),
+        deadline: w.opts.host_timeout,
+        stuck_after: w.opts.stuck_after,
+        poll: w.opts.poll,
+        deadline_hint: format!(
+            "Check {} (its console, `systemctl status linstor-satellite`) and the controller \
+             (`linstor node list`).",
+            entry.name
+        ),
+        show: !w.opts.quiet,
+    };
+    wait::until(&wait, || {
+        let nodes = linstor.nodes()?;
+        let controller = linstor.version()?.version;
+        let live = xapi
+            .pool_hosts()
+            .ok()
+            .and_then(|hosts| hosts.iter().find(|h| h.reference == reference).map(|h| h.live));
+        Ok(health::node_blockers(&nodes, &only, &controller, &target, |_| {
+            live
+        }))
+    })?;
     Ok(Some(format!("node {node} ONLINE")))
 }
 
 /// Every resource of the pool UpToDate before the hosts are given back (and before any other
 /// host goes down): the guard Xen Orchestra's rolling update lacks.
-fn wait_synced(w: &mut Work<'_>) -> Result<Option<String>> {
-    let timeout = w.opts.resync_timeout;
+fn wait_synced(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
     let linstor = w.linstor;
-    let problems = health::wait_healthy(timeout, w.opts.poll, || {
+    let wait = Wait {
+        step: "wait-synced".into(),
+        host: Some(entry.name.clone()),
+        waits_for: "every diskful replica UpToDate (the resync after this host's return)".into(),
+        deadline: w.opts.resync_timeout,
+        stuck_after: w.opts.stuck_after,
+        poll: w.opts.poll,
+        deadline_hint: "No further host is taken down. Bring the resources UpToDate \
+                        (`linstor resource list`; `linstor advise resource` suggests fixes)."
+            .into(),
+        show: !w.opts.quiet,
+    };
+    wait::until(&wait, || {
         let resources = linstor.resources(None)?;
-        Ok(health::resource_problems(&resources))
-    });
-    if !problems.is_empty() {
-        return Err(Refusal(format!(
-            "resync not finished after {} s: {}; no further host is taken down. When it is \
-             UpToDate (`linstor resource list`), `pool upgrade --resume` continues",
-            timeout.as_secs(),
-            problems.join("; ")
-        ))
-        .into());
-    }
+        Ok(health::resource_problems(&resources)
+            .into_iter()
+            .map(Blocker::Pending)
+            .collect())
+    })?;
     Ok(Some("every resource UpToDate".into()))
 }

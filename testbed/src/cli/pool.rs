@@ -72,6 +72,17 @@ pub enum FaultCommand {
         #[arg(long)]
         host: String,
     },
+    /// The next time the host's satellite starts (boot or restart), it refuses the controller's
+    /// version: its node is VERSION_MISMATCH until `satellite-accepts`.
+    SatelliteRefuses {
+        #[arg(long)]
+        host: String,
+    },
+    /// The host's satellite accepts the controller again (clears `satellite-refuses`).
+    SatelliteAccepts {
+        #[arg(long)]
+        host: String,
+    },
     /// Resyncs of a resource (all its diskful replicas, or one node's) stop progressing.
     StallResync {
         #[arg(long)]

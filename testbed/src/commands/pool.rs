@@ -36,6 +36,8 @@ pub fn fault(args: &FaultArgs) -> Result<()> {
     let fault = match &args.fault {
         FaultCommand::NoReturn { host } => Fault::NoReturn { host: host.clone() },
         FaultCommand::NoSatellite { host } => Fault::NoSatellite { host: host.clone() },
+        FaultCommand::SatelliteRefuses { host } => Fault::SatelliteRefuses { host: host.clone() },
+        FaultCommand::SatelliteAccepts { host } => Fault::SatelliteAccepts { host: host.clone() },
         FaultCommand::StallResync { resource, node } => Fault::StallResync {
             resource: resource.clone(),
             node: node.clone(),

@@ -148,8 +148,14 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
             reboots: 0,
             drbd_adjusted: false,
             joining,
+            refuses_controller: false,
         };
         boot::boot(&mut host, false);
+        if host.satellite_running
+            && let Some(running) = &scenario.satellite_version
+        {
+            host.satellite_version = Some(running.clone());
+        }
         boot::stamp_boot_time(&mut host, 0.0);
         state.hosts.push(host);
 

@@ -154,6 +154,10 @@ fn apply_due(state: &mut State) {
         }
         let no_satellite = take_armed(&mut state.faults.no_satellite, &uuid);
         boot::boot(&mut state.hosts[i], no_satellite);
+        if state.hosts[i].satellite_running && take_armed(&mut state.faults.satellite_refuses, &uuid) {
+            tracing::info!(host = %state.hosts[i].name, "satellite refuses the controller's version (fault)");
+            state.hosts[i].refuses_controller = true;
+        }
         boot::stamp_boot_time(&mut state.hosts[i], now);
         // xapi's auto-enable at boot does not end the host's maintenance window.
         let name = &state.hosts[i].name;
@@ -213,7 +217,7 @@ fn apply_due(state: &mut State) {
 }
 
 /// Removes `uuid` from an armed-fault list; whether it was there.
-fn take_armed(list: &mut Vec<String>, uuid: &str) -> bool {
+pub fn take_armed(list: &mut Vec<String>, uuid: &str) -> bool {
     let before = list.len();
     list.retain(|u| u != uuid);
     list.len() != before
@@ -308,6 +312,7 @@ pub fn connection_status(state: &State, node_name: &str) -> &'static str {
     }
     match &host.satellite_version {
         None => "OFFLINE",
+        Some(_) if host.refuses_controller => "VERSION_MISMATCH",
         Some(v) if *v != state.controller.version => "VERSION_MISMATCH",
         Some(_) => "ONLINE",
     }

@@ -18,6 +18,12 @@ pub enum Fault {
     NoReturn { host: String },
     /// The host's next boot does not start its LINSTOR satellite: its node is OFFLINE.
     NoSatellite { host: String },
+    /// The next time the host's satellite starts (boot or restart), it refuses the
+    /// controller's version: its node is VERSION_MISMATCH until `satellite-accepts`.
+    SatelliteRefuses { host: String },
+    /// The host's satellite accepts the controller again (an operator fixed it): the
+    /// `satellite-refuses` fault is cleared, armed or in effect.
+    SatelliteAccepts { host: String },
     /// Resyncs of the resource (on one node, or all of its replicas) make no progress.
     StallResync { resource: String, node: Option<String> },
     /// Stalled resyncs of the resource go on.
@@ -69,6 +75,15 @@ impl World {
         match fault {
             Fault::NoReturn { host } => self.arm_host(host, |f| &mut f.no_return),
             Fault::NoSatellite { host } => self.arm_host(host, |f| &mut f.no_satellite),
+            Fault::SatelliteRefuses { host } => self.arm_host(host, |f| &mut f.satellite_refuses),
+            Fault::SatelliteAccepts { host } => self.change(|s| {
+                let uuid = find_host(s, host)?.uuid.clone();
+                s.faults.satellite_refuses.retain(|u| *u != uuid);
+                if let Some(h) = s.hosts.iter_mut().find(|h| h.uuid == uuid) {
+                    h.refuses_controller = false;
+                }
+                Ok(())
+            }),
             Fault::StallResync { resource, node } => self.set_stalled(resource, node.as_deref(), true),
             Fault::ResumeResync { resource, node } => self.set_stalled(resource, node.as_deref(), false),
             Fault::ControllerDown { seconds } => {

@@ -125,6 +125,10 @@ pub struct Faults {
     pub no_return: Vec<String>,
     /// Host UUIDs whose next boot does not start the LINSTOR satellite.
     pub no_satellite: Vec<String>,
+    /// Host UUIDs whose satellite, the next time it starts (boot or restart), refuses the
+    /// controller's version (`Host::refuses_controller`).
+    #[serde(default)]
+    pub satellite_refuses: Vec<String>,
     /// Errors XAPI methods return instead of running.
     pub xapi_errors: Vec<XapiFault>,
 }
@@ -228,6 +232,10 @@ pub struct Host {
     /// replicas, no VMs, no disk at the start; `linstor-agent provision` registers it.
     #[serde(default)]
     pub joining: bool,
+    /// The satellite refuses the controller's version whatever the versions are: its node is
+    /// VERSION_MISMATCH (fault `satellite-refuses`, until `satellite-accepts`).
+    #[serde(default)]
+    pub refuses_controller: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,9 @@
 //! host_names = ["xcp-ng-1", ...]  # default xcp-ng-1 .. xcp-ng-N
 //! host_memory_gib = 32
 //! controller_version = "1.29.2"   # default: the fixture's newest linstor-satellite
+//! satellite_version = "1.29.2"    # what the satellites run at the start, whatever is installed
+//!                                 # (packages changed after the services started, with no
+//!                                 # restart); default: the installed linstor-satellite
 //! max_hosts_down = 1              # more hosts away at once is a violation
 //! time_scale = 60.0               # simulated seconds per real second (`--time-scale` overrides)
 //! ha_enabled = false              # XAPI pool HA on at the start (pool.disable_ha turns it off)
@@ -70,6 +73,7 @@ pub struct Scenario {
     pub host_names: Option<Vec<String>>,
     pub host_memory_gib: Option<f64>,
     pub controller_version: Option<String>,
+    pub satellite_version: Option<String>,
     pub max_hosts_down: Option<usize>,
     pub time_scale: Option<f64>,
     pub ha_enabled: Option<bool>,
@@ -158,6 +162,9 @@ pub struct Resolved {
     pub host_names: Vec<String>,
     pub host_memory: u64,
     pub controller_version: String,
+    /// What the satellites run at the start (None: the installed linstor-satellite).
+    #[serde(default)]
+    pub satellite_version: Option<String>,
     pub max_hosts_down: usize,
     pub time_scale: f64,
     pub durations: Durations,
@@ -287,6 +294,7 @@ impl Scenario {
             host_names,
             host_memory: (memory_gib * GIB as f64) as u64,
             controller_version,
+            satellite_version: self.satellite_version.clone(),
             max_hosts_down: self.max_hosts_down.unwrap_or(1),
             time_scale,
             durations: d.clone(),

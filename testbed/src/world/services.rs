@@ -136,6 +136,10 @@ impl World {
                 host.satellite_running = version.is_some();
                 if version.is_some() {
                     host.satellite_version = version;
+                    if super::dynamics::take_armed(&mut s.faults.satellite_refuses, host_uuid) {
+                        tracing::info!(host = %host.name, "satellite refuses the controller's version (fault)");
+                        host.refuses_controller = true;
+                    }
                 }
             } else {
                 host.satellite_running = false;
