@@ -1,20 +1,17 @@
-//! Runs one parsed command line: sets up logging, loads the config, dispatches, prints.
+//! The dispatcher: sets up logging, builds the [`Context`] (the sysroot and the validated
+//! settings), turns each command's clap arguments into that command's own options, runs it, and
+//! prints its report. Commands never import this module: they take a `&Context` and their
+//! options and return a report that implements [`Render`].
 
-use crate::cli::{Cli, Command};
-use crate::config::{self, LoadedConfig};
+use crate::cli::{Cli, Command, PoolCommand, ProbeArgs, ProbeCommand, UpgradeArgs};
+use crate::context::Context;
 use crate::error::{ExitCode, UsageError, exit_code_for};
 use crate::host::{Sysroot, facts};
-use crate::network;
-use crate::output::{Outcome, print_error};
-use crate::packages;
-use crate::storage;
+use crate::output::{Outcome, Render, print_error};
+use crate::settings::{self, Settings};
+use crate::{kernel_guard, network, packages, pool, probe, provision, register, status, storage};
 use std::path::{Path, PathBuf};
-
-/// What every command gets: the host it acts on and the configuration.
-pub struct Context {
-    pub sysroot: Sysroot,
-    pub config: LoadedConfig,
-}
+use std::time::Duration;
 
 pub fn run(cli: Cli) -> ExitCode {
     init_tracing(cli.global.verbose, cli.global.quiet);
@@ -38,35 +35,20 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         // Absolute too, so that the files named in messages and the `agent.d/` that
         // `install --save-pins` writes to do not depend on the working directory.
         Some(path) => (std::path::absolute(path).unwrap_or_else(|_| path.clone()), true),
-        None => (sysroot.path(config::DEFAULT_CONFIG), false),
+        None => (sysroot.path(settings::DEFAULT_CONFIG), false),
     };
-    let config = config::load(&config_path, required)?;
-    let ctx = Context { sysroot, config };
-    let quiet = cli.global.quiet;
-    match cli.command {
-        Command::Pool(command) => crate::pool::run(&ctx, &command, quiet),
-        Command::Facts => facts(&ctx),
+    let settings = Settings::load(&config_path, required)?;
+    let ctx = Context { sysroot, settings };
+    dispatch(&ctx, cli.command, cli.global.quiet)
+}
+
+fn dispatch(ctx: &Context, command: Command, quiet: bool) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Facts => Outcome::of(&facts_report(ctx)?),
         Command::Plan(args) => {
             let mut options = packages::Options::parse(&args.selection.pin, &args.selection.only)?;
             options.newest = args.newest;
-            let report = packages::plan_report_with(&ctx, &options)?;
-            let mut human = packages::render_plan(&report);
-            let options = crate::provision::Options {
-                dry_run: true,
-                skip_peer_check: true,
-                timeout: std::time::Duration::from_secs(10),
-            };
-            let steps = crate::provision::plan_after_install(&ctx, &options);
-            human.push_str(&crate::provision::render_plans(&steps));
-            let mut document = serde_json::to_value(&report)?;
-            if let Some(map) = document.as_object_mut() {
-                map.insert("steps".into(), serde_json::to_value(&steps)?);
-            }
-            Ok(Outcome {
-                document,
-                human,
-                exit: ExitCode::Ok,
-            })
+            Outcome::of(&provision::host_plan(ctx, &options)?)
         }
         Command::Install(args) => {
             let options = packages::InstallOptions {
@@ -74,59 +56,91 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
                 download_only: args.download_only,
                 save_pins: args.save_pins,
             };
-            let report = packages::install_with(&ctx, &options)?;
-            Outcome::new(&report, packages::render_install(&report))
+            Outcome::of(&packages::install_with(ctx, &options)?)
         }
         Command::KernelGuard(args) => {
-            let options = crate::kernel_guard::Options {
+            let options = kernel_guard::Options {
                 dry_run: args.dry_run,
                 packages: packages::Options::parse(&args.pin, &[])?,
             };
-            crate::kernel_guard::outcome(&ctx, &options)
+            Outcome::of(&kernel_guard::run(ctx, &options)?)
         }
         Command::Storage(args) => {
             let options = storage::StorageOptions {
                 dry_run: args.dry_run,
                 wipe: args.wipe,
             };
-            let report = storage::run(&ctx, &options)?;
-            Outcome::new(&report, storage::render(&report))
+            Outcome::of(&storage::run(ctx, &options)?)
         }
         Command::Network(args) => {
             let options = network::Options {
                 dry_run: args.dry_run,
                 skip_peer_check: args.skip_peer_check,
             };
-            let report = network::run(&ctx, options)?;
-            Outcome::new(&report, network::render(&report))
+            Outcome::of(&network::run(ctx, options)?)
         }
-        Command::Probe(args) => crate::probe::run(&ctx, args),
+        Command::Probe(args) => Outcome::of(&probe::run(ctx, &probe_request(args))?),
         Command::Provision(args) => {
-            let options = crate::provision::Options {
+            let options = provision::Options {
                 dry_run: args.dry_run,
                 skip_peer_check: args.skip_peer_check,
-                timeout: std::time::Duration::from_secs(args.timeout),
+                timeout: Duration::from_secs(args.timeout),
             };
-            let report = crate::provision::run(&ctx, &options)?;
-            Outcome::new(&report, crate::provision::render(&report))
+            Outcome::of(&provision::run(ctx, &options)?)
         }
-        Command::Status => {
-            let report = crate::status::run(&ctx);
-            let mut outcome = Outcome::new(&report, crate::status::render(&report))?;
-            if !report.converged {
-                outcome.exit = ExitCode::Failed;
-            }
-            Ok(outcome)
-        }
+        Command::Status => Outcome::of(&status::run(ctx)),
         Command::Register(args) => {
-            let options = crate::register::Options {
+            let options = register::Options {
                 dry_run: args.dry_run,
-                timeout: std::time::Duration::from_secs(args.timeout),
+                timeout: Duration::from_secs(args.timeout),
             };
-            let report = crate::register::run(&ctx, &options)?;
-            Outcome::new(&report, crate::register::render(&report))
+            Outcome::of(&register::run(ctx, &options)?)
         }
+        Command::Pool(command) => Outcome::of(&pool::run(ctx, &pool_request(command, quiet)?)?),
     }
+}
+
+fn probe_request(args: ProbeArgs) -> probe::Request {
+    match args.serve {
+        Some(ProbeCommand::Serve(serve)) => probe::Request::Serve {
+            listen: serve.listen,
+            max_seconds: serve.max_seconds,
+            max_bytes: serve.max_bytes,
+            max_clients: serve.max_clients,
+        },
+        None => probe::Request::Probe {
+            peers: args.peers,
+            seconds: args.seconds,
+            disk_gbps: args.disk_gbps,
+        },
+    }
+}
+
+fn pool_request(command: PoolCommand, quiet: bool) -> anyhow::Result<pool::Request> {
+    Ok(match command {
+        PoolCommand::Upgrade(args) => pool::Request::Upgrade(upgrade_options(&args, quiet)?),
+        PoolCommand::Status => pool::Request::Status,
+        PoolCommand::Pause => pool::Request::Pause,
+        PoolCommand::Abort => pool::Request::Abort { quiet },
+    })
+}
+
+fn upgrade_options(args: &UpgradeArgs, quiet: bool) -> anyhow::Result<pool::Options> {
+    let pins = pool::targets::parse_pins(&args.pins).map_err(UsageError)?;
+    Ok(pool::Options {
+        dry_run: args.dry_run,
+        resume: args.resume,
+        batch: args.batch,
+        hosts: args.hosts.clone(),
+        pins,
+        evacuate_timeout: Duration::from_secs(args.evacuate_timeout),
+        host_timeout: Duration::from_secs(args.host_timeout),
+        resync_timeout: Duration::from_secs(args.resync_timeout),
+        linstor_timeout: Duration::from_secs(args.linstor_timeout),
+        stuck_after: Duration::from_secs(args.stuck_after),
+        poll: Duration::from_millis(args.poll_ms.max(1)),
+        quiet,
+    })
 }
 
 /// `--root` as an absolute path, made so once at startup: rpm, yum and dnf refuse a relative
@@ -147,29 +161,31 @@ fn absolute_root(root: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(cleaned)
 }
 
+/// `facts`: what this host is, and the kernels the DRBD module must serve.
 #[derive(serde::Serialize)]
 struct FactsReport {
-    command: &'static str,
-    changed: bool,
+    #[serde(flatten)]
+    core: crate::report::ReportCore,
     #[serde(flatten)]
     facts: facts::Facts,
     /// The kernels the DRBD module must serve, default boot kernel first.
     serve: Vec<facts::KernelTarget>,
 }
 
-fn facts(ctx: &Context) -> anyhow::Result<Outcome> {
+impl Render for FactsReport {
+    fn human(&self) -> String {
+        facts::render(&self.facts, &self.serve)
+    }
+}
+
+fn facts_report(ctx: &Context) -> anyhow::Result<FactsReport> {
     let facts = facts::gather(&ctx.sysroot)?;
     let serve = facts::kernels_to_serve(&facts, &ctx.sysroot)?;
-    let human = facts::render(&facts, &serve);
-    Outcome::new(
-        &FactsReport {
-            command: "facts",
-            changed: false,
-            facts,
-            serve,
-        },
-        human,
-    )
+    Ok(FactsReport {
+        core: crate::report::ReportCore::new("facts", false),
+        facts,
+        serve,
+    })
 }
 
 fn init_tracing(verbose: u8, quiet: bool) {

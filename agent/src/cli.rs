@@ -1,6 +1,9 @@
-//! The command line (DESIGN §4): global options, then one command per step.
+//! The command line, all of it: global options, then one command per step, `provision`,
+//! `status`, `probe`, `kernel-guard` and `pool`. Only clap types live here; the dispatcher
+//! (`app`) turns them into each command's own options.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::output::OutputFormat;
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -36,12 +39,6 @@ pub struct GlobalOptions {
     pub quiet: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Human,
-    Json,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// What this host is: OS and XCP-ng version, running, installed and default boot kernels.
@@ -75,7 +72,7 @@ pub enum Command {
     /// The rolling pool upgrade and its controls, run from anywhere that reaches the pool
     /// master's XAPI ([xapi]) and the LINSTOR controller ([controller]).
     #[command(subcommand)]
-    Pool(crate::pool::cli::PoolCommand),
+    Pool(PoolCommand),
 }
 
 /// `--pin` and `--only`, shared by `plan` and `install`.
@@ -207,4 +204,61 @@ pub struct ProbeServeArgs {
     /// Exit once this many probes have been served.
     #[arg(long, value_name = "N")]
     pub max_clients: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// Upgrade every host of the pool to the target versions, host by host (or in safe
+    /// batches), never letting a DRBD resource lose quorum. Journaled: `--resume` continues
+    /// a run that was stopped or killed.
+    Upgrade(UpgradeArgs),
+    /// Show the journal of the current or last upgrade: phases, hosts, steps.
+    Status,
+    /// Ask the running upgrade to stop after the batch it is working on; `--resume` continues.
+    Pause,
+    /// Ask the running upgrade to stop after the batch it is working on and restore the pool's
+    /// settings; the journal is closed as aborted.
+    Abort,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// Print the plan per host (packages from → to, reboot or restart, batch) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Continue the journaled run from the step it stopped at, after checking the pool again.
+    #[arg(long)]
+    pub resume: bool,
+    /// Hosts down at once: `auto` (the largest groups LINSTOR's replica placement and the free
+    /// memory allow) or a number (at most that many, still only where it is safe).
+    #[arg(long, default_value = "1", value_parser = crate::pool::batches::BatchMode::parse)]
+    pub batch: crate::pool::batches::BatchMode,
+    /// Upgrade only these hosts (XAPI name labels or hostnames), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Target version of a package (repeatable); else the newest that fits every host.
+    #[arg(long = "pin", value_name = "PKG=VERSION")]
+    pub pins: Vec<String>,
+    /// Seconds a host may take to evacuate its VMs.
+    #[arg(long, default_value_t = 1800)]
+    pub evacuate_timeout: u64,
+    /// Seconds a host may take to come back live after its reboot, and its node ONLINE.
+    #[arg(long, default_value_t = 1800)]
+    pub host_timeout: u64,
+    /// Seconds the resources may take to be UpToDate again after a host comes back.
+    #[arg(long, default_value_t = 3600)]
+    pub resync_timeout: u64,
+    /// Seconds the LINSTOR step may take for the controller and every node to be ONLINE on
+    /// the new version.
+    #[arg(long, default_value_t = 900)]
+    pub linstor_timeout: u64,
+    /// Seconds a state that waiting does not fix (a node VERSION_MISMATCH, a satellite not
+    /// running on a host that is up) may last before the run pauses on it; an EVICTED node
+    /// pauses it at once.
+    #[arg(long, default_value_t = 120)]
+    pub stuck_after: u64,
+    /// Milliseconds between two looks at LINSTOR while waiting for a node or a resync (its
+    /// REST API has no long poll; XAPI waits use event.from).
+    #[arg(long, default_value_t = 500)]
+    pub poll_ms: u64,
 }

@@ -1,4 +1,5 @@
-//! The error kinds that decide the exit code (DESIGN §4).
+//! The error kinds that decide the exit code: 0 done, 1 failed, 2 bad usage or config, 3 refused
+//! for safety (README "Exit codes", a public contract).
 //!
 //! Everything else travels as `anyhow::Error` with context; `main` walks the chain and maps the
 //! first of these markers it finds to its exit code, so a refusal deep in a step still exits 3.

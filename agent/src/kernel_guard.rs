@@ -11,13 +11,13 @@
 //!
 //! The kernel package hooks in `hooks/` run this after every kernel install.
 
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, Refusal, exit_code_for};
 use crate::host::facts::{self, KernelTarget};
-use crate::output::Outcome;
 use crate::packages::fit::{Evidence, Fit, fit};
 use crate::packages::{self, backend, installed, live, select};
 use crate::repo::{Files, RepoPackage, Repository};
+use crate::report::ReportCore;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
@@ -68,10 +68,9 @@ pub struct ErrorDoc {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub command: &'static str,
-    /// True when a module package was installed.
-    pub changed: bool,
-    pub dry_run: bool,
+    /// `changed`: a module package was installed.
+    #[serde(flatten)]
+    pub core: ReportCore,
     /// The module package's name (`[packages] kmod`).
     pub kmod: String,
     pub kernels: Vec<KernelState>,
@@ -84,7 +83,6 @@ pub struct Report {
     pub repo: Option<String>,
     pub package_manager: Option<&'static str>,
     /// Live-only actions not performed (under `--root`).
-    pub skipped: Vec<String>,
     /// Set when the run was refused (exit 3): a kernel has no module and the repository none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDoc>,
@@ -92,15 +90,6 @@ pub struct Report {
 
 /// Runs the guard and returns its document; a refusal is an outcome with exit 3 whose document
 /// still lists every kernel.
-pub fn outcome(ctx: &Context, options: &Options) -> Result<Outcome> {
-    let report = run(ctx, options)?;
-    let mut outcome = Outcome::new(&report, render(&report))?;
-    if report.error.is_some() {
-        outcome.exit = ExitCode::Refused;
-    }
-    Ok(outcome)
-}
-
 pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
     let facts = facts::gather(&ctx.sysroot)?;
     let kernels = facts::kernels_to_serve(&facts, &ctx.sysroot)?;
@@ -111,21 +100,18 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         ))
         .into());
     }
-    let packages = options.packages.packages_config(&ctx.config.config.packages);
+    let packages = options.packages.packages_config(&ctx.settings.packages);
     let kmod = packages.kmod.clone();
     let on_host = installed::module_packages(&ctx.sysroot, &kmod)?;
 
     let mut report = Report {
-        command: "kernel-guard",
-        changed: false,
-        dry_run: options.dry_run,
+        core: ReportCore::new("kernel-guard", options.dry_run),
         kmod: kmod.clone(),
         kernels: kernels.iter().map(|k| state(k, &on_host)).collect(),
         to_install: Vec::new(),
         installed: Vec::new(),
         repo: None,
         package_manager: None,
-        skipped: Vec::new(),
         error: None,
     };
     let missing: Vec<&KernelTarget> = kernels
@@ -139,8 +125,8 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
     }
 
     // Some kernel has no module: ask the repository.
-    let repo_config = ctx.config.repo()?;
-    let repository = Repository::open(&repo_config, &ctx.sysroot)?;
+    let repo_config = ctx.settings.repo()?;
+    let repository = Repository::open(repo_config, &ctx.sysroot)?;
     report.repo = Some(repository.baseurl().to_owned());
     let metadata = repository.metadata_with(&Files::Named {
         names: vec![kmod.clone()],
@@ -221,7 +207,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         )
     })?;
     report.package_manager = Some(manager.name());
-    report.changed = true;
+    report.core.changed = true;
 
     // The rpm database decides: every kernel must now have a fitting installed module.
     let on_host = installed::module_packages(&ctx.sysroot, &kmod)?;
@@ -261,7 +247,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
     if ctx.sysroot.is_live() {
         live::depmod(&unames)?;
     } else {
-        report.skipped.push(format!(
+        report.core.skipped.push(format!(
             "depmod -a {} (--root: not the running system)",
             unames.join(" ")
         ));
@@ -318,10 +304,10 @@ pub fn render(report: &Report) -> String {
             k.reasons.join(", ")
         ));
     }
-    for skipped in &report.skipped {
+    for skipped in &report.core.skipped {
         out.push_str(&format!("skipped: {skipped}\n"));
     }
-    match (&report.error, report.dry_run, report.changed) {
+    match (&report.error, report.core.dry_run, report.core.changed) {
         (Some(error), _, _) => out.push_str(&format!("refused: {}\n", error.message)),
         (None, true, _) if !report.to_install.is_empty() => out.push_str(&format!(
             "Dry run: would install {}; changed nothing.\n",
@@ -335,4 +321,18 @@ pub fn render(report: &Report) -> String {
         _ => out.push_str("Every kernel has a DRBD module: nothing to do.\n"),
     }
     out
+}
+
+impl crate::output::Render for Report {
+    fn human(&self) -> String {
+        render(self)
+    }
+    /// A kernel the repository has no module for is a refusal.
+    fn exit(&self) -> ExitCode {
+        if self.error.is_some() {
+            ExitCode::Refused
+        } else {
+            ExitCode::Ok
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 pub mod app;
 pub mod cli;
-pub mod config;
+pub mod context;
 pub mod error;
 pub mod exec;
 pub mod host;
@@ -17,6 +17,9 @@ pub mod probe;
 pub mod provision;
 pub mod register;
 pub mod repo;
+pub mod report;
+pub mod settings;
 pub mod status;
+pub mod steps;
 pub mod storage;
 pub mod xapi;

@@ -1,4 +1,5 @@
-//! Thin entry point: parse the command line, run, map the error to an exit code (DESIGN §4).
+//! Thin entry point: parse the command line, run, map the error to an exit code (the codes are
+//! in `error.rs` and README "Exit codes").
 
 use clap::Parser;
 

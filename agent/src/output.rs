@@ -1,8 +1,23 @@
 //! What a command prints: human text, or one JSON document that always carries `"changed"`.
 
-use crate::cli::OutputFormat;
 use crate::error::ExitCode;
 use serde::Serialize;
+
+/// `--output`: human text, or one JSON document on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+/// What every command returns: a typed report that serializes to its JSON document (with
+/// `changed`), renders as human text, and says the exit code it ends with.
+pub trait Render: Serialize {
+    fn human(&self) -> String;
+    fn exit(&self) -> ExitCode {
+        ExitCode::Ok
+    }
+}
 
 /// A finished command: its JSON document (which includes `changed`) and its human rendering.
 pub struct Outcome {
@@ -25,6 +40,13 @@ impl Outcome {
             human,
             exit: ExitCode::Ok,
         })
+    }
+
+    /// The outcome of a command's report.
+    pub fn of(report: &impl Render) -> anyhow::Result<Outcome> {
+        let mut outcome = Outcome::new(report, report.human())?;
+        outcome.exit = report.exit();
+        Ok(outcome)
     }
 
     pub fn print(&self, format: OutputFormat) {

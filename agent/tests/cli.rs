@@ -1,4 +1,4 @@
-//! The command-line contract (DESIGN §4): config errors are exit 2 naming file:line and key,
+//! The command-line contract: config errors are exit 2 naming file:line and key,
 //! `--output json` is always one JSON document with `changed`, usage errors are exit 2.
 
 mod support;

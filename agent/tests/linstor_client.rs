@@ -1,10 +1,10 @@
 //! The LINSTOR REST client against the testbed's LINSTOR face served in-process: every call
 //! the agent uses, URL fallback, and refusals shown as message, cause and correction.
 
-use linstor_agent::config::ControllerConfig;
 use linstor_agent::linstor::{
     Client, LinstorError, NetInterface, NodeCreate, PropsModify, StoragePoolCreate,
 };
+use linstor_agent::settings::ControllerSettings;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use testbed::linstor_face::test_world::{online_pool, spawn};
@@ -29,11 +29,7 @@ fn face() -> Face {
 }
 
 fn client(urls: Vec<String>) -> Client {
-    Client::new(&ControllerConfig {
-        urls,
-        ..Default::default()
-    })
-    .expect("client")
+    Client::new(&ControllerSettings::with_urls(urls)).expect("client")
 }
 
 /// A URL nothing listens on (a port bound, then released).

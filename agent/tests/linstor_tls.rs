@@ -4,8 +4,8 @@
 
 mod support;
 
-use linstor_agent::config::ControllerConfig;
 use linstor_agent::linstor::Client;
+use linstor_agent::settings::ControllerSettings;
 use std::path::Path;
 use std::sync::Arc;
 use testbed::linstor_face::test_world::{online_pool, spawn};
@@ -67,12 +67,10 @@ fn https_with_a_ca_file_and_a_client_certificate() {
     support::tls::certificates(dir.path());
     let url = tls_front(dir.path(), &upstream);
 
-    let config = ControllerConfig {
-        urls: vec![url.clone()],
+    let config = ControllerSettings {
         ca_file: Some(dir.path().join("ca.pem")),
-        cert_file: Some(dir.path().join("client.pem")),
-        key_file: Some(dir.path().join("client.key")),
-        ..Default::default()
+        identity: Some((dir.path().join("client.pem"), dir.path().join("client.key"))),
+        ..ControllerSettings::with_urls(vec![url.clone()])
     };
     let client = Client::new(&config).expect("client");
     let version = client
@@ -82,9 +80,8 @@ fn https_with_a_ca_file_and_a_client_certificate() {
     assert_eq!(client.nodes().expect("nodes").len(), 3);
 
     // Without the client certificate the controller's TLS refuses the connection.
-    let no_cert = Client::new(&ControllerConfig {
-        cert_file: None,
-        key_file: None,
+    let no_cert = Client::new(&ControllerSettings {
+        identity: None,
         ..config.clone()
     })
     .expect("client");
@@ -94,7 +91,7 @@ fn https_with_a_ca_file_and_a_client_certificate() {
     assert!(err.to_string().contains(&url), "{err}");
 
     // Without the CA the server's certificate is not trusted.
-    let no_ca = Client::new(&ControllerConfig {
+    let no_ca = Client::new(&ControllerSettings {
         ca_file: None,
         ..config
     })

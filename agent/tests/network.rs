@@ -595,40 +595,40 @@ fn tls_front(dir: &Path, upstream: &str) -> TlsFront {
 
 #[test]
 fn tls_with_a_ca_file_or_a_pinned_fingerprint() {
-    use linstor_agent::config::XapiConfig;
+    use linstor_agent::settings::XapiSettings;
     use linstor_agent::xapi::{Client, Settings};
     let pool = pool(1);
     let (root, _) = pool.host(0);
     let certs = tempfile::tempdir().unwrap();
     let front = tls_front(certs.path(), &pool.url);
     let sysroot = linstor_agent::host::Sysroot::new(&root);
-    let base = XapiConfig {
-        url: Some(front.url.clone()),
-        username: Some("root".into()),
-        password_file: Some(pool.secret.clone()),
+    let base = XapiSettings {
+        url: front.url.clone(),
+        username: "root".into(),
+        password_file: pool.secret.clone(),
         ca_file: None,
         fingerprint: None,
     };
-    let connect = |config: XapiConfig| -> anyhow::Result<String> {
-        let mut client = Client::new(Settings::from_config(&config, "test")?)?;
+    let connect = |config: XapiSettings| -> anyhow::Result<String> {
+        let mut client = Client::new(Settings::from_settings(&config)?)?;
         Ok(client.this_host(&sysroot)?.name)
     };
 
     // The pinned fingerprint, as openssl prints it (colons, upper case).
-    let pinned = XapiConfig {
-        fingerprint: Some(front.fingerprint.clone()),
+    let pinned = XapiSettings {
+        fingerprint: Some(linstor_agent::xapi::tls::parse_fingerprint(&front.fingerprint).unwrap()),
         ..base.clone()
     };
     assert_eq!(connect(pinned).unwrap(), pool.names[0]);
     // The CA that signed the certificate.
-    let with_ca = XapiConfig {
+    let with_ca = XapiSettings {
         ca_file: Some(front.ca.clone()),
         ..base.clone()
     };
     assert_eq!(connect(with_ca).unwrap(), pool.names[0]);
     // Another fingerprint: refused, saying so.
-    let wrong = XapiConfig {
-        fingerprint: Some(format!("sha256:{}", "00".repeat(32))),
+    let wrong = XapiSettings {
+        fingerprint: Some([0; 32]),
         ..base.clone()
     };
     let err = format!("{:#}", connect(wrong).unwrap_err());

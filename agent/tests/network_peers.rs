@@ -1,4 +1,4 @@
-//! The peer check in real network namespaces (DESIGN §6): hosts on a bridge, jumbo frames, one
+//! The peer check in real network namespaces: hosts on a bridge, jumbo frames, one
 //! host left at 1500, and a peer with no route. Every namespace is removed when the test ends.
 
 mod support;

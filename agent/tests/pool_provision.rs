@@ -5,8 +5,8 @@
 
 mod pool_support;
 
-use linstor_agent::config::ControllerConfig;
 use linstor_agent::linstor::Client;
+use linstor_agent::settings::ControllerSettings;
 use pool_support::testbed_bin;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -78,10 +78,9 @@ fn three_hosts_with_disks_provision_to_online_nodes_with_their_storage_pools() {
     };
     let hosts = info["hosts"].as_array().expect("hosts").clone();
     assert_eq!(hosts.len(), 3);
-    let linstor = Client::new(&ControllerConfig {
-        urls: vec![info["linstor_url"].as_str().expect("url").to_string()],
-        ..Default::default()
-    })
+    let linstor = Client::new(&ControllerSettings::with_urls(vec![
+        info["linstor_url"].as_str().expect("url").to_string(),
+    ]))
     .expect("client");
 
     for host in &hosts {

@@ -1,4 +1,4 @@
-//! The link probe between two network namespaces (DESIGN §6): the agent binary serves in one
+//! The link probe between two network namespaces: the agent binary serves in one
 //! and probes from the other, over a veth pair shaped with `tc … tbf` or left at full speed.
 
 mod support;

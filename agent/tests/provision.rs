@@ -5,9 +5,9 @@
 
 mod support;
 
-use linstor_agent::config::ControllerConfig;
 use linstor_agent::host::Sysroot;
 use linstor_agent::linstor::Client;
+use linstor_agent::settings::ControllerSettings;
 use std::sync::Arc;
 use support::*;
 use testbed::fixture::catalog::*;
@@ -36,11 +36,7 @@ fn pool_without(name: &str) -> Pool {
 
 impl Pool {
     fn client(&self) -> Client {
-        Client::new(&ControllerConfig {
-            urls: vec![self.url.clone()],
-            ..Default::default()
-        })
-        .expect("client")
+        Client::new(&ControllerSettings::with_urls(vec![self.url.clone()])).expect("client")
     }
 }
 
@@ -169,7 +165,23 @@ fn a_failing_network_step_leaves_install_applied_and_register_untouched() {
         &p,
         "[network]\nstorage_address = \"not-an-address\"\n",
     );
+    // A bad setting is refused when the settings are read, before any step runs.
+    let run = agent(&host, &["--output", "json", "provision", "--timeout", "20"]);
+    assert_eq!(run.code, 2, "{}", run.message());
+    assert!(
+        run.message().contains("[network] storage_address"),
+        "{}",
+        run.message()
+    );
+    assert!(installed_besides_kernels(&host).is_empty(), "nothing installed");
 
+    // A network step that fails while it runs: its sysctl file cannot be read.
+    let config = std::fs::read_to_string(&host.config)
+        .expect("config")
+        .replace("not-an-address", "10.1.0.12/24");
+    std::fs::write(&host.config, config).expect("config");
+    let sysctl = host.root.join("etc/sysctl.d/90-linstor-agent.conf");
+    std::fs::create_dir_all(&sysctl).expect("a directory where the file goes");
     let run = agent(&host, &["--output", "json", "provision", "--timeout", "20"]);
     assert_ne!(run.code, 0, "{}", run.message());
     let message = run.json()["error"]["message"]
@@ -192,10 +204,7 @@ fn a_failing_network_step_leaves_install_applied_and_register_untouched() {
     );
 
     // Fixed: the next run picks up from there (install has nothing left to do).
-    let config = std::fs::read_to_string(&host.config)
-        .expect("config")
-        .replace("not-an-address", "10.1.0.12/24");
-    std::fs::write(&host.config, config).expect("config");
+    std::fs::remove_dir(&sysctl).expect("fixed");
     let run = agent(&host, &["--output", "json", "provision", "--timeout", "20"]);
     assert_eq!(run.code, 0, "{}", run.message());
     let doc = run.json();

@@ -2,8 +2,8 @@
 //! face served in-process: creation, idempotence, the storage interface and PrefNic, the
 //! controller down, a duplicate node at another address, and the ONLINE wait's timeout.
 
-use linstor_agent::config::ControllerConfig;
 use linstor_agent::linstor::Client;
+use linstor_agent::settings::ControllerSettings;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,11 +47,7 @@ impl Pool {
     }
 
     fn client(&self) -> Client {
-        Client::new(&ControllerConfig {
-            urls: vec![self.url.clone()],
-            ..Default::default()
-        })
-        .expect("client")
+        Client::new(&ControllerSettings::with_urls(vec![self.url.clone()])).expect("client")
     }
 }
 

@@ -5,9 +5,9 @@
 
 mod storage_support;
 
-use linstor_agent::app::Context;
-use linstor_agent::config;
+use linstor_agent::context::Context;
 use linstor_agent::host::Sysroot;
+use linstor_agent::settings::Settings;
 use linstor_agent::storage::{self, lvm::Lvm};
 use storage_support::*;
 
@@ -79,7 +79,7 @@ fn an_empty_disk_becomes_the_group_a_second_disk_is_added_and_the_next_run_chang
     // What the register step reads.
     let ctx = Context {
         sysroot: Sysroot::new(&host.root),
-        config: config::load(&host.config, true).unwrap(),
+        settings: Settings::load(&host.config, true).unwrap(),
     };
     let result = storage::inspect(&ctx).unwrap().expect("the group exists");
     assert_eq!(result.volume_group, "linstor_group");

@@ -1,6 +1,5 @@
 //! The kernel the bootloader will boot next: the one a DRBD module must exist for before any
-//! reboot (DESIGN §2: "nothing stops a host from rebooting into a kernel that has no DRBD
-//! module").
+//! reboot (a host that reboots into a kernel with no DRBD module comes back with no storage).
 //!
 //! Where it is written, first found wins:
 //! 1. XCP-ng's own `grub.cfg`: `/boot/efi/EFI/xenserver/grub.cfg` (UEFI), `/boot/grub/grub.cfg`

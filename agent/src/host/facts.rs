@@ -1,5 +1,5 @@
 //! What `linstor-agent facts` reports: the host's OS, names and kernels, gathered through the
-//! Sysroot so that `--root` reports on the root (DESIGN §4).
+//! Sysroot so that `--root` reports on the root (its installed kernels, not `uname`).
 
 use crate::host::{Sysroot, boot, inventory, kernels, rootfs};
 use anyhow::{Context, Result};

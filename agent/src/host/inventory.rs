@@ -1,4 +1,4 @@
-//! `/etc/xensource-inventory`: where a dom0 says who it is (DESIGN §2): `PRODUCT_BRAND`,
+//! `/etc/xensource-inventory`: where a dom0 says who it is: `PRODUCT_BRAND`,
 //! `PRODUCT_VERSION`, `INSTALLATION_UUID`, `MANAGEMENT_INTERFACE`, … as sh assignments.
 
 use crate::host::{Sysroot, rootfs, shell_vars};

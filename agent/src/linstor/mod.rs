@@ -10,8 +10,8 @@
 
 pub mod types;
 
-use crate::config::ControllerConfig;
 use crate::error::UsageError;
+use crate::settings::ControllerSettings;
 use anyhow::Context as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -101,7 +101,7 @@ pub struct Client {
 impl Client {
     /// A client for the `[controller]` section. Missing or unreadable TLS files are usage
     /// errors naming the file.
-    pub fn new(config: &ControllerConfig) -> anyhow::Result<Client> {
+    pub fn new(config: &ControllerSettings) -> anyhow::Result<Client> {
         if config.urls.is_empty() {
             return Err(UsageError(
                 "[controller] urls is empty: give the LINSTOR controller's REST URL, e.g. \
@@ -136,36 +136,21 @@ impl Client {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        match (&config.cert_file, &config.key_file) {
-            (Some(cert), Some(key)) => {
-                let mut pem = read_tls_file(cert, "cert_file")?;
-                pem.push(b'\n');
-                pem.extend(read_tls_file(key, "key_file")?);
-                let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                    UsageError(format!(
-                        "[controller] cert_file {} / key_file {}: not a PEM certificate and private key: {e}",
-                        cert.display(),
-                        key.display()
-                    ))
-                })?;
-                builder = builder.identity(identity);
-            }
-            (None, None) => {}
-            _ => {
-                return Err(UsageError(
-                    "[controller] cert_file and key_file go together: give both (the client \
-                     certificate and its private key, PEM) or neither"
-                        .into(),
-                )
-                .into());
-            }
+        if let Some((cert, key)) = &config.identity {
+            let mut pem = read_tls_file(cert, "cert_file")?;
+            pem.push(b'\n');
+            pem.extend(read_tls_file(key, "key_file")?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                UsageError(format!(
+                    "[controller] cert_file {} / key_file {}: not a PEM certificate and private key: {e}",
+                    cert.display(),
+                    key.display()
+                ))
+            })?;
+            builder = builder.identity(identity);
         }
         let http = builder.build().context("building the LINSTOR HTTP client")?;
-        let urls = config
-            .urls
-            .iter()
-            .map(|u| u.trim_end_matches('/').to_string())
-            .collect();
+        let urls = config.urls.clone();
         Ok(Client {
             http,
             urls,
@@ -461,13 +446,11 @@ mod tests {
     }
 
     #[test]
-    fn cert_without_key_is_a_usage_error() {
-        let config = ControllerConfig {
-            urls: vec!["https://c:3371".into()],
-            cert_file: Some("/nonexistent.pem".into()),
-            ..Default::default()
-        };
+    fn a_missing_certificate_file_is_a_usage_error_naming_it() {
+        let mut config = ControllerSettings::with_urls(vec!["https://c:3371".into()]);
+        config.identity = Some(("/nonexistent.pem".into(), "/nonexistent.key".into()));
         let err = Client::new(&config).err().expect("refused");
         assert_eq!(crate::error::exit_code_for(&err), crate::error::ExitCode::Usage);
+        assert!(format!("{err:#}").contains("/nonexistent.pem"), "{err:#}");
     }
 }

@@ -1,5 +1,5 @@
-//! The network step (DESIGN §1): sysctl, DRBD transport options, firewall, storage NIC, and the
-//! peer check at the chosen MTU.
+//! The network step: sysctl, DRBD transport options, firewall, storage NIC, and the peer check
+//! at the chosen MTU.
 //!
 //! `network` plans first (every change with its from → to), then applies only what differs, so
 //! a second run changes nothing. Files are written under the sysroot; live-only actions
@@ -11,13 +11,14 @@ pub mod nic;
 pub mod peers;
 pub mod sysctl;
 
-use crate::app::Context;
-use crate::config::NetworkConfig;
+use crate::context::Context;
 use crate::exec;
 use crate::host::{Sysroot, inventory};
+use crate::report::ReportCore;
+use crate::settings::NetworkSettings;
 use crate::xapi;
 use anyhow::{Context as _, Result};
-use nic::{Cidr, NicChange, Wanted};
+use nic::{Cidr, Wanted};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -41,18 +42,18 @@ pub struct RefusedKey {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NetworkReport {
-    pub command: &'static str,
-    pub changed: bool,
-    pub dry_run: bool,
+    #[serde(flatten)]
+    pub core: ReportCore,
     /// Made, or (with `--dry-run`) to be made.
     pub changes: Vec<Change>,
     pub refused: Vec<RefusedKey>,
-    /// Live-only actions not taken under `--root`.
-    pub skipped: Vec<String>,
-    pub notes: Vec<String>,
     /// The peer check, per peer.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<peers::PeerResult>,
+    /// A dry run on a live host with peers: applying would run the peer check, which a plan
+    /// does not (so a plan with no change does not prove the step converged).
+    #[serde(skip)]
+    pub peer_check_due: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -113,56 +114,25 @@ fn management_network(sysroot: &Sysroot, pifs: Option<&[xapi::Pif]>) -> Result<O
             .and_then(|p| Cidr::from_netmask(&p.ip, &p.netmask))
             .map(|c| c.network()));
     }
-    if !sysroot.is_live() {
-        return Ok(None);
-    }
-    let Some(device) = inventory::load(sysroot)?.and_then(|i| i.get("MANAGEMENT_INTERFACE").cloned()) else {
-        return Ok(None);
-    };
-    let out = exec::run_unchecked(Command::new("ip").args(["-o", "-4", "addr", "show", "dev", &device]))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.lines().find_map(|line| {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        words
-            .windows(2)
-            .find(|w| w[0] == "inet")
-            .and_then(|w| Cidr::parse(w[1]).ok())
-            .map(|c| c.network())
-    }))
+    Ok(nic::management_cidr(sysroot)?.map(|c| c.network()))
 }
 
 /// Runs the network step.
 pub fn run(ctx: &Context, options: Options) -> Result<NetworkReport> {
     let sysroot = &ctx.sysroot;
-    let live = sysroot.is_live();
-    let config = &ctx.config.config;
-    let net: NetworkConfig = config.network.clone().unwrap_or_default();
-    let address = net
-        .storage_address
-        .as_deref()
-        .map(nic::parse_address)
-        .transpose()?;
-    if let Some(mtu) = net.mtu {
-        nic::check_mtu(mtu)?;
-    }
+    let net = &ctx.settings.network;
     let mut report = NetworkReport {
-        command: "network",
-        changed: false,
-        dry_run: options.dry_run,
+        core: ReportCore::new("network", options.dry_run),
         changes: Vec::new(),
         refused: Vec::new(),
-        skipped: Vec::new(),
-        notes: Vec::new(),
         peers: Vec::new(),
+        peer_check_due: false,
     };
     let apply = !options.dry_run;
 
     // XAPI first: the storage NIC and the management network come from it.
-    let mut client = match &config.xapi {
-        Some(x) => Some(xapi::Client::new(xapi::Settings::from_config(
-            x,
-            &ctx.config.sources(),
-        )?)?),
+    let mut client = match ctx.settings.xapi()? {
+        Some(x) => Some(xapi::Client::new(xapi::Settings::from_settings(x)?)?),
         None => None,
     };
     let mut host_pifs = None;
@@ -171,12 +141,12 @@ pub fn run(ctx: &Context, options: Options) -> Result<NetworkReport> {
         host_pifs = Some(client.host_pifs(&host)?);
     }
 
-    sysctl_step(sysroot, &net, apply, &mut report)?;
+    sysctl_step(sysroot, net, apply, &mut report)?;
     modprobe_step(sysroot, apply, &mut report)?;
 
     // Firewall, from the storage and management networks.
     let mut sources = Vec::new();
-    if let Some(a) = address {
+    if let Some(a) = net.storage_address {
         sources.push(a.network());
     }
     if let Some(m) = management_network(sysroot, host_pifs.as_deref())?
@@ -185,90 +155,117 @@ pub fn run(ctx: &Context, options: Options) -> Result<NetworkReport> {
         sources.push(m);
     }
     firewall_step(ctx, &sources, apply, &mut report)?;
+    nic_step(ctx, client.as_mut(), host_pifs.as_deref(), apply, &mut report)?;
 
-    // The storage NIC.
-    if address.is_some() || net.mtu.is_some() {
-        let device = match (&net.storage_interface, &host_pifs) {
-            (Some(d), _) => Some(d.clone()),
-            (None, Some(pifs)) => pifs.iter().find(|p| p.management).map(|p| p.device.clone()),
-            (None, None) => inventory::load(sysroot)?.and_then(|i| i.get("MANAGEMENT_INTERFACE").cloned()),
-        };
-        let Some(device) = device else {
-            anyhow::bail!(crate::error::UsageError(
-                "[network] storage_interface is not set and the management interface is unknown: set storage_interface"
-                    .into()
-            ));
-        };
-        let wanted = Wanted {
-            device,
-            // The management NIC keeps its address: only a dedicated storage NIC gets one.
-            address: if net.storage_interface.is_some() {
-                address
-            } else {
-                None
-            },
-            mtu: net.mtu,
-        };
-        let record = |report: &mut NetworkReport, changes: &[NicChange]| {
-            for c in changes {
-                report.changes.push(Change {
-                    what: format!("storage NIC {}", c.what),
-                    target: c.device.clone(),
-                    from: c.from.clone(),
-                    to: c.to.clone(),
-                });
+    report.core.changed = apply && !report.changes.is_empty();
+    peer_step(sysroot, net, options, &mut report)?;
+    Ok(report)
+}
+
+/// The storage NIC: its address (a dedicated storage NIC only) and MTU, through XAPI when there
+/// is `[xapi]` (XAPI owns the host's network), else with `ip` on a live host.
+fn nic_step(
+    ctx: &Context,
+    client: Option<&mut xapi::Client>,
+    host_pifs: Option<&[xapi::Pif]>,
+    apply: bool,
+    report: &mut NetworkReport,
+) -> Result<()> {
+    let net = &ctx.settings.network;
+    if net.storage_address.is_none() && net.mtu.is_none() {
+        return Ok(());
+    }
+    let device = match (&net.storage_interface, host_pifs) {
+        (Some(d), _) => Some(d.clone()),
+        (None, Some(pifs)) => pifs.iter().find(|p| p.management).map(|p| p.device.clone()),
+        (None, None) => inventory::load(&ctx.sysroot)?.and_then(|i| i.get("MANAGEMENT_INTERFACE").cloned()),
+    };
+    let Some(device) = device else {
+        anyhow::bail!(crate::error::UsageError(
+            "[network] storage_interface is not set and the management interface is unknown: set storage_interface"
+                .into()
+        ));
+    };
+    let wanted = Wanted {
+        device,
+        // The management NIC keeps its address: only a dedicated storage NIC gets one.
+        address: if net.storage_interface.is_some() {
+            net.storage_address
+        } else {
+            None
+        },
+        mtu: net.mtu,
+    };
+    let changes = match (client, host_pifs) {
+        (Some(client), Some(pifs)) => {
+            let (pif, changes) = nic::plan_xapi(pifs, &wanted)?;
+            if apply {
+                nic::apply_xapi(client, &pif, &changes, &wanted)?;
             }
-        };
-        match (client.as_mut(), &host_pifs) {
-            (Some(client), Some(pifs)) => {
-                let (pif, changes) = nic::plan_xapi(pifs, &wanted)?;
-                if apply {
-                    nic::apply_xapi(client, &pif, &changes, &wanted)?;
-                }
-                record(&mut report, &changes);
+            changes
+        }
+        _ if ctx.sysroot.is_live() => {
+            let changes = nic::plan_iproute(&wanted)?;
+            if apply {
+                nic::apply_iproute(&changes, &wanted)?;
             }
-            _ if live => {
-                let changes = nic::plan_iproute(&wanted)?;
-                if apply {
-                    nic::apply_iproute(&changes, &wanted)?;
-                }
-                record(&mut report, &changes);
-            }
-            _ => report.skipped.push(format!(
+            changes
+        }
+        _ => {
+            report.core.skip(format!(
                 "storage NIC {} (address, MTU): live-only without [xapi], skipped under --root",
                 wanted.device
-            )),
+            ));
+            Vec::new()
         }
+    };
+    for c in changes {
+        report.changes.push(Change {
+            what: format!("storage NIC {}", c.what),
+            target: c.device,
+            from: c.from,
+            to: c.to,
+        });
     }
+    Ok(())
+}
 
-    report.changed = apply && !report.changes.is_empty();
-    if !net.peers.is_empty() {
-        if options.skip_peer_check {
-            report.notes.push("peer check skipped (--skip-peer-check)".into());
-        } else if !live {
-            report
-                .skipped
-                .push("peer check (live-only, skipped under --root)".into());
-        } else {
-            let mtu = net.mtu.unwrap_or(peers::BASE_MTU);
-            report.peers = peers::check(&net.peers, mtu);
-            if !peers::all_ok(&report.peers) && apply {
-                return Err(crate::error::Refusal(format!(
-                    "peer check at MTU {mtu} failed ({} change(s) made before it):\n{}\
-                     fix the storage network (or the peers' MTU), or pass --skip-peer-check",
-                    report.changes.len(),
-                    peers::render(&report.peers)
-                ))
-                .into());
-            }
-        }
+/// The peers reachable at the storage MTU (live only; a dry run only says it is due).
+fn peer_step(
+    sysroot: &Sysroot,
+    net: &NetworkSettings,
+    options: Options,
+    report: &mut NetworkReport,
+) -> Result<()> {
+    if net.peers.is_empty() {
+        return Ok(());
     }
-    Ok(report)
+    if options.skip_peer_check {
+        report.core.note("peer check skipped (--skip-peer-check)");
+        return Ok(());
+    }
+    if !sysroot.is_live() {
+        report.core.skip("peer check (live-only, skipped under --root)");
+        return Ok(());
+    }
+    report.peer_check_due = options.dry_run;
+    let mtu = net.mtu.unwrap_or(peers::BASE_MTU);
+    report.peers = peers::check(&net.peers, mtu);
+    if !peers::all_ok(&report.peers) && !options.dry_run {
+        return Err(crate::error::Refusal(format!(
+            "peer check at MTU {mtu} failed ({} change(s) made before it):\n{}\
+             fix the storage network (or the peers' MTU), or pass --skip-peer-check",
+            report.changes.len(),
+            peers::render(&report.peers)
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn sysctl_step(
     sysroot: &Sysroot,
-    net: &NetworkConfig,
+    net: &NetworkSettings,
     apply: bool,
     report: &mut NetworkReport,
 ) -> Result<()> {
@@ -310,6 +307,7 @@ fn sysctl_step(
     }
     if !sysroot.is_live() {
         report
+            .core
             .skipped
             .push("sysctl -w (live-only, skipped under --root)".into());
         return Ok(());
@@ -350,7 +348,7 @@ fn sysctl_step(
 
 fn modprobe_step(sysroot: &Sysroot, apply: bool, report: &mut NetworkReport) -> Result<()> {
     if let Some(shipped) = modprobe::shipped_elsewhere(sysroot)? {
-        report.notes.push(format!(
+        report.core.notes.push(format!(
             "drbd_transport_tcp options already set in {}: left as shipped",
             shipped.display()
         ));
@@ -381,24 +379,20 @@ fn firewall_step(ctx: &Context, sources: &[String], apply: bool, report: &mut Ne
     let sysroot = &ctx.sysroot;
     let path = sysroot.path(firewall::PATH);
     let Some(text) = read_optional(&path)? else {
-        report.notes.push(format!(
+        report.core.notes.push(format!(
             "no {} (where XCP-ng keeps its rules): firewall left alone; open TCP 3366/3367, 3370/3371 and 7000-7999 yourself",
             firewall::PATH
         ));
         return Ok(());
     };
     if sources.is_empty() {
-        report.notes.push(
+        report.core.notes.push(
             "no storage_address and no known management network: the ports are opened to every source".into(),
         );
     }
-    let controller = ctx.config.config.controller.as_ref();
-    let node_type = controller
-        .and_then(|c| c.node_type.as_deref())
-        .unwrap_or("combined");
-    let may_run_controller = !node_type.eq_ignore_ascii_case("satellite");
-    let tls =
-        controller.is_some_and(|c| c.cert_file.is_some() || c.urls.iter().any(|u| u.starts_with("https://")));
+    let controller = ctx.settings.controller.as_ref();
+    let may_run_controller = controller.is_none_or(|c| c.node_type == crate::settings::NodeType::Combined);
+    let tls = controller.is_some_and(|c| c.uses_tls());
     let rules = firewall::wanted_rules(sources, &firewall::ports(tls, may_run_controller));
     let (new_text, added) = firewall::insert(&text, &rules).with_context(|| path.display().to_string())?;
     for rule in &added {
@@ -414,6 +408,7 @@ fn firewall_step(ctx: &Context, sources: &[String], apply: bool, report: &mut Ne
     }
     if !sysroot.is_live() {
         report
+            .core
             .skipped
             .push("iptables-restore (live-only, skipped under --root)".into());
         return Ok(());
@@ -436,7 +431,11 @@ fn firewall_step(ctx: &Context, sources: &[String], apply: bool, report: &mut Ne
 /// The human rendering.
 pub fn render(report: &NetworkReport) -> String {
     let mut out = String::new();
-    let verb = if report.dry_run { "would change" } else { "changed" };
+    let verb = if report.core.dry_run {
+        "would change"
+    } else {
+        "changed"
+    };
     if report.changes.is_empty() {
         out.push_str("network: nothing to change\n");
     }
@@ -452,15 +451,21 @@ pub fn render(report: &NetworkReport) -> String {
             r.key, r.value, r.reason
         ));
     }
-    for s in &report.skipped {
+    for s in &report.core.skipped {
         out.push_str(&format!("skipped: {s}\n"));
     }
     if !report.peers.is_empty() {
         out.push_str("peers:\n");
         out.push_str(&peers::render(&report.peers));
     }
-    for n in &report.notes {
+    for n in &report.core.notes {
         out.push_str(&format!("note: {n}\n"));
     }
     out
+}
+
+impl crate::output::Render for NetworkReport {
+    fn human(&self) -> String {
+        render(self)
+    }
 }

@@ -235,6 +235,30 @@ pub fn apply_iproute(changes: &[NicChange], wanted: &Wanted) -> Result<()> {
 }
 
 /// Validates `storage_address`.
+/// The address of `/etc/xensource-inventory`'s `MANAGEMENT_INTERFACE` (`ip -o -4 addr show
+/// dev …`), on a live host; `None` under `--root` or when there is none.
+pub fn management_cidr(sysroot: &crate::host::Sysroot) -> Result<Option<Cidr>> {
+    if !sysroot.is_live() {
+        return Ok(None);
+    }
+    let Some(device) =
+        crate::host::inventory::load(sysroot)?.and_then(|i| i.get("MANAGEMENT_INTERFACE").cloned())
+    else {
+        return Ok(None);
+    };
+    let out = crate::exec::run_unchecked(
+        std::process::Command::new("ip").args(["-o", "-4", "addr", "show", "dev", &device]),
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.lines().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words
+            .windows(2)
+            .find(|w| w[0] == "inet")
+            .and_then(|w| Cidr::parse(w[1]).ok())
+    }))
+}
+
 pub fn parse_address(text: &str) -> Result<Cidr> {
     Cidr::parse(text).map_err(|e| crate::error::UsageError(format!("[network] storage_address: {e}")).into())
 }

@@ -1,4 +1,4 @@
-//! Does a kernel-module package fit a kernel? (DESIGN §2, strongest evidence first.)
+//! Does a kernel-module package fit a kernel? Strongest evidence first:
 //!
 //! 1. kABI: the package requires `kernel(sym) = crc` symbols (LINBIT's kmods) — it fits exactly
 //!    when the kernel provides every one of them with the same CRC. Such a package is judged by

@@ -9,12 +9,13 @@ pub mod options;
 pub mod plan;
 pub mod select;
 
-use crate::app::Context;
-use crate::config::{self, PackagesConfig, SavedPins};
+use crate::context::Context;
 use crate::error::{Refusal, UsageError};
 use crate::host::facts::{self, Facts};
 use crate::host::rpmdb::{self, RpmPackage};
 use crate::repo::{Files, Repository};
+use crate::report::ReportCore;
+use crate::settings::{self, PackagesSettings, SavedPins};
 use anyhow::{Context as _, Result};
 pub use options::Options;
 use plan::{Change, InstallPlan};
@@ -26,7 +27,7 @@ pub struct Prepared {
     pub repository: Repository,
     pub plan: InstallPlan,
     /// `[packages]` with this run's `--pin`s over the config's pins.
-    pub packages: PackagesConfig,
+    pub packages: PackagesSettings,
 }
 
 /// Reads the host and the repository and computes the plan; changes nothing on the host
@@ -39,9 +40,12 @@ pub fn prepare(ctx: &Context) -> Result<Prepared> {
 /// command line when it pins too.
 pub fn sources(ctx: &Context, options: &Options) -> String {
     if options.pins.is_empty() {
-        ctx.config.sources()
+        ctx.settings.sources.describe()
     } else {
-        format!("{} (or --pin on the command line)", ctx.config.sources())
+        format!(
+            "{} (or --pin on the command line)",
+            ctx.settings.sources.describe()
+        )
     }
 }
 
@@ -51,7 +55,7 @@ pub fn sources(ctx: &Context, options: &Options) -> String {
 /// linstor-common), and left alone when it does not: `--only` never adds a package.
 pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
     let facts = facts::gather(&ctx.sysroot)?;
-    let packages = options.packages_config(&ctx.config.config.packages);
+    let packages = options.packages_config(&ctx.settings.packages);
     let want_kmod = options.includes(&packages.kmod);
     let kernels = if want_kmod {
         facts::kernels_to_serve(&facts, &ctx.sysroot)?
@@ -66,8 +70,8 @@ pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
         ))
         .into());
     }
-    let repo_config = ctx.config.repo()?;
-    let repository = Repository::open(&repo_config, &ctx.sysroot)?;
+    let repo_config = ctx.settings.repo()?;
+    let repository = Repository::open(repo_config, &ctx.sysroot)?;
     // Module matching needs only the module package's files under /lib/modules: the rest of a
     // large repository's filelists is skipped without being parsed or kept.
     let files = if want_kmod {
@@ -135,7 +139,7 @@ pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
                     "--only {name}: no package of that name is installed on the host, in the repository {}, \
                      or in [packages] of {}: check the name",
                     repository.baseurl(),
-                    ctx.config.sources()
+                    ctx.settings.sources.describe()
                 ))
                 .into());
             }
@@ -177,9 +181,9 @@ pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
 
 #[derive(Debug, Serialize)]
 pub struct PlanReport {
-    pub command: &'static str,
     /// `plan` never changes the host.
-    pub changed: bool,
+    #[serde(flatten)]
+    pub core: ReportCore,
     /// True when `install` would change something.
     pub pending: bool,
     #[serde(flatten)]
@@ -193,8 +197,7 @@ pub fn plan_report(ctx: &Context) -> Result<PlanReport> {
 pub fn plan_report_with(ctx: &Context, options: &Options) -> Result<PlanReport> {
     let prepared = prepare_with(ctx, options)?;
     Ok(PlanReport {
-        command: "plan",
-        changed: false,
+        core: ReportCore::new("plan", true),
         pending: !prepared.plan.is_converged(),
         plan: prepared.plan,
     })
@@ -212,16 +215,15 @@ pub fn render_plan(report: &PlanReport) -> String {
 
 #[derive(Debug, Serialize)]
 pub struct InstallReport {
-    pub command: &'static str,
-    pub changed: bool,
+    /// `skipped`: live-only actions not performed (under `--root`, or with `--download-only`).
+    #[serde(flatten)]
+    pub core: ReportCore,
     pub download_only: bool,
     pub package_manager: Option<&'static str>,
     #[serde(flatten)]
     pub plan: InstallPlan,
     /// Verified package files in the cache.
     pub downloaded: Vec<String>,
-    /// Live-only actions not performed (under `--root`, or with `--download-only`).
-    pub skipped: Vec<String>,
     pub module: Option<live::ModuleCheck>,
     pub warnings: Vec<String>,
     /// With `--save-pins`: the fragment written after the install.
@@ -260,7 +262,7 @@ pub fn install_with(ctx: &Context, options: &InstallOptions) -> Result<InstallRe
     let pins = prepared.packages.pin.clone();
     let mut report = install_prepared(ctx, prepared, options.download_only)?;
     if options.save_pins {
-        let path = ctx.config.pin_fragment_path();
+        let path = ctx.settings.sources.pin_fragment_path();
         let why = if options.plan.pins.is_empty() {
             "after an install with the pins of the config".to_owned()
         } else {
@@ -272,9 +274,9 @@ pub fn install_with(ctx: &Context, options: &InstallOptions) -> Result<InstallRe
                 .collect();
             format!("after `install {}`", given.join(" "))
         };
-        let saved = config::write_pin_fragment(&path, &pins, &why)
+        let saved = settings::write_pin_fragment(&path, &pins, &why)
             .context("the packages are installed, but the pins were not saved")?;
-        report.changed |= saved.changed;
+        report.core.changed |= saved.changed;
         report.saved_pins = Some(saved);
     }
     Ok(report)
@@ -288,13 +290,11 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
         ..
     } = prepared;
     let mut report = InstallReport {
-        command: "install",
-        changed: false,
+        core: ReportCore::new("install", false),
         download_only,
         package_manager: None,
         plan,
         downloaded: Vec::new(),
-        skipped: Vec::new(),
         module: None,
         warnings: Vec::new(),
         saved_pins: None,
@@ -322,12 +322,12 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
         }
     }
     if download_only {
-        report.skipped.push("install (--download-only)".into());
+        report.core.skip("install (--download-only)");
         return Ok(report);
     }
 
     let manager = backend::detect();
-    let repo_config = ctx.config.repo()?;
+    let repo_config = ctx.settings.repo()?;
     let repo_dir = ctx.sysroot.cache_dir().join("yum.repos.d");
     backend::write_repo_file(&repo_dir, repository.baseurl(), &repo_config.gpgkey)?;
     let releasever = releasever(&facts);
@@ -341,7 +341,7 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
     };
     manager.apply(&tx)?;
     report.package_manager = Some(manager.name());
-    report.changed = true;
+    report.core.changed = true;
     verify_installed(ctx, &report.plan)?;
 
     let kernels: Vec<String> = report.plan.kernels.iter().map(|k| k.uname_r.clone()).collect();
@@ -358,11 +358,12 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
             report.module = Some(check);
         }
     } else {
-        report.skipped.push(format!(
+        report.core.skipped.push(format!(
             "depmod -a {} (--root: not the running system)",
             kernels.join(" ")
         ));
         report
+            .core
             .skipped
             .push("modprobe drbd (--root: not the running system)".into());
     }
@@ -453,7 +454,7 @@ pub fn render_install(report: &InstallReport) -> String {
     } else {
         out.push_str("Nothing to do: every package is installed at the planned version.\n");
     }
-    for skipped in &report.skipped {
+    for skipped in &report.core.skipped {
         out.push_str(&format!("skipped: {skipped}\n"));
     }
     for warning in &report.warnings {
@@ -468,4 +469,10 @@ pub fn render_install(report: &InstallReport) -> String {
         ));
     }
     out
+}
+
+impl crate::output::Render for InstallReport {
+    fn human(&self) -> String {
+        render_install(self)
+    }
 }

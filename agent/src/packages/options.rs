@@ -2,8 +2,8 @@
 //! `--pin PKG=VERSION` over the config's `[packages] pin` (for this run only), and
 //! `--only PKG` to limit the packages the plan touches.
 
-use crate::config::PackagesConfig;
 use crate::error::UsageError;
+use crate::settings::PackagesSettings;
 use anyhow::Result;
 use std::collections::BTreeMap;
 
@@ -52,7 +52,7 @@ impl Options {
 
     /// The `[packages]` section with this run's pins over the config's (a `--pin` wins over
     /// the same package's pin in any file).
-    pub fn packages_config(&self, config: &PackagesConfig) -> PackagesConfig {
+    pub fn packages_config(&self, config: &PackagesSettings) -> PackagesSettings {
         let mut merged = config.clone();
         if self.newest {
             merged.pin.clear();
@@ -172,12 +172,12 @@ mod tests {
 
     #[test]
     fn command_line_pins_win_over_the_config() {
-        let config = PackagesConfig {
+        let config = PackagesSettings {
             pin: BTreeMap::from([
                 ("kmod-drbd".to_owned(), "9.2.11".to_owned()),
                 ("drbd-utils".to_owned(), "9.28.0".to_owned()),
             ]),
-            ..PackagesConfig::default()
+            ..PackagesSettings::default()
         };
         let options = Options::parse(&strings(&["kmod-drbd=9.2.12"]), &[]).unwrap();
         let merged = options.packages_config(&config);

@@ -2,10 +2,10 @@
 //! every userland package, the pinned or newest version. Dependencies are left to yum/dnf.
 
 use super::fit::{Evidence, Fit, fit};
-use crate::config::PackagesConfig;
 use crate::error::{Refusal, UsageError};
 use crate::host::facts::KernelTarget;
 use crate::repo::{RepoMetadata, RepoPackage, compare_evr, compare_versions};
+use crate::settings::PackagesSettings;
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -45,7 +45,7 @@ pub struct Origin<'a> {
 
 pub fn select(
     metadata: &RepoMetadata,
-    config: &PackagesConfig,
+    config: &PackagesSettings,
     kernels: &[KernelTarget],
     origin: &Origin,
 ) -> Result<Selection> {
@@ -62,7 +62,7 @@ pub fn select(
 /// module versions the repository has.
 pub fn select_modules(
     metadata: &RepoMetadata,
-    config: &PackagesConfig,
+    config: &PackagesSettings,
     kernels: &[KernelTarget],
     origin: &Origin,
 ) -> Result<Vec<ModuleChoice>> {
@@ -276,8 +276,8 @@ mod tests {
         }
     }
 
-    fn config(pin: &[(&str, &str)]) -> PackagesConfig {
-        PackagesConfig {
+    fn config(pin: &[(&str, &str)]) -> PackagesSettings {
+        PackagesSettings {
             kmod: "kmod-drbd".into(),
             userland: vec!["drbd-utils".into()],
             pin: pin.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),

@@ -130,6 +130,37 @@ pub fn plan(
     Ok(batches)
 }
 
+/// `--batch`: how many hosts may be down at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchMode {
+    /// The largest groups replica placement and free memory allow.
+    Auto,
+    /// At most this many, still only where it is safe.
+    AtMost(usize),
+}
+
+impl std::fmt::Display for BatchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchMode::Auto => f.write_str("auto"),
+            BatchMode::AtMost(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl BatchMode {
+    /// `auto` or a number of hosts (1 or more), as `--batch` takes it.
+    pub fn parse(value: &str) -> Result<BatchMode, String> {
+        if value == "auto" {
+            return Ok(BatchMode::Auto);
+        }
+        match value.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(BatchMode::AtMost(n)),
+            _ => Err(format!("{value:?}: use `auto` or a number of hosts (1 or more)")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +283,13 @@ mod tests {
             reasons.iter().any(|r| r.contains("no diskful replica")),
             "{reasons:?}"
         );
+    }
+
+    #[test]
+    fn batch_mode_is_auto_or_a_positive_number() {
+        assert_eq!(BatchMode::parse("auto"), Ok(BatchMode::Auto));
+        assert_eq!(BatchMode::parse("3"), Ok(BatchMode::AtMost(3)));
+        assert!(BatchMode::parse("0").is_err());
+        assert!(BatchMode::parse("two").unwrap_err().contains("use `auto`"));
     }
 }

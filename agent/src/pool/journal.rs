@@ -56,7 +56,7 @@ pub struct Step {
     pub note: Option<String>,
 }
 
-/// The phases of DESIGN §5, in order.
+/// The phases of the rolling upgrade, in order.
 pub const PHASES: &[&str] = &["preflight", "settings", "prefetch", "linstor", "hosts", "finish"];
 
 /// The steps of one host, in order.

@@ -1,5 +1,5 @@
-//! The rolling pool upgrade (DESIGN §5): preflight, prefetch, the LINSTOR step, host by host
-//! in batches that keep quorum, finish. Every phase and host step is journaled before and
+//! The rolling pool upgrade: preflight, prefetch, the LINSTOR step, host by host in batches
+//! that keep quorum, finish (docs/ARCHITECTURE.md has the flow). Every phase and host step is journaled before and
 //! after it runs, so `--resume` continues from the exact step a killed run stopped at.
 //!
 //! It runs anywhere that reaches the pool master's XAPI (`[xapi]`) and the controller
@@ -7,7 +7,6 @@
 //! the `linstor-agent` XAPI plugin, and services are restarted through XCP-ng's `service.py`.
 
 pub mod batches;
-pub mod cli;
 pub mod health;
 pub mod journal;
 pub mod linstor_versions;
@@ -19,13 +18,13 @@ pub mod steps;
 pub mod targets;
 pub mod wait;
 
-use crate::app::Context;
+use crate::context::Context;
 use crate::error::{ExitCode, Refusal, UsageError, exit_code_for};
-use crate::output::Outcome;
 use crate::{linstor, xapi};
 use anyhow::{Result, anyhow};
-use cli::{BatchMode, PoolCommand, UpgradeArgs};
+use batches::BatchMode;
 use journal::{Journal, JournalFile, RunState, Step, StepState, now};
+use render::PoolReport;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -52,24 +51,13 @@ pub struct Options {
     pub quiet: bool,
 }
 
-impl Options {
-    fn from_args(args: &UpgradeArgs, quiet: bool) -> Result<Options> {
-        let pins = targets::parse_pins(&args.pins).map_err(UsageError)?;
-        Ok(Options {
-            dry_run: args.dry_run,
-            resume: args.resume,
-            batch: args.batch,
-            hosts: args.hosts.clone(),
-            pins,
-            evacuate_timeout: Duration::from_secs(args.evacuate_timeout),
-            host_timeout: Duration::from_secs(args.host_timeout),
-            resync_timeout: Duration::from_secs(args.resync_timeout),
-            linstor_timeout: Duration::from_secs(args.linstor_timeout),
-            stuck_after: Duration::from_secs(args.stuck_after),
-            poll: Duration::from_millis(args.poll_ms.max(1)),
-            quiet,
-        })
-    }
+/// What `linstor-agent pool …` asks for.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Upgrade(Options),
+    Status,
+    Pause,
+    Abort { quiet: bool },
 }
 
 /// The test hook of [`KILL_AT_ENV`]: dies here, as a crash would, when asked to.
@@ -91,22 +79,20 @@ pub struct Upgrade {
     pub kmod: String,
 }
 
-pub fn run(ctx: &Context, command: &PoolCommand, quiet: bool) -> Result<Outcome> {
+pub fn run(ctx: &Context, request: &Request) -> Result<PoolReport> {
     let file = JournalFile::new(ctx.sysroot.path(journal::JOURNAL_FILE));
-    match command {
-        PoolCommand::Upgrade(args) => {
-            let opts = Options::from_args(args, quiet)?;
-            upgrade(ctx, file, opts)
-        }
-        PoolCommand::Status => render::status(&file),
-        PoolCommand::Pause => request(&file, "pause"),
-        PoolCommand::Abort => {
+    match request {
+        Request::Upgrade(opts) => upgrade(ctx, file, opts.clone()),
+        Request::Status => render::status(&file),
+        Request::Pause => self::request(&file, "pause"),
+        Request::Abort { quiet } => {
+            let quiet = *quiet;
             let open = file
                 .load()?
                 .filter(|j| matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed));
             match open {
                 Some(journal) if !is_locked(&file)? => close_stopped_run(ctx, file, journal, quiet),
-                _ => request(&file, "abort"),
+                _ => self::request(&file, "abort"),
             }
         }
     }
@@ -114,7 +100,7 @@ pub fn run(ctx: &Context, command: &PoolCommand, quiet: bool) -> Result<Outcome>
 
 /// `pool abort` of a run that is not running (paused, failed or killed): its settings are
 /// restored and the journal closed, so a new upgrade can start.
-fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: bool) -> Result<Outcome> {
+fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: bool) -> Result<PoolReport> {
     let (xapi_settings, xapi, linstor) = connect(ctx)?;
     let _lock = take_lock(&file)?;
     let busy: Vec<String> = journal
@@ -143,7 +129,7 @@ fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: 
             poll: Duration::from_millis(500),
             quiet,
         },
-        kmod: ctx.config.config.packages.kmod.clone(),
+        kmod: ctx.settings.packages.kmod.clone(),
     };
     phases::restore_settings(&mut up)?;
     up.journal.state = RunState::Aborted;
@@ -165,10 +151,10 @@ fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: 
         "journal": up.file.path,
         "unfinished_hosts": busy,
     });
-    Outcome::new(&document, format!("{note}.\n"))
+    PoolReport::new(&document, format!("{note}.\n"))
 }
 
-fn request(file: &JournalFile, what: &str) -> Result<Outcome> {
+fn request(file: &JournalFile, what: &str) -> Result<PoolReport> {
     let journal = file.load()?;
     let running = is_locked(file)?;
     let state = journal.as_ref().map(|j| j.state);
@@ -186,7 +172,7 @@ fn request(file: &JournalFile, what: &str) -> Result<Outcome> {
         "changed": true,
         "request": path,
     });
-    Outcome::new(
+    PoolReport::new(
         &doc,
         format!(
             "Asked the running upgrade to {what} after the batch it is working on ({}).\n",
@@ -235,22 +221,11 @@ fn take_lock(file: &JournalFile) -> Result<nix::fcntl::Flock<std::fs::File>> {
 
 /// The clients a run needs, from `[xapi]` and `[controller]`.
 fn connect(ctx: &Context) -> Result<(xapi::Settings, xapi::Client, linstor::Client)> {
-    let config = &ctx.config.config;
-    let sources = ctx.config.sources();
-    let xapi_config = config.xapi.clone().ok_or_else(|| {
-        UsageError(format!(
-            "no [xapi] section in {sources}: `pool upgrade` needs the pool master's url, username and password_file"
-        ))
-    })?;
-    let controller = config.controller.clone().ok_or_else(|| {
-        UsageError(format!(
-            "no [controller] section in {sources}: `pool upgrade` needs the LINSTOR controller's urls"
-        ))
-    })?;
-    let xapi_settings = xapi::Settings::from_config(&xapi_config, &sources)?;
+    let xapi_settings = xapi::Settings::from_settings(ctx.settings.require_xapi("`pool upgrade`")?)?;
+    let controller = ctx.settings.require_controller("`pool upgrade`")?;
     let mut xapi = xapi::Client::new(xapi_settings.clone())?;
     login_patiently(&mut xapi)?;
-    let linstor = linstor::Client::new(&controller)?;
+    let linstor = linstor::Client::new(controller)?;
     Ok((xapi_settings, xapi, linstor))
 }
 
@@ -270,7 +245,7 @@ fn login_patiently(xapi: &mut xapi::Client) -> Result<()> {
     }
 }
 
-fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
+fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<PoolReport> {
     let _lock = if opts.dry_run {
         None
     } else {
@@ -324,7 +299,7 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
         linstor,
         file,
         journal,
-        kmod: ctx.config.config.packages.kmod.clone(),
+        kmod: ctx.settings.packages.kmod.clone(),
         opts,
     };
     if up.opts.dry_run {
@@ -347,7 +322,7 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<Outcome> {
                 "targets": up.journal.targets,
                 "hosts": up.journal.hosts.iter().map(|h| &h.name).collect::<Vec<_>>(),
             });
-            return Outcome::new(
+            return PoolReport::new(
                 &document,
                 "Nothing to do: every host is at the target versions; the pool was not touched.\n".into(),
             );

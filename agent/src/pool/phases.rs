@@ -1,4 +1,4 @@
-//! Phases 2 to 5 (DESIGN §5) and the pool settings the run changes and restores: settings
+//! Phases 2 to 6 of the rolling upgrade (docs/ARCHITECTURE.md) and the pool settings the run changes and restores: settings
 //! (auto-eviction off, HA off), prefetch, the LINSTOR step, the hosts in batches, finish.
 //! Each phase is skipped when the journal says it is done, so `--resume` picks up the first
 //! one that is not; every phase is safe to run again from its start.

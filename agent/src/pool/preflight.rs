@@ -4,8 +4,8 @@
 //! quorum. Anything wrong is a refusal (exit 3) naming host and reason; nothing is changed.
 
 use super::Upgrade;
+use super::batches::BatchMode;
 use super::batches::{self, HostLoad};
-use super::cli::BatchMode;
 use super::health;
 use super::journal::{
     HOST_STEPS, HostEntry, Journal, PackageChange, RunState, SavedSettings, Step, StepState, now,

@@ -2,11 +2,47 @@
 
 use super::journal::{HOST_STEPS, Journal, JournalFile, PHASES, RunState, StepState};
 use super::targets::nevra_version;
-use crate::output::Outcome;
+use crate::error::ExitCode;
+use crate::output::Render;
 use anyhow::Result;
 use serde_json::json;
 use std::fmt::Write;
 use std::io::IsTerminal;
+
+/// What a `pool` command ends with: its JSON document (the journal, a plan, a request), its
+/// text, and its exit code. The documents are built here from the journal, so the report carries
+/// them as JSON rather than as one struct per view.
+#[derive(Debug)]
+pub struct PoolReport {
+    document: serde_json::Value,
+    human: String,
+    pub exit: ExitCode,
+}
+
+impl PoolReport {
+    pub fn new(document: &impl serde::Serialize, human: String) -> Result<PoolReport> {
+        Ok(PoolReport {
+            document: serde_json::to_value(document)?,
+            human,
+            exit: ExitCode::Ok,
+        })
+    }
+}
+
+impl serde::Serialize for PoolReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.document.serialize(serializer)
+    }
+}
+
+impl Render for PoolReport {
+    fn human(&self) -> String {
+        self.human.clone()
+    }
+    fn exit(&self) -> ExitCode {
+        self.exit
+    }
+}
 
 fn changes_line(journal: &Journal, host: &str) -> String {
     let Some(h) = journal.host(host) else {
@@ -50,7 +86,7 @@ fn targets_line(journal: &Journal) -> String {
 }
 
 /// The plan per host, changing nothing.
-pub fn dry_run(journal: &Journal) -> Result<Outcome> {
+pub fn dry_run(journal: &Journal) -> Result<PoolReport> {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -108,11 +144,11 @@ pub fn dry_run(journal: &Journal) -> Result<Outcome> {
             "vms": h.vms.len(),
         })).collect::<Vec<_>>(),
     });
-    Outcome::new(&document, out)
+    PoolReport::new(&document, out)
 }
 
 /// The report at the end of a run (or when it paused or was aborted).
-pub fn report(journal: &Journal) -> Result<Outcome> {
+pub fn report(journal: &Journal) -> Result<PoolReport> {
     let mut out = String::new();
     let took = journal.ended.unwrap_or_else(super::journal::now) - journal.started;
     let verdict = match journal.state {
@@ -176,9 +212,9 @@ pub fn report(journal: &Journal) -> Result<Outcome> {
         map.insert("longest_window_secs".into(), json!(longest.map(|(w, _)| w)));
         map.insert("duration_secs".into(), json!(took));
     }
-    let mut outcome = Outcome::new(&document, out)?;
-    outcome.exit = super::exit_for(journal);
-    Ok(outcome)
+    let mut report = PoolReport::new(&document, out)?;
+    report.exit = super::exit_for(journal);
+    Ok(report)
 }
 
 fn bar(done: usize, total: usize) -> String {
@@ -188,10 +224,10 @@ fn bar(done: usize, total: usize) -> String {
 }
 
 /// `pool status`: the journal, phase by phase and host by host.
-pub fn status(file: &JournalFile) -> Result<Outcome> {
+pub fn status(file: &JournalFile) -> Result<PoolReport> {
     let Some(journal) = file.load()? else {
         let document = json!({"command": "pool status", "changed": false, "journal": null});
-        return Outcome::new(
+        return PoolReport::new(
             &document,
             format!("No pool upgrade journaled at {}.\n", file.path.display()),
         );
@@ -230,7 +266,7 @@ pub fn status(file: &JournalFile) -> Result<Outcome> {
         map.insert("changed".into(), json!(false));
         map.insert("hosts_done".into(), json!(done));
     }
-    Outcome::new(&document, out)
+    PoolReport::new(&document, out)
 }
 
 fn word(state: StepState) -> &'static str {

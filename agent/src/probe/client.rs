@@ -2,6 +2,7 @@
 //! two at once would measure the sender's own NIC twice).
 
 use super::{MAGIC, OP_BULK, OP_PING, OP_QUIT, PING_SIZE, split_host_port};
+use crate::report::ReportCore;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::io::{Read, Write};
@@ -46,8 +47,8 @@ pub struct PeerProbe {
 
 #[derive(Debug, Serialize)]
 pub struct ProbeReport {
-    pub command: &'static str,
-    pub changed: bool,
+    #[serde(flatten)]
+    pub core: ReportCore,
     pub disk_gbps: f64,
     pub peers: Vec<PeerProbe>,
     pub warnings: Vec<String>,
@@ -65,8 +66,7 @@ pub fn probe(peers: &[String], options: &ProbeOptions) -> ProbeReport {
     let results: Vec<PeerProbe> = peers.iter().map(|peer| probe_one(peer, options)).collect();
     let warnings = results.iter().filter_map(|p| p.warning.clone()).collect();
     ProbeReport {
-        command: "probe",
-        changed: false,
+        core: ReportCore::new("probe", false),
         disk_gbps: options.disk_gbps,
         peers: results,
         warnings,

@@ -20,10 +20,9 @@ pub mod server;
 pub use client::{PeerProbe, ProbeOptions, ProbeReport, probe, render_probe};
 pub use server::{ServeOptions, ServeReport, render_serve, serve};
 
-use crate::app::Context;
-use crate::cli::{ProbeArgs, ProbeCommand, ProbeServeArgs};
+use crate::context::Context;
 use crate::error::UsageError;
-use crate::output::Outcome;
+use crate::output::Render;
 use anyhow::{Context as _, Result};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
@@ -42,31 +41,72 @@ pub(crate) const OP_QUIT: u8 = b'Q';
 /// SSD array writes about this much (a 10G link is saturated by it).
 pub const DEFAULT_DISK_GBPS: f64 = 10.0;
 
+/// What `linstor-agent probe …` asks for.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// Probe each peer in turn.
+    Probe {
+        peers: Vec<String>,
+        seconds: f64,
+        /// None: [`DEFAULT_DISK_GBPS`].
+        disk_gbps: Option<f64>,
+    },
+    /// Answer probes, bounded.
+    Serve {
+        /// None: the storage address, else every address.
+        listen: Option<String>,
+        max_seconds: f64,
+        max_bytes: u64,
+        max_clients: Option<u32>,
+    },
+}
+
+/// What a probe command ends with.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    Probe(ProbeReport),
+    Serve(ServeReport),
+}
+
+impl Render for Report {
+    fn human(&self) -> String {
+        match self {
+            Report::Probe(r) => render_probe(r),
+            Report::Serve(r) => render_serve(r),
+        }
+    }
+}
+
 /// Runs `probe serve` or `probe PEER…`.
-pub fn run(ctx: &Context, args: ProbeArgs) -> Result<Outcome> {
-    if let Some(ProbeCommand::Serve(serve_args)) = args.serve {
-        let options = serve_options(ctx, &serve_args)?;
-        let report = serve(&options)?;
-        return Outcome::new(&report, render_serve(&report));
+pub fn run(ctx: &Context, request: &Request) -> Result<Report> {
+    match request {
+        Request::Serve {
+            listen,
+            max_seconds,
+            max_bytes,
+            max_clients,
+        } => {
+            let options = serve_options(ctx, listen.as_deref(), *max_seconds, *max_bytes, *max_clients)?;
+            Ok(Report::Serve(serve(&options)?))
+        }
+        Request::Probe {
+            peers,
+            seconds,
+            disk_gbps,
+        } => probe_peers(peers, *seconds, *disk_gbps).map(Report::Probe),
     }
-    if !(args.seconds > 0.0 && args.seconds <= 60.0) {
-        return Err(UsageError(format!(
-            "--seconds {} must be more than 0 and at most 60",
-            args.seconds
-        ))
-        .into());
+}
+
+fn probe_peers(peers: &[String], seconds: f64, disk_gbps: Option<f64>) -> Result<ProbeReport> {
+    if !(seconds > 0.0 && seconds <= 60.0) {
+        return Err(UsageError(format!("--seconds {seconds} must be more than 0 and at most 60")).into());
     }
-    let disk_gbps = args.disk_gbps.unwrap_or(DEFAULT_DISK_GBPS);
+    let disk_gbps = disk_gbps.unwrap_or(DEFAULT_DISK_GBPS);
     if !(disk_gbps > 0.0 && disk_gbps.is_finite()) {
         return Err(UsageError(format!("--disk-gbps {disk_gbps} must be a positive number")).into());
     }
-    let report = probe(
-        &args.peers,
-        &ProbeOptions {
-            seconds: args.seconds,
-            disk_gbps,
-        },
-    );
+    let report = probe(peers, &ProbeOptions { seconds, disk_gbps });
     let failures = report.failures();
     if !failures.is_empty() {
         let mut message = failures
@@ -84,27 +124,26 @@ pub fn run(ctx: &Context, args: ProbeArgs) -> Result<Outcome> {
         }
         anyhow::bail!(message);
     }
-    Outcome::new(&report, render_probe(&report))
+    Ok(report)
 }
 
-fn serve_options(ctx: &Context, args: &ProbeServeArgs) -> Result<ServeOptions> {
-    if !(args.max_seconds > 0.0 && args.max_seconds.is_finite()) {
-        return Err(UsageError(format!(
-            "--max-seconds {} must be a positive number",
-            args.max_seconds
-        ))
-        .into());
+fn serve_options(
+    ctx: &Context,
+    listen: Option<&str>,
+    max_seconds: f64,
+    max_bytes: u64,
+    max_clients: Option<u32>,
+) -> Result<ServeOptions> {
+    if !(max_seconds > 0.0 && max_seconds.is_finite()) {
+        return Err(UsageError(format!("--max-seconds {max_seconds} must be a positive number")).into());
     }
-    let text = match &args.listen {
-        Some(listen) => listen.clone(),
+    let text = match listen {
+        Some(listen) => listen.to_string(),
         None => ctx
-            .config
-            .config
+            .settings
             .network
-            .as_ref()
-            .and_then(|n| n.storage_address.as_deref())
-            .map(|a| a.split('/').next().unwrap_or(a).to_string())
-            .unwrap_or_else(|| "0.0.0.0".to_string()),
+            .storage_address
+            .map_or_else(|| "0.0.0.0".to_string(), |a| a.addr.to_string()),
     };
     let (host, port) = split_host_port(&text);
     let listen = (host.as_str(), port)
@@ -114,9 +153,9 @@ fn serve_options(ctx: &Context, args: &ProbeServeArgs) -> Result<ServeOptions> {
         .ok_or_else(|| UsageError(format!("the listen address {text} has no address")))?;
     Ok(ServeOptions {
         listen,
-        max_seconds: args.max_seconds,
-        max_bytes: args.max_bytes,
-        max_clients: args.max_clients,
+        max_seconds,
+        max_bytes,
+        max_clients,
     })
 }
 

@@ -2,6 +2,7 @@
 //! `--max-clients`, after that many probes), serving clients concurrently.
 
 use super::{MAGIC, OP_BULK, OP_PING, OP_QUIT, PING_SIZE};
+use crate::report::ReportCore;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::io::{ErrorKind, Read, Write};
@@ -25,8 +26,8 @@ pub struct ServeOptions {
 
 #[derive(Debug, Serialize)]
 pub struct ServeReport {
-    pub command: &'static str,
-    pub changed: bool,
+    #[serde(flatten)]
+    pub core: ReportCore,
     pub listen: String,
     /// Probes that finished (a refused or broken connection counts too).
     pub clients: u32,
@@ -117,8 +118,7 @@ pub fn serve(options: &ServeOptions) -> Result<ServeReport> {
     }
     let s = state.lock().unwrap_or_else(|p| p.into_inner());
     Ok(ServeReport {
-        command: "probe serve",
-        changed: false,
+        core: ReportCore::new("probe serve", false),
         listen: listen.to_string(),
         clients: s.finished,
         bytes_received: s.received,

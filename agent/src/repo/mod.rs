@@ -28,8 +28,8 @@ pub use fetch::FetchError;
 pub use package_check::PackageCheckError;
 pub use version::{compare_evr, compare_versions};
 
-use crate::config::ValidRepo;
 use crate::host::Sysroot;
+use crate::settings::RepoSettings;
 use anyhow::{Context, Result};
 use cache::{Cache, Expected};
 use fetch::Fetcher;
@@ -165,7 +165,7 @@ impl Repository {
     ///
     /// `repo.gpgkey` and a `file://` base URL are paths on the machine the agent runs on, like
     /// the config file itself (not inside `--root`); only the cache lives in the sysroot.
-    pub fn open(repo: &ValidRepo, sysroot: &Sysroot) -> Result<Repository> {
+    pub fn open(repo: &RepoSettings, sysroot: &Sysroot) -> Result<Repository> {
         let fetcher = Fetcher::new(&repo.baseurl)?;
         let key = RepoKey::load(&repo.gpgkey, repo.fingerprint.as_deref())?;
         tracing::debug!(baseurl = %fetcher.base(), key = %key.fingerprint(), "repository opened");

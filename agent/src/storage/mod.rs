@@ -12,9 +12,10 @@ pub mod lvm;
 pub mod plan;
 pub mod safety;
 
-use crate::app::Context;
-use crate::config::StorageConfig;
+use crate::context::Context;
 use crate::error::{Refusal, UsageError};
+use crate::report::ReportCore;
+use crate::settings::{DiskSettings, StorageSettings};
 use anyhow::{Result, bail};
 use discovery::{BootDisks, DevNum, Disk, Found, LsblkDevice, Resolved};
 use lvm::{Lvm, LvmState};
@@ -58,7 +59,7 @@ impl StorageResult {
 /// The storage as it is now, for the register step: `None` when the volume group (or the
 /// configured thin pool) does not exist yet.
 pub fn inspect(ctx: &Context) -> Result<Option<StorageResult>> {
-    let config = storage_config(ctx)?;
+    let config = disk_settings(ctx)?;
     let lvm = Lvm::for_sysroot(&ctx.sysroot);
     let state = lvm.state(&config.volume_group)?;
     if state.vg(&config.volume_group).is_none() {
@@ -87,9 +88,8 @@ pub struct StorageOptions {
 
 #[derive(Debug, Serialize)]
 pub struct StorageReport {
-    pub command: &'static str,
-    pub changed: bool,
-    pub dry_run: bool,
+    #[serde(flatten)]
+    pub core: ReportCore,
     pub volume_group: String,
     pub thin_pool: Option<String>,
     /// `explicit` (the listed disks) or `auto`.
@@ -110,53 +110,19 @@ pub struct PassedOver {
     pub reason: String,
 }
 
-fn storage_config(ctx: &Context) -> Result<&StorageConfig> {
-    let sources = ctx.config.sources();
-    let Some(config) = &ctx.config.config.storage else {
-        return Err(UsageError(format!(
-            "[storage] is not set in {sources}: add it with devices = [\"/dev/sdb\"] (or [\"auto\"]) \
-             (see README \"Config reference\")"
+/// The volume group's settings: the storage step needs disks (a diskless host has none to
+/// build on).
+fn disk_settings(ctx: &Context) -> Result<&DiskSettings> {
+    match &ctx.settings.storage {
+        StorageSettings::Disks(disks) => Ok(disks),
+        StorageSettings::Diskless => Err(UsageError(format!(
+            "[storage] is not set in {} (or lists no devices): add it with devices = [\"/dev/sdb\"] \
+             (or [\"auto\"]) (see README \"Config reference\"); a host without storage devices \
+             joins LINSTOR diskless and needs no storage step",
+            ctx.settings.sources.describe()
         ))
-        .into());
-    };
-    check_name("volume_group", &config.volume_group, &sources)?;
-    if let Some(pool) = &config.thin_pool {
-        check_name("thin_pool", pool, &sources)?;
+        .into()),
     }
-    if config.devices.is_empty() {
-        return Err(UsageError(format!(
-            "[storage] devices is empty in {sources}: list the whole disks to use (\"/dev/sdb\", \
-             \"/dev/disk/by-id/…\") or [\"auto\"]"
-        ))
-        .into());
-    }
-    if config.devices.iter().any(|d| d == "auto") && config.devices.len() > 1 {
-        return Err(UsageError(format!(
-            "[storage] devices in {sources} mixes \"auto\" with disks: use either [\"auto\"] or a list of disks"
-        ))
-        .into());
-    }
-    Ok(config)
-}
-
-/// LVM's naming rules for volume groups and logical volumes.
-fn check_name(key: &str, name: &str, sources: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 127
-        && !name.starts_with('-')
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c));
-    if !ok {
-        return Err(UsageError(format!(
-            "[storage] {key} = {name:?} in {sources} is not a valid LVM name: use letters, digits and + _ . - \
-             (not starting with -)"
-        ))
-        .into());
-    }
-    Ok(())
 }
 
 /// A disk the operator chose, with everything the step learned about it.
@@ -185,7 +151,7 @@ impl Candidate {
 
 /// Runs the storage step (or, with `dry_run`, says what it would do).
 pub fn run(ctx: &Context, options: &StorageOptions) -> Result<StorageReport> {
-    let config = storage_config(ctx)?;
+    let config = disk_settings(ctx)?;
     let vg_name = config.volume_group.as_str();
     let thin_pool = config.thin_pool.as_deref();
     let lvm = Lvm::for_sysroot(&ctx.sysroot);
@@ -193,14 +159,19 @@ pub fn run(ctx: &Context, options: &StorageOptions) -> Result<StorageReport> {
     let state = lvm.state(vg_name)?;
     let tree = discovery::lsblk()?;
     let boot = BootDisks::find(&ctx.sysroot);
-    let auto = config.devices.iter().any(|d| d == "auto");
+    let auto = config.is_auto();
 
     let mut refusals: Vec<String> = Vec::new();
     let mut passed_over = Vec::new();
     let mut candidates = if auto {
         auto_candidates(&tree, &boot, &state, vg_name, &mut passed_over)?
     } else {
-        explicit_candidates(&config.devices, &tree, &ctx.config.sources(), &mut refusals)?
+        explicit_candidates(
+            &config.devices,
+            &tree,
+            &ctx.settings.sources.describe(),
+            &mut refusals,
+        )?
     };
 
     for c in &mut candidates {
@@ -321,7 +292,7 @@ pub fn run(ctx: &Context, options: &StorageOptions) -> Result<StorageReport> {
             "cannot create thin pool {vg_name}/{}: {missing}. Load it (`modprobe dm-thin-pool`) or boot a kernel that \
              has it, or leave out thin_pool in [storage] ({}) for thick LVM",
             thin_pool.unwrap_or_default(),
-            ctx.config.sources()
+            ctx.settings.sources.describe()
         );
         if options.dry_run {
             plan.warnings.push(msg);
@@ -342,9 +313,10 @@ pub fn run(ctx: &Context, options: &StorageOptions) -> Result<StorageReport> {
         result,
     } = plan;
     Ok(StorageReport {
-        command: "storage",
-        changed: actions.iter().any(|a| a.done),
-        dry_run: options.dry_run,
+        core: ReportCore {
+            changed: actions.iter().any(|a| a.done),
+            ..ReportCore::new("storage", options.dry_run)
+        },
         volume_group: vg_name.to_owned(),
         thin_pool: thin_pool.map(String::from),
         selection: if auto { "auto" } else { "explicit" },
@@ -594,7 +566,7 @@ pub fn render(report: &StorageReport) -> String {
         let _ = writeln!(
             out,
             "{}",
-            if report.dry_run {
+            if report.core.dry_run {
                 "Would do (dry run, nothing changed):"
             } else {
                 "Done:"
@@ -644,5 +616,11 @@ fn human_size(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+impl crate::output::Render for StorageReport {
+    fn human(&self) -> String {
+        render(self)
     }
 }

@@ -1,4 +1,4 @@
-//! The XAPI JSON-RPC client (DESIGN §2): `POST <url>/jsonrpc` with JSON-RPC 2.0, the way xapi
+//! The XAPI JSON-RPC client (docs/ARCHITECTURE.md, "XAPI"): `POST <url>/jsonrpc` with JSON-RPC 2.0, the way xapi
 //! serves it (positional `params`, the session reference first; results bare; errors as
 //! `{code, message: CODE, data: [params…]}`, or `[CODE, params…]` from a 1.0 server).
 //!
@@ -12,8 +12,8 @@ pub mod host;
 pub mod pool;
 pub mod tls;
 
-use crate::config::XapiConfig;
 use crate::error::UsageError;
+use crate::settings::XapiSettings;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
@@ -89,41 +89,14 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Validates `[xapi]`: url, username and password_file are required (`sources` names the
-    /// config files for the message).
-    pub fn from_config(xapi: &XapiConfig, sources: &str) -> Result<Settings> {
-        let missing = |key: &str| -> anyhow::Error {
-            UsageError(format!(
-                "[xapi] {key} is not set in {sources}: add it (see README \"Config reference\")"
-            ))
-            .into()
-        };
-        let url = xapi.url.clone().ok_or_else(|| missing("url"))?;
-        let parsed = url::Url::parse(&url)
-            .map_err(|e| UsageError(format!("[xapi] url {url:?} in {sources} is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(UsageError(format!(
-                "[xapi] url {url:?} in {sources}: use https:// (or http://)"
-            ))
-            .into());
-        }
-        let username = xapi.username.clone().ok_or_else(|| missing("username"))?;
-        let password_file = xapi
-            .password_file
-            .clone()
-            .ok_or_else(|| missing("password_file"))?;
-        let password = read_password_file(&password_file)?;
-        let fingerprint = xapi
-            .fingerprint
-            .as_deref()
-            .map(tls::parse_fingerprint)
-            .transpose()?;
+    /// The connection settings of a validated `[xapi]`, with its password read from the file.
+    pub fn from_settings(xapi: &XapiSettings) -> Result<Settings> {
         Ok(Settings {
-            url,
-            username,
-            password,
+            url: xapi.url.clone(),
+            username: xapi.username.clone(),
+            password: read_password_file(&xapi.password_file)?,
             ca_file: xapi.ca_file.clone(),
-            fingerprint,
+            fingerprint: xapi.fingerprint,
         })
     }
 }

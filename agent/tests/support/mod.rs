@@ -7,9 +7,9 @@ pub mod http;
 pub mod netns;
 pub mod tls;
 
-use linstor_agent::config::ValidRepo;
 use linstor_agent::host::Sysroot;
 use linstor_agent::repo::Repository;
+use linstor_agent::settings::RepoSettings;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use testbed::fixture::FixtureRepo;
@@ -34,8 +34,8 @@ pub fn private_copy() -> (tempfile::TempDir, FixtureRepo) {
     (dir, repo)
 }
 
-pub fn config(fixture: &FixtureRepo, baseurl: &str) -> ValidRepo {
-    ValidRepo {
+pub fn config(fixture: &FixtureRepo, baseurl: &str) -> RepoSettings {
+    RepoSettings {
         baseurl: baseurl.to_string(),
         gpgkey: fixture.key_path.clone(),
         fingerprint: Some(fixture.fingerprint.clone()),

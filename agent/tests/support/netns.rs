@@ -1,5 +1,5 @@
 //! Network namespaces for tests: real namespaces, veth pairs, a bridge "switch" and `tc tbf`
-//! shaping (DESIGN §6, §8), all removed when the test ends, even when it panics.
+//! shaping, all removed when the test ends, even when it panics.
 //!
 //! Names are unique per process and call (`lat<pid>x<counter><tag>`), so tests run in parallel. A
 //! namespace left behind by a test process that was killed is removed by the next test process

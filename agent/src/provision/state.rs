@@ -1,0 +1,154 @@
+//! What `provision` keeps between runs: `<root>/var/lib/linstor-agent/state.json` (per step,
+//! when it was last applied and whether that changed anything; the last run's outcome), and the
+//! run's exclusive `flock` on `<root>/var/lib/linstor-agent/lock` (holding its pid): a second run
+//! started meanwhile does not wait, it exits 1 saying which pid runs.
+
+use anyhow::{Context as _, Result, anyhow};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const STATE_DIR: &str = "/var/lib/linstor-agent";
+pub const STATE_FILE: &str = "/var/lib/linstor-agent/state.json";
+pub const LOCK_FILE: &str = "/var/lib/linstor-agent/lock";
+
+/// `state.json`: per step, when it was last applied and whether that changed anything; the
+/// last run's outcome.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub steps: BTreeMap<String, StepState>,
+    #[serde(default)]
+    pub last_run: Option<RunState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepState {
+    pub applied_at: String,
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// `"ok"`, or `"failed"`.
+    pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The exclusive lock of a provision run, released when dropped.
+pub struct RunLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Takes the lock, or says which pid holds it.
+pub fn lock(sysroot: &crate::host::Sysroot) -> Result<RunLock> {
+    let path = sysroot.path(LOCK_FILE);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            lock.set_len(0)?;
+            lock.rewind()?;
+            writeln!(lock, "{}", std::process::id())?;
+            lock.flush()?;
+            Ok(RunLock { _lock: lock })
+        }
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let pid = text.trim();
+            let pid = if pid.is_empty() { "unknown" } else { pid };
+            Err(anyhow!(
+                "linstor-agent provision is already running (pid {pid}, lock {}): wait for it to finish, \
+                 then run again",
+                path.display()
+            ))
+        }
+        Err((_, errno)) => Err(anyhow!("cannot lock {}: {errno}", path.display())),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for now.
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+pub fn load_state(path: &Path) -> State {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+pub fn save_state(path: &Path, state: &State) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(serde_json::to_string_pretty(state)?.as_bytes())?;
+    tmp.write_all(b"\n")?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+        assert!(t.starts_with("20"), "{t}");
+    }
+
+    #[test]
+    fn a_second_lock_names_the_first_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = crate::host::Sysroot::new(dir.path());
+        let first = lock(&root).expect("first");
+        let err = lock(&root).err().expect("second refused");
+        let text = err.to_string();
+        assert!(text.contains("already running"), "{text}");
+        assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+        drop(first);
+        lock(&root).expect("free again");
+    }
+}

@@ -1,0 +1,253 @@
+//! The config files as written: `agent.toml` plus the `agent.d/*.toml` fragments beside it,
+//! applied in name order. Each file is checked on its own first, so an unknown key or a wrong
+//! type is reported with the file, line and key it came from; the files are then merged table by
+//! table (a fragment's key replaces the same key from earlier files). The merged input is what
+//! [`super::Settings`] validates into typed values; nothing else reads these structs.
+
+use crate::error::UsageError;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG: &str = "/etc/linstor-agent/agent.toml";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub repo: RepoConfig,
+    #[serde(default)]
+    pub packages: PackagesConfig,
+    #[serde(default)]
+    pub storage: Option<StorageConfig>,
+    #[serde(default)]
+    pub network: Option<NetworkConfig>,
+    #[serde(default)]
+    pub controller: Option<ControllerConfig>,
+    #[serde(default)]
+    pub xapi: Option<XapiConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RepoConfig {
+    /// `http(s)://` or `file://` base URL of the signed yum repository.
+    pub baseurl: Option<String>,
+    /// ASCII-armored public key that signs the repository metadata and the packages.
+    pub gpgkey: Option<PathBuf>,
+    /// Optional pin: the key's fingerprint must equal this (hex, spaces allowed).
+    pub fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PackagesConfig {
+    #[serde(default = "default_kmod")]
+    pub kmod: String,
+    #[serde(default = "default_userland")]
+    pub userland: Vec<String>,
+    /// Package name → version (`9.2.11`, or `9.2.11-1` with a release).
+    #[serde(default)]
+    pub pin: BTreeMap<String, String>,
+}
+
+fn default_kmod() -> String {
+    "kmod-drbd".into()
+}
+
+fn default_userland() -> Vec<String> {
+    [
+        "drbd-utils",
+        "drbd-reactor",
+        "linstor-satellite",
+        "linstor-client",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl Default for PackagesConfig {
+    fn default() -> Self {
+        PackagesConfig {
+            kmod: default_kmod(),
+            userland: default_userland(),
+            pin: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(default)]
+    pub devices: Vec<String>,
+    #[serde(default = "default_volume_group")]
+    pub volume_group: String,
+    pub thin_pool: Option<String>,
+}
+
+fn default_volume_group() -> String {
+    "linstor_group".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    pub storage_interface: Option<String>,
+    pub storage_address: Option<String>,
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// `[network.sysctl]`: sysctl keys over the agent's defaults (value as `sysctl -w` takes it).
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerConfig {
+    #[serde(default)]
+    pub urls: Vec<String>,
+    pub node_type: Option<String>,
+    pub node_name: Option<String>,
+    pub address: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct XapiConfig {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub fingerprint: Option<String>,
+}
+
+/// A loaded configuration and the files it came from (in the order they were applied).
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub files: Vec<PathBuf>,
+    /// The main file's path (whether or not it exists): `agent.d/` is beside it.
+    pub main: PathBuf,
+}
+
+/// Loads `path` and the fragments in `agent.d/` beside it. A missing main file is an error
+/// only when `required` (the user named it with `--config`); the fragments are optional.
+pub fn load(path: &Path, required: bool) -> Result<LoadedConfig> {
+    let mut files = Vec::new();
+    if path.exists() {
+        files.push(path.to_path_buf());
+    } else if required {
+        return Err(UsageError(format!(
+            "config file {} does not exist: create it (see README \"Config reference\") or pass --config PATH",
+            path.display()
+        ))
+        .into());
+    }
+    files.extend(fragments(path)?);
+
+    let mut merged = toml::Table::new();
+    for file in &files {
+        let table = parse_file(file)?;
+        merge(&mut merged, table);
+    }
+    let config: Config = toml::Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| UsageError(format!("config ({}): {}", list(&files), e.message())))?;
+    Ok(LoadedConfig {
+        config,
+        files,
+        main: path.to_path_buf(),
+    })
+}
+
+/// The fragment directory beside a main config file: `<dir of main>/agent.d`.
+pub fn fragment_dir(main: &Path) -> PathBuf {
+    main.parent().unwrap_or(Path::new(".")).join("agent.d")
+}
+
+/// `agent.d/*.toml` beside the main file, in name order.
+fn fragments(main: &Path) -> Result<Vec<PathBuf>> {
+    let dir = fragment_dir(main);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(UsageError(format!("cannot read config directory {}: {e}", dir.display())).into());
+        }
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry =
+            entry.map_err(|e| UsageError(format!("cannot read config directory {}: {e}", dir.display())))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Reads one file, checks it against the schema on its own (for file:line errors) and returns
+/// its table for merging.
+fn parse_file(file: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| UsageError(format!("cannot read config file {}: {e}", file.display())))?;
+    let located = |e: toml::de::Error| -> anyhow::Error {
+        let line = e.span().map(|span| line_of(&text, span.start)).unwrap_or(1);
+        UsageError(format!(
+            "{}:{}: {} (fix or remove this line; the keys are listed in README \"Config reference\")",
+            file.display(),
+            line,
+            e.message().trim()
+        ))
+        .into()
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(located)?;
+    toml::from_str::<Config>(&text).map_err(located)?;
+    Ok(table)
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Deep merge: tables merge key by key, anything else is replaced by the later file's value.
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(existing)), toml::Value::Table(incoming)) => merge(existing, incoming),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+fn list(files: &[PathBuf]) -> String {
+    if files.is_empty() {
+        return "no config file".into();
+    }
+    files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl LoadedConfig {
+    /// Where the settings came from, for error messages that tell the user which file to edit.
+    pub fn sources(&self) -> String {
+        list(&self.files)
+    }
+}
