@@ -26,6 +26,7 @@ mod sysfs;
 pub use boot::BootDisks;
 pub use claim::exclusively_claimed;
 pub use disk::{Disk, Partition, Signature, Usage};
+pub(super) use lsblk::de_u64;
 pub use lsblk::{Found, LSBLK_COLUMNS, Lsblk, LsblkDevice, find, lsblk, parse_lsblk};
 pub use resolve::{DevNum, Resolved, resolve};
 pub use signatures::{Blkid, WipefsEntry, blkid_probe, parse_blkid, parse_wipefs, wipefs_signatures};
