@@ -1,5 +1,6 @@
-//! The byte-level filter in front of the filelists parser: with [`Files::Named`](super::Files),
-//! only the `<package>` blocks of the wanted packages reach the XML parser.
+//! The byte-level filter in front of the filelists parser: with
+//! [`Files::Named`](crate::repo::Files::Named), only the `<package>` blocks of the wanted
+//! packages reach the XML parser.
 
 use std::io::{self, Read};
 
