@@ -190,51 +190,32 @@ mod tests {
             size: Some(7),
         };
 
+        let ensure = |expected: &Expected<'_>, check: &dyn Fn(&Path, &Scanned) -> Result<()>| {
+            ensure_file(
+                &fetcher,
+                &url,
+                &dest,
+                expected,
+                "test file",
+                Content::Plain,
+                check,
+            )
+        };
+
         let ok = |_: &Path, _: &Scanned| Ok(());
-        assert_eq!(
-            ensure_file(&fetcher, &url, &dest, &expected, "test file", Content::Plain, ok).unwrap(),
-            Origin::Downloaded
-        );
-        assert_eq!(
-            ensure_file(&fetcher, &url, &dest, &expected, "test file", Content::Plain, ok).unwrap(),
-            Origin::Cached
-        );
+        assert_eq!(ensure(&expected, &ok).unwrap(), Origin::Downloaded);
+        assert_eq!(ensure(&expected, &ok).unwrap(), Origin::Cached);
 
         // A corrupted cache entry is fetched again, not trusted.
         std::fs::write(&dest, b"CONTENT").unwrap();
-        assert_eq!(
-            ensure_file(&fetcher, &url, &dest, &expected, "test file", Content::Plain, ok).unwrap(),
-            Origin::Downloaded
-        );
+        assert_eq!(ensure(&expected, &ok).unwrap(), Origin::Downloaded);
         assert_eq!(std::fs::read(&dest).unwrap(), b"content");
 
-        // A check that fails deletes the file.
+        // A check that fails deletes the file: the cached one, then a downloaded one.
         let refuse = |_: &Path, _: &Scanned| -> Result<()> { anyhow::bail!("refused") };
-        assert!(
-            ensure_file(
-                &fetcher,
-                &url,
-                &dest,
-                &expected,
-                "test file",
-                Content::Plain,
-                refuse
-            )
-            .is_err()
-        );
+        assert!(ensure(&expected, &refuse).is_err());
         assert!(!dest.exists());
-        assert!(
-            ensure_file(
-                &fetcher,
-                &url,
-                &dest,
-                &expected,
-                "test file",
-                Content::Plain,
-                refuse
-            )
-            .is_err()
-        );
+        assert!(ensure(&expected, &refuse).is_err());
         assert!(!dest.exists());
         assert_eq!(
             std::fs::read_dir(cache.path()).unwrap().count(),
@@ -244,17 +225,12 @@ mod tests {
 
         // A source that differs from the metadata is refused, and nothing is left behind.
         let wrong = sha256_hex(b"other");
-        let err = ensure_file(
-            &fetcher,
-            &url,
-            &dest,
+        let err = ensure(
             &Expected {
                 sha256: &wrong,
                 size: None,
             },
-            "test file",
-            Content::Plain,
-            ok,
+            &ok,
         )
         .unwrap_err();
         assert!(

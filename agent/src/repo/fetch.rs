@@ -291,38 +291,12 @@ fn copy_checked(
     length: Option<u64>,
     expected_size: Option<u64>,
     limit: u64,
-    mut chunk: Chunk,
+    chunk: Chunk,
     sink: &mut dyn FnMut(Chunk) -> Result<Chunk, FetchError>,
 ) -> Result<u64, FetchError> {
     let max = expected_size.unwrap_or(limit);
-    let mut received = 0u64;
     // Never read more than one byte past the maximum: enough to know it is too large.
-    let mut reader = reader.take(max.saturating_add(1));
-    let mut failure = None;
-    loop {
-        // Fill the buffer (a read returns what one network packet or body chunk holds), then
-        // hand it on whole: one write and one hand-over per buffer, not per read.
-        let done = match reader.read(chunk.spare()) {
-            Ok(0) => true,
-            Ok(n) => {
-                chunk.filled(n);
-                received += n as u64;
-                false
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                failure = Some(e);
-                true
-            }
-        };
-        if (done || chunk.is_full()) && !chunk.bytes().is_empty() {
-            chunk = sink(chunk)?;
-            chunk.clear();
-        }
-        if done {
-            break;
-        }
-    }
+    let (received, failure) = pump(reader.take(max.saturating_add(1)), chunk, sink)?;
     let url = url.to_string();
     // Past the maximum first: the read stopped there on purpose, so it is not a truncation.
     if received > max {
@@ -360,6 +334,41 @@ fn copy_checked(
             expected,
         }),
         _ => Ok(received),
+    }
+}
+
+/// Reads `reader` to its end (or its first error, returned beside the count) into `sink`, one
+/// filled buffer at a time; returns how many bytes were read.
+fn pump(
+    mut reader: impl Read,
+    mut chunk: Chunk,
+    sink: &mut dyn FnMut(Chunk) -> Result<Chunk, FetchError>,
+) -> Result<(u64, Option<io::Error>), FetchError> {
+    let mut received = 0u64;
+    let mut failure = None;
+    loop {
+        // Fill the buffer (a read returns what one network packet or body chunk holds), then
+        // hand it on whole: one write and one hand-over per buffer, not per read.
+        let done = match reader.read(chunk.spare()) {
+            Ok(0) => true,
+            Ok(n) => {
+                chunk.filled(n);
+                received += n as u64;
+                false
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                failure = Some(e);
+                true
+            }
+        };
+        if (done || chunk.is_full()) && !chunk.bytes().is_empty() {
+            chunk = sink(chunk)?;
+            chunk.clear();
+        }
+        if done {
+            return Ok((received, failure));
+        }
     }
 }
 

@@ -39,82 +39,15 @@ impl RepoKey {
                 path.display()
             ))
         })?;
-        let not_a_key = |cause: String| {
-            UsageError(format!(
-                "[repo] gpgkey {} is not an ASCII-armored OpenPGP public key ({cause}): export it with \
-                 `gpg --armor --export <fingerprint>` and fix [repo] gpgkey",
-                path.display()
-            ))
-        };
-        // (certificate, the armored block it came from): the rpm verifier is built from blocks.
-        let mut all = Vec::new();
-        for block in armored_blocks(&text) {
-            let (certs, _headers) =
-                SignedPublicKey::from_string_many(block).map_err(|e| not_a_key(e.to_string()))?;
-            for cert in certs {
-                let cert = cert.map_err(|e| not_a_key(e.to_string()))?;
-                cert.verify_bindings().map_err(|e| {
-                    anyhow::anyhow!(
-                        "[repo] gpgkey {}: the self-signatures of key {} do not verify ({e}): the key file is \
-                         damaged; fetch the repository's public key again",
-                        path.display(),
-                        fingerprint_hex(&cert)
-                    )
-                })?;
-                all.push((cert, block));
-            }
-        }
-        if all.is_empty() {
-            return Err(not_a_key("no public key found in it".into()).into());
-        }
-
+        let all = certificates(path, &text)?;
         let selected = match pin {
             None => all,
-            Some(pin) => {
-                let pin = pin.to_ascii_uppercase();
-                // The config accepts a long key id (16 hex) as well as a full fingerprint.
-                let (matching, others): (Vec<_>, Vec<_>) = all
-                    .into_iter()
-                    .partition(|(cert, _)| fingerprint_hex(cert).ends_with(&pin));
-                if matching.is_empty() {
-                    let found: Vec<String> = others.iter().map(|(cert, _)| fingerprint_hex(cert)).collect();
-                    anyhow::bail!(
-                        "[repo] gpgkey {} holds key {}, but [repo] fingerprint pins {pin}: the key file is not \
-                         the key you meant to trust (or the pin is wrong); replace the key file or fix [repo] \
-                         fingerprint",
-                        path.display(),
-                        found.join(", ")
-                    );
-                }
-                matching
-            }
+            Some(pin) => pinned(path, all, pin)?,
         };
-
-        let unusable = |e: rpm::Error| {
-            anyhow::anyhow!(
-                "[repo] gpgkey {}: cannot use it to verify RPM signatures ({e}): is it an RSA, DSA or EdDSA \
-                 signing key?",
-                path.display()
-            )
-        };
-        let mut verifier = Verifier::new();
-        let mut loaded: Vec<&str> = Vec::new();
-        for (_, block) in &selected {
-            if !loaded.contains(block) {
-                verifier.load_from_asc(block).map_err(unusable)?;
-                loaded.push(block);
-            }
-        }
-        let certs: Vec<SignedPublicKey> = selected.into_iter().map(|(cert, _)| cert).collect();
-        if let [only] = certs.as_slice() {
-            // A block may hold more certificates than the pin selected: trust only that one.
-            verifier = verifier
-                .with_key(only.fingerprint().as_bytes())
-                .map_err(unusable)?;
-        }
+        let verifier = rpm_verifier(path, &selected)?;
         Ok(RepoKey {
             path: path.to_path_buf(),
-            certs,
+            certs: selected.into_iter().map(|(cert, _)| cert).collect(),
             verifier,
         })
     }
@@ -191,6 +124,90 @@ impl RepoKey {
             self.fingerprint()
         )
     }
+}
+
+/// A certificate of the key file, and the armored block it came from (the rpm verifier is
+/// built from blocks).
+type Certificate<'t> = (SignedPublicKey, &'t str);
+
+fn not_a_key(path: &Path, cause: String) -> UsageError {
+    UsageError(format!(
+        "[repo] gpgkey {} is not an ASCII-armored OpenPGP public key ({cause}): export it with \
+         `gpg --armor --export <fingerprint>` and fix [repo] gpgkey",
+        path.display()
+    ))
+}
+
+/// Every certificate of the key file `text`, its self-signatures checked.
+fn certificates<'t>(path: &Path, text: &'t str) -> Result<Vec<Certificate<'t>>> {
+    let mut all = Vec::new();
+    for block in armored_blocks(text) {
+        let (certs, _headers) =
+            SignedPublicKey::from_string_many(block).map_err(|e| not_a_key(path, e.to_string()))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| not_a_key(path, e.to_string()))?;
+            cert.verify_bindings().map_err(|e| {
+                anyhow::anyhow!(
+                    "[repo] gpgkey {}: the self-signatures of key {} do not verify ({e}): the key file is \
+                     damaged; fetch the repository's public key again",
+                    path.display(),
+                    fingerprint_hex(&cert)
+                )
+            })?;
+            all.push((cert, block));
+        }
+    }
+    if all.is_empty() {
+        return Err(not_a_key(path, "no public key found in it".into()).into());
+    }
+    Ok(all)
+}
+
+/// The certificates `pin` (a full fingerprint or a long key id, any case) selects; none is an
+/// error.
+fn pinned<'t>(path: &Path, all: Vec<Certificate<'t>>, pin: &str) -> Result<Vec<Certificate<'t>>> {
+    let pin = pin.to_ascii_uppercase();
+    // The config accepts a long key id (16 hex) as well as a full fingerprint.
+    let (matching, others): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|(cert, _)| fingerprint_hex(cert).ends_with(&pin));
+    if matching.is_empty() {
+        let found: Vec<String> = others.iter().map(|(cert, _)| fingerprint_hex(cert)).collect();
+        anyhow::bail!(
+            "[repo] gpgkey {} holds key {}, but [repo] fingerprint pins {pin}: the key file is not \
+             the key you meant to trust (or the pin is wrong); replace the key file or fix [repo] \
+             fingerprint",
+            path.display(),
+            found.join(", ")
+        );
+    }
+    Ok(matching)
+}
+
+/// The rpm crate's verifier for the `selected` certificates, and only them.
+fn rpm_verifier(path: &Path, selected: &[Certificate<'_>]) -> Result<Verifier> {
+    let unusable = |e: rpm::Error| {
+        anyhow::anyhow!(
+            "[repo] gpgkey {}: cannot use it to verify RPM signatures ({e}): is it an RSA, DSA or EdDSA \
+             signing key?",
+            path.display()
+        )
+    };
+    let mut verifier = Verifier::new();
+    let mut loaded: Vec<&str> = Vec::new();
+    for (_, block) in selected {
+        if !loaded.contains(block) {
+            verifier.load_from_asc(block).map_err(unusable)?;
+            loaded.push(block);
+        }
+    }
+    if let [(only, _)] = selected {
+        // A block may hold more certificates than the pin selected: trust only that one.
+        verifier = verifier
+            .with_key(only.fingerprint().as_bytes())
+            .map_err(unusable)?;
+    }
+    Ok(verifier)
 }
 
 /// The `-----BEGIN PGP PUBLIC KEY BLOCK-----` blocks of a key file: `cat KEY1 KEY2 > KEYS`

@@ -16,7 +16,7 @@
 //! unsigned package, a package signed by someone else, and a bad signature by our own key.
 
 use super::key::RepoKey;
-use rpm::{DigestStatus, IndexTag, PackageMetadata};
+use rpm::{DigestReport, DigestStatus, IndexTag, PackageMetadata, SignatureCheckResult};
 use sha2::{Digest, Sha512};
 use std::io::{self, Read, Seek};
 use std::path::Path;
@@ -293,43 +293,60 @@ pub(crate) fn verify_rpm(
             })?;
 
     // Corruption first: a flipped byte must read as "corrupt", whatever the signature says.
-    let d = &report.digests;
-    let header = [&d.header_sha256, &d.header_sha1, &d.header_sha3_256];
-    if let Some((expected, actual)) = header.into_iter().find_map(mismatch) {
+    let mismatch = match header_mismatch(&report.digests) {
+        Some(mismatch) => Some(mismatch),
+        None => payload_mismatch(scan, path, &metadata)
+            .map_err(|e| unreadable(format!("cannot read it back: {e}")))?,
+    };
+    if let Some((which, expected, actual)) = mismatch {
         return Err(PackageCheckError::DigestMismatch {
             nevra,
             url,
-            which: "header",
+            which,
             expected,
             actual,
         });
     }
-    // One payload digest, and the payload was hashed once, as it was read. PAYLOADDIGESTALT is
-    // left alone on purpose: it is the digest of the *uncompressed* archive, so comparing it
-    // with the stored bytes would call every compressed package corrupt.
-    let declared = |tag| metadata.header.get_entry_data_as_string(tag).ok();
-    let payload = if let Some(expected) = declared(IndexTag::RPMTAG_PAYLOADSHA256) {
-        Some((expected, scan.payload_sha256.clone()))
-    } else if let Some(expected) = declared(IndexTag::RPMTAG_PAYLOAD_SHA512) {
-        let actual = payload_sha512(path, scan.payload_start)
-            .map_err(|e| unreadable(format!("cannot read it back: {e}")))?;
-        Some((expected, actual))
-    } else {
-        None
-    };
-    if let Some((expected, actual)) = payload
-        && expected != actual
-    {
-        return Err(PackageCheckError::DigestMismatch {
-            nevra,
-            url,
-            which: "payload",
-            expected: expected.to_string(),
-            actual,
-        });
-    }
+    signature_verdict(&report.signatures, key, nevra, url)
+}
 
-    if report.signatures.is_empty() {
+/// A digest that does not match: which one (`header`, `payload`), what the header says, and
+/// what the content hashes to.
+type Mismatch = (&'static str, String, String);
+
+fn header_mismatch(d: &DigestReport) -> Option<Mismatch> {
+    let header = [&d.header_sha256, &d.header_sha1, &d.header_sha3_256];
+    header.into_iter().find_map(|status| match status {
+        DigestStatus::Mismatch { expected, actual } => Some(("header", expected.clone(), actual.clone())),
+        _ => None,
+    })
+}
+
+/// One payload digest, and the payload was hashed once, as it was read. PAYLOADDIGESTALT is
+/// left alone on purpose: it is the digest of the *uncompressed* archive, so comparing it with
+/// the stored bytes would call every compressed package corrupt. `Err` when the payload cannot
+/// be read back for its sha512.
+fn payload_mismatch(scan: &RpmScan, path: &Path, metadata: &PackageMetadata) -> io::Result<Option<Mismatch>> {
+    let declared = |tag| metadata.header.get_entry_data_as_string(tag).ok();
+    let (expected, actual) = if let Some(expected) = declared(IndexTag::RPMTAG_PAYLOADSHA256) {
+        (expected, scan.payload_sha256.clone())
+    } else if let Some(expected) = declared(IndexTag::RPMTAG_PAYLOAD_SHA512) {
+        (expected, payload_sha512(path, scan.payload_start)?)
+    } else {
+        return Ok(None);
+    };
+    Ok((expected != actual).then(|| ("payload", expected.to_string(), actual)))
+}
+
+/// Whether one of the signatures verifies with `key`; if not, why: none at all, only by
+/// another key, or a bad one by ours.
+fn signature_verdict(
+    signatures: &[SignatureCheckResult],
+    key: &RepoKey,
+    nevra: String,
+    url: String,
+) -> Result<(), PackageCheckError> {
+    if signatures.is_empty() {
         return Err(PackageCheckError::Unsigned {
             nevra,
             url,
@@ -337,12 +354,11 @@ pub(crate) fn verify_rpm(
             fingerprint: key.fingerprint(),
         });
     }
-    if report.signatures.iter().any(|s| s.is_verified()) {
+    if signatures.iter().any(|s| s.is_verified()) {
         return Ok(());
     }
     // Signed, but not verifiably by us: by another key, or a bad signature by ours.
-    let signers: Vec<String> = report
-        .signatures
+    let signers: Vec<String> = signatures
         .iter()
         .filter_map(|s| s.info.fingerprint().or(s.info.key_id()))
         .map(str::to_ascii_uppercase)
@@ -356,8 +372,7 @@ pub(crate) fn verify_rpm(
             fingerprint: key.fingerprint(),
         });
     }
-    let cause = report
-        .signatures
+    let cause = signatures
         .iter()
         .find_map(|s| s.error.as_ref())
         .map(|e| e.to_string())
@@ -368,13 +383,6 @@ pub(crate) fn verify_rpm(
         fingerprint: key.fingerprint(),
         cause,
     })
-}
-
-fn mismatch(status: &DigestStatus) -> Option<(String, String)> {
-    match status {
-        DigestStatus::Mismatch { expected, actual } => Some((expected.clone(), actual.clone())),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::StorageResult;
 use super::discovery::{self, DevNum};
 use super::filter::{self, FilterEdit};
-use super::lvm::{self, DEFAULT_EXTENT_BYTES, Lvm, LvmState};
+use super::lvm::{self, DEFAULT_EXTENT_BYTES, Lvm, LvmState, Vg};
 use crate::exec;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -69,6 +69,18 @@ pub struct Action {
 }
 
 impl Action {
+    fn edit_lvm_conf(edit: FilterEdit) -> Action {
+        Action {
+            action: ActionKind::EditLvmConf,
+            description: edit.describe(),
+            argv: Vec::new(),
+            command: None,
+            lvm_conf: Some(edit),
+            thin_sizing: None,
+            done: false,
+        }
+    }
+
     fn command(kind: ActionKind, description: String, argv: Vec<String>, lvm: &Lvm) -> Action {
         let command = if kind == ActionKind::Wipe {
             exec::describe(Command::new(&argv[0]).args(&argv[1..]))
@@ -104,6 +116,9 @@ pub struct Desired<'a> {
     pub chosen: &'a [Chosen],
 }
 
+/// The plan that converges the host on `desired`. Phases, in the order the actions run:
+/// lvm.conf's filter, then (unless the volume group holds disks the config does not list) the
+/// wipes, `pvcreate`, `vgcreate` or `vgextend`, and the thin pool.
 pub fn build(
     desired: &Desired,
     state: &LvmState,
@@ -111,161 +126,43 @@ pub fn build(
     lvm: &Lvm,
 ) -> Result<Plan> {
     let vg_name = desired.volume_group;
-    let mut actions = Vec::new();
-    let mut drift = Vec::new();
-    let mut warnings = Vec::new();
-
-    if let Some(edit) = filter_edit {
-        actions.push(Action {
-            action: ActionKind::EditLvmConf,
-            description: edit.describe(),
-            argv: Vec::new(),
-            command: None,
-            lvm_conf: Some(edit),
-            thin_sizing: None,
-            done: false,
+    let mut actions: Vec<Action> = filter_edit.map(Action::edit_lvm_conf).into_iter().collect();
+    let drift = drift(desired, state);
+    if !drift.is_empty() {
+        return Ok(Plan {
+            actions,
+            drift,
+            warnings: vec![format!(
+                "volume group {vg_name} is left alone: it holds disks the config does not list (drift). Add them to \
+                 [storage] devices if they belong there, or move them out of {vg_name} by hand"
+            )],
+            result: StorageResult::from_state(state, vg_name, desired.thin_pool),
         });
     }
 
     let vg = state.vg(vg_name);
-    let members = state.pvs_of(vg_name);
-    let chosen_devs: Vec<DevNum> = desired.chosen.iter().map(|c| c.dev).collect();
-    for pv in &members {
-        if !pv.dev.is_some_and(|d| chosen_devs.contains(&d)) {
-            let what = if pv.dev.is_none() {
-                format!("a missing physical volume (uuid {})", pv.uuid)
-            } else {
-                pv.name.clone()
-            };
-            drift.push(format!(
-                "volume group {vg_name} holds {what}, which is not in [storage] devices"
-            ));
-        }
-    }
+    let joining = Joining::new(desired.chosen, vg);
+    actions.extend(joining.wipes(lvm));
+    actions.extend(joining.pvcreate(lvm));
+    actions.extend(joining.group_action(vg_name, vg.is_some(), lvm)?);
 
-    let extent = vg
-        .map(|g| g.extent_size)
-        .filter(|&e| e > 0)
-        .unwrap_or(DEFAULT_EXTENT_BYTES);
-    let joining: Vec<&Chosen> = desired
-        .chosen
-        .iter()
-        .filter(|c| c.state != DiskState::InGroup)
-        .collect();
-    let added_bytes: u64 = joining
-        .iter()
-        .map(|c| lvm::pv_capacity(c.size_bytes, extent))
-        .sum();
-
-    if !drift.is_empty() {
-        warnings.push(format!(
-            "volume group {vg_name} is left alone: it holds disks the config does not list (drift). Add them to \
-             [storage] devices if they belong there, or move them out of {vg_name} by hand"
-        ));
-        let result = StorageResult::from_state(state, vg_name, desired.thin_pool);
-        return Ok(Plan {
-            actions,
-            drift,
-            warnings,
-            result,
-        });
-    }
-
-    for c in &joining {
-        for target in &c.wipe {
-            let erases = if c.erases.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", c.erases.join(", "))
-            };
-            actions.push(Action::command(
-                ActionKind::Wipe,
-                format!("erase every signature on {target}{erases}: --wipe {}", c.device),
-                lvm::wipefs_all(target),
-                lvm,
-            ));
-        }
-    }
-    let new: Vec<String> = joining
-        .iter()
-        .filter(|c| c.state == DiskState::New)
-        .map(|c| c.path.clone())
-        .collect();
-    if !new.is_empty() {
-        actions.push(Action::command(
-            ActionKind::Pvcreate,
-            format!("make {} LVM physical volume(s)", new.join(", ")),
-            lvm::pvcreate(&new),
-            lvm,
-        ));
-    }
-    let joining_paths: Vec<String> = joining.iter().map(|c| c.path.clone()).collect();
-    match vg {
-        None => {
-            if joining_paths.is_empty() {
-                bail!("no disk to build volume group {vg_name} on");
-            }
-            actions.push(Action::command(
-                ActionKind::Vgcreate,
-                format!("create volume group {vg_name} on {}", joining_paths.join(", ")),
-                lvm::vgcreate(vg_name, &joining_paths),
-                lvm,
-            ));
-        }
-        Some(_) if !joining_paths.is_empty() => actions.push(Action::command(
-            ActionKind::Vgextend,
-            format!("add {} to volume group {vg_name}", joining_paths.join(", ")),
-            lvm::vgextend(vg_name, &joining_paths),
-            lvm,
-        )),
-        Some(_) => {}
-    }
-
-    let vg_size = vg.map_or(0, |g| g.size) + added_bytes;
-    let vg_free = vg.map_or(0, |g| g.free) + added_bytes;
-    let mut size_bytes = vg_size;
-    if let Some(pool) = desired.thin_pool {
-        match state.lv(vg_name, pool) {
+    let mut warnings = Vec::new();
+    let vg_size = vg.map_or(0, |g| g.size) + joining.added_bytes;
+    let vg_free = vg.map_or(0, |g| g.free) + joining.added_bytes;
+    let size_bytes = match desired.thin_pool {
+        None => vg_size,
+        Some(pool) => match state.lv(vg_name, pool) {
             Some(lv) => {
-                size_bytes = lv.size;
-                if added_bytes > 0 {
-                    warnings.push(format!(
-                        "thin pool {vg_name}/{pool} does not grow by itself: the new {} MiB stay free in {vg_name}; \
-                         grow it with `lvextend -l +100%FREE {vg_name}/{pool}` (and its metadata with \
-                         `lvextend --poolmetadatasize +SIZE {vg_name}/{pool}`)",
-                        added_bytes / lvm::MIB
-                    ));
-                }
+                warnings.extend(thin_pool_stays(vg_name, pool, joining.added_bytes));
+                lv.size
             }
             None => {
-                let sizing = lvm::thin_sizing(vg_free, extent);
-                // 100%FREE less the metadata LV and its spare.
-                let data = vg_free.saturating_sub(2 * sizing.metadata_bytes);
-                if data < extent {
-                    bail!(
-                        "volume group {vg_name} has {} MiB free, too little for thin pool {pool} and its {} MiB of \
-                         metadata (twice, with the spare): add a disk to [storage] devices, or leave out thin_pool",
-                        vg_free / lvm::MIB,
-                        sizing.metadata_bytes / lvm::MIB
-                    );
-                }
-                size_bytes = data;
-                let mut action = Action::command(
-                    ActionKind::CreateThinPool,
-                    format!(
-                        "create thin pool {vg_name}/{pool} on all free space (about {} MiB), {} MiB of metadata, {} KiB chunks",
-                        data / lvm::MIB,
-                        sizing.metadata_bytes / lvm::MIB,
-                        sizing.chunk_bytes / 1024
-                    ),
-                    lvm::lvcreate_thin(vg_name, pool, sizing),
-                    lvm,
-                );
-                action.thin_sizing = Some(sizing);
+                let (action, data) = create_thin_pool(vg_name, pool, vg_free, joining.extent, lvm)?;
                 actions.push(action);
+                data
             }
-        }
-    }
+        },
+    };
 
     let mut devices: Vec<String> = desired.chosen.iter().map(|c| c.path.clone()).collect();
     devices.sort();
@@ -280,6 +177,159 @@ pub fn build(
             devices,
         },
     })
+}
+
+/// The physical volumes of the volume group that `[storage] devices` does not list.
+fn drift(desired: &Desired, state: &LvmState) -> Vec<String> {
+    let vg_name = desired.volume_group;
+    let chosen_devs: Vec<DevNum> = desired.chosen.iter().map(|c| c.dev).collect();
+    state
+        .pvs_of(vg_name)
+        .into_iter()
+        .filter(|pv| !pv.dev.is_some_and(|d| chosen_devs.contains(&d)))
+        .map(|pv| {
+            let what = if pv.dev.is_none() {
+                format!("a missing physical volume (uuid {})", pv.uuid)
+            } else {
+                pv.name.clone()
+            };
+            format!("volume group {vg_name} holds {what}, which is not in [storage] devices")
+        })
+        .collect()
+}
+
+/// The chosen disks that are not in the volume group yet, and what they add to it.
+struct Joining<'a> {
+    disks: Vec<&'a Chosen>,
+    /// The group's extent size (LVM's default for a new group).
+    extent: u64,
+    /// What the joining disks add to the group, in whole extents.
+    added_bytes: u64,
+}
+
+impl<'a> Joining<'a> {
+    fn new(chosen: &'a [Chosen], vg: Option<&Vg>) -> Joining<'a> {
+        let extent = vg
+            .map(|g| g.extent_size)
+            .filter(|&e| e > 0)
+            .unwrap_or(DEFAULT_EXTENT_BYTES);
+        let disks: Vec<&Chosen> = chosen.iter().filter(|c| c.state != DiskState::InGroup).collect();
+        let added_bytes = disks.iter().map(|c| lvm::pv_capacity(c.size_bytes, extent)).sum();
+        Joining {
+            disks,
+            extent,
+            added_bytes,
+        }
+    }
+
+    /// `wipefs --all` on every device `--wipe` erases, partitions before their disk.
+    fn wipes(&self, lvm: &Lvm) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for c in &self.disks {
+            for target in &c.wipe {
+                let erases = if c.erases.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", c.erases.join(", "))
+                };
+                actions.push(Action::command(
+                    ActionKind::Wipe,
+                    format!("erase every signature on {target}{erases}: --wipe {}", c.device),
+                    lvm::wipefs_all(target),
+                    lvm,
+                ));
+            }
+        }
+        actions
+    }
+
+    /// One `pvcreate` for the disks that are no physical volume yet.
+    fn pvcreate(&self, lvm: &Lvm) -> Option<Action> {
+        let new: Vec<String> = self
+            .disks
+            .iter()
+            .filter(|c| c.state == DiskState::New)
+            .map(|c| c.path.clone())
+            .collect();
+        (!new.is_empty()).then(|| {
+            Action::command(
+                ActionKind::Pvcreate,
+                format!("make {} LVM physical volume(s)", new.join(", ")),
+                lvm::pvcreate(&new),
+                lvm,
+            )
+        })
+    }
+
+    /// `vgcreate` when the group does not `exist`, else `vgextend` when disks join it.
+    fn group_action(&self, vg_name: &str, exists: bool, lvm: &Lvm) -> Result<Option<Action>> {
+        let paths: Vec<String> = self.disks.iter().map(|c| c.path.clone()).collect();
+        if !exists {
+            if paths.is_empty() {
+                bail!("no disk to build volume group {vg_name} on");
+            }
+            return Ok(Some(Action::command(
+                ActionKind::Vgcreate,
+                format!("create volume group {vg_name} on {}", paths.join(", ")),
+                lvm::vgcreate(vg_name, &paths),
+                lvm,
+            )));
+        }
+        Ok((!paths.is_empty()).then(|| {
+            Action::command(
+                ActionKind::Vgextend,
+                format!("add {} to volume group {vg_name}", paths.join(", ")),
+                lvm::vgextend(vg_name, &paths),
+                lvm,
+            )
+        }))
+    }
+}
+
+/// An existing thin pool is left as it is: the warning says how to grow it when disks joined.
+fn thin_pool_stays(vg_name: &str, pool: &str, added_bytes: u64) -> Option<String> {
+    (added_bytes > 0).then(|| {
+        format!(
+            "thin pool {vg_name}/{pool} does not grow by itself: the new {} MiB stay free in {vg_name}; \
+             grow it with `lvextend -l +100%FREE {vg_name}/{pool}` (and its metadata with \
+             `lvextend --poolmetadatasize +SIZE {vg_name}/{pool}`)",
+            added_bytes / lvm::MIB
+        )
+    })
+}
+
+/// The thin pool on all of the group's `vg_free` bytes, and the size of its data.
+fn create_thin_pool(
+    vg_name: &str,
+    pool: &str,
+    vg_free: u64,
+    extent: u64,
+    lvm: &Lvm,
+) -> Result<(Action, u64)> {
+    let sizing = lvm::thin_sizing(vg_free, extent);
+    // 100%FREE less the metadata LV and its spare.
+    let data = vg_free.saturating_sub(2 * sizing.metadata_bytes);
+    if data < extent {
+        bail!(
+            "volume group {vg_name} has {} MiB free, too little for thin pool {pool} and its {} MiB of \
+             metadata (twice, with the spare): add a disk to [storage] devices, or leave out thin_pool",
+            vg_free / lvm::MIB,
+            sizing.metadata_bytes / lvm::MIB
+        );
+    }
+    let mut action = Action::command(
+        ActionKind::CreateThinPool,
+        format!(
+            "create thin pool {vg_name}/{pool} on all free space (about {} MiB), {} MiB of metadata, {} KiB chunks",
+            data / lvm::MIB,
+            sizing.metadata_bytes / lvm::MIB,
+            sizing.chunk_bytes / 1024
+        ),
+        lvm::lvcreate_thin(vg_name, pool, sizing),
+        lvm,
+    );
+    action.thin_sizing = Some(sizing);
+    Ok((action, data))
 }
 
 /// Runs the actions in order. On a failure the error says what had been done already.

@@ -7,9 +7,14 @@
 //! is added when a DRBD rejection already comes before every accepting pattern, so a second run
 //! changes nothing. The edited file is checked by LVM itself (`lvmconfig`) and put back as it
 //! was if LVM does not read the rejection first.
+//!
+//! `conf` reads LVM's config syntax; this module decides and makes the edit.
+
+mod conf;
 
 use super::lvm::Lvm;
 use anyhow::{Context, Result, bail};
+use conf::{Occurrence, parse};
 use serde::Serialize;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -17,229 +22,6 @@ use std::path::{Path, PathBuf};
 
 /// The rejection Vates ships.
 pub const DRBD_REJECT: &str = "r|^/dev/drbd.*|";
-
-// ---------------------------------------------------------------------------------------------
-// A small reader for LVM's config syntax: sections `name { … }`, `key = value`, values that are
-// strings, numbers or `[ … ]` lists, `#` comments.
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Open,
-    Close,
-    LBracket,
-    RBracket,
-    Comma,
-    Eq,
-    Str(String),
-    Word(String),
-}
-
-#[derive(Debug, Clone)]
-struct Token {
-    tok: Tok,
-    start: usize,
-    end: usize,
-}
-
-fn tokenize(text: &str) -> Result<Vec<Token>> {
-    let bytes = text.as_bytes();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let start = i;
-        let simple = match c {
-            b'{' => Some(Tok::Open),
-            b'}' => Some(Tok::Close),
-            b'[' => Some(Tok::LBracket),
-            b']' => Some(Tok::RBracket),
-            b',' => Some(Tok::Comma),
-            b'=' => Some(Tok::Eq),
-            _ => None,
-        };
-        if let Some(tok) = simple {
-            tokens.push(Token {
-                tok,
-                start,
-                end: i + 1,
-            });
-            i += 1;
-        } else if c == b'#' {
-            while i < bytes.len() && bytes[i] != b'\n' {
-                i += 1;
-            }
-        } else if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c == b'"' || c == b'\'' {
-            let quote = c;
-            let mut value = Vec::new();
-            i += 1;
-            loop {
-                match bytes.get(i) {
-                    None => bail!("unterminated string starting on line {}", line_of(text, start)),
-                    Some(b'\\') if quote == b'"' => {
-                        if let Some(&next) = bytes.get(i + 1) {
-                            value.push(next);
-                        }
-                        i += 2;
-                    }
-                    Some(&b) if b == quote => {
-                        i += 1;
-                        break;
-                    }
-                    Some(&b) => {
-                        value.push(b);
-                        i += 1;
-                    }
-                }
-            }
-            tokens.push(Token {
-                tok: Tok::Str(String::from_utf8_lossy(&value).into_owned()),
-                start,
-                end: i,
-            });
-        } else {
-            while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !b"{}[],=#\"'".contains(&bytes[i]) {
-                i += 1;
-            }
-            tokens.push(Token {
-                tok: Tok::Word(text[start..i].to_owned()),
-                start,
-                end: i,
-            });
-        }
-    }
-    Ok(tokens)
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-/// One `global_filter = …` inside a `devices` section.
-#[derive(Debug, Clone)]
-struct Occurrence {
-    /// Byte range of the value (`[ … ]` or a single string).
-    value: (usize, usize),
-    /// Offset just after `[`, when the value is a list.
-    list_open: Option<usize>,
-    entries: Vec<String>,
-    /// Byte offset and raw text of the first entry, for its indentation.
-    first_entry_start: Option<usize>,
-}
-
-#[derive(Debug, Default)]
-struct Parsed {
-    occurrences: Vec<Occurrence>,
-    /// Offset just after the `{` of the first `devices` section.
-    devices_open: Option<usize>,
-}
-
-fn parse(text: &str) -> Result<Parsed> {
-    let tokens = tokenize(text)?;
-    let mut parsed = Parsed::default();
-    let mut path: Vec<String> = Vec::new();
-    let mut i = 0;
-    let err = |t: &Token, what: &str| -> anyhow::Error {
-        anyhow::anyhow!("line {}: {what}", line_of(text, t.start))
-    };
-    while i < tokens.len() {
-        let t = &tokens[i];
-        match &t.tok {
-            Tok::Close => {
-                if path.pop().is_none() {
-                    return Err(err(t, "`}` without a section to close"));
-                }
-                i += 1;
-            }
-            Tok::Word(name) => {
-                let next = tokens
-                    .get(i + 1)
-                    .ok_or_else(|| err(t, &format!("`{name}` ends the file")))?;
-                match next.tok {
-                    Tok::Open => {
-                        if path.is_empty() && name == "devices" && parsed.devices_open.is_none() {
-                            parsed.devices_open = Some(next.end);
-                        }
-                        path.push(name.clone());
-                        i += 2;
-                    }
-                    Tok::Eq => {
-                        let key = name.clone();
-                        let (occurrence, after) = value(text, &tokens, i + 2)?;
-                        let full_key = if path.is_empty() {
-                            key
-                        } else {
-                            format!("{}/{key}", path.join("/"))
-                        };
-                        if full_key == "devices/global_filter" {
-                            parsed.occurrences.push(occurrence);
-                        }
-                        i = after;
-                    }
-                    _ => return Err(err(next, &format!("expected `{{` or `=` after `{name}`"))),
-                }
-            }
-            _ => return Err(err(t, "expected a setting or a section")),
-        }
-    }
-    if !path.is_empty() {
-        bail!("section `{}` is not closed", path.join("/"));
-    }
-    Ok(parsed)
-}
-
-/// Reads the value starting at token `i`; returns it and the index after it.
-fn value(text: &str, tokens: &[Token], i: usize) -> Result<(Occurrence, usize)> {
-    let t = tokens
-        .get(i)
-        .ok_or_else(|| anyhow::anyhow!("a setting without a value at the end of the file"))?;
-    match &t.tok {
-        Tok::LBracket => {
-            let mut entries = Vec::new();
-            let mut first = None;
-            let mut j = i + 1;
-            loop {
-                let Some(item) = tokens.get(j) else {
-                    bail!("line {}: `[` is not closed", line_of(text, t.start));
-                };
-                match &item.tok {
-                    Tok::RBracket => break,
-                    Tok::Comma => {}
-                    Tok::Str(s) => {
-                        first.get_or_insert(item.start);
-                        entries.push(s.clone());
-                    }
-                    Tok::Word(w) => {
-                        first.get_or_insert(item.start);
-                        entries.push(w.clone());
-                    }
-                    _ => bail!("line {}: unexpected token in a list", line_of(text, item.start)),
-                }
-                j += 1;
-            }
-            Ok((
-                Occurrence {
-                    value: (t.start, tokens[j].end),
-                    list_open: Some(t.end),
-                    entries,
-                    first_entry_start: first,
-                },
-                j + 1,
-            ))
-        }
-        Tok::Str(s) | Tok::Word(s) => Ok((
-            Occurrence {
-                value: (t.start, t.end),
-                list_open: None,
-                entries: vec![s.clone()],
-                first_entry_start: Some(t.start),
-            },
-            i + 1,
-        )),
-        _ => bail!("line {}: expected a value", line_of(text, t.start)),
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The rule
@@ -284,61 +66,72 @@ pub fn rejects_drbd(entries: &[String]) -> bool {
 pub fn edit_text(text: &str) -> Result<Option<String>> {
     let parsed = parse(text)?;
     let quoted = format!("\"{DRBD_REJECT}\"");
-    let mut inserts: Vec<(usize, usize, String)> = Vec::new();
+    let mut edits: Vec<Edit> = Vec::new();
     if parsed.occurrences.is_empty() {
-        let setting = format!(
-            "\n\t# Added by linstor-agent: LVM never scans DRBD devices.\n\tglobal_filter = [ {quoted} ]\n"
-        );
-        match parsed.devices_open {
-            Some(at) => inserts.push((at, at, setting)),
-            None => {
-                let sep = if text.is_empty() || text.ends_with('\n') {
-                    ""
-                } else {
-                    "\n"
-                };
-                inserts.push((text.len(), text.len(), format!("{sep}devices {{{setting}}}\n")));
-            }
-        }
+        edits.push(new_setting(text, parsed.devices_open, &quoted));
     }
     for occ in &parsed.occurrences {
-        if rejects_drbd(&occ.entries) {
-            continue;
-        }
-        match occ.list_open {
-            Some(open) if occ.entries.is_empty() => {
-                inserts.push((open, occ.value.1 - 1, format!(" {quoted} ")))
-            }
-            Some(open) => {
-                let first = occ.first_entry_start.unwrap_or(open);
-                let between = &text[open..first];
-                if let Some(nl) = between.rfind('\n') {
-                    // One entry per line: the new one on its own line, indented like the rest.
-                    let indent = &between[nl + 1..];
-                    inserts.push((first, first, format!("{quoted},\n{indent}")));
-                } else {
-                    inserts.push((first, first, format!("{quoted}, ")));
-                }
-            }
-            None => {
-                let original = &text[occ.value.0..occ.value.1];
-                inserts.push((occ.value.0, occ.value.1, format!("[ {quoted}, {original} ]")));
-            }
+        if !rejects_drbd(&occ.entries) {
+            edits.push(rejection_first(text, occ, &quoted));
         }
     }
-    if inserts.is_empty() {
+    if edits.is_empty() {
         return Ok(None);
     }
-    inserts.sort_by_key(|(start, _, _)| *start);
+    edits.sort_by_key(|(start, _, _)| *start);
     let mut out = String::with_capacity(text.len() + 128);
     let mut at = 0;
-    for (start, end, new) in inserts {
+    for (start, end, new) in edits {
         out.push_str(&text[at..start]);
         out.push_str(&new);
         at = end;
     }
     out.push_str(&text[at..]);
     Ok(Some(out))
+}
+
+/// A change of the text: the bytes `start..end` become the string.
+type Edit = (usize, usize, String);
+
+/// A `global_filter` with only the rejection: in the first `devices` section (`devices_open`
+/// is just after its `{`), or in a new one at the end of the file.
+fn new_setting(text: &str, devices_open: Option<usize>, quoted: &str) -> Edit {
+    let setting = format!(
+        "\n\t# Added by linstor-agent: LVM never scans DRBD devices.\n\tglobal_filter = [ {quoted} ]\n"
+    );
+    match devices_open {
+        Some(at) => (at, at, setting),
+        None => {
+            let sep = if text.is_empty() || text.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
+            (text.len(), text.len(), format!("{sep}devices {{{setting}}}\n"))
+        }
+    }
+}
+
+/// The rejection put first in a `global_filter` setting, in the layout of its entries.
+fn rejection_first(text: &str, occ: &Occurrence, quoted: &str) -> Edit {
+    match occ.list_open {
+        Some(open) if occ.entries.is_empty() => (open, occ.value.1 - 1, format!(" {quoted} ")),
+        Some(open) => {
+            let first = occ.first_entry_start.unwrap_or(open);
+            let between = &text[open..first];
+            if let Some(nl) = between.rfind('\n') {
+                // One entry per line: the new one on its own line, indented like the rest.
+                let indent = &between[nl + 1..];
+                (first, first, format!("{quoted},\n{indent}"))
+            } else {
+                (first, first, format!("{quoted}, "))
+            }
+        }
+        None => {
+            let original = &text[occ.value.0..occ.value.1];
+            (occ.value.0, occ.value.1, format!("[ {quoted}, {original} ]"))
+        }
+    }
 }
 
 /// Every `devices/global_filter` list in the text, in file order.
