@@ -18,6 +18,7 @@ pub mod provision;
 pub mod register;
 pub mod repo;
 pub mod report;
+pub mod rpmver;
 pub mod settings;
 pub mod status;
 pub mod steps;

@@ -4,7 +4,7 @@
 //! boots the first entry of its sort, the highest version.
 
 use crate::host::{Sysroot, rootfs};
-use crate::repo::compare_versions;
+use crate::rpmver::compare_versions;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

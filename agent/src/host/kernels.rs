@@ -3,7 +3,7 @@
 use crate::host::Sysroot;
 use crate::host::rpmdb::{self, RpmPackage};
 use crate::host::symvers::{self, Kabi};
-use crate::repo::compare_evr;
+use crate::rpmver::compare_evr;
 use anyhow::Result;
 use serde::Serialize;
 use std::cmp::Ordering;

@@ -22,11 +22,10 @@ mod metadata;
 mod package_check;
 mod scan;
 mod sha256x2;
-mod version;
 
+pub use crate::rpmver::{compare_evr, compare_versions};
 pub use fetch::FetchError;
 pub use package_check::PackageCheckError;
-pub use version::{compare_evr, compare_versions};
 
 use crate::host::Sysroot;
 use crate::settings::RepoSettings;
