@@ -18,7 +18,7 @@ test: lint
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 	scripts/conformance.sh
-	tests/packaging/run.sh
+	specs/tests/run.sh
 
 # The agent's RPM (glibc 2.17 build): target/rpm/RPMS/x86_64/. See specs/build-rpms.sh.
 rpm: deps

@@ -14,7 +14,7 @@
 # Settings: edit the defaults in the block below before serving the script, or set them in the
 # environment, or on the installer's kernel command line as linstor_agent.NAME=VALUE (for
 # example linstor_agent.devices=/dev/sdb,/dev/sdc). kickstart/linstor-agent.ks carries the same
-# block in its %post (tests/packaging checks that they stay the same).
+# block in its %post (specs/tests checks that they stay the same).
 set -eu
 
 ROOT=/

@@ -33,7 +33,7 @@ declare -A needed=(
   [openssl]=openssl
   [zstd]=zstd
   [curl]=curl
-  # make rpm and tests/packaging: objdump -T of the packaged binary, unpacking RPMs,
+  # make rpm and specs/tests: objdump -T of the packaged binary, unpacking RPMs,
   # systemctl --root, gpgv
   [objdump]=binutils
   [rpm2cpio]=rpm2cpio
@@ -49,7 +49,7 @@ done
 
 # The conformance tests run the real python-linstor and XenAPI clients from a virtualenv.
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
-# tests/packaging: a static /bin/sh for the scriptlets run inside a stand-in XCP-ng root.
+# specs/tests: a static /bin/sh for the scriptlets run inside a stand-in XCP-ng root.
 file_is_static() { [ -x "$1" ] && ! ldd "$1" >/dev/null 2>&1; }
 file_is_static /bin/busybox || missing+=(busybox-static)
 # The Ansible role's dnf module runs on Debian's python3 with its dnf bindings.

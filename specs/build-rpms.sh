@@ -10,7 +10,7 @@
 # again only re-packages: cargo has nothing to redo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source tests/packaging/venv.sh
+source specs/tests/venv.sh
 
 TOPDIR=${RPM_TOPDIR:-$PWD/target/rpm}
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)

@@ -9,7 +9,7 @@
 //! and the run is refused (exit 3), naming the kernel and the module versions the repository
 //! has: booting that kernel would leave the host without DRBD.
 //!
-//! The kernel package hooks in `hooks/` run this after every kernel install.
+//! The kernel package hooks in `specs/files/hooks/` run this after every kernel install.
 
 use crate::context::Context;
 use crate::error::{ExitCode, Refusal, exit_code_for};

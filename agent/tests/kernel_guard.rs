@@ -1,8 +1,8 @@
 //! `linstor-agent kernel-guard` end to end: a kernel installed into a testbed host root with
 //! dnf, without a module, gets the fitting module from the signed fixture repository; a kernel
 //! nothing fits is refused (exit 3) with nothing installed. And the kernel install hooks of
-//! `hooks/`: their syntax and formats, and the postinst hook run against a host root so that it
-//! really calls the agent.
+//! `specs/files/hooks/`: their syntax and formats, and the postinst hook run against a host root
+//! so that it really calls the agent.
 
 mod support;
 
@@ -185,7 +185,7 @@ fn a_kernel_nothing_fits_is_refused_and_nothing_is_installed() {
 // The hooks.
 
 fn hooks_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../hooks")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/files/hooks")
 }
 
 const HOOK: &str = "90-linstor-agent-kernel-guard";

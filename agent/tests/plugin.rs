@@ -1,8 +1,8 @@
-//! The XAPI plugin `plugins/linstor-agent`, called the way XAPI's `host.call_plugin` runs it
-//! (the testbed's implementation of that: one argv, an XML-RPC methodCall; stdout read as a
-//! methodResponse), on a testbed host root with the real agent and the signed fixture
-//! repository: success, refusal, rejected arguments, unknown functions. And the same protocol
-//! under every Python this machine has (2.7 and 3.6 when pyenv provides them).
+//! The XAPI plugin `specs/files/xapi-plugin/linstor-agent`, called the way XAPI's
+//! `host.call_plugin` runs it (the testbed's implementation of that: one argv, an XML-RPC
+//! methodCall; stdout read as a methodResponse), on a testbed host root with the real agent and
+//! the signed fixture repository: success, refusal, rejected arguments, unknown functions. And the
+//! same protocol under every Python this machine has (2.7 and 3.6 when pyenv provides them).
 
 mod support;
 
@@ -18,7 +18,7 @@ use testbed::xapi_face::plugin;
 const SESSION: &str = "OpaqueRef:00000000-0000-0000-0000-000000000001";
 
 fn plugin_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/linstor-agent")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/files/xapi-plugin/linstor-agent")
 }
 
 fn agent_bin() -> PathBuf {

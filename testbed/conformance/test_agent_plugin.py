@@ -1,8 +1,8 @@
-"""The project's XAPI plugin (plugins/linstor-agent), as `testbed up` installs it into every host
-(/etc/xapi.d/plugins/linstor-agent), called through the simulated pool master with the real XenAPI
-SDK: `host.call_plugin(host, "linstor-agent", FUNCTION, {ARG: "string"})` runs that host's agent on
-that host's root and returns its JSON document; refusals, failures, bad arguments and unknown
-functions come back as XenAPI.Failure with the plugin's codes.
+"""The project's XAPI plugin (specs/files/xapi-plugin/linstor-agent), as `testbed up` installs it
+into every host (/etc/xapi.d/plugins/linstor-agent), called through the simulated pool master with
+the real XenAPI SDK: `host.call_plugin(host, "linstor-agent", FUNCTION, {ARG: "string"})` runs that
+host's agent on that host's root and returns its JSON document; refusals, failures, bad arguments
+and unknown functions come back as XenAPI.Failure with the plugin's codes.
 """
 
 import json

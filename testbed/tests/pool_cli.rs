@@ -203,8 +203,9 @@ fn a_pool_with_a_joining_host_its_configs_and_plugins_in_the_roots() -> Result<(
             "{info}"
         );
     }
-    let plugin =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/linstor-agent"))?;
+    let plugin = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/files/xapi-plugin/linstor-agent"),
+    )?;
     for (i, host) in hosts.iter().enumerate() {
         let name = host["name"].as_str().context("name")?;
         let root = Path::new(host["root"].as_str().context("root")?);

@@ -1,6 +1,6 @@
 //! Reaching each host's agent and services through XAPI: the `linstor-agent` plugin
-//! (`plugins/linstor-agent`, which runs the host's own agent and returns its JSON document) and
-//! XCP-ng's `service.py` plugin (whitelisted `systemctl` on linstor-controller and
+//! (`specs/files/xapi-plugin/linstor-agent`, which runs the host's own agent and returns its JSON
+//! document) and XCP-ng's `service.py` plugin (whitelisted `systemctl` on linstor-controller and
 //! linstor-satellite, what Xen Orchestra uses to restart them).
 
 use crate::xapi::{Client, XapiError};

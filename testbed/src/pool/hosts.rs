@@ -32,8 +32,10 @@ pub const AGENT_CONFIG: &str = "etc/linstor-agent/agent.toml";
 pub const PLUGIN_PATH: &str = "etc/xapi.d/plugins/linstor-agent";
 /// The project's XAPI plugin, built into the testbed so every pool host gets the one of this
 /// checkout.
-pub const LINSTOR_AGENT_PLUGIN: &str =
-    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/linstor-agent"));
+pub const LINSTOR_AGENT_PLUGIN: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../specs/files/xapi-plugin/linstor-agent"
+));
 
 /// How hosts get their DRBD module and LINSTOR packages.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,7 +55,7 @@ def test_rpm_installs_into_a_fresh_root_and_verifies_clean(installed_root):
     assert glibc_versions(binary) and max(glibc_versions(binary)) <= GLIBC_MAX
     plugin = root / "etc/xapi.d/plugins/linstor-agent"
     assert stat.S_IMODE(plugin.stat().st_mode) == 0o755
-    assert plugin.read_bytes() == (TOP / "plugins/linstor-agent").read_bytes()
+    assert plugin.read_bytes() == (TOP / "specs/files/xapi-plugin/linstor-agent").read_bytes()
     for path in (
         "usr/lib/systemd/system/linstor-agent-firstboot.service",
         "usr/libexec/linstor-agent/firstboot",

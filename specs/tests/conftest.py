@@ -79,7 +79,7 @@ def rpms(work, fixture_repo):
     assert agent.is_file() and release.is_file(), paths
     standin_top = work / "standin"
     run(["rpmbuild", "-bb", "--quiet", "--define", f"_topdir {standin_top}", "--define", "busybox /bin/busybox",
-         TOP / "tests/packaging/specs/dom0-standin.spec"])
+         TOP / "specs/tests/dom0-standin.spec"])
     (standin,) = (standin_top / "RPMS/x86_64").glob("*.rpm")
     return {"agent": agent, "release": release, "standin": standin}
 

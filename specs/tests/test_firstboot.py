@@ -1,11 +1,11 @@
-"""systemd/linstor-agent-firstboot: provision, retried with backoff on exit 1, done once."""
+"""specs/files/systemd/linstor-agent-firstboot: provision, retried with backoff on exit 1, done once."""
 
 import os
 import stat
 
 from conftest import TOP, run
 
-SCRIPT = TOP / "systemd/linstor-agent-firstboot"
+SCRIPT = TOP / "specs/files/systemd/linstor-agent-firstboot"
 
 
 def stub_agent(tmp_path, codes):
@@ -63,7 +63,7 @@ def test_gives_up_after_its_time_budget(tmp_path):
 
 
 def test_unit_is_a_oneshot_after_network_and_xapi():
-    unit = (TOP / "systemd/linstor-agent-firstboot.service").read_text()
+    unit = (TOP / "specs/files/systemd/linstor-agent-firstboot.service").read_text()
     for line in (
         "Type=oneshot",
         "After=network-online.target",

@@ -1,9 +1,9 @@
-# Sourced by specs/build-rpms.sh and tests/packaging/run.sh: makes sure the packaging virtualenv
-# exists and matches tests/packaging/requirements.txt (pip needs PyPI once), and puts its bin/
+# Sourced by specs/build-rpms.sh and specs/tests/run.sh: makes sure the packaging virtualenv
+# exists and matches specs/tests/requirements.txt (pip needs PyPI once), and puts its bin/
 # first on PATH (cargo-zigbuild, zig via python -m ziglang, ksvalidator, ansible-*).
 _la_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PACKAGING_VENV=${PACKAGING_VENV:-$_la_top/target/packaging-venv}
-_la_reqs=$_la_top/tests/packaging/requirements.txt
+_la_reqs=$_la_top/specs/tests/requirements.txt
 if [ ! -x "$PACKAGING_VENV/bin/python" ] || ! cmp -s "$_la_reqs" "$PACKAGING_VENV/requirements.txt"; then
   echo "packaging: creating $PACKAGING_VENV from $_la_reqs" >&2
   rm -rf "$PACKAGING_VENV"
