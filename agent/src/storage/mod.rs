@@ -303,52 +303,11 @@ fn verify(lvm: &Lvm, vg: &str, thin_pool: Option<&str>, chosen: &[Chosen]) -> Re
     Ok(StorageResult::from_state(&state, vg, thin_pool))
 }
 
+/// The human rendering: the disks, the actions, drift and warnings, and the result.
 pub fn render(report: &StorageReport) -> String {
     let mut out = String::new();
-    let target = match &report.thin_pool {
-        Some(pool) => format!("volume group {} with thin pool {pool}", report.volume_group),
-        None => format!("volume group {} (thick LVM)", report.volume_group),
-    };
-    let _ = writeln!(out, "Storage: {target}, disks chosen {}:", report.selection);
-    for d in &report.disks {
-        let state = match d.state {
-            DiskState::InGroup => format!("in {}", report.volume_group),
-            DiskState::ReusePv => "physical volume in no group: joins as it is".into(),
-            DiskState::New if d.wipe.is_empty() => "empty: new physical volume".into(),
-            DiskState::New => format!(
-                "wiped first ({}), then a new physical volume",
-                d.erases.join(", ")
-            ),
-        };
-        let _ = writeln!(
-            out,
-            "  {:<24} {:>10}  {state}",
-            d.device,
-            human_size(d.size_bytes)
-        );
-    }
-    for p in &report.passed_over {
-        let _ = writeln!(out, "  passed over {}: {}", p.device, p.reason);
-    }
-    if report.actions.is_empty() {
-        let _ = writeln!(out, "Nothing to do: the storage is converged (changed: false).");
-    } else {
-        let _ = writeln!(
-            out,
-            "{}",
-            if report.core.dry_run {
-                "Would do (dry run, nothing changed):"
-            } else {
-                "Done:"
-            }
-        );
-        for a in &report.actions {
-            let _ = writeln!(out, "  - {}", a.description);
-            if let Some(cmd) = &a.command {
-                let _ = writeln!(out, "      {cmd}");
-            }
-        }
-    }
+    render_disks(&mut out, report);
+    render_actions(&mut out, report);
     for d in &report.drift {
         let _ = writeln!(out, "drift: {d}");
     }
@@ -374,6 +333,59 @@ pub fn render(report: &StorageReport) -> String {
     out
 }
 
+/// The target, then each disk chosen (with what happens to it) and each passed over.
+fn render_disks(out: &mut String, report: &StorageReport) {
+    let target = match &report.thin_pool {
+        Some(pool) => format!("volume group {} with thin pool {pool}", report.volume_group),
+        None => format!("volume group {} (thick LVM)", report.volume_group),
+    };
+    let _ = writeln!(out, "Storage: {target}, disks chosen {}:", report.selection);
+    for d in &report.disks {
+        let state = match d.state {
+            DiskState::InGroup => format!("in {}", report.volume_group),
+            DiskState::ReusePv => "physical volume in no group: joins as it is".into(),
+            DiskState::New if d.wipe.is_empty() => "empty: new physical volume".into(),
+            DiskState::New => format!(
+                "wiped first ({}), then a new physical volume",
+                d.erases.join(", ")
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>10}  {state}",
+            d.device,
+            human_size(d.size_bytes)
+        );
+    }
+    for p in &report.passed_over {
+        let _ = writeln!(out, "  passed over {}: {}", p.device, p.reason);
+    }
+}
+
+/// The actions done (or, in a dry run, to do) with their commands, or that none is needed.
+fn render_actions(out: &mut String, report: &StorageReport) {
+    if report.actions.is_empty() {
+        let _ = writeln!(out, "Nothing to do: the storage is converged (changed: false).");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        if report.core.dry_run {
+            "Would do (dry run, nothing changed):"
+        } else {
+            "Done:"
+        }
+    );
+    for a in &report.actions {
+        let _ = writeln!(out, "  - {}", a.description);
+        if let Some(cmd) = &a.command {
+            let _ = writeln!(out, "      {cmd}");
+        }
+    }
+}
+
+/// Bytes in binary units, one decimal (`1.5 GiB`); plain bytes below 1 KiB.
 fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
