@@ -27,7 +27,7 @@ use node::{Retry, converge_node, retry, wait_online};
 use satellite::{enable_satellite, satellite_config};
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use storage_pool::{check_pool, converge_pool};
+use storage_pool::{check_pool, converge_pool, plan_pool};
 
 pub use desired::{Desired, PoolSpec, desired, pool_spec};
 pub use satellite::satellite_config_text;
@@ -156,28 +156,6 @@ fn refuse_first(client: &Client, desired: &Desired, existing: Option<&Node>) -> 
     converge_node(client, desired, existing, false, &mut scratch)?;
     if let (Some(node), Some(pool)) = (existing, &desired.storage_pool) {
         check_pool(client, node, pool)?;
-    }
-    Ok(())
-}
-
-/// A dry run's storage pool: to be created unless the node (not to be created) has it.
-fn plan_pool(client: &Client, desired: &Desired, created: bool, report: &mut RegisterReport) -> Result<()> {
-    let Some(pool) = &desired.storage_pool else {
-        return Ok(());
-    };
-    let present = !created
-        && client
-            .storage_pools(&desired.name)?
-            .iter()
-            .any(|p| p.storage_pool_name.eq_ignore_ascii_case(&pool.name));
-    if !present {
-        report.act(
-            "storage pool",
-            format!(
-                "create {} ({}, StorDriver/StorPoolName = {})",
-                pool.name, pool.provider_kind, pool.stor_pool_name
-            ),
-        );
     }
     Ok(())
 }
