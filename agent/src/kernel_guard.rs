@@ -15,9 +15,11 @@ use crate::context::Context;
 use crate::error::{ExitCode, Refusal, exit_code_for};
 use crate::host::facts::{self, KernelTarget};
 use crate::packages::fit::{Evidence, Fit, fit};
+use crate::packages::select::ModuleChoice;
 use crate::packages::{self, backend, installed, live, select};
-use crate::repo::{Files, RepoPackage, Repository};
+use crate::repo::{RepoPackage, Repository};
 use crate::report::ReportCore;
+use crate::settings::PackagesSettings;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
@@ -92,21 +94,12 @@ pub struct Report {
 /// still lists every kernel.
 pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
     let facts = facts::gather(&ctx.sysroot)?;
-    let kernels = facts::kernels_to_serve(&facts, &ctx.sysroot)?;
-    if kernels.is_empty() {
-        return Err(Refusal(format!(
-            "no kernel is installed in {}: there is nothing to guard. Check --root.",
-            ctx.sysroot.root().display()
-        ))
-        .into());
-    }
+    let kernels = kernels_to_guard(ctx, &facts)?;
     let packages = options.packages.packages_config(&ctx.settings.packages);
-    let kmod = packages.kmod.clone();
-    let on_host = installed::module_packages(&ctx.sysroot, &kmod)?;
-
+    let on_host = installed::module_packages(&ctx.sysroot, &packages.kmod)?;
     let mut report = Report {
         core: ReportCore::new("kernel-guard", options.dry_run),
-        kmod: kmod.clone(),
+        kmod: packages.kmod.clone(),
         kernels: kernels.iter().map(|k| state(k, &on_host)).collect(),
         to_install: Vec::new(),
         installed: Vec::new(),
@@ -114,37 +107,75 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         package_manager: None,
         error: None,
     };
-    let missing: Vec<&KernelTarget> = kernels
+    let missing: Vec<KernelTarget> = kernels
         .iter()
         .zip(&report.kernels)
         .filter(|(_, s)| s.status == Status::Missing)
-        .map(|(k, _)| k)
+        .map(|(k, _)| k.clone())
         .collect();
     if missing.is_empty() {
         return Ok(report);
     }
 
     // Some kernel has no module: ask the repository.
-    let repo_config = ctx.settings.repo()?;
-    let repository = Repository::open(repo_config, &ctx.sysroot)?;
+    let repository = Repository::open(ctx.settings.repo()?, &ctx.sysroot)?;
     report.repo = Some(repository.baseurl().to_owned());
-    let metadata = repository.metadata_with(&Files::Named {
-        names: vec![kmod.clone()],
-        under: vec!["/lib/modules/".into()],
-    })?;
+    let Some(choices) = choose_modules(ctx, options, &repository, &packages, &missing, &mut report)? else {
+        return Ok(report);
+    };
+    let to_fetch = record_choices(&choices, options.dry_run, &mut report);
+    if options.dry_run {
+        return Ok(report);
+    }
+    let manager = install_modules(ctx, &facts, &repository, &to_fetch, &mut report)?;
+    check_guarded(ctx, &kernels, &packages.kmod, manager, &mut report)?;
+    let unames: Vec<String> = report
+        .kernels
+        .iter()
+        .filter(|k| k.status == Status::Installed)
+        .map(|k| k.uname_r.clone())
+        .collect();
+    live::depmod_or_skip(&ctx.sysroot, &unames, &mut report.core)?;
+    Ok(report)
+}
+
+/// The kernels the host may boot; none installed is a refusal.
+fn kernels_to_guard(ctx: &Context, facts: &facts::Facts) -> Result<Vec<KernelTarget>> {
+    let kernels = facts::kernels_to_serve(facts, &ctx.sysroot)?;
+    if kernels.is_empty() {
+        return Err(Refusal(format!(
+            "no kernel is installed in {}: there is nothing to guard. Check --root.",
+            ctx.sysroot.root().display()
+        ))
+        .into());
+    }
+    Ok(kernels)
+}
+
+/// The repository's module for every kernel in `missing`. When it has none for some kernel,
+/// `None`: the report says, kernel by kernel, what the repository could give, and carries the
+/// refusal.
+fn choose_modules(
+    ctx: &Context,
+    options: &Options,
+    repository: &Repository,
+    packages: &PackagesSettings,
+    missing: &[KernelTarget],
+    report: &mut Report,
+) -> Result<Option<Vec<ModuleChoice>>> {
+    let metadata = repository.metadata_with(&packages::module_files(&packages.kmod))?;
     let sources = packages::sources(ctx, &options.packages);
     let origin = select::Origin {
         config_files: &sources,
         baseurl: repository.baseurl(),
     };
-    let wanted: Vec<KernelTarget> = missing.iter().map(|k| (*k).clone()).collect();
-    let choices = match select::select_modules(&metadata, &packages, &wanted, &origin) {
-        Ok(choices) => choices,
+    match select::select_modules(&metadata, packages, missing, &origin) {
+        Ok(choices) => Ok(Some(choices)),
         Err(err) if exit_code_for(&err) == ExitCode::Refused => {
             // Say, kernel by kernel, what the repository could give; install nothing.
-            for kernel in &wanted {
+            for kernel in missing {
                 if let Ok(choice) =
-                    select::select_modules(&metadata, &packages, std::slice::from_ref(kernel), &origin)
+                    select::select_modules(&metadata, packages, std::slice::from_ref(kernel), &origin)
                     && let Some(line) = report.kernels.iter_mut().find(|s| s.uname_r == kernel.uname_r)
                 {
                     line.module = choice.first().map(|c| c.package.nevra());
@@ -154,13 +185,21 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
                 message: format!("{err:#}"),
                 exit_code: ExitCode::Refused as i32,
             });
-            return Ok(report);
+            Ok(None)
         }
-        Err(err) => return Err(err),
-    };
+        Err(err) => Err(err),
+    }
+}
 
+/// Each kernel's chosen module in the report (`would-install` with `dry_run`); returns the
+/// packages to fetch, each once, and lists them in `to_install`.
+fn record_choices<'a>(
+    choices: &'a [ModuleChoice],
+    dry_run: bool,
+    report: &mut Report,
+) -> Vec<&'a RepoPackage> {
     let mut to_fetch: Vec<&RepoPackage> = Vec::new();
-    for choice in &choices {
+    for choice in choices {
         if let Some(line) = report
             .kernels
             .iter_mut()
@@ -168,7 +207,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         {
             line.module = Some(choice.package.nevra());
             line.evidence = Some(choice.evidence);
-            line.status = if options.dry_run {
+            line.status = if dry_run {
                 Status::WouldInstall
             } else {
                 Status::Missing
@@ -179,38 +218,44 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         }
     }
     report.to_install = to_fetch.iter().map(|p| p.nevra()).collect();
-    if options.dry_run {
-        return Ok(report);
-    }
+    to_fetch
+}
 
-    // Download and verify every package before installing any.
-    let mut files = Vec::new();
-    for package in &to_fetch {
-        files.push(repository.fetch_package(package)?);
+/// Downloads and verifies every package before installing any, then installs them next to
+/// the modules already there; returns the package manager's name.
+fn install_modules(
+    ctx: &Context,
+    facts: &facts::Facts,
+    repository: &Repository,
+    to_fetch: &[&RepoPackage],
+    report: &mut Report,
+) -> Result<&'static str> {
+    let mut changes = backend::Changes::default();
+    for package in to_fetch {
+        changes.install.push(repository.fetch_package(package)?);
     }
-    let manager = backend::detect();
-    let repo_dir = ctx.sysroot.cache_dir().join("yum.repos.d");
-    backend::write_repo_file(&repo_dir, repository.baseurl(), &repo_config.gpgkey)?;
-    let releasever = packages::releasever(&facts);
-    let tx = backend::Transaction {
-        sysroot: &ctx.sysroot,
-        repo_dir: &repo_dir,
-        releasever: releasever.as_deref(),
-        install: files,
-        downgrade: Vec::new(),
-        remove: Vec::new(),
-    };
-    manager.apply(&tx).with_context(|| {
+    let installer = backend::Installer::new(ctx, facts, repository)?;
+    installer.apply(&ctx.sysroot, changes).with_context(|| {
         format!(
             "installing {} for the unguarded kernel(s)",
             report.to_install.join(", ")
         )
     })?;
-    report.package_manager = Some(manager.name());
+    report.package_manager = Some(installer.name());
     report.core.changed = true;
+    Ok(installer.name())
+}
 
-    // The rpm database decides: every kernel must now have a fitting installed module.
-    let on_host = installed::module_packages(&ctx.sysroot, &kmod)?;
+/// The rpm database decides: every kernel must now have a fitting installed module (each one
+/// this run served is marked `installed`).
+fn check_guarded(
+    ctx: &Context,
+    kernels: &[KernelTarget],
+    kmod: &str,
+    manager: &str,
+    report: &mut Report,
+) -> Result<()> {
+    let on_host = installed::module_packages(&ctx.sysroot, kmod)?;
     let mut still_missing = Vec::new();
     for (kernel, line) in kernels.iter().zip(report.kernels.iter_mut()) {
         let after = state(kernel, &on_host);
@@ -231,28 +276,12 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         .collect();
     if !still_missing.is_empty() {
         bail!(
-            "{} finished, but no installed {kmod} fits kernel {} yet: check `rpm -q {kmod}` and the \
+            "{manager} finished, but no installed {kmod} fits kernel {} yet: check `rpm -q {kmod}` and the \
              package manager's log, then run `linstor-agent kernel-guard` again",
-            manager.name(),
             still_missing.join(", ")
         );
     }
-
-    let unames: Vec<String> = report
-        .kernels
-        .iter()
-        .filter(|k| k.status == Status::Installed)
-        .map(|k| k.uname_r.clone())
-        .collect();
-    if ctx.sysroot.is_live() {
-        live::depmod(&unames)?;
-    } else {
-        report.core.skipped.push(format!(
-            "depmod -a {} (--root: not the running system)",
-            unames.join(" ")
-        ));
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// How `kernel` stands with the module packages installed now.

@@ -263,6 +263,8 @@ fn peer_step(
     Ok(())
 }
 
+/// The sysctl profile: its sysctl.d file written where its text differs, then (live) every
+/// value the kernel does not hold yet set with `sysctl -w`.
 fn sysctl_step(
     sysroot: &Sysroot,
     net: &NetworkSettings,
@@ -274,65 +276,71 @@ fn sysctl_step(
     let text = sysctl::render(&profile);
     let existing = read_optional(&path)?;
     if existing.as_deref() != Some(text.as_str()) {
-        let old = existing.as_deref().map(parse_sysctl_file).unwrap_or_default();
-        for (k, v) in &profile {
-            if old.get(k) != Some(&sysctl::normalise(v)) {
-                report.changes.push(Change {
-                    what: "sysctl profile".into(),
-                    target: format!("{} {k}", sysctl::PATH),
-                    from: absent_or(old.get(k)),
-                    to: v.clone(),
-                });
-            }
-        }
-        for k in old.keys().filter(|k| !profile.contains_key(*k)) {
-            report.changes.push(Change {
-                what: "sysctl profile".into(),
-                target: format!("{} {k}", sysctl::PATH),
-                from: old[k].clone(),
-                to: "unset".into(),
-            });
-        }
-        if !report.changes.iter().any(|c| c.what == "sysctl profile") {
-            report.changes.push(Change {
-                what: "sysctl profile".into(),
-                target: sysctl::PATH.into(),
-                from: "other text".into(),
-                to: "the agent's text".into(),
-            });
-        }
+        sysctl_file_changes(&profile, existing.as_deref(), report);
         if apply {
             write_file(&path, &text)?;
         }
     }
     if !sysroot.is_live() {
-        report
-            .core
-            .skipped
-            .push("sysctl -w (live-only, skipped under --root)".into());
+        report.core.skip("sysctl -w (live-only, skipped under --root)");
         return Ok(());
     }
-    for (key, value) in &profile {
+    sysctl_live(&profile, apply, report);
+    Ok(())
+}
+
+/// The sysctl.d file's changes, key by key (a key set, changed or dropped); when the text
+/// differs in nothing but its form, one change of the whole text.
+fn sysctl_file_changes(
+    profile: &BTreeMap<String, String>,
+    existing: Option<&str>,
+    report: &mut NetworkReport,
+) {
+    let old = existing.map(parse_sysctl_file).unwrap_or_default();
+    let change = |k: &str, from: String, to: String| Change {
+        what: "sysctl profile".into(),
+        target: format!("{} {k}", sysctl::PATH),
+        from,
+        to,
+    };
+    for (k, v) in profile {
+        if old.get(k) != Some(&sysctl::normalise(v)) {
+            report.changes.push(change(k, absent_or(old.get(k)), v.clone()));
+        }
+    }
+    for k in old.keys().filter(|k| !profile.contains_key(*k)) {
+        report.changes.push(change(k, old[k].clone(), "unset".into()));
+    }
+    if !report.changes.iter().any(|c| c.what == "sysctl profile") {
+        report.changes.push(Change {
+            what: "sysctl profile".into(),
+            target: sysctl::PATH.into(),
+            from: "other text".into(),
+            to: "the agent's text".into(),
+        });
+    }
+}
+
+/// Every profile value the running kernel does not hold: set (when `apply`) and reported as
+/// a change; a value the kernel refuses is reported as refused, and the others still apply.
+fn sysctl_live(profile: &BTreeMap<String, String>, apply: bool, report: &mut NetworkReport) {
+    for (key, value) in profile {
         let now = sysctl::current(key);
         if now.as_deref() == Some(sysctl::normalise(value).as_str()) {
             continue;
         }
+        let change = Change {
+            what: "sysctl live".into(),
+            target: key.clone(),
+            from: absent_or(now.as_ref()),
+            to: value.clone(),
+        };
         if !apply {
-            report.changes.push(Change {
-                what: "sysctl live".into(),
-                target: key.clone(),
-                from: absent_or(now.as_ref()),
-                to: value.clone(),
-            });
+            report.changes.push(change);
             continue;
         }
         match sysctl::apply(key, value) {
-            Ok(()) => report.changes.push(Change {
-                what: "sysctl live".into(),
-                target: key.clone(),
-                from: absent_or(now.as_ref()),
-                to: value.clone(),
-            }),
+            Ok(()) => report.changes.push(change),
             Err(e) => {
                 tracing::warn!(key = %key, value = %value, "the kernel refused a sysctl value: {e:#}");
                 report.refused.push(RefusedKey {
@@ -343,7 +351,6 @@ fn sysctl_step(
             }
         }
     }
-    Ok(())
 }
 
 fn modprobe_step(sysroot: &Sysroot, apply: bool, report: &mut NetworkReport) -> Result<()> {

@@ -3,9 +3,12 @@
 //! package files from the agent's cache, the agent's repository (signature checks on) for
 //! the dependencies, and `--installroot` when the agent acts on a root.
 
+use crate::context::Context;
 use crate::exec;
 use crate::host::Sysroot;
-use anyhow::{Context, Result};
+use crate::host::facts::Facts;
+use crate::repo::Repository;
+use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -26,6 +29,54 @@ pub struct Transaction<'a> {
     /// Installed NEVRAs to remove in the same transaction: module packages superseded by the
     /// ones being installed (their files are the same paths, so both cannot be installed).
     pub remove: Vec<String>,
+}
+
+/// What one transaction installs, downgrades and removes.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub install: Vec<PathBuf>,
+    pub downgrade: Vec<PathBuf>,
+    pub remove: Vec<String>,
+}
+
+/// The host's package manager, ready for transactions from the agent's repository: its
+/// `.repo` file written under the cache, `$releasever` from the host.
+pub struct Installer {
+    manager: Box<dyn PackageManager>,
+    repo_dir: PathBuf,
+    releasever: Option<String>,
+}
+
+impl Installer {
+    /// Detects the package manager and writes the `.repo` file of `repository`.
+    pub fn new(ctx: &Context, facts: &Facts, repository: &Repository) -> Result<Installer> {
+        let manager = detect();
+        let gpgkey = &ctx.settings.repo()?.gpgkey;
+        let repo_dir = ctx.sysroot.cache_dir().join("yum.repos.d");
+        write_repo_file(&repo_dir, repository.baseurl(), gpgkey)?;
+        Ok(Installer {
+            manager,
+            repo_dir,
+            releasever: super::releasever(facts),
+        })
+    }
+
+    /// `yum` or `dnf`.
+    pub fn name(&self) -> &'static str {
+        self.manager.name()
+    }
+
+    /// Applies `changes` in one transaction.
+    pub fn apply(&self, sysroot: &Sysroot, changes: Changes) -> Result<()> {
+        self.manager.apply(&Transaction {
+            sysroot,
+            repo_dir: &self.repo_dir,
+            releasever: self.releasever.as_deref(),
+            install: changes.install,
+            downgrade: changes.downgrade,
+            remove: changes.remove,
+        })
+    }
 }
 
 pub trait PackageManager {

@@ -3,6 +3,7 @@
 
 use crate::exec;
 use crate::host::Sysroot;
+use crate::report::ReportCore;
 use anyhow::{Context, Result, bail};
 use std::process::Command;
 
@@ -16,12 +17,26 @@ pub struct ModuleCheck {
     pub current: bool,
 }
 
+/// `depmod -a` for each kernel.
 pub fn depmod(kernels: &[String]) -> Result<()> {
     for uname in kernels {
         exec::run(Command::new("depmod").args(["-a", uname]))
             .with_context(|| format!("depmod for kernel {uname} failed"))?;
     }
     Ok(())
+}
+
+/// [`depmod`] on a live host; under `--root` (not the running system) reported as skipped.
+pub fn depmod_or_skip(sysroot: &Sysroot, kernels: &[String], core: &mut ReportCore) -> Result<()> {
+    if sysroot.is_live() {
+        depmod(kernels)
+    } else {
+        core.skip(format!(
+            "depmod -a {} (--root: not the running system)",
+            kernels.join(" ")
+        ));
+        Ok(())
+    }
 }
 
 /// `modprobe drbd`, then compares `/sys/module/drbd/version` with the installed DRBD version.

@@ -7,177 +7,21 @@ pub mod installed;
 pub mod live;
 pub mod options;
 pub mod plan;
+mod prepare;
 pub mod select;
 
 use crate::context::Context;
-use crate::error::{Refusal, UsageError};
-use crate::host::facts::{self, Facts};
-use crate::host::rpmdb::{self, RpmPackage};
-use crate::repo::{Files, Repository};
+use crate::error::UsageError;
+use crate::host::facts::Facts;
+use crate::host::rpmdb;
+use crate::repo::Repository;
 use crate::report::ReportCore;
-use crate::settings::{self, PackagesSettings, SavedPins};
+use crate::settings::{self, SavedPins};
 use anyhow::{Context as _, Result};
 pub use options::Options;
 use plan::{Change, InstallPlan};
+pub use prepare::{Prepared, module_files, prepare, prepare_with, sources};
 use serde::Serialize;
-
-/// Everything the step knows once it has looked at the host and the repository.
-pub struct Prepared {
-    pub facts: Facts,
-    pub repository: Repository,
-    pub plan: InstallPlan,
-    /// `[packages]` with this run's `--pin`s over the config's pins.
-    pub packages: PackagesSettings,
-}
-
-/// Reads the host and the repository and computes the plan; changes nothing on the host
-/// (metadata is cached under `<root>/var/cache/linstor-agent`).
-pub fn prepare(ctx: &Context) -> Result<Prepared> {
-    prepare_with(ctx, &Options::default())
-}
-
-/// Where the pins and package names come from, for messages: the config files, and the
-/// command line when it pins too.
-pub fn sources(ctx: &Context, options: &Options) -> String {
-    if options.pins.is_empty() {
-        ctx.settings.sources.describe()
-    } else {
-        format!(
-            "{} (or --pin on the command line)",
-            ctx.settings.sources.describe()
-        )
-    }
-}
-
-/// [`prepare`] with `--pin` over the config's pins and, with `--only`, a plan that touches only
-/// the named packages: the others are shown `untouched`, as installed. A named package outside
-/// `[packages]` is upgraded (or pinned) when the host has it installed (linstor-controller,
-/// linstor-common), and left alone when it does not: `--only` never adds a package.
-pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
-    let facts = facts::gather(&ctx.sysroot)?;
-    let packages = options.packages_config(&ctx.settings.packages);
-    let want_kmod = options.includes(&packages.kmod);
-    let kernels = if want_kmod {
-        facts::kernels_to_serve(&facts, &ctx.sysroot)?
-    } else {
-        Vec::new()
-    };
-    if want_kmod && kernels.is_empty() {
-        return Err(Refusal(format!(
-            "no kernel is installed in {}: there is nothing for the DRBD module to serve. \
-             Install the kernel first (or check --root).",
-            ctx.sysroot.root().display()
-        ))
-        .into());
-    }
-    let repo_config = ctx.settings.repo()?;
-    let repository = Repository::open(repo_config, &ctx.sysroot)?;
-    // Module matching needs only the module package's files under /lib/modules: the rest of a
-    // large repository's filelists is skipped without being parsed or kept.
-    let files = if want_kmod {
-        Files::Named {
-            names: vec![packages.kmod.clone()],
-            under: vec!["/lib/modules/".into()],
-        }
-    } else {
-        Files::Skip
-    };
-    let metadata = repository.metadata_with(&files)?;
-    let config_files = sources(ctx, options);
-    let origin = select::Origin {
-        config_files: &config_files,
-        baseurl: repository.baseurl(),
-    };
-
-    // `--only` names outside [packages]: managed when installed.
-    let extra: Vec<&str> = options
-        .only
-        .iter()
-        .map(String::as_str)
-        .filter(|n| *n != packages.kmod && !packages.userland.iter().any(|u| u == n))
-        .collect();
-    let mut names: Vec<&str> = vec![packages.kmod.as_str()];
-    names.extend(packages.userland.iter().map(String::as_str));
-    names.extend(extra.iter().copied());
-    let installed = rpmdb::installed_named(&ctx.sysroot, &names)?;
-    let is_installed = |name: &str| installed.iter().any(|i| i.name == name);
-
-    let modules = if want_kmod {
-        select::select_modules(&metadata, &packages, &kernels, &origin)?
-    } else {
-        Vec::new()
-    };
-    let mut userland = Vec::new();
-    for name in packages.userland.iter().filter(|n| options.includes(n)) {
-        userland.push(select::select_userland(
-            &metadata,
-            name,
-            packages.pin.get(name),
-            &origin,
-        )?);
-    }
-    let mut left_alone: Vec<(&str, &str)> = Vec::new();
-    for name in &extra {
-        let in_repo = metadata.named(name).next().is_some();
-        match (is_installed(name), in_repo) {
-            (true, true) => userland.push(select::select_userland(
-                &metadata,
-                name,
-                packages.pin.get(*name),
-                &origin,
-            )?),
-            (true, false) => left_alone.push((
-                name,
-                "installed, but the repository has no package of this name: left as installed",
-            )),
-            (false, true) => left_alone.push((
-                name,
-                "not installed, and not in [packages] userland: --only does not add packages",
-            )),
-            (false, false) => {
-                return Err(UsageError(format!(
-                    "--only {name}: no package of that name is installed on the host, in the repository {}, \
-                     or in [packages] of {}: check the name",
-                    repository.baseurl(),
-                    ctx.settings.sources.describe()
-                ))
-                .into());
-            }
-        }
-    }
-    let selection = select::Selection { modules, userland };
-    // Without the module in scope, installed modules are not the plan's to replace.
-    let considered: Vec<RpmPackage> = installed
-        .iter()
-        .filter(|p| want_kmod || p.name != packages.kmod)
-        .cloned()
-        .collect();
-    let mut plan = InstallPlan::new(
-        repository.baseurl(),
-        &metadata.revision,
-        &packages.kmod,
-        &selection,
-        &considered,
-    );
-    if options.is_scoped() {
-        let mut managed: Vec<&str> = vec![packages.kmod.as_str()];
-        managed.extend(packages.userland.iter().map(String::as_str));
-        for name in managed.into_iter().filter(|n| !options.includes(n)) {
-            plan.untouched(name, &installed, "not named by --only: left as installed");
-        }
-        for (name, reason) in left_alone {
-            plan.untouched(name, &installed, reason);
-        }
-    }
-    plan.pins = packages.pin.clone();
-    plan.only = options.only.clone();
-    Ok(Prepared {
-        facts,
-        repository,
-        plan,
-        packages,
-    })
-}
 
 #[derive(Debug, Serialize)]
 pub struct PlanReport {
@@ -282,6 +126,8 @@ pub fn install_with(ctx: &Context, options: &InstallOptions) -> Result<InstallRe
     Ok(report)
 }
 
+/// Downloads and verifies every package of the plan, then (unless `download_only`) installs
+/// them in one transaction and checks the host against the plan.
 fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> Result<InstallReport> {
     let Prepared {
         facts,
@@ -302,72 +148,65 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
     if report.plan.is_converged() {
         return Ok(report);
     }
-
-    // Every package is downloaded and verified before any is installed: one bad package and
-    // nothing is installed.
-    let mut install = Vec::new();
-    let mut downgrade = Vec::new();
-    let mut remove = Vec::new();
-    for action in report.plan.changes() {
-        let Some(package) = &action.package else {
-            remove.extend(action.from.iter().cloned());
-            continue;
-        };
-        let path = repository.fetch_package(package)?;
-        report.downloaded.push(path.display().to_string());
-        if action.change == Change::Downgrade {
-            downgrade.push(path);
-        } else {
-            install.push(path);
-        }
-    }
+    let changes = download(&repository, &report.plan, &mut report.downloaded)?;
     if download_only {
         report.core.skip("install (--download-only)");
         return Ok(report);
     }
-
-    let manager = backend::detect();
-    let repo_config = ctx.settings.repo()?;
-    let repo_dir = ctx.sysroot.cache_dir().join("yum.repos.d");
-    backend::write_repo_file(&repo_dir, repository.baseurl(), &repo_config.gpgkey)?;
-    let releasever = releasever(&facts);
-    let tx = backend::Transaction {
-        sysroot: &ctx.sysroot,
-        repo_dir: &repo_dir,
-        releasever: releasever.as_deref(),
-        install,
-        downgrade,
-        remove,
-    };
-    manager.apply(&tx)?;
-    report.package_manager = Some(manager.name());
+    let installer = backend::Installer::new(ctx, &facts, &repository)?;
+    installer.apply(&ctx.sysroot, changes)?;
+    report.package_manager = Some(installer.name());
     report.core.changed = true;
     verify_installed(ctx, &report.plan)?;
-
-    let kernels: Vec<String> = report.plan.kernels.iter().map(|k| k.uname_r.clone()).collect();
-    if ctx.sysroot.is_live() {
-        live::depmod(&kernels)?;
-        if let Some(check) = running_module_check(ctx, &facts, &report.plan)? {
-            if !check.current {
-                report.warnings.push(format!(
-                    "drbd {} is loaded, {} is installed: the new module is used after the next reboot \
-                     (the agent never unloads DRBD under running resources)",
-                    check.loaded_version, check.installed_version
-                ));
-            }
-            report.module = Some(check);
-        }
-    } else {
-        report.core.skipped.push(format!(
-            "depmod -a {} (--root: not the running system)",
-            kernels.join(" ")
-        ));
-        report
-            .core
-            .skipped
-            .push("modprobe drbd (--root: not the running system)".into());
-    }
+    settle_module(ctx, &facts, &mut report)?;
     Ok(report)
+}
+
+/// Every package is downloaded and verified before any is installed: one bad package and
+/// nothing is installed. Returns the transaction's changes; `downloaded` gets each file.
+fn download(
+    repository: &Repository,
+    plan: &InstallPlan,
+    downloaded: &mut Vec<String>,
+) -> Result<backend::Changes> {
+    let mut changes = backend::Changes::default();
+    for action in plan.changes() {
+        let Some(package) = &action.package else {
+            changes.remove.extend(action.from.iter().cloned());
+            continue;
+        };
+        let path = repository.fetch_package(package)?;
+        downloaded.push(path.display().to_string());
+        if action.change == Change::Downgrade {
+            changes.downgrade.push(path);
+        } else {
+            changes.install.push(path);
+        }
+    }
+    Ok(changes)
+}
+
+/// After the install: `depmod` for every served kernel and, on a live host, DRBD loaded and
+/// compared with the module installed (a warning when an older one stays loaded); under
+/// `--root` both are reported as skipped.
+fn settle_module(ctx: &Context, facts: &Facts, report: &mut InstallReport) -> Result<()> {
+    let kernels: Vec<String> = report.plan.kernels.iter().map(|k| k.uname_r.clone()).collect();
+    live::depmod_or_skip(&ctx.sysroot, &kernels, &mut report.core)?;
+    if !ctx.sysroot.is_live() {
+        report.core.skip("modprobe drbd (--root: not the running system)");
+        return Ok(());
+    }
+    if let Some(check) = running_module_check(ctx, facts, &report.plan)? {
+        if !check.current {
+            report.warnings.push(format!(
+                "drbd {} is loaded, {} is installed: the new module is used after the next reboot \
+                 (the agent never unloads DRBD under running resources)",
+                check.loaded_version, check.installed_version
+            ));
+        }
+        report.module = Some(check);
+    }
+    Ok(())
 }
 
 /// After the transaction the rpm database must hold exactly what was planned: every planned

@@ -172,6 +172,41 @@ pub fn now() -> f64 {
 }
 
 impl Journal {
+    /// A running journal started now, with nothing in it yet.
+    pub fn blank() -> Journal {
+        Journal {
+            format: 1,
+            state: RunState::Running,
+            started: now(),
+            ended: None,
+            xapi_url: String::new(),
+            pool_master: String::new(),
+            targets: BTreeMap::new(),
+            linstor_from: String::new(),
+            linstor_to: String::new(),
+            linstor_change: false,
+            linstor_installed: Default::default(),
+            linstor_packages: Vec::new(),
+            batch_mode: String::new(),
+            batches: Vec::new(),
+            phases: BTreeMap::new(),
+            hosts: Vec::new(),
+            settings: SavedSettings::default(),
+            error: None,
+            stall: None,
+            log: Vec::new(),
+        }
+    }
+
+    /// The hosts the run stopped in the middle of: some step begun, not done.
+    pub fn unfinished_hosts(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|h| !h.is_done() && !h.steps.is_empty())
+            .map(|h| h.name.clone())
+            .collect()
+    }
+
     pub fn phase(&self, name: &str) -> StepState {
         self.phases.get(name).map(|s| s.state).unwrap_or_default()
     }

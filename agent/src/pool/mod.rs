@@ -101,36 +101,9 @@ pub fn run(ctx: &Context, request: &Request) -> Result<PoolReport> {
 /// `pool abort` of a run that is not running (paused, failed or killed): its settings are
 /// restored and the journal closed, so a new upgrade can start.
 fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: bool) -> Result<PoolReport> {
-    let (xapi_settings, xapi, linstor) = connect(ctx)?;
-    let _lock = take_lock(&file)?;
-    let busy: Vec<String> = journal
-        .hosts
-        .iter()
-        .filter(|h| !h.is_done() && !h.steps.is_empty())
-        .map(|h| h.name.clone())
-        .collect();
-    let mut up = Upgrade {
-        xapi_settings,
-        xapi,
-        linstor,
-        file,
-        journal,
-        opts: Options {
-            dry_run: false,
-            resume: false,
-            batch: BatchMode::AtMost(1),
-            hosts: Vec::new(),
-            pins: BTreeMap::new(),
-            evacuate_timeout: Duration::from_secs(600),
-            host_timeout: Duration::from_secs(600),
-            resync_timeout: Duration::from_secs(600),
-            linstor_timeout: Duration::from_secs(600),
-            stuck_after: Duration::from_secs(120),
-            poll: Duration::from_millis(500),
-            quiet,
-        },
-        kmod: ctx.settings.packages.kmod.clone(),
-    };
+    let mut up = Upgrade::connect(ctx, file, journal, abort_options(quiet))?;
+    let _lock = take_lock(&up.file)?;
+    let busy = up.journal.unfinished_hosts();
     phases::restore_settings(&mut up)?;
     up.journal.state = RunState::Aborted;
     up.journal.ended = Some(now());
@@ -154,6 +127,25 @@ fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: 
     PoolReport::new(&document, format!("{note}.\n"))
 }
 
+/// The options of a `pool abort` that closes a stopped run: it only restores settings.
+fn abort_options(quiet: bool) -> Options {
+    Options {
+        dry_run: false,
+        resume: false,
+        batch: BatchMode::AtMost(1),
+        hosts: Vec::new(),
+        pins: BTreeMap::new(),
+        evacuate_timeout: Duration::from_secs(600),
+        host_timeout: Duration::from_secs(600),
+        resync_timeout: Duration::from_secs(600),
+        linstor_timeout: Duration::from_secs(600),
+        stuck_after: Duration::from_secs(120),
+        poll: Duration::from_millis(500),
+        quiet,
+    }
+}
+
+/// Asks the running upgrade (the one holding the lock) to `pause` or `abort`.
 fn request(file: &JournalFile, what: &str) -> Result<PoolReport> {
     let journal = file.load()?;
     let running = is_locked(file)?;
@@ -245,6 +237,7 @@ fn login_patiently(xapi: &mut xapi::Client) -> Result<()> {
     }
 }
 
+/// `pool upgrade`: a dry run's plan, or a run started (or resumed) from its journal.
 fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<PoolReport> {
     let _lock = if opts.dry_run {
         None
@@ -256,133 +249,125 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<PoolReport
         Some(lock)
     };
     // The journal decides what this run may do before anything is asked of the pool.
-    let existing = file.load()?;
-    let journal = match (&existing, opts.resume) {
-        (Some(j), true) if matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed) => {
-            j.clone()
-        }
-        (Some(j), true) => {
-            return Err(UsageError(format!(
-                "nothing to resume: the upgrade journaled at {} is {}; start a new one without --resume",
-                file.path.display(),
-                format!("{:?}", j.state).to_lowercase()
-            ))
-            .into());
-        }
-        (None, true) => {
-            return Err(UsageError(format!(
-                "nothing to resume: no journal at {}",
-                file.path.display()
-            ))
-            .into());
-        }
-        (Some(j), false)
-            if !opts.dry_run
-                && matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed) =>
-        {
-            return Err(UsageError(format!(
-                "an upgrade is journaled at {} ({}, {} of {} hosts done): continue it with \
-                 `pool upgrade --resume`, or close it with `pool abort` first",
-                file.path.display(),
-                format!("{:?}", j.state).to_lowercase(),
-                j.hosts_done(),
-                j.hosts.len()
-            ))
-            .into());
-        }
-        _ => placeholder_journal(),
-    };
-    let (xapi_settings, xapi, linstor) = connect(ctx)?;
-    let mut up = Upgrade {
-        xapi_settings,
-        xapi,
-        linstor,
-        file,
-        journal,
-        kmod: ctx.settings.packages.kmod.clone(),
-        opts,
-    };
+    let journal = starting_journal(&file, &opts)?;
+    let mut up = Upgrade::connect(ctx, file, journal, opts)?;
     if up.opts.dry_run {
         let planned = preflight::run(&mut up)?;
         return render::dry_run(&planned);
     }
     if up.opts.resume {
-        preflight::recheck(&mut up)?;
-        up.journal.state = RunState::Running;
-        up.journal.error = None;
-        up.journal.stall = None;
-        up.log("resuming from the journal");
-        up.save()?;
-    } else {
-        up.journal = preflight::run(&mut up)?;
-        if up.journal.hosts.iter().all(|h| h.is_done()) && !up.journal.linstor_change {
-            let document = serde_json::json!({
-                "command": "pool upgrade",
-                "changed": false,
-                "targets": up.journal.targets,
-                "hosts": up.journal.hosts.iter().map(|h| &h.name).collect::<Vec<_>>(),
-            });
-            return PoolReport::new(
-                &document,
-                "Nothing to do: every host is at the target versions; the pool was not touched.\n".into(),
-            );
-        }
-        up.begin_phase("preflight")?;
-        up.end_phase("preflight", StepState::Done, None)?;
+        resume(&mut up)?;
+    } else if let Some(nothing_to_do) = start(&mut up)? {
+        return Ok(nothing_to_do);
     }
     match phases::run_all(&mut up) {
         Ok(()) => render::report(&up.journal),
-        Err(err) => {
-            if let Some(stall) = err.chain().find_map(|c| c.downcast_ref::<wait::Stall>()) {
-                // A wait that did not end well: the run pauses with its journal intact.
-                let message = stall.message();
-                up.journal.state = RunState::Paused;
-                up.journal.stall = Some(stall.clone());
-                up.log(&format!("paused: {message}"));
-                up.save()?;
-                return Err(Refusal(format!(
-                    "the pool upgrade paused (journal {}): {message}",
-                    up.file.path.display()
-                ))
-                .into());
-            }
-            let code = exit_code_for(&err);
-            up.journal.state = RunState::Failed;
-            up.journal.error = Some(format!("{err:#}"));
-            up.log(&format!("stopped: {err:#}"));
-            let _ = up.save();
-            tracing::debug!(?code, "upgrade stopped");
-            Err(err)
-        }
+        Err(err) => stop(&mut up, err),
     }
 }
 
-fn placeholder_journal() -> Journal {
-    Journal {
-        format: 1,
-        state: RunState::Running,
-        started: now(),
-        ended: None,
-        xapi_url: String::new(),
-        pool_master: String::new(),
-        targets: BTreeMap::new(),
-        linstor_from: String::new(),
-        linstor_to: String::new(),
-        linstor_change: false,
-        linstor_installed: Default::default(),
-        linstor_packages: Vec::new(),
-        batch_mode: String::new(),
-        batches: Vec::new(),
-        phases: BTreeMap::new(),
-        hosts: Vec::new(),
-        settings: Default::default(),
-        error: None,
-        stall: None,
-        log: Vec::new(),
+/// The journal a run starts from: the open one with `--resume` (there must be one); else a
+/// blank one (an open journal refuses a new run, but for a dry run).
+fn starting_journal(file: &JournalFile, opts: &Options) -> Result<Journal> {
+    let open = |j: &Journal| matches!(j.state, RunState::Running | RunState::Paused | RunState::Failed);
+    let state = |j: &Journal| format!("{:?}", j.state).to_lowercase();
+    match (file.load()?, opts.resume) {
+        (Some(j), true) if open(&j) => Ok(j),
+        (Some(j), true) => Err(UsageError(format!(
+            "nothing to resume: the upgrade journaled at {} is {}; start a new one without --resume",
+            file.path.display(),
+            state(&j)
+        ))
+        .into()),
+        (None, true) => Err(UsageError(format!(
+            "nothing to resume: no journal at {}",
+            file.path.display()
+        ))
+        .into()),
+        (Some(j), false) if !opts.dry_run && open(&j) => Err(UsageError(format!(
+            "an upgrade is journaled at {} ({}, {} of {} hosts done): continue it with \
+             `pool upgrade --resume`, or close it with `pool abort` first",
+            file.path.display(),
+            state(&j),
+            j.hosts_done(),
+            j.hosts.len()
+        ))
+        .into()),
+        _ => Ok(Journal::blank()),
     }
+}
+
+/// `--resume`: the world re-checked, the journal running again.
+fn resume(up: &mut Upgrade) -> Result<()> {
+    preflight::recheck(up)?;
+    up.journal.state = RunState::Running;
+    up.journal.error = None;
+    up.journal.stall = None;
+    up.log("resuming from the journal");
+    up.save()
+}
+
+/// A new run: preflight's journal, saved with the preflight phase done. When every host is
+/// at the targets already, the report that says so (and the pool is not touched).
+fn start(up: &mut Upgrade) -> Result<Option<PoolReport>> {
+    up.journal = preflight::run(up)?;
+    if up.journal.hosts.iter().all(|h| h.is_done()) && !up.journal.linstor_change {
+        let document = serde_json::json!({
+            "command": "pool upgrade",
+            "changed": false,
+            "targets": up.journal.targets,
+            "hosts": up.journal.hosts.iter().map(|h| &h.name).collect::<Vec<_>>(),
+        });
+        return PoolReport::new(
+            &document,
+            "Nothing to do: every host is at the target versions; the pool was not touched.\n".into(),
+        )
+        .map(Some);
+    }
+    up.begin_phase("preflight")?;
+    up.end_phase("preflight", StepState::Done, None)?;
+    Ok(None)
+}
+
+/// A run that stopped on `err`: a wait that did not end well pauses it (a refusal, the
+/// journal intact, for `--resume`); anything else fails it. Either is journaled.
+fn stop(up: &mut Upgrade, err: anyhow::Error) -> Result<PoolReport> {
+    if let Some(stall) = err.chain().find_map(|c| c.downcast_ref::<wait::Stall>()) {
+        let message = stall.message();
+        up.journal.state = RunState::Paused;
+        up.journal.stall = Some(stall.clone());
+        up.log(&format!("paused: {message}"));
+        up.save()?;
+        return Err(Refusal(format!(
+            "the pool upgrade paused (journal {}): {message}",
+            up.file.path.display()
+        ))
+        .into());
+    }
+    let code = exit_code_for(&err);
+    up.journal.state = RunState::Failed;
+    up.journal.error = Some(format!("{err:#}"));
+    up.log(&format!("stopped: {err:#}"));
+    let _ = up.save();
+    tracing::debug!(?code, "upgrade stopped");
+    Err(err)
 }
 
 impl Upgrade {
+    /// A run of `journal` with `opts`, its clients connected (from `[xapi]` and `[controller]`).
+    fn connect(ctx: &Context, file: JournalFile, journal: Journal, opts: Options) -> Result<Upgrade> {
+        let (xapi_settings, xapi, linstor) = connect(ctx)?;
+        Ok(Upgrade {
+            xapi_settings,
+            xapi,
+            linstor,
+            file,
+            journal,
+            opts,
+            kmod: ctx.settings.packages.kmod.clone(),
+        })
+    }
+
     pub fn save(&self) -> Result<()> {
         self.file.save(&self.journal)
     }

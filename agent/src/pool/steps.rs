@@ -198,41 +198,71 @@ fn install(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
     }))
 }
 
+/// A host whose kernel or module changed is rebooted (and waited for); one where only
+/// packages changed has its satellite restarted.
 fn reboot_or_restart(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
-    let host = entry.name.as_str();
     if !entry.reboot {
-        let changed = entry.changes.iter().any(|c| c.change != "keep");
-        if changed {
-            plugin::service(w.xapi, &entry.reference, host, "restart", "linstor-satellite")?;
-            return Ok(Some(
-                "kernel and module unchanged: linstor-satellite restarted".into(),
-            ));
-        }
-        return Ok(Some("nothing changed that needs a restart".into()));
+        return restart_satellite(w, entry);
     }
     let before = entry.boot_time_before.clone().unwrap_or_default();
+    let mut notes: Vec<String> = ask_reboot(w, entry, &before)?.into_iter().collect();
+    wait_rebooted(w, entry, &before)?;
+    notes.push("rebooted: kernel or DRBD module changed".into());
+    Ok(Some(notes.join("; ")))
+}
+
+/// Without a reboot: linstor-satellite restarted when any package changed.
+fn restart_satellite(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
+    let changed = entry.changes.iter().any(|c| c.change != "keep");
+    if changed {
+        plugin::service(
+            w.xapi,
+            &entry.reference,
+            &entry.name,
+            "restart",
+            "linstor-satellite",
+        )?;
+        return Ok(Some(
+            "kernel and module unchanged: linstor-satellite restarted".into(),
+        ));
+    }
+    Ok(Some("nothing changed that needs a restart".into()))
+}
+
+/// Asks for the reboot, unless a resumed step's reboot already happened (the boot time moved
+/// on from `before`) or the host is down. Returns a note when XAPI went away with it.
+fn ask_reboot(w: &mut Work<'_>, entry: &HostEntry, before: &str) -> Result<Option<String>> {
+    let host = entry.name.as_str();
     let current = w
         .xapi
         .pool_hosts()?
         .into_iter()
         .find(|h| h.reference == entry.reference)
         .ok_or_else(|| anyhow!("host {host} is no longer in the pool"))?;
-    // A resumed step: the boot time moved on, so the reboot was asked for and happened.
     let already = !before.is_empty() && current.boot_time != before;
-    let mut notes = Vec::new();
-    if !already && current.live {
-        match w.xapi.host_reboot(&entry.reference) {
-            Ok(()) => {}
-            // Rebooting the master takes XAPI down with it: the call may not get its answer.
-            Err(e) if xapi::pool::is_unreachable(&e) => {
-                w.xapi.forget_session();
-                notes.push("XAPI went away with the reboot (the pool master)".to_string());
-            }
-            Err(e) => return Err(e),
-        }
-        tracing::info!(host, "reboot asked for");
-        kill_point(&format!("host:{host}:reboot:asked"));
+    if already || !current.live {
+        return Ok(None);
     }
+    let mut note = None;
+    match w.xapi.host_reboot(&entry.reference) {
+        Ok(()) => {}
+        // Rebooting the master takes XAPI down with it: the call may not get its answer.
+        Err(e) if xapi::pool::is_unreachable(&e) => {
+            w.xapi.forget_session();
+            note = Some("XAPI went away with the reboot (the pool master)".to_string());
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::info!(host, "reboot asked for");
+    kill_point(&format!("host:{host}:reboot:asked"));
+    Ok(note)
+}
+
+/// Waits until the host is live again after its reboot (its boot time moved on from
+/// `before`, or, without one, it was seen down), then disables it again: xapi enables a host
+/// when it starts, and nothing may be placed on it before its node is ONLINE and its
+/// replicas are UpToDate. Not back in time is a stall.
+fn wait_rebooted(w: &mut Work<'_>, entry: &HostEntry, before: &str) -> Result<()> {
     let timeout = w.opts.host_timeout;
     let waited_from = super::journal::now();
     let mut seen_down = false;
@@ -251,35 +281,34 @@ fn reboot_or_restart(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<Strin
         };
         h.live && rebooted
     })?;
+    let this = hosts.iter().find(|h| h.reference == reference);
     if !back {
-        let last = hosts
-            .iter()
-            .find(|h| h.reference == reference)
-            .map_or("gone from the pool".to_string(), |h| {
-                format!("live={}, enabled={}", h.live, h.enabled)
-            });
-        return Err(Stall {
-            step: "reboot".into(),
-            host: Some(host.to_string()),
-            waits_for: format!("{host} back live after its reboot"),
-            reason: StallReason::Deadline,
-            blockers: vec![format!(
-                "{host} did not come back within {} s of its reboot (last seen: {last})",
-                timeout.as_secs()
-            )],
-            since: waited_from,
-            at: super::journal::now(),
-            hint: format!("Check {host}'s console and bring it up (XAPI must show it live)."),
-        }
-        .into());
+        let last = this.map_or("gone from the pool".to_string(), |h| {
+            format!("live={}, enabled={}", h.live, h.enabled)
+        });
+        return Err(reboot_stall(&entry.name, &last, timeout, waited_from).into());
     }
-    // xapi enables a host when it starts: disable it again, so nothing is placed on it
-    // before its node is ONLINE and its replicas are UpToDate.
-    if hosts.iter().any(|h| h.reference == reference && h.enabled) {
+    if this.is_some_and(|h| h.enabled) {
         w.xapi.host_disable(&reference)?;
     }
-    notes.push("rebooted: kernel or DRBD module changed".into());
-    Ok(Some(notes.join("; ")))
+    Ok(())
+}
+
+/// The stall of a host not back within `timeout` of its reboot (`last`: how it was last seen).
+fn reboot_stall(host: &str, last: &str, timeout: std::time::Duration, since: f64) -> Stall {
+    Stall {
+        step: "reboot".into(),
+        host: Some(host.to_string()),
+        waits_for: format!("{host} back live after its reboot"),
+        reason: StallReason::Deadline,
+        blockers: vec![format!(
+            "{host} did not come back within {} s of its reboot (last seen: {last})",
+            timeout.as_secs()
+        )],
+        since,
+        at: super::journal::now(),
+        hint: format!("Check {host}'s console and bring it up (XAPI must show it live)."),
+    }
 }
 
 fn wait_online(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {

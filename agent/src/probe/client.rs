@@ -158,6 +158,8 @@ fn connect(peer: &str) -> Result<(TcpStream, SocketAddr)> {
     }
 }
 
+/// Measures the link to `peer` into `result`: the greeting, the round trips, then (when the
+/// server grants bytes) the bulk transfer.
 fn measure(peer: &str, options: &ProbeOptions, result: &mut PeerProbe) -> Result<()> {
     let (mut stream, addr) = connect(peer)?;
     result.address = Some(addr.to_string());
@@ -165,8 +167,26 @@ fn measure(peer: &str, options: &ProbeOptions, result: &mut PeerProbe) -> Result
     let timeout = Duration::from_secs_f64(options.seconds.max(0.0) + 10.0);
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    let granted = greet(&mut stream, options.seconds)?;
 
-    let wanted = (options.seconds.max(0.0) * WANTED_PER_SECOND) as u64;
+    let rtts = round_trips(&mut stream)?;
+    result.rtt_samples = rtts.len();
+    result.rtt_us = rtts.get(rtts.len() / 2).map(|us| (us * 10.0).round() / 10.0);
+
+    if granted == 0 {
+        let _ = stream.write_all(&[OP_QUIT]);
+        bail!("the probe server's byte budget is spent (its --max-bytes): no throughput measured");
+    }
+    let (acked, elapsed) = bulk(&mut stream, granted, options.seconds)?;
+    result.bytes = acked;
+    result.seconds = (elapsed * 1000.0).round() / 1000.0;
+    result.throughput_gbps = Some((acked as f64 * 8.0 / elapsed / 1e9 * 1000.0).round() / 1000.0);
+    Ok(())
+}
+
+/// Sends the greeting, asking for `seconds` worth of bulk bytes; returns the bytes granted.
+fn greet(stream: &mut TcpStream, seconds: f64) -> Result<u64> {
+    let wanted = (seconds.max(0.0) * WANTED_PER_SECOND) as u64;
     let mut hello = MAGIC.to_vec();
     hello.extend_from_slice(&wanted.to_be_bytes());
     stream.write_all(&hello).context("sending the greeting")?;
@@ -174,9 +194,11 @@ fn measure(peer: &str, options: &ProbeOptions, result: &mut PeerProbe) -> Result
     stream
         .read_exact(&mut granted)
         .context("waiting for the server's answer (is it a linstor-agent probe server?)")?;
-    let granted = u64::from_be_bytes(granted);
+    Ok(u64::from_be_bytes(granted))
+}
 
-    // Round trips, on the idle connection.
+/// Round trips on the idle connection, after the warm-up ones: in µs, sorted.
+fn round_trips(stream: &mut TcpStream) -> Result<Vec<f64>> {
     let mut rtts = Vec::with_capacity(RTT_SAMPLES);
     let mut msg = [0u8; PING_SIZE];
     msg[0] = OP_PING;
@@ -197,22 +219,19 @@ fn measure(peer: &str, options: &ProbeOptions, result: &mut PeerProbe) -> Result
         }
     }
     rtts.sort_by(f64::total_cmp);
-    result.rtt_samples = rtts.len();
-    result.rtt_us = rtts.get(rtts.len() / 2).map(|us| (us * 10.0).round() / 10.0);
+    Ok(rtts)
+}
 
-    if granted == 0 {
-        let _ = stream.write_all(&[OP_QUIT]);
-        bail!("the probe server's byte budget is spent (its --max-bytes): no throughput measured");
-    }
-
-    // Bulk: send until the time is up (or the grant is used), then count what arrived.
+/// Bulk: sends until `seconds` are up (or the grant is used), then reads what the server
+/// acknowledges having received; returns those bytes and the seconds it took.
+fn bulk(stream: &mut TcpStream, granted: u64, seconds: f64) -> Result<(u64, f64)> {
     let chunk = vec![0x5au8; 256 * 1024];
     let started = Instant::now();
     stream
         .write_all(&[OP_BULK])
         .context("starting the bulk transfer")?;
     let mut sent = 0u64;
-    while started.elapsed().as_secs_f64() < options.seconds && sent < granted {
+    while started.elapsed().as_secs_f64() < seconds && sent < granted {
         let n = chunk.len().min((granted - sent) as usize);
         stream
             .write_all(&chunk[..n])
@@ -226,32 +245,36 @@ fn measure(peer: &str, options: &ProbeOptions, result: &mut PeerProbe) -> Result
     stream
         .read_exact(&mut acked)
         .context("waiting for the server to acknowledge the bulk transfer")?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let acked = u64::from_be_bytes(acked);
-    result.bytes = acked;
-    result.seconds = (elapsed * 1000.0).round() / 1000.0;
-    result.throughput_gbps = Some((acked as f64 * 8.0 / elapsed / 1e9 * 1000.0).round() / 1000.0);
-    Ok(())
+    Ok((u64::from_be_bytes(acked), started.elapsed().as_secs_f64()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::server::{ServeOptions, serve};
+    use super::super::server::{ServeOptions, ServeReport, serve};
     use super::*;
 
-    #[test]
-    fn a_probe_over_loopback_measures_and_the_server_stops_after_its_clients() {
+    /// A probe server on a free loopback port that stops after one client.
+    fn one_client_server(
+        max_seconds: f64,
+        max_bytes: u64,
+    ) -> (SocketAddr, std::thread::JoinHandle<Result<ServeReport>>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let server = std::thread::spawn(move || {
             serve(&ServeOptions {
                 listen: addr,
-                max_seconds: 20.0,
-                max_bytes: 1 << 40,
+                max_seconds,
+                max_bytes,
                 max_clients: Some(1),
             })
         });
+        (addr, server)
+    }
+
+    #[test]
+    fn a_probe_over_loopback_measures_and_the_server_stops_after_its_clients() {
+        let (addr, server) = one_client_server(20.0, 1 << 40);
         let peer = addr.to_string();
         let mut report = None;
         for _ in 0..100 {
@@ -281,17 +304,7 @@ mod tests {
 
     #[test]
     fn a_spent_byte_budget_is_reported() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
-        let server = std::thread::spawn(move || {
-            serve(&ServeOptions {
-                listen: addr,
-                max_seconds: 5.0,
-                max_bytes: 0,
-                max_clients: Some(1),
-            })
-        });
+        let (addr, server) = one_client_server(5.0, 0);
         std::thread::sleep(Duration::from_millis(50));
         let report = probe(
             &[addr.to_string()],

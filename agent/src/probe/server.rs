@@ -7,7 +7,8 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Clients served at once; more wait in the listen backlog.
@@ -48,17 +49,14 @@ struct State {
     errors: Vec<String>,
 }
 
+/// The shared state, also when a worker panicked while holding it.
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Listens on `options.listen` and serves probes until a bound is reached.
 pub fn serve(options: &ServeOptions) -> Result<ServeReport> {
-    let listener = TcpListener::bind(options.listen).with_context(|| {
-        format!(
-            "cannot listen on {} (is another probe server running, or is the address not on this host?)",
-            options.listen
-        )
-    })?;
-    listener
-        .set_nonblocking(true)
-        .context("cannot make the probe socket non-blocking")?;
+    let listener = bind(options.listen)?;
     let listen = listener.local_addr().unwrap_or(options.listen);
     tracing::info!(%listen, max_seconds = options.max_seconds, max_bytes = options.max_bytes, "probe server listening");
     let deadline = Instant::now() + Duration::from_secs_f64(options.max_seconds.max(0.0));
@@ -66,42 +64,85 @@ pub fn serve(options: &ServeOptions) -> Result<ServeReport> {
         remaining: options.max_bytes,
         ..State::default()
     }));
+    let (stopped, workers) = accept_until_bound(&listener, &state, options.max_clients, deadline);
+    drop(listener);
+    // Each worker's socket times out at the deadline at the latest.
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let s = lock(&state);
+    Ok(ServeReport {
+        core: ReportCore::new("probe serve", false),
+        listen: listen.to_string(),
+        clients: s.finished,
+        bytes_received: s.received,
+        stopped: stopped.to_string(),
+        errors: s.errors.clone(),
+    })
+}
+
+/// The listening socket, non-blocking (so the accept loop sees its bounds).
+fn bind(listen: SocketAddr) -> Result<TcpListener> {
+    let listener = TcpListener::bind(listen).with_context(|| {
+        format!(
+            "cannot listen on {listen} (is another probe server running, or is the address not on this host?)"
+        )
+    })?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the probe socket non-blocking")?;
+    Ok(listener)
+}
+
+/// What the accept loop does next.
+enum Next {
+    /// A bound is reached: "max-seconds", "max-clients" or "max-bytes".
+    Stop(&'static str),
+    /// As many clients as are served at once: wait for one to finish.
+    Wait,
+    Accept,
+}
+
+/// Whether a bound is reached, or room is left for another client.
+fn next(state: &Mutex<State>, max_clients: Option<u32>, deadline: Instant) -> Next {
+    if Instant::now() >= deadline {
+        return Next::Stop("max-seconds");
+    }
+    let s = lock(state);
+    if let Some(max) = max_clients
+        && s.finished >= max
+    {
+        return Next::Stop("max-clients");
+    }
+    if s.remaining == 0 && s.active == 0 {
+        return Next::Stop("max-bytes");
+    }
+    if s.active >= MAX_CONCURRENT {
+        return Next::Wait;
+    }
+    Next::Accept
+}
+
+/// Accepts clients, each served by a worker thread, until a bound is reached; returns the
+/// bound and the workers.
+fn accept_until_bound(
+    listener: &TcpListener,
+    state: &Arc<Mutex<State>>,
+    max_clients: Option<u32>,
+    deadline: Instant,
+) -> (&'static str, Vec<JoinHandle<()>>) {
     let mut workers = Vec::new();
-    let stopped = loop {
-        if Instant::now() >= deadline {
-            break "max-seconds";
-        }
-        {
-            let s = state.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(max) = options.max_clients
-                && s.finished >= max
-            {
-                break "max-clients";
-            }
-            if s.remaining == 0 && s.active == 0 {
-                break "max-bytes";
-            }
-            if s.active >= MAX_CONCURRENT {
-                drop(s);
+    loop {
+        match next(state, max_clients, deadline) {
+            Next::Stop(bound) => return (bound, workers),
+            Next::Wait => {
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
+            Next::Accept => {}
         }
         match listener.accept() {
-            Ok((stream, peer)) => {
-                state.lock().unwrap_or_else(|p| p.into_inner()).active += 1;
-                let state = Arc::clone(&state);
-                workers.push(std::thread::spawn(move || {
-                    let result = handle(stream, &state, deadline);
-                    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-                    s.active -= 1;
-                    s.finished += 1;
-                    if let Err(err) = result {
-                        tracing::warn!(%peer, "probe from {peer} failed: {err:#}");
-                        s.errors.push(format!("{peer}: {err:#}"));
-                    }
-                }));
-            }
+            Ok((stream, peer)) => workers.push(spawn_worker(stream, peer, state, deadline)),
             Err(err) if err.kind() == ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -110,20 +151,28 @@ pub fn serve(options: &ServeOptions) -> Result<ServeReport> {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-    };
-    drop(listener);
-    // Each worker's socket times out at the deadline at the latest.
-    for worker in workers {
-        let _ = worker.join();
     }
-    let s = state.lock().unwrap_or_else(|p| p.into_inner());
-    Ok(ServeReport {
-        core: ReportCore::new("probe serve", false),
-        listen: listen.to_string(),
-        clients: s.finished,
-        bytes_received: s.received,
-        stopped: stopped.to_string(),
-        errors: s.errors.clone(),
+}
+
+/// Serves one client in its own thread, counted as active until it finishes (its error, if
+/// any, kept for the report).
+fn spawn_worker(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: &Arc<Mutex<State>>,
+    deadline: Instant,
+) -> JoinHandle<()> {
+    lock(state).active += 1;
+    let state = Arc::clone(state);
+    std::thread::spawn(move || {
+        let result = handle(stream, &state, deadline);
+        let mut s = lock(&state);
+        s.active -= 1;
+        s.finished += 1;
+        if let Err(err) = result {
+            tracing::warn!(%peer, "probe from {peer} failed: {err:#}");
+            s.errors.push(format!("{peer}: {err:#}"));
+        }
     })
 }
 
@@ -162,14 +211,14 @@ fn handle(mut stream: TcpStream, state: &Mutex<State>, deadline: Instant) -> Res
     }
     let wanted = read_u64(&mut stream).context("reading the bytes wanted")?;
     let granted = {
-        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = lock(state);
         let granted = wanted.min(s.remaining);
         s.remaining -= granted;
         granted
     };
     let mut received = 0u64;
     let result = converse(&mut stream, granted, &mut received);
-    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut s = lock(state);
     s.remaining += granted.saturating_sub(received);
     s.received += received;
     result

@@ -20,14 +20,14 @@ mod satellite;
 mod storage_pool;
 
 use crate::context::Context;
-use crate::linstor::{Client, LinstorError};
+use crate::linstor::{Client, LinstorError, Node};
 use crate::report::ReportCore;
 use anyhow::Result;
 use node::{Retry, converge_node, retry, wait_online};
 use satellite::{enable_satellite, satellite_config};
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use storage_pool::{check_pool, converge_pool};
+use storage_pool::{check_pool, converge_pool, plan_pool};
 
 pub use desired::{Desired, PoolSpec, desired, pool_spec};
 pub use satellite::satellite_config_text;
@@ -91,15 +91,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<RegisterReport> {
     let controller = ctx.settings.require_controller("register")?;
     let desired = desired(ctx)?;
     let client = Client::new(controller)?;
-    let mut report = RegisterReport {
-        core: ReportCore::new("register", options.dry_run),
-        controller: None,
-        controller_version: None,
-        diskless: desired.storage_pool.is_none(),
-        node: desired.clone(),
-        actions: Vec::new(),
-        connection_status: None,
-    };
+    let mut report = empty_report(&desired, options.dry_run);
     if report.diskless {
         report
             .core
@@ -119,42 +111,14 @@ pub fn run(ctx: &Context, options: &Options) -> Result<RegisterReport> {
     let existing = retry(&client, deadline, options.timeout, || {
         client.node(&desired.name).map_err(Retry::Linstor)
     })?;
-    // Refusals first, before anything changes here or on the controller.
-    let mut scratch = RegisterReport {
-        core: ReportCore::new("register", true),
-        actions: Vec::new(),
-        node: desired.clone(),
-        controller: None,
-        controller_version: None,
-        connection_status: None,
-        diskless: report.diskless,
-    };
-    converge_node(&client, &desired, existing.as_ref(), false, &mut scratch)?;
-    if let (Some(node), Some(pool)) = (&existing, &desired.storage_pool) {
-        check_pool(&client, node, pool)?;
-    }
+    refuse_first(&client, &desired, existing.as_ref())?;
 
     satellite_config(&ctx.sysroot, &desired, apply, &mut report)?;
     enable_satellite(&ctx.sysroot, apply, &mut report)?;
     let created = converge_node(&client, &desired, existing.as_ref(), apply, &mut report)?;
     if !apply {
         report.connection_status = existing.map(|n| n.connection_status);
-        if let Some(pool) = &desired.storage_pool {
-            let present = !created
-                && client
-                    .storage_pools(&desired.name)?
-                    .iter()
-                    .any(|p| p.storage_pool_name.eq_ignore_ascii_case(&pool.name));
-            if !present {
-                report.act(
-                    "storage pool",
-                    format!(
-                        "create {} ({}, StorDriver/StorPoolName = {})",
-                        pool.name, pool.provider_kind, pool.stor_pool_name
-                    ),
-                );
-            }
-        }
+        plan_pool(&client, &desired, created, &mut report)?;
         return Ok(report);
     }
 
@@ -170,6 +134,30 @@ pub fn run(ctx: &Context, options: &Options) -> Result<RegisterReport> {
         converge_pool(&client, &node, pool, &mut report)?;
     }
     Ok(report)
+}
+
+/// A report of `desired` with nothing done yet.
+fn empty_report(desired: &Desired, dry_run: bool) -> RegisterReport {
+    RegisterReport {
+        core: ReportCore::new("register", dry_run),
+        controller: None,
+        controller_version: None,
+        diskless: desired.storage_pool.is_none(),
+        node: desired.clone(),
+        actions: Vec::new(),
+        connection_status: None,
+    }
+}
+
+/// Every refusal of the node and its storage pool, before anything changes here or on the
+/// controller: the node converged as a dry run, into a report thrown away.
+fn refuse_first(client: &Client, desired: &Desired, existing: Option<&Node>) -> Result<()> {
+    let mut scratch = empty_report(desired, true);
+    converge_node(client, desired, existing, false, &mut scratch)?;
+    if let (Some(node), Some(pool)) = (existing, &desired.storage_pool) {
+        check_pool(client, node, pool)?;
+    }
+    Ok(())
 }
 
 /// The human rendering.

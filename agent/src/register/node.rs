@@ -55,44 +55,79 @@ pub(super) fn converge_node(
     apply: bool,
     report: &mut RegisterReport,
 ) -> Result<bool> {
-    let satellite = NetInterface {
+    let satellite = satellite_interface(desired);
+    let storage = storage_interface(desired);
+    let Some(node) = existing else {
+        create_node(client, desired, satellite, storage, apply, report)?;
+        return Ok(true);
+    };
+    refuse_unfit(node, desired)?;
+    converge_satellite_interface(client, node, desired, &satellite, apply, report)?;
+    if let Some(storage) = &storage {
+        converge_storage_interface(client, node, storage, apply, report)?;
+        if node.props.get("PrefNic").map(String::as_str) != Some(STORAGE_NETIF) {
+            set_prefnic(client, desired, apply, report)?;
+        }
+    }
+    Ok(false)
+}
+
+/// The satellite interface the node should have: the management address and the port and
+/// encryption the satellite listens with.
+fn satellite_interface(desired: &Desired) -> NetInterface {
+    NetInterface {
         name: DEFAULT_NETIF.into(),
         address: desired.address.clone(),
         satellite_port: Some(desired.port),
         satellite_encryption_type: Some(desired.encryption.clone()),
         is_active: Some(true),
         uuid: None,
-    };
-    let storage = desired.storage_address.as_ref().map(|a| NetInterface {
+    }
+}
+
+/// The storage interface the node should have, with `[network] storage_address`.
+fn storage_interface(desired: &Desired) -> Option<NetInterface> {
+    desired.storage_address.as_ref().map(|a| NetInterface {
         name: STORAGE_NETIF.into(),
         address: a.clone(),
         ..Default::default()
-    });
-    let Some(node) = existing else {
-        let mut interfaces = vec![satellite];
-        interfaces.extend(storage.clone());
-        let body = NodeCreate {
-            name: desired.name.clone(),
-            node_type: title_case(&desired.node_type),
-            props: BTreeMap::new(),
-            net_interfaces: interfaces,
-        };
-        if apply {
-            client.create_node(&body)?;
-        }
-        report.act(
-            "node",
-            format!(
-                "create {} ({}) with satellite interface {DEFAULT_NETIF} {}:{}",
-                desired.name, desired.node_type, desired.address, desired.port
-            ),
-        );
-        if storage.is_some() {
-            set_prefnic(client, desired, apply, report)?;
-        }
-        return Ok(true);
-    };
+    })
+}
 
+/// Creates the node with its interfaces (and `PrefNic` with a storage interface).
+fn create_node(
+    client: &Client,
+    desired: &Desired,
+    satellite: NetInterface,
+    storage: Option<NetInterface>,
+    apply: bool,
+    report: &mut RegisterReport,
+) -> Result<()> {
+    let with_storage = storage.is_some();
+    let body = NodeCreate {
+        name: desired.name.clone(),
+        node_type: title_case(&desired.node_type),
+        props: BTreeMap::new(),
+        net_interfaces: std::iter::once(satellite).chain(storage).collect(),
+    };
+    if apply {
+        client.create_node(&body)?;
+    }
+    report.act(
+        "node",
+        format!(
+            "create {} ({}) with satellite interface {DEFAULT_NETIF} {}:{}",
+            desired.name, desired.node_type, desired.address, desired.port
+        ),
+    );
+    if with_storage {
+        set_prefnic(client, desired, apply, report)?;
+    }
+    Ok(())
+}
+
+/// Refuses a node the agent must not touch: EVICTED, or of another type than the config's.
+fn refuse_unfit(node: &Node, desired: &Desired) -> Result<()> {
     if node.flags.iter().any(|f| f == "EVICTED") {
         return Err(Refusal(format!(
             "node {} is EVICTED on the controller: restore it with `linstor node restore {}` once this \
@@ -110,88 +145,113 @@ pub(super) fn converge_node(
         ))
         .into());
     }
-    let current = node.satellite_interface().cloned();
-    let same = current.as_ref().is_some_and(|i| {
-        i.address == desired.address
-            && i.satellite_port == Some(desired.port)
-            && i.satellite_encryption_type
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(&desired.encryption))
-    });
-    if !same {
-        let (name, shown) = match &current {
-            Some(i) => (
-                i.name.clone(),
-                format!(
-                    "{}:{} ({})",
-                    i.address,
-                    i.satellite_port.map_or("-".into(), |p| p.to_string()),
-                    i.satellite_encryption_type.as_deref().unwrap_or("-")
-                ),
-            ),
-            None => (DEFAULT_NETIF.to_string(), "no satellite interface".to_string()),
-        };
-        if node.connection_status == "ONLINE" {
-            return Err(Refusal(format!(
-                "node {} is already registered at {shown} and ONLINE there, but this host's satellite is \
-                 {}:{}: another machine answers under this name (or [controller] address is wrong); \
-                 the agent never deletes and recreates a node (that orphans its volumes): check which \
-                 host is {}, or fix [controller] address; nothing was changed",
-                node.name, desired.address, desired.port, node.name
-            ))
-            .into());
-        }
-        let modify = NetInterface {
-            name: name.clone(),
-            ..satellite.clone()
-        };
-        if apply {
-            if current.is_some() {
-                client.modify_net_interface(&node.name, &modify)?;
-            } else {
-                client.create_net_interface(&node.name, &modify)?;
-            }
-        }
-        report.act(
-            "satellite interface",
-            format!(
-                "{} {name}: {shown} -> {}:{} ({})",
-                node.name, desired.address, desired.port, desired.encryption
-            ),
-        );
-    }
-    if let Some(storage) = &storage {
-        match node.interface(STORAGE_NETIF) {
-            None => {
-                if apply {
-                    client.create_net_interface(&node.name, storage)?;
-                }
-                report.act(
-                    "storage interface",
-                    format!("create {STORAGE_NETIF} {} on {}", storage.address, node.name),
-                );
-            }
-            Some(i) if i.address != storage.address => {
-                if apply {
-                    client.modify_net_interface(&node.name, storage)?;
-                }
-                report.act(
-                    "storage interface",
-                    format!(
-                        "{STORAGE_NETIF} on {}: {} -> {}",
-                        node.name, i.address, storage.address
-                    ),
-                );
-            }
-            Some(_) => {}
-        }
-        if node.props.get("PrefNic").map(String::as_str) != Some(STORAGE_NETIF) {
-            set_prefnic(client, desired, apply, report)?;
-        }
-    }
-    Ok(false)
+    Ok(())
 }
 
+/// The node's satellite interface set to `satellite` where it differs: refused while the
+/// node is ONLINE there (another machine answers under this name).
+fn converge_satellite_interface(
+    client: &Client,
+    node: &Node,
+    desired: &Desired,
+    satellite: &NetInterface,
+    apply: bool,
+    report: &mut RegisterReport,
+) -> Result<()> {
+    let current = node.satellite_interface();
+    if current.is_some_and(|i| listens_as_desired(i, desired)) {
+        return Ok(());
+    }
+    let (name, shown) = match current {
+        Some(i) => (i.name.clone(), describe_satellite(i)),
+        None => (DEFAULT_NETIF.to_string(), "no satellite interface".to_string()),
+    };
+    if node.connection_status == "ONLINE" {
+        return Err(Refusal(format!(
+            "node {} is already registered at {shown} and ONLINE there, but this host's satellite is \
+             {}:{}: another machine answers under this name (or [controller] address is wrong); \
+             the agent never deletes and recreates a node (that orphans its volumes): check which \
+             host is {}, or fix [controller] address; nothing was changed",
+            node.name, desired.address, desired.port, node.name
+        ))
+        .into());
+    }
+    let modify = NetInterface {
+        name: name.clone(),
+        ..satellite.clone()
+    };
+    if apply {
+        if current.is_some() {
+            client.modify_net_interface(&node.name, &modify)?;
+        } else {
+            client.create_net_interface(&node.name, &modify)?;
+        }
+    }
+    report.act(
+        "satellite interface",
+        format!(
+            "{} {name}: {shown} -> {}:{} ({})",
+            node.name, desired.address, desired.port, desired.encryption
+        ),
+    );
+    Ok(())
+}
+
+/// Whether the interface has the address, port and encryption the satellite listens with.
+fn listens_as_desired(i: &NetInterface, desired: &Desired) -> bool {
+    i.address == desired.address
+        && i.satellite_port == Some(desired.port)
+        && i.satellite_encryption_type
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(&desired.encryption))
+}
+
+/// `address:port (encryption)`, `-` for what is not set.
+fn describe_satellite(i: &NetInterface) -> String {
+    format!(
+        "{}:{} ({})",
+        i.address,
+        i.satellite_port.map_or("-".into(), |p| p.to_string()),
+        i.satellite_encryption_type.as_deref().unwrap_or("-")
+    )
+}
+
+/// The node's storage interface created, or moved to `storage`'s address.
+fn converge_storage_interface(
+    client: &Client,
+    node: &Node,
+    storage: &NetInterface,
+    apply: bool,
+    report: &mut RegisterReport,
+) -> Result<()> {
+    match node.interface(STORAGE_NETIF) {
+        None => {
+            if apply {
+                client.create_net_interface(&node.name, storage)?;
+            }
+            report.act(
+                "storage interface",
+                format!("create {STORAGE_NETIF} {} on {}", storage.address, node.name),
+            );
+        }
+        Some(i) if i.address != storage.address => {
+            if apply {
+                client.modify_net_interface(&node.name, storage)?;
+            }
+            report.act(
+                "storage interface",
+                format!(
+                    "{STORAGE_NETIF} on {}: {} -> {}",
+                    node.name, i.address, storage.address
+                ),
+            );
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// Sets the node's `PrefNic` to the storage interface.
 fn set_prefnic(client: &Client, desired: &Desired, apply: bool, report: &mut RegisterReport) -> Result<()> {
     if apply {
         client.modify_node(

@@ -1,7 +1,7 @@
 //! The node's storage pool: created on the storage step's volume group (or thin pool), or
 //! checked when it is there; one on another backing is refused, never replaced.
 
-use super::{PoolSpec, RegisterReport};
+use super::{Desired, PoolSpec, RegisterReport};
 use crate::error::Refusal;
 use crate::linstor::{Client, Node, StoragePoolCreate};
 use anyhow::Result;
@@ -62,6 +62,33 @@ pub(super) fn converge_pool(
         }
         return Err(err.context(format!("creating storage pool {} on {}", pool.name, node.name)));
     }
+    act_create(pool, report);
+    Ok(())
+}
+
+/// A dry run's storage pool: to be created unless the node (not to be created) has it.
+pub(super) fn plan_pool(
+    client: &Client,
+    desired: &Desired,
+    created: bool,
+    report: &mut RegisterReport,
+) -> Result<()> {
+    let Some(pool) = &desired.storage_pool else {
+        return Ok(());
+    };
+    let present = !created
+        && client
+            .storage_pools(&desired.name)?
+            .iter()
+            .any(|p| p.storage_pool_name.eq_ignore_ascii_case(&pool.name));
+    if !present {
+        act_create(pool, report);
+    }
+    Ok(())
+}
+
+/// The report's action for the pool's creation.
+fn act_create(pool: &PoolSpec, report: &mut RegisterReport) {
     report.act(
         "storage pool",
         format!(
@@ -69,5 +96,4 @@ pub(super) fn converge_pool(
             pool.name, pool.provider_kind, pool.stor_pool_name
         ),
     );
-    Ok(())
 }

@@ -69,18 +69,8 @@ impl Reason {
 
     /// What is wrong and the way out, for the disk named `disk`.
     pub fn explain(&self, disk: &str) -> String {
-        const OUT: &str = "or take it out of [storage] devices";
-        const NO_WIPE: &str = "--wipe does not override this";
         match self {
-            Reason::NotWholeDisk { kind, parent } => match parent {
-                Some(parent) => format!(
-                    "is a {kind} on {parent}, not a whole disk: the agent only builds on whole disks; \
-                     list a whole, empty disk in [storage] devices ({NO_WIPE})"
-                ),
-                None => format!(
-                    "is a {kind} device, not a whole disk: list a whole, empty disk in [storage] devices ({NO_WIPE})"
-                ),
-            },
+            Reason::NotWholeDisk { kind, parent } => not_whole_disk(kind, parent.as_deref()),
             Reason::Duplicate { also_as } => format!(
                 "is listed twice in [storage] devices (also as {also_as}, the same device): list each disk once"
             ),
@@ -108,31 +98,12 @@ impl Reason {
                  move its data off and remove it from {vg} (`pvmove {disk}`, `vgreduce {vg} {disk}`) or remove {vg} \
                  (`vgremove {vg}`), then run again, {OUT} ({NO_WIPE})"
             ),
-            Reason::PartitionTable { pttype, partitions } => {
-                let with = if partitions.is_empty() {
-                    String::new()
-                } else {
-                    format!(" with partitions {}", partitions.join(", "))
-                };
-                format!(
-                    "has a {pttype} partition table{with}: pass --wipe {disk} to erase the partition table and the \
-                     signatures of its partitions (everything on the disk is lost), {OUT}"
-                )
-            }
+            Reason::PartitionTable { pttype, partitions } => partition_table(pttype, partitions, disk),
             Reason::Signature {
                 description,
                 kind,
                 offset,
-            } => {
-                let at = offset
-                    .as_deref()
-                    .map(|o| format!(" (signature at offset {o})"))
-                    .unwrap_or_default();
-                format!(
-                    "has {description}{at}: pass --wipe {disk} to erase its {kind} signature (everything on the disk \
-                     is lost), {OUT}"
-                )
-            }
+            } => signature(description, kind, offset.as_deref(), disk),
             Reason::NotSeenByLvm { lvm_conf } => format!(
                 "is not accepted by LVM (rejected by devices/filter or global_filter in {lvm_conf}, or an \
                  MD/multipath component; see `pvs -a`): allow it in {lvm_conf}, {OUT}"
@@ -146,10 +117,72 @@ impl Reason {
     }
 }
 
+/// The way out most reasons also offer: not building on the disk.
+const OUT: &str = "or take it out of [storage] devices";
+/// Said of the reasons `--wipe` cannot lift.
+const NO_WIPE: &str = "--wipe does not override this";
+
+/// [`Reason::NotWholeDisk`] explained: a partition (or other device) on `parent`, or a
+/// top-level device of another kind.
+fn not_whole_disk(kind: &str, parent: Option<&str>) -> String {
+    match parent {
+        Some(parent) => format!(
+            "is a {kind} on {parent}, not a whole disk: the agent only builds on whole disks; \
+             list a whole, empty disk in [storage] devices ({NO_WIPE})"
+        ),
+        None => format!(
+            "is a {kind} device, not a whole disk: list a whole, empty disk in [storage] devices ({NO_WIPE})"
+        ),
+    }
+}
+
+/// [`Reason::PartitionTable`] explained, with its partitions, and how `--wipe` erases it.
+fn partition_table(pttype: &str, partitions: &[String], disk: &str) -> String {
+    let with = if partitions.is_empty() {
+        String::new()
+    } else {
+        format!(" with partitions {}", partitions.join(", "))
+    };
+    format!(
+        "has a {pttype} partition table{with}: pass --wipe {disk} to erase the partition table and the \
+         signatures of its partitions (everything on the disk is lost), {OUT}"
+    )
+}
+
+/// [`Reason::Signature`] explained, with its offset, and how `--wipe` erases it.
+fn signature(description: &str, kind: &str, offset: Option<&str>, disk: &str) -> String {
+    let at = offset
+        .map(|o| format!(" (signature at offset {o})"))
+        .unwrap_or_default();
+    format!(
+        "has {description}{at}: pass --wipe {disk} to erase its {kind} signature (everything on the disk \
+         is lost), {OUT}"
+    )
+}
+
 /// Every reason the disk cannot be written to (given what LVM says about it). A disk that is
 /// already a physical volume of the agent's own volume group is never assessed: nothing is
 /// written to it.
 pub fn assess(disk: &Disk, boot: &BootDisks, lvm: &LvmView, lvm_conf: &str) -> Vec<Reason> {
+    let mut reasons = in_use(disk, boot);
+    if let LvmView::Pv { vg, .. } = lvm
+        && !vg.is_empty()
+    {
+        reasons.push(Reason::ForeignPv { vg: vg.clone() });
+    }
+    reasons.extend(partition_table_reason(disk));
+    reasons.extend(signature_reasons(disk, lvm, lvm_conf));
+    if *lvm == LvmView::NotSeen && reasons.is_empty() {
+        reasons.push(Reason::NotSeenByLvm {
+            lvm_conf: lvm_conf.to_owned(),
+        });
+    }
+    reasons
+}
+
+/// What uses the disk or keeps it from being written: the boot disk, mounts, holders (else
+/// a claim by something unnamed), read-only.
+fn in_use(disk: &Disk, boot: &BootDisks) -> Vec<Reason> {
     let mut reasons = Vec::new();
     if let Some(carries) = boot.carries(disk.dev) {
         reasons.push(Reason::BootDisk {
@@ -173,30 +206,38 @@ pub fn assess(disk: &Disk, boot: &BootDisks, lvm: &LvmView, lvm_conf: &str) -> V
     if disk.read_only {
         reasons.push(Reason::ReadOnly);
     }
+    reasons
+}
+
+/// The disk's partition table, with its partitions (and their filesystems).
+fn partition_table_reason(disk: &Disk) -> Option<Reason> {
+    let pt = disk.partition_table()?;
+    let partitions = disk
+        .partitions
+        .iter()
+        .map(|p| match &p.fstype {
+            Some(fs) => format!("{} ({fs})", p.path),
+            None => p.path.clone(),
+        })
+        .collect();
+    Some(Reason::PartitionTable {
+        pttype: pt.kind.clone(),
+        partitions,
+    })
+}
+
+/// The disk's signatures but its partition table's. An LVM PV signature is no reason when
+/// LVM sees the disk as a PV of another group (refused as such) or as a PV in no group with
+/// metadata (reused); on a disk LVM does not see, it is an [`Reason::UnseenPv`].
+fn signature_reasons(disk: &Disk, lvm: &LvmView, lvm_conf: &str) -> Vec<Reason> {
     let skip_lvm_signature = match lvm {
-        LvmView::Pv { vg, .. } if !vg.is_empty() => {
-            reasons.push(Reason::ForeignPv { vg: vg.clone() });
-            true
-        }
+        LvmView::Pv { vg, .. } if !vg.is_empty() => true,
         // A PV in no volume group that carries metadata holds nothing (LVs live in volume
         // groups): typically one the agent made before an interrupted vgcreate. Reused.
         LvmView::Pv { mda_count, .. } => *mda_count > 0,
         _ => false,
     };
-    if let Some(pt) = disk.partition_table() {
-        let partitions = disk
-            .partitions
-            .iter()
-            .map(|p| match &p.fstype {
-                Some(fs) => format!("{} ({fs})", p.path),
-                None => p.path.clone(),
-            })
-            .collect();
-        reasons.push(Reason::PartitionTable {
-            pttype: pt.kind.clone(),
-            partitions,
-        });
-    }
+    let mut reasons = Vec::new();
     for sig in &disk.signatures {
         if sig.usage == Usage::PartitionTable || (skip_lvm_signature && sig.usage == Usage::LvmPv) {
             continue;
@@ -211,11 +252,6 @@ pub fn assess(disk: &Disk, boot: &BootDisks, lvm: &LvmView, lvm_conf: &str) -> V
             description: sig.describe(),
             kind: sig.kind.clone(),
             offset: sig.offset.clone(),
-        });
-    }
-    if *lvm == LvmView::NotSeen && reasons.is_empty() {
-        reasons.push(Reason::NotSeenByLvm {
-            lvm_conf: lvm_conf.to_owned(),
         });
     }
     reasons

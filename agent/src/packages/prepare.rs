@@ -1,0 +1,243 @@
+//! The plan phase of the install step: the host's kernels and installed packages, the
+//! repository's metadata, the packages selected for them (`--pin`, `--only`), and the plan.
+
+use super::Options;
+use super::plan::InstallPlan;
+use super::select;
+use crate::context::Context;
+use crate::error::{Refusal, UsageError};
+use crate::host::facts::{self, Facts, KernelTarget};
+use crate::host::rpmdb::{self, RpmPackage};
+use crate::repo::{Files, RepoMetadata, RepoPackage, Repository};
+use crate::settings::PackagesSettings;
+use anyhow::Result;
+
+/// Everything the step knows once it has looked at the host and the repository.
+pub struct Prepared {
+    pub facts: Facts,
+    pub repository: Repository,
+    pub plan: InstallPlan,
+    /// `[packages]` with this run's `--pin`s over the config's pins.
+    pub packages: PackagesSettings,
+}
+
+/// Reads the host and the repository and computes the plan; changes nothing on the host
+/// (metadata is cached under `<root>/var/cache/linstor-agent`).
+pub fn prepare(ctx: &Context) -> Result<Prepared> {
+    prepare_with(ctx, &Options::default())
+}
+
+/// Where the pins and package names come from, for messages: the config files, and the
+/// command line when it pins too.
+pub fn sources(ctx: &Context, options: &Options) -> String {
+    if options.pins.is_empty() {
+        ctx.settings.sources.describe()
+    } else {
+        format!(
+            "{} (or --pin on the command line)",
+            ctx.settings.sources.describe()
+        )
+    }
+}
+
+/// [`prepare`] with `--pin` over the config's pins and, with `--only`, a plan that touches only
+/// the named packages: the others are shown `untouched`, as installed. A named package outside
+/// `[packages]` is upgraded (or pinned) when the host has it installed (linstor-controller,
+/// linstor-common), and left alone when it does not: `--only` never adds a package.
+pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
+    let facts = facts::gather(&ctx.sysroot)?;
+    let packages = options.packages_config(&ctx.settings.packages);
+    let want_kmod = options.includes(&packages.kmod);
+    let kernels = if want_kmod {
+        kernels_to_serve(ctx, &facts)?
+    } else {
+        Vec::new()
+    };
+    let repository = Repository::open(ctx.settings.repo()?, &ctx.sysroot)?;
+    // Module matching needs only the module package's files under /lib/modules: the rest of a
+    // large repository's filelists is skipped without being parsed or kept.
+    let files = if want_kmod {
+        module_files(&packages.kmod)
+    } else {
+        Files::Skip
+    };
+    let metadata = repository.metadata_with(&files)?;
+    let config_files = sources(ctx, options);
+    let origin = select::Origin {
+        config_files: &config_files,
+        baseurl: repository.baseurl(),
+    };
+
+    let extra = extra_names(options, &packages);
+    let mut names: Vec<&str> = managed_names(&packages);
+    names.extend(extra.iter().copied());
+    let installed = rpmdb::installed_named(&ctx.sysroot, &names)?;
+
+    let modules = if want_kmod {
+        select::select_modules(&metadata, &packages, &kernels, &origin)?
+    } else {
+        Vec::new()
+    };
+    let mut userland = select_userland(&metadata, &packages, options, &origin)?;
+    let (extra_userland, left_alone) = select_extra(ctx, &metadata, &packages, &extra, &installed, &origin)?;
+    userland.extend(extra_userland);
+    let selection = select::Selection { modules, userland };
+    let mut plan = new_plan(&metadata, &packages, &selection, &installed, want_kmod, &origin);
+    if options.is_scoped() {
+        mark_untouched(&mut plan, options, &packages, &installed, &left_alone);
+    }
+    plan.pins = packages.pin.clone();
+    plan.only = options.only.clone();
+    Ok(Prepared {
+        facts,
+        repository,
+        plan,
+        packages,
+    })
+}
+
+/// The plan from the selection, against the packages installed. Without the module in scope,
+/// installed modules are not the plan's to replace.
+fn new_plan(
+    metadata: &RepoMetadata,
+    packages: &PackagesSettings,
+    selection: &select::Selection,
+    installed: &[RpmPackage],
+    want_kmod: bool,
+    origin: &select::Origin,
+) -> InstallPlan {
+    let considered: Vec<RpmPackage> = installed
+        .iter()
+        .filter(|p| want_kmod || p.name != packages.kmod)
+        .cloned()
+        .collect();
+    InstallPlan::new(
+        origin.baseurl,
+        &metadata.revision,
+        &packages.kmod,
+        selection,
+        &considered,
+    )
+}
+
+/// The kernels the module serves; none installed is a refusal.
+fn kernels_to_serve(ctx: &Context, facts: &Facts) -> Result<Vec<KernelTarget>> {
+    let kernels = facts::kernels_to_serve(facts, &ctx.sysroot)?;
+    if kernels.is_empty() {
+        return Err(Refusal(format!(
+            "no kernel is installed in {}: there is nothing for the DRBD module to serve. \
+             Install the kernel first (or check --root).",
+            ctx.sysroot.root().display()
+        ))
+        .into());
+    }
+    Ok(kernels)
+}
+
+/// The repository's file lists module matching needs: the module package's, under
+/// `/lib/modules`.
+pub fn module_files(kmod: &str) -> Files {
+    Files::Named {
+        names: vec![kmod.to_owned()],
+        under: vec!["/lib/modules/".into()],
+    }
+}
+
+/// The packages `[packages]` manages: the module, then the userland.
+fn managed_names(packages: &PackagesSettings) -> Vec<&str> {
+    let mut names: Vec<&str> = vec![packages.kmod.as_str()];
+    names.extend(packages.userland.iter().map(String::as_str));
+    names
+}
+
+/// The `--only` names outside `[packages]`: managed when installed.
+fn extra_names<'a>(options: &'a Options, packages: &PackagesSettings) -> Vec<&'a str> {
+    options
+        .only
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != packages.kmod && !packages.userland.iter().any(|u| u == n))
+        .collect()
+}
+
+/// The newest fit (or the pin) of every userland package of `[packages]` in scope.
+fn select_userland(
+    metadata: &RepoMetadata,
+    packages: &PackagesSettings,
+    options: &Options,
+    origin: &select::Origin,
+) -> Result<Vec<RepoPackage>> {
+    packages
+        .userland
+        .iter()
+        .filter(|n| options.includes(n))
+        .map(|name| select::select_userland(metadata, name, packages.pin.get(name), origin))
+        .collect()
+}
+
+/// Names `--only` leaves alone, each with why.
+type LeftAlone<'a> = Vec<(&'a str, &'static str)>;
+
+/// The `--only` names outside `[packages]`: selected when installed and in the repository,
+/// else left alone with why; a name neither installed nor in the repository is a usage error.
+fn select_extra<'a>(
+    ctx: &Context,
+    metadata: &RepoMetadata,
+    packages: &PackagesSettings,
+    extra: &[&'a str],
+    installed: &[RpmPackage],
+    origin: &select::Origin,
+) -> Result<(Vec<RepoPackage>, LeftAlone<'a>)> {
+    let mut selected = Vec::new();
+    let mut left_alone = Vec::new();
+    for &name in extra {
+        let is_installed = installed.iter().any(|i| i.name == name);
+        let in_repo = metadata.named(name).next().is_some();
+        match (is_installed, in_repo) {
+            (true, true) => selected.push(select::select_userland(
+                metadata,
+                name,
+                packages.pin.get(name),
+                origin,
+            )?),
+            (true, false) => left_alone.push((
+                name,
+                "installed, but the repository has no package of this name: left as installed",
+            )),
+            (false, true) => left_alone.push((
+                name,
+                "not installed, and not in [packages] userland: --only does not add packages",
+            )),
+            (false, false) => {
+                return Err(UsageError(format!(
+                    "--only {name}: no package of that name is installed on the host, in the repository {}, \
+                     or in [packages] of {}: check the name",
+                    origin.baseurl,
+                    ctx.settings.sources.describe()
+                ))
+                .into());
+            }
+        }
+    }
+    Ok((selected, left_alone))
+}
+
+/// With `--only`: the managed packages it does not name, and the extra names left alone,
+/// shown `untouched`, as installed.
+fn mark_untouched(
+    plan: &mut InstallPlan,
+    options: &Options,
+    packages: &PackagesSettings,
+    installed: &[RpmPackage],
+    left_alone: &[(&str, &str)],
+) {
+    for name in managed_names(packages)
+        .into_iter()
+        .filter(|n| !options.includes(n))
+    {
+        plan.untouched(name, installed, "not named by --only: left as installed");
+    }
+    for (name, reason) in left_alone {
+        plan.untouched(name, installed, reason);
+    }
+}
