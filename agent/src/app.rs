@@ -6,7 +6,7 @@
 use crate::cli::{Cli, Command, PoolCommand, ProbeArgs, ProbeCommand, UpgradeArgs};
 use crate::context::Context;
 use crate::error::{ExitCode, UsageError, exit_code_for};
-use crate::host::{Sysroot, facts};
+use crate::host::{Sysroot, facts, targets};
 use crate::output::{Outcome, Render, print_error};
 use crate::settings::{self, Settings};
 use crate::{kernel_guard, network, packages, pool, probe, provision, register, status, storage};
@@ -169,18 +169,18 @@ struct FactsReport {
     #[serde(flatten)]
     facts: facts::Facts,
     /// The kernels the DRBD module must serve, default boot kernel first.
-    serve: Vec<facts::KernelTarget>,
+    serve: Vec<targets::KernelTarget>,
 }
 
 impl Render for FactsReport {
     fn human(&self) -> String {
-        facts::render(&self.facts, &self.serve)
+        crate::host::report::render(&self.facts, &self.serve)
     }
 }
 
 fn facts_report(ctx: &Context) -> anyhow::Result<FactsReport> {
     let facts = facts::gather(&ctx.sysroot)?;
-    let serve = facts::kernels_to_serve(&facts, &ctx.sysroot)?;
+    let serve = targets::kernels_to_serve(&facts, &ctx.sysroot)?;
     Ok(FactsReport {
         core: crate::report::ReportCore::new("facts", false),
         facts,

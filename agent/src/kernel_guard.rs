@@ -13,7 +13,8 @@
 
 use crate::context::Context;
 use crate::error::{ExitCode, Refusal, exit_code_for};
-use crate::host::facts::{self, KernelTarget};
+use crate::host::facts;
+use crate::host::targets::{self, KernelTarget};
 use crate::packages::fit::{Evidence, Fit, fit};
 use crate::packages::select::ModuleChoice;
 use crate::packages::{self, backend, installed, live, select};
@@ -141,7 +142,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
 
 /// The kernels the host may boot; none installed is a refusal.
 fn kernels_to_guard(ctx: &Context, facts: &facts::Facts) -> Result<Vec<KernelTarget>> {
-    let kernels = facts::kernels_to_serve(facts, &ctx.sysroot)?;
+    let kernels = targets::kernels_to_serve(facts, &ctx.sysroot)?;
     if kernels.is_empty() {
         return Err(Refusal(format!(
             "no kernel is installed in {}: there is nothing to guard. Check --root.",

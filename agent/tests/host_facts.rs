@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use linstor_agent::host::facts::{Facts, gather, kernels_to_serve};
+use linstor_agent::host::facts::{Facts, gather};
+use linstor_agent::host::targets::kernels_to_serve;
 use linstor_agent::host::{Sysroot, rpmdb};
 use testbed::fixture::catalog::{
     KABI_SET_A, KABI_SET_B, KABI_SET_C, KERNEL_EL8_553, KERNEL_EL8_553_5, KERNEL_EL9_427, KERNEL_EL9_503,

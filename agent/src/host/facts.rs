@@ -9,8 +9,6 @@ use std::path::Path;
 
 pub use crate::host::kernels::InstalledKernel;
 pub use crate::host::os_release::OsRelease;
-pub use crate::host::report::render;
-pub use crate::host::targets::{KernelTarget, kernels_to_serve};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Facts {

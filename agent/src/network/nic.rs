@@ -4,67 +4,10 @@
 
 use crate::exec;
 use crate::xapi::{self, Pif};
-use anyhow::{Context, Result, anyhow, bail};
-use std::net::Ipv4Addr;
+use anyhow::{Context, Result, anyhow};
 use std::process::Command;
 
-/// An IPv4 address with its prefix (`10.0.0.11/24`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    pub fn parse(text: &str) -> Result<Cidr> {
-        let (addr, prefix) = text
-            .trim()
-            .split_once('/')
-            .ok_or_else(|| anyhow!("{text:?} has no /prefix (write it as 10.0.0.11/24)"))?;
-        let addr: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| anyhow!("{text:?} is not an IPv4 address"))?;
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| anyhow!("{text:?} has a prefix that is not 0 to 32"))?;
-        Ok(Cidr { addr, prefix })
-    }
-
-    pub fn from_netmask(addr: &str, netmask: &str) -> Option<Cidr> {
-        let addr: Ipv4Addr = addr.parse().ok()?;
-        let mask = u32::from(netmask.parse::<Ipv4Addr>().ok()?);
-        if mask.leading_ones() + mask.trailing_zeros() != 32 {
-            return None;
-        }
-        Some(Cidr {
-            addr,
-            prefix: mask.leading_ones() as u8,
-        })
-    }
-
-    pub fn netmask(&self) -> Ipv4Addr {
-        let bits = if self.prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - self.prefix)
-        };
-        Ipv4Addr::from(bits)
-    }
-
-    /// The network this address is on (`10.0.0.0/24`).
-    pub fn network(&self) -> String {
-        let net = Ipv4Addr::from(u32::from(self.addr) & u32::from(self.netmask()));
-        format!("{net}/{}", self.prefix)
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
+pub use crate::cidr::Cidr;
 
 /// One change to the storage NIC, from → to.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -257,19 +200,6 @@ pub fn management_cidr(sysroot: &crate::host::Sysroot) -> Result<Option<Cidr>> {
             .find(|w| w[0] == "inet")
             .and_then(|w| Cidr::parse(w[1]).ok())
     }))
-}
-
-pub fn parse_address(text: &str) -> Result<Cidr> {
-    Cidr::parse(text).map_err(|e| crate::error::UsageError(format!("[network] storage_address: {e}")).into())
-}
-
-pub fn check_mtu(mtu: u32) -> Result<()> {
-    if !(68..=65535).contains(&mtu) {
-        bail!(crate::error::UsageError(format!(
-            "[network] mtu = {mtu} is not an MTU Ethernet carries (68 to 65535; jumbo frames are 9000)"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! 3. path: neither (Vates' kmod-drbd) — it fits the kernel whose `/lib/modules/K/` holds its
 //!    files.
 
-use crate::host::facts::KernelTarget;
+use crate::host::targets::KernelTarget;
 use crate::repo::{Dependency, RepoPackage};
 use serde::Serialize;
 

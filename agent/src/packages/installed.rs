@@ -102,7 +102,7 @@ fn dependency(name: &str, flags: &str, version: &str) -> Dependency {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::facts::KernelTarget;
+    use crate::host::targets::KernelTarget;
     use crate::packages::fit::{Evidence, Fit, fit};
     use std::collections::BTreeMap;
     use std::path::PathBuf;

@@ -6,8 +6,9 @@ use super::plan::InstallPlan;
 use super::select;
 use crate::context::Context;
 use crate::error::{Refusal, UsageError};
-use crate::host::facts::{self, Facts, KernelTarget};
+use crate::host::facts::{self, Facts};
 use crate::host::rpmdb::{self, RpmPackage};
+use crate::host::targets::{self, KernelTarget};
 use crate::repo::{Files, RepoMetadata, RepoPackage, Repository};
 use crate::settings::PackagesSettings;
 use anyhow::Result;
@@ -122,7 +123,7 @@ fn new_plan(
 
 /// The kernels the module serves; none installed is a refusal.
 fn kernels_to_serve(ctx: &Context, facts: &Facts) -> Result<Vec<KernelTarget>> {
-    let kernels = facts::kernels_to_serve(facts, &ctx.sysroot)?;
+    let kernels = targets::kernels_to_serve(facts, &ctx.sysroot)?;
     if kernels.is_empty() {
         return Err(Refusal(format!(
             "no kernel is installed in {}: there is nothing for the DRBD module to serve. \

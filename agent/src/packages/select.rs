@@ -3,7 +3,7 @@
 
 use super::fit::{Evidence, Fit, fit};
 use crate::error::{Refusal, UsageError};
-use crate::host::facts::KernelTarget;
+use crate::host::targets::KernelTarget;
 use crate::repo::{RepoMetadata, RepoPackage, compare_evr, compare_versions};
 use crate::settings::PackagesSettings;
 use anyhow::{Result, anyhow};

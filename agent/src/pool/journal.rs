@@ -5,6 +5,8 @@
 //! `pool pause` and `pool abort` do not write the journal (the running command owns it):
 //! they drop a request file beside it, which the run picks up at the next safe point.
 
+pub use super::clock::now;
+pub use super::targets::PackageChange;
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -69,15 +71,6 @@ pub const HOST_STEPS: &[&str] = &[
     "wait-synced",
     "enable",
 ];
-
-/// A package change on a host: what it has and what it gets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PackageChange {
-    pub name: String,
-    pub change: String,
-    pub from: Vec<String>,
-    pub to: Option<String>,
-}
 
 /// A host's part in the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,13 +155,6 @@ pub struct Journal {
     pub stall: Option<super::wait::Stall>,
     /// What happened, one line per event, for the report and `pool status`.
     pub log: Vec<String>,
-}
-
-pub fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 impl Journal {

@@ -7,6 +7,7 @@
 //! the `linstor-agent` XAPI plugin, and services are restarted through XCP-ng's `service.py`.
 
 pub mod batches;
+pub mod clock;
 pub mod health;
 pub mod journal;
 pub mod linstor_versions;

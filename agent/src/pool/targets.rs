@@ -5,12 +5,21 @@
 //! it. Each host then plans again with the targets pinned: a host that cannot is refused in
 //! preflight, naming it.
 
-use super::journal::PackageChange;
 use crate::repo::compare_versions;
 use anyhow::{Result, anyhow};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+
+/// A package change on a host: what it has and what it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageChange {
+    pub name: String,
+    pub change: String,
+    pub from: Vec<String>,
+    pub to: Option<String>,
+}
 
 /// The LINSTOR packages, upgraded on every host in one step (a satellite whose version
 /// differs from the controller's is VERSION_MISMATCH).

@@ -11,14 +11,15 @@ pub mod input;
 pub mod pins;
 mod validate;
 
+use crate::cidr::Cidr;
 use crate::error::UsageError;
-use crate::network::nic::Cidr;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use input::DEFAULT_CONFIG;
 pub use pins::{POOL_UPGRADE_FRAGMENT, SavedPins, write_pin_fragment};
+pub use validate::parse_fingerprint;
 
 /// Where the settings came from: the files applied, in order, and the main file (whether or
 /// not it exists: `agent.d/` is beside it).

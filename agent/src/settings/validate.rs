@@ -6,8 +6,8 @@ use super::input;
 use super::{
     ControllerSettings, DiskSettings, NetworkSettings, NodeType, RepoSettings, StorageSettings, XapiSettings,
 };
+use crate::cidr::Cidr;
 use crate::error::UsageError;
-use crate::network::nic;
 use anyhow::Result;
 
 /// The message for a key a section needs and does not have.
@@ -92,13 +92,9 @@ fn check_lvm_name(key: &str, name: &str, files: &str) -> Result<()> {
 
 /// `[network]`: the storage address parsed, the MTU in range.
 pub(super) fn network(input: input::NetworkConfig) -> Result<NetworkSettings> {
-    let storage_address = input
-        .storage_address
-        .as_deref()
-        .map(nic::parse_address)
-        .transpose()?;
+    let storage_address = input.storage_address.as_deref().map(parse_address).transpose()?;
     if let Some(mtu) = input.mtu {
-        nic::check_mtu(mtu)?;
+        check_mtu(mtu)?;
     }
     Ok(NetworkSettings {
         storage_interface: input.storage_interface,
@@ -177,11 +173,7 @@ pub(super) fn xapi(
     let Some(input) = input else {
         return Ok(Ok(None));
     };
-    let fingerprint = input
-        .fingerprint
-        .as_deref()
-        .map(crate::xapi::tls::parse_fingerprint)
-        .transpose()?;
+    let fingerprint = input.fingerprint.as_deref().map(parse_fingerprint).transpose()?;
     if let Some(url) = &input.url {
         let parsed = url::Url::parse(url)
             .map_err(|e| UsageError(format!("[xapi] url {url:?} in {files} is not a URL: {e}")))?;
@@ -209,6 +201,39 @@ pub(super) fn xapi(
         ca_file: input.ca_file,
         fingerprint,
     })))
+}
+
+fn parse_address(text: &str) -> Result<Cidr> {
+    Cidr::parse(text).map_err(|e| UsageError(format!("[network] storage_address: {e}")).into())
+}
+
+fn check_mtu(mtu: u32) -> Result<()> {
+    if !(68..=65535).contains(&mtu) {
+        return Err(UsageError(format!(
+            "[network] mtu = {mtu} is not an MTU Ethernet carries (68 to 65535; jumbo frames are 9000)"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Parses `sha256:AB:CD…` (or bare hex) into the 32 digest bytes.
+pub fn parse_fingerprint(pin: &str) -> Result<[u8; 32]> {
+    let bad = || -> anyhow::Error {
+        UsageError(format!(
+            "[xapi] fingerprint {pin:?} is not a sha256 certificate fingerprint: use \"sha256:\" and the 64 hex digits \
+             `openssl x509 -noout -fingerprint -sha256 -in CERT` prints"
+        ))
+        .into()
+    };
+    let body = pin.trim();
+    let body = body
+        .strip_prefix("sha256:")
+        .or_else(|| body.strip_prefix("SHA256:"))
+        .unwrap_or(body);
+    let hex_digits: String = body.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect();
+    let bytes = hex::decode(&hex_digits).map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! (colons and case do not matter). The pin replaces the chain and name checks; the handshake
 //! signature is still verified against that certificate's key.
 
-use crate::error::UsageError;
 use anyhow::Result;
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -13,24 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
-/// Parses `sha256:AB:CD…` (or bare hex) into the 32 digest bytes.
-pub fn parse_fingerprint(pin: &str) -> Result<[u8; 32]> {
-    let bad = || -> anyhow::Error {
-        UsageError(format!(
-            "[xapi] fingerprint {pin:?} is not a sha256 certificate fingerprint: use \"sha256:\" and the 64 hex digits \
-             `openssl x509 -noout -fingerprint -sha256 -in CERT` prints"
-        ))
-        .into()
-    };
-    let body = pin.trim();
-    let body = body
-        .strip_prefix("sha256:")
-        .or_else(|| body.strip_prefix("SHA256:"))
-        .unwrap_or(body);
-    let hex_digits: String = body.chars().filter(|c| *c != ':' && !c.is_whitespace()).collect();
-    let bytes = hex::decode(&hex_digits).map_err(|_| bad())?;
-    bytes.try_into().map_err(|_| bad())
-}
+pub use crate::settings::parse_fingerprint;
 
 /// A rustls client config that accepts exactly the server certificate whose sha256 is `pin`.
 pub fn pinned_config(pin: [u8; 32]) -> Result<rustls::ClientConfig> {
