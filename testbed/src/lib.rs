@@ -8,6 +8,7 @@
 pub mod cmd;
 pub mod fixture;
 mod fsutil;
+pub mod ids;
 pub mod linstor_face;
 pub mod pool;
 pub mod synthetic;

@@ -13,7 +13,6 @@ mod api_call_rc;
 mod controller;
 mod door;
 mod http;
-mod ids;
 mod json;
 mod names;
 mod netifs;

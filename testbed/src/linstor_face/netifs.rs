@@ -4,13 +4,14 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply};
 use super::json::{self, NetInterfaceBody};
-use super::{ids, names, nodes};
+use super::{names, nodes};
+use crate::ids;
 use crate::world::{NetInterface, Node, State, World};
 
 const FAIL_NO_ACTIVE_PORT: u64 = rc::FAIL_INVLD_NET_PORT | rc::FAIL_INVLD_ENCRYPT_TYPE;
 
 pub fn uuid(node: &Node, netif: &NetInterface) -> String {
-    ids::uuid_for(&["netif", &node.uuid, &netif.name])
+    ids::uuid(&["netif", &node.uuid, &netif.name, ""])
 }
 
 pub fn to_json(node: &Node, netif: &NetInterface) -> json::NetInterface {

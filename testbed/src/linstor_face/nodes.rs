@@ -4,7 +4,8 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, NodeCreate, NodeEvacuate, NodeRestore, PropsModify};
-use super::{ids, names, netifs, satellite};
+use super::{names, netifs, satellite};
+use crate::ids;
 use crate::world::{self, NetInterface, Node, ReplicaKind, State, StoragePool, World};
 
 /// The diskless pool every satellite or combined node gets on creation.
@@ -159,11 +160,12 @@ fn create_in(state: &mut State, name: &str, body: &NodeCreate) -> Result<Node, R
     }
     let node = Node {
         name: name.to_string(),
-        uuid: ids::uuid_for(&[
+        uuid: ids::uuid(&[
             "node",
             name,
             &state.generation.to_string(),
             &state.now.to_string(),
+            "",
         ]),
         node_type,
         net_interfaces: interfaces,

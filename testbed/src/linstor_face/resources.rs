@@ -10,7 +10,8 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, ResourceDefinitionCreate};
-use super::{ids, names, nodes, satellite};
+use super::{names, nodes, satellite};
+use crate::ids;
 use crate::world::{self, ReplicaKind, Resource, ResourceDefinition, State, VmPower, World};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -83,7 +84,7 @@ fn drbd_rd_layer(rd: &ResourceDefinition, idx: usize) -> json::DrbdResourceDefin
         port: port(idx),
         transport_type: "IP".to_string(),
         // A shared secret, stable per definition, shaped like the controller's 20 characters.
-        secret: ids::uuid_for(&["secret", &rd.uuid]).replace('-', "")[..20].to_string(),
+        secret: ids::uuid(&["secret", &rd.uuid, ""]).replace('-', "")[..20].to_string(),
         down: false,
     }
 }
@@ -199,7 +200,7 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
                 data: to_value(&storage_volume),
             },
         ],
-        uuid: ids::uuid_for(&["volume", &r.uuid, "0"]),
+        uuid: ids::uuid(&["volume", &r.uuid, "0", ""]),
     };
     let drbd = json::DrbdResource {
         drbd_resource_definition: match rd {
@@ -255,7 +256,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
 fn placeholder_rd(name: &str) -> ResourceDefinition {
     ResourceDefinition {
         name: name.to_string(),
-        uuid: ids::uuid_for(&["rd", name]),
+        uuid: ids::uuid(&["rd", name, ""]),
         size_kib: 0,
         props: BTreeMap::new(),
     }
@@ -300,7 +301,7 @@ pub fn rd_to_json(state: &State, rd: &ResourceDefinition, with_volumes: bool) ->
                     data: None,
                 },
             ],
-            uuid: ids::uuid_for(&["vlmdfn", &rd.uuid, "0"]),
+            uuid: ids::uuid(&["vlmdfn", &rd.uuid, "0", ""]),
         }]
     } else {
         vec![]
@@ -384,7 +385,7 @@ pub fn rd_create(world: &World, call: &Call) -> Reply {
         }
         let rd = ResourceDefinition {
             name: name.clone(),
-            uuid: ids::uuid_for(&["rd", &name, &s.generation.to_string(), &s.now.to_string()]),
+            uuid: ids::uuid(&["rd", &name, &s.generation.to_string(), &s.now.to_string(), ""]),
             size_kib: 0,
             props: body.resource_definition.props.clone(),
         };

@@ -4,12 +4,13 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, StoragePoolCreate};
-use super::{ids, names, nodes, resources, satellite};
+use super::{names, nodes, resources, satellite};
+use crate::ids;
 use crate::world::build::DEFAULT_POOL_KIB;
 use crate::world::{Node, State, StoragePool, World};
 
 pub fn uuid(node: &Node, pool: &StoragePool) -> String {
-    ids::uuid_for(&["storpool", &node.uuid, &pool.name])
+    ids::uuid(&["storpool", &node.uuid, &pool.name, ""])
 }
 
 /// `StaticTraits` the satellite reports per provider.

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use sha2::{Digest, Sha256};
 
 use super::boot;
 use super::dynamics::{self, WRITE_RATE_PROP};
 use super::model::*;
 use super::scenario::{GIB, Resolved};
+use crate::ids;
 use crate::sysroot::Identity;
 
 /// The thin storage pool XOSTOR creates on every host.
@@ -44,21 +44,10 @@ pub fn management_address(index: usize) -> Result<String> {
     Ok(format!("10.0.0.{}", 11 + index))
 }
 
-/// A UUID (version 4 layout) derived from what the object is, so the same pool gets the
-/// same UUIDs every time.
+/// A UUID derived from what the object is (`crate::ids`, world namespace), so the same
+/// pool gets the same UUIDs every time.
 pub fn derived_uuid(kind: &str, name: &str) -> String {
-    let mut b: [u8; 32] = Sha256::digest(format!("linstor-agent testbed world\0{kind}\0{name}")).into();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(&b[..16]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    ids::uuid(&[ids::WORLD, kind, name])
 }
 
 /// Builds the initial state and boots every host from its sysroot.

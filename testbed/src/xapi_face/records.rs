@@ -7,10 +7,10 @@
 //! `is_control_domain = true` whose UUID is the sysroot inventory's `CONTROL_DOMAIN_UUID`).
 
 use super::value::Value;
+use crate::ids;
 use crate::sysroot::Identity;
 use crate::world::{Host, Network, Pif, Power, State, Vm, VmPower};
 use crate::xapi_record;
-use sha2::{Digest, Sha256};
 
 pub const NULL_REF: &str = "OpaqueRef:NULL";
 const REF_PREFIX: &str = "OpaqueRef:";
@@ -104,20 +104,10 @@ fn ref_or_null(uuid: Option<&str>) -> Value {
     Value::String(uuid.map(opaque_ref).unwrap_or_else(|| NULL_REF.to_string()))
 }
 
-/// A stable UUID for an object derived from another (a host's metrics, a task).
+/// A stable UUID for an object derived from another (a host's metrics, a task): `crate::ids`,
+/// XAPI namespace.
 pub fn derived_uuid(kind: &str, from: &str) -> String {
-    let mut b: [u8; 32] = Sha256::digest(format!("testbed xapi\0{kind}\0{from}")).into();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(&b[..16]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    ids::uuid(&[ids::XAPI, kind, from])
 }
 
 pub fn host_metrics_uuid(host: &Host) -> String {
@@ -683,7 +673,7 @@ struct VmFields<'a> {
 
 /// A locally administered MAC address derived from the PIF.
 fn mac_address(uuid: &str) -> String {
-    let b: [u8; 32] = Sha256::digest(format!("testbed mac\0{uuid}")).into();
+    let b = ids::digest(&["testbed mac", uuid]);
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         (b[0] & 0xfe) | 0x02,
