@@ -10,7 +10,7 @@ pub mod fixture;
 mod fsutil;
 pub mod ids;
 pub mod linstor_face;
-pub mod pool;
+pub mod simpool;
 pub mod synthetic;
 pub mod sysroot;
 pub mod world;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use testbed::pool::client;
+use testbed::simpool::client;
 
 fn testbed(args: &[&str]) -> Result<Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_testbed")).args(args).output()?;

@@ -175,7 +175,7 @@ fn every_reboot_is_counted_and_shown_in_status() -> Result<()> {
     p.world.host_crash(&p.host_uuid("xcp-ng-3"));
     let status = p
         .world
-        .read(|s| testbed::pool::status::of_state(s, 1.0, &Default::default()));
+        .read(|s| testbed::simpool::status::of_state(s, 1.0, &Default::default()));
     let json = serde_json::to_value(&status)?;
     let reboots: Vec<(&str, u64)> = json["hosts"]
         .as_array()

@@ -2,8 +2,8 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use testbed::pool::hosts::Provisioner;
-use testbed::pool::{daemon, lifecycle};
+use testbed::simpool::hosts::Provisioner;
+use testbed::simpool::{daemon, lifecycle};
 use testbed::synthetic::{self, SyntheticOptions};
 use testbed::world::faults::Fault;
 use testbed::{BuildOptions, FixtureRepo, HostOptions, build_host};
@@ -85,7 +85,7 @@ fn synthetic_repo(args: &SyntheticRepoArgs) -> Result<()> {
     print_json(&synthetic::build(&args.dir, &fixture, &opts)?)
 }
 
-/// `testbed up`: build a simulated pool and start its servers (see `testbed::pool`).
+/// `testbed up`: build a simulated pool and start its servers (see `testbed::simpool`).
 fn up(args: &UpArgs) -> Result<()> {
     let info = lifecycle::up(&lifecycle::UpOptions {
         dir: args.dir.clone(),

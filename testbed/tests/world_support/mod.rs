@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 use testbed::FixtureRepo;
-use testbed::pool::hosts::{self, BuiltHost, Provisioner};
+use testbed::simpool::hosts::{self, BuiltHost, Provisioner};
 use testbed::world::build::{HostSpec, initial_state, management_address};
 use testbed::world::scenario::Scenario;
 use testbed::world::{Clock, Credentials, Power, State, Violation, World};

@@ -21,7 +21,7 @@ use crate::fixture::catalog::{
     KERNEL_XCPNG_38, KMOD_NAME, KMOD_XCPNG_9_2_11, KMOD_XCPNG_9_2_12, POOL_USERLAND,
 };
 use crate::fsutil;
-use crate::sysroot::{self, HostOptions, HostRoot, Identity, boot, dnf, identity};
+use crate::sysroot::{self, HostOptions, HostRoot, Identity, bootloader, dnf, identity};
 
 /// The agent binary's environment override.
 pub const AGENT_BIN_ENV: &str = "LINSTOR_AGENT_BIN";
@@ -271,7 +271,7 @@ fn copy_template(template: &HostRoot, dir: &Path, name: &str) -> Result<BuiltHos
                 .with_context(|| format!("cannot remove {}", entries.display()))?;
         }
     }
-    boot::write(
+    bootloader::write(
         &root,
         template.boot_loader,
         &template.kernels,
