@@ -87,7 +87,7 @@ fn xcpng_host_has_its_identity_kernel_boot_config_and_agent_toml() -> Result<()>
     assert!(host.root.join("lib/modules/4.19.0+1/modules.builtin").is_file());
     assert!(!host.root.join("lib/modules/4.19.0+1/symvers.gz").exists());
 
-    // agent.toml: only DESIGN.md §4 keys, pointing at the fixture.
+    // agent.toml: only keys the agent's config knows, pointing at the fixture.
     let config: toml::Table = fs::read_to_string(&host.config)?.parse()?;
     let keys: Vec<&String> = config.keys().collect();
     assert_eq!(keys, ["packages", "repo"]);

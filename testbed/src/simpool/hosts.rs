@@ -26,7 +26,7 @@ use crate::sysroot::{self, HostOptions, HostRoot, Identity, bootloader, dnf, ide
 /// The agent binary's environment override.
 pub const AGENT_BIN_ENV: &str = "LINSTOR_AGENT_BIN";
 const TEMPLATE: &str = "template";
-/// A host's agent configuration, relative to its root (DESIGN.md §4's default).
+/// A host's agent configuration, relative to its root (the agent's default `--config`).
 pub const AGENT_CONFIG: &str = "etc/linstor-agent/agent.toml";
 /// Where the project's XAPI plugin goes, relative to a host's root.
 pub const PLUGIN_PATH: &str = "etc/xapi.d/plugins/linstor-agent";
