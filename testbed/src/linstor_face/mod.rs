@@ -14,6 +14,7 @@ mod controller;
 mod door;
 mod http;
 mod json;
+mod lookup;
 mod names;
 mod netifs;
 mod nodes;

@@ -4,7 +4,7 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply};
 use super::json::{self, NetInterfaceBody};
-use super::{names, nodes};
+use super::{lookup, names};
 use crate::ids;
 use crate::world::{NetInterface, Node, State, World};
 
@@ -84,7 +84,7 @@ fn inline(node: &str, netif: &str) -> String {
 /// `GET /v1/nodes/{node}/net-interfaces[/{netif}]`
 pub fn list(world: &World, call: &Call, node: &str, netif: Option<&str>) -> Reply {
     let found = world.read(|s| {
-        nodes::find(s, node).map(|n| {
+        lookup::find(s, node).map(|n| {
             n.net_interfaces
                 .iter()
                 .filter(|i| netif.is_none_or(|want| i.name.eq_ignore_ascii_case(want)))
@@ -124,7 +124,7 @@ pub fn create(world: &World, call: &Call, node: &str) -> Reply {
 }
 
 fn create_in(state: &mut State, node_name: &str, body: &NetInterfaceBody) -> Result<RcEntry, RcEntry> {
-    let node = nodes::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
+    let node = lookup::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
     let mut netif = parse(body)?;
     if node
         .net_interfaces
@@ -181,7 +181,7 @@ fn modify_in(
     name: &str,
     body: &NetInterfaceBody,
 ) -> Result<RcEntry, RcEntry> {
-    let node = nodes::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
+    let node = lookup::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
     let not_found = || {
         RcEntry::new(
             rc::FAIL_NOT_FOUND_NET_IF,
@@ -234,7 +234,7 @@ pub fn delete(world: &World, node: &str, netif: &str) -> Reply {
 }
 
 fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> Vec<RcEntry> {
-    let found = nodes::find_mut(state, node_name).and_then(|n| {
+    let found = lookup::find_mut(state, node_name).and_then(|n| {
         n.net_interfaces
             .iter()
             .position(|i| i.name.eq_ignore_ascii_case(name))

@@ -4,20 +4,13 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, NodeCreate, NodeEvacuate, NodeRestore, PropsModify};
+use super::lookup::{self, find, find_mut};
 use super::{names, netifs, satellite};
 use crate::ids;
-use crate::world::{self, NetInterface, Node, ReplicaKind, State, StoragePool, World};
+use crate::world::{NetInterface, Node, ReplicaKind, State, StoragePool, World};
 
 /// The diskless pool every satellite or combined node gets on creation.
-pub use crate::world::build::DISKLESS_POOL;
-
-pub fn find<'a>(state: &'a State, name: &str) -> Option<&'a Node> {
-    state.nodes.iter().find(|n| n.name.eq_ignore_ascii_case(name))
-}
-
-pub fn find_mut<'a>(state: &'a mut State, name: &str) -> Option<&'a mut Node> {
-    state.nodes.iter_mut().find(|n| n.name.eq_ignore_ascii_case(name))
-}
+use crate::world::build::DISKLESS_POOL;
 
 /// The node as `GET /v1/nodes` shows it.
 pub fn to_json(state: &State, node: &Node) -> json::Node {
@@ -389,7 +382,7 @@ fn blocking_resources(state: &State, node: &str) -> Vec<RcEntry> {
         .iter()
         .filter(|r| r.node.eq_ignore_ascii_case(node))
     {
-        if super::resources::in_use(state, &r.name, &r.node) {
+        if lookup::in_use(state, &r.name, &r.node) {
             entries.push(RcEntry::new(
                 rc::FAIL_IN_USE,
                 format!("Resource '{}' is still in use on node '{}'.", r.name, r.node),
@@ -470,9 +463,4 @@ pub fn evacuate(world: &World, call: &Call, name: &str) -> Reply {
             .collect()
     });
     Reply::rc(entries, 200)
-}
-
-/// The world's host for a node, if it has one.
-pub fn host<'a>(state: &'a State, node: &str) -> Option<&'a world::Host> {
-    state.hosts.iter().find(|h| h.name.eq_ignore_ascii_case(node))
 }

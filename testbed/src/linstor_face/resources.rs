@@ -10,9 +10,10 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, ResourceDefinitionCreate};
-use super::{names, nodes, satellite};
+use super::lookup::{self, in_use, pool_of};
+use super::{names, satellite};
 use crate::ids;
-use crate::world::{self, ReplicaKind, Resource, ResourceDefinition, State, VmPower, World};
+use crate::world::{self, ReplicaKind, Resource, ResourceDefinition, State, World};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -20,45 +21,6 @@ const PEER_SLOTS: u32 = 7;
 const AL_STRIPES: u32 = 1;
 const AL_SIZE_KIB: u64 = 32;
 const DEFAULT_RSC_GRP: &str = "DfltRscGrp";
-
-/// The storage pool a replica's volume lives in, and its provider.
-pub fn pool_of(state: &State, r: &Resource) -> (String, String) {
-    if r.kind != ReplicaKind::Diskful {
-        return (nodes::DISKLESS_POOL.to_string(), "DISKLESS".to_string());
-    }
-    let node_pools = nodes::find(state, &r.node)
-        .map(|n| n.storage_pools.as_slice())
-        .unwrap_or(&[]);
-    let wanted = state
-        .resource_definitions
-        .iter()
-        .find(|d| d.name == r.name)
-        .and_then(|d| d.props.get("StorPoolName"));
-    let pool = match wanted {
-        Some(w) => node_pools.iter().find(|p| p.name.eq_ignore_ascii_case(w)),
-        None => node_pools.iter().find(|p| p.provider_kind != "DISKLESS"),
-    };
-    match (pool, wanted) {
-        (Some(p), _) => (p.name.clone(), p.provider_kind.clone()),
-        (None, Some(w)) => (w.clone(), "LVM_THIN".to_string()),
-        (None, None) => (
-            "xcp-sr-linstor_group_thin_device".to_string(),
-            "LVM_THIN".to_string(),
-        ),
-    }
-}
-
-/// A running VM on the replica's host uses the resource: DRBD is Primary there.
-pub fn in_use(state: &State, rsc: &str, node: &str) -> bool {
-    let Some(host) = nodes::host(state, node) else {
-        return false;
-    };
-    state.vms.iter().any(|vm| {
-        vm.power == VmPower::Running
-            && vm.resident_on.as_deref() == Some(host.uuid.as_str())
-            && vm.resources.iter().any(|r| r == rsc)
-    })
-}
 
 fn rd_index(state: &State, name: &str) -> usize {
     state
@@ -108,7 +70,7 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         .unwrap_or(0);
     let (pool, provider) = pool_of(state, r);
     let diskful = r.kind == ReplicaKind::Diskful;
-    let vg = nodes::find(state, &r.node)
+    let vg = lookup::find(state, &r.node)
         .and_then(|n| n.storage_pools.iter().find(|p| p.name == pool))
         .and_then(|p| p.props.get("StorDriver/StorPoolName"))
         .map(|v| v.split('/').next().unwrap_or(v).to_string())
@@ -129,7 +91,7 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
             ]
         }
     };
-    if nodes::find(state, &r.node).is_some_and(|n| n.flags.iter().any(|f| f == "EVACUATE")) {
+    if lookup::find(state, &r.node).is_some_and(|n| n.flags.iter().any(|f| f == "EVACUATE")) {
         flags.push("EVACUATE".to_string());
     }
 

@@ -4,7 +4,7 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, StoragePoolCreate};
-use super::{names, nodes, resources, satellite};
+use super::{lookup, names, nodes, satellite};
 use crate::ids;
 use crate::world::build::DEFAULT_POOL_KIB;
 use crate::world::{Node, State, StoragePool, World};
@@ -99,7 +99,7 @@ pub fn view(world: &World, call: &Call) -> Reply {
 /// `GET /v1/nodes/{node}/storage-pools[/{pool}]`
 pub fn list(world: &World, call: &Call, node: &str, pool: Option<&str>) -> Reply {
     let found = world.read(|s| {
-        nodes::find(s, node).map(|_| {
+        lookup::find(s, node).map(|_| {
             let pools: Vec<String> = pool.map(|p| vec![p.to_string()]).unwrap_or_default();
             collect(s, &[node.to_string()], &pools, &[])
         })
@@ -214,7 +214,7 @@ fn create_in(
     kind: &str,
     props: json::Props,
 ) -> Result<RcEntry, RcEntry> {
-    if nodes::find(state, node_name).is_none() {
+    if lookup::find(state, node_name).is_none() {
         return Err(rc::node_not_found(node_name));
     }
     if !satellite::supports_provider(state, node_name, kind) {
@@ -224,7 +224,7 @@ fn create_in(
         ));
     }
     names::stor_pool_name(name)?;
-    let node = nodes::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
+    let node = lookup::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
     if node
         .storage_pools
         .iter()
@@ -261,7 +261,7 @@ pub fn delete(world: &World, node: &str, pool: &str) -> Reply {
 }
 
 fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> Vec<RcEntry> {
-    let Some(node) = nodes::find(state, node_name) else {
+    let Some(node) = lookup::find(state, node_name) else {
         return vec![ctx.failed(rc::node_not_found(node_name))];
     };
     let Some(pool) = node
@@ -284,7 +284,7 @@ fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> V
     };
     let in_use = state.resources.iter().any(|r| {
         r.node.eq_ignore_ascii_case(&node.name)
-            && resources::pool_of(state, r).0.eq_ignore_ascii_case(&pool.name)
+            && lookup::pool_of(state, r).0.eq_ignore_ascii_case(&pool.name)
     });
     if in_use {
         return vec![ctx.failed(RcEntry::new(
@@ -298,7 +298,7 @@ fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> V
     }
     let entry = rc::deleted_entry(&uuid(node, pool), &inline(&node.name, &pool.name));
     let pool_name = pool.name.clone();
-    if let Some(node) = nodes::find_mut(state, node_name) {
+    if let Some(node) = lookup::find_mut(state, node_name) {
         node.storage_pools.retain(|p| p.name != pool_name);
     }
     vec![ctx.with_op(entry)]
