@@ -301,7 +301,7 @@ pub fn of_world(world: &World) -> Status {
     let packages = roots
         .into_iter()
         .map(|(name, root)| {
-            let installed = world::boot::installed_packages(&root).unwrap_or_else(|e| {
+            let installed = world::power_on::installed_packages(&root).unwrap_or_else(|e| {
                 tracing::warn!(host = %name, "cannot list packages: {e:#}");
                 BTreeMap::new()
             });

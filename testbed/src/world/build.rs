@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-use super::boot;
-use super::dynamics::{self, WRITE_RATE_PROP};
+use super::dynamics;
 use super::model::*;
+use super::power_on;
+use super::replication::WRITE_RATE_PROP;
 use super::scenario::{GIB, Resolved};
 use crate::ids;
 use crate::sysroot::Identity;
@@ -139,13 +140,13 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
             joining,
             refuses_controller: false,
         };
-        boot::boot(&mut host, false);
+        power_on::boot(&mut host, false);
         if host.satellite_running
             && let Some(running) = &scenario.satellite_version
         {
             host.satellite_version = Some(running.clone());
         }
-        boot::stamp_boot_time(&mut host, 0.0);
+        power_on::stamp_boot_time(&mut host, 0.0);
         state.hosts.push(host);
 
         state.pifs.push(Pif {

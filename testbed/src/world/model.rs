@@ -45,7 +45,7 @@ pub struct State {
 /// Where simulated time went: the intervals in which the scenario's own activities ran
 /// (reboots, VM migrations, resyncs, the controller failing over), those in which host-side
 /// work ran (`host.call_plugin`: a host's agent running dnf, `service.py`), and each host's
-/// maintenance windows. Kept by the dynamics (`dynamics::account`), for benchmarks: the time
+/// maintenance windows. Kept by the dynamics (`accounting::account`), for benchmarks: the time
 /// a run took less the time anything unavoidable was in progress is the orchestrator's own.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Accounting {

@@ -10,8 +10,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::World;
 use super::model::*;
+use super::shared::World;
 
 /// An XAPI failure: `[code, params...]` on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
