@@ -105,7 +105,7 @@ impl SyntheticRepo {
 pub fn build(dir: &Path, fixture: &FixtureRepo, opts: &SyntheticOptions) -> Result<SyntheticRepo> {
     let started = Instant::now();
     let dir = fsutil::absolute(dir)?;
-    ensure_empty(&dir)?;
+    fsutil::ensure_empty(&dir, "a synthetic repository is built into a new or empty directory")?;
     let real = read_fixture_entries(&fixture.dir)?;
     if opts.packages < real.len() {
         bail!(
@@ -257,18 +257,6 @@ fn repomd_xml(records: &[MetadataRecord], now: u64) -> String {
     xml
 }
 
-fn ensure_empty(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        let mut entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-        if entries.next().is_some() {
-            bail!(
-                "{} is not empty; a synthetic repository is built into a new or empty directory",
-                dir.display()
-            );
-        }
-    }
-    Ok(())
-}
 
 // ---------------------------------------------------------------------------------------
 // The fixture's entries
