@@ -5,7 +5,7 @@
 //! with their PIFs, but no LINSTOR node yet (and so no replica).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
@@ -35,6 +35,25 @@ pub struct HostSpec {
     pub address: String,
     /// Loop device backing its storage, and its size in KiB.
     pub disk: Option<(String, u64)>,
+}
+
+/// Hosts over empty sysroots made under `dir`, one directory per host name: nothing is
+/// installed, so they boot no kernel. For tests that look at XAPI or LINSTOR, not at what
+/// the hosts run.
+pub fn empty_hosts(resolved: &Resolved, dir: &Path) -> Result<Vec<HostSpec>> {
+    let mut specs = Vec::new();
+    for (i, name) in resolved.host_names.iter().enumerate() {
+        let root = dir.join(name);
+        std::fs::create_dir_all(&root)?;
+        specs.push(HostSpec {
+            name: name.clone(),
+            config: root.join("etc/linstor-agent/agent.toml"),
+            root,
+            address: management_address(i)?,
+            disk: None,
+        });
+    }
+    Ok(specs)
 }
 
 /// The management address of host `index`: 10.0.0.11, 10.0.0.12, …
