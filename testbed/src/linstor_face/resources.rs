@@ -62,38 +62,12 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         .iter()
         .filter(|p| p.name == r.name && p.node != r.node)
         .collect();
-    let node_id = state
-        .resources
-        .iter()
-        .filter(|p| p.name == r.name)
-        .position(|p| p.node == r.node)
-        .unwrap_or(0);
     let (pool, provider) = pool_of(state, r);
     let diskful = r.kind == ReplicaKind::Diskful;
-    let vg = lookup::find(state, &r.node)
-        .and_then(|n| n.storage_pools.iter().find(|p| p.name == pool))
-        .and_then(|p| p.props.get("StorDriver/StorPoolName"))
-        .map(|v| v.split('/').next().unwrap_or(v).to_string())
-        .unwrap_or_else(|| "linstor_group".to_string());
-    let backing = diskful.then(|| format!("/dev/{vg}/{}_00000", r.name));
+    let backing = diskful.then(|| backing_device(state, r, &pool));
     let disk_state = online.then(|| r.disk_state.clone());
     let device = format!("/dev/drbd{}", minor(idx));
     let allocated = if diskful { size } else { 0 };
-
-    let mut flags = match r.kind {
-        ReplicaKind::Diskful => vec![],
-        ReplicaKind::Diskless => vec!["DISKLESS".to_string(), "DRBD_DISKLESS".to_string()],
-        ReplicaKind::TieBreaker => {
-            vec![
-                "DISKLESS".to_string(),
-                "DRBD_DISKLESS".to_string(),
-                "TIE_BREAKER".to_string(),
-            ]
-        }
-    };
-    if lookup::find(state, &r.node).is_some_and(|n| n.flags.iter().any(|f| f == "EVACUATE")) {
-        flags.push("EVACUATE".to_string());
-    }
 
     let drbd_volume = json::DrbdVolume {
         drbd_volume_definition: json::DrbdVolumeDefinition {
@@ -113,37 +87,6 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         allocated_size_kib: allocated,
         usable_size_kib: if diskful { size } else { 0 },
     };
-    let connections: BTreeMap<String, json::DrbdConnection> = if online {
-        peers
-            .iter()
-            .map(|p| {
-                let up = satellite::is_online(state, &p.node);
-                let message = if up { "Connected" } else { "Connecting" };
-                (
-                    p.node.clone(),
-                    json::DrbdConnection {
-                        connected: up,
-                        message: message.to_string(),
-                    },
-                )
-            })
-            .collect()
-    } else {
-        BTreeMap::new()
-    };
-    let state_json = online.then(|| json::VolumeState {
-        disk_state: disk_state.clone(),
-        replication_states: peers
-            .iter()
-            .map(|p| {
-                let rs = json::ReplicationState {
-                    replication_state: world::replication_state(state, r, p).to_string(),
-                    done_percentage: world::sync_done_percent(state, r),
-                };
-                (p.node.clone(), rs)
-            })
-            .collect(),
-    });
     let volume = json::Volume {
         volume_number: 0,
         storage_pool_name: pool.clone(),
@@ -151,7 +94,7 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         device_path: device,
         allocated_size_kib: diskful.then_some(size),
         flags: Vec::new(),
-        state: state_json,
+        state: online.then(|| volume_state(state, r, &peers, disk_state.clone())),
         layer_data_list: vec![
             json::VolumeLayer {
                 layer_type: "DRBD".into(),
@@ -164,31 +107,13 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         ],
         uuid: ids::uuid(&["volume", &r.uuid, "0", ""]),
     };
-    let drbd = json::DrbdResource {
-        drbd_resource_definition: match rd {
-            Some(d) => drbd_rd_layer(d, idx),
-            None => drbd_rd_layer(&placeholder_rd(&r.name), idx),
-        },
-        node_id: node_id as u32,
-        tcp_ports: vec![port(idx)],
-        peer_slots: PEER_SLOTS,
-        al_stripes: AL_STRIPES,
-        al_size: AL_SIZE_KIB,
-        flags: if diskful {
-            vec![]
-        } else {
-            vec!["DISKLESS".to_string()]
-        },
-        drbd_volumes: vec![drbd_volume],
-        connections,
-        promotion_score: None,
-        may_promote: None,
-    };
+    let connections = connections(state, &peers, online);
+    let drbd = drbd_resource(r, rd, idx, node_id(state, r), drbd_volume, connections);
     json::ResourceWithVolumes {
         name: r.name.clone(),
         node_name: r.node.clone(),
         props: BTreeMap::from([("StorPoolName".to_string(), pool)]),
-        flags,
+        flags: replica_flags(state, r),
         layer_object: json::ResourceLayer {
             children: vec![json::ResourceLayer {
                 children: vec![],
@@ -207,6 +132,122 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         }),
         uuid: r.uuid.clone(),
         volumes: if size > 0 { vec![volume] } else { vec![] },
+    }
+}
+
+/// The LVM volume behind a diskful replica, in its storage pool's volume group.
+fn backing_device(state: &State, r: &Resource, pool: &str) -> String {
+    let vg = lookup::find(state, &r.node)
+        .and_then(|n| n.storage_pools.iter().find(|p| p.name == pool))
+        .and_then(|p| p.props.get("StorDriver/StorPoolName"))
+        .map(|v| v.split('/').next().unwrap_or(v).to_string())
+        .unwrap_or_else(|| "linstor_group".to_string());
+    format!("/dev/{vg}/{}_00000", r.name)
+}
+
+/// DRBD's node id of the replica: its position among the resource's replicas.
+fn node_id(state: &State, r: &Resource) -> u32 {
+    state
+        .resources
+        .iter()
+        .filter(|p| p.name == r.name)
+        .position(|p| p.node == r.node)
+        .unwrap_or(0) as u32
+}
+
+/// The replica's flags: what kind of replica it is, and `EVACUATE` while its node is.
+fn replica_flags(state: &State, r: &Resource) -> Vec<String> {
+    let mut flags = match r.kind {
+        ReplicaKind::Diskful => vec![],
+        ReplicaKind::Diskless => vec!["DISKLESS".to_string(), "DRBD_DISKLESS".to_string()],
+        ReplicaKind::TieBreaker => {
+            vec![
+                "DISKLESS".to_string(),
+                "DRBD_DISKLESS".to_string(),
+                "TIE_BREAKER".to_string(),
+            ]
+        }
+    };
+    if lookup::find(state, &r.node).is_some_and(|n| n.flags.iter().any(|f| f == "EVACUATE")) {
+        flags.push("EVACUATE".to_string());
+    }
+    flags
+}
+
+/// The replica's DRBD connections to its peers, as its satellite reports them (none when it
+/// is not ONLINE).
+fn connections(state: &State, peers: &[&Resource], online: bool) -> BTreeMap<String, json::DrbdConnection> {
+    if online {
+        peers
+            .iter()
+            .map(|p| {
+                let up = satellite::is_online(state, &p.node);
+                let message = if up { "Connected" } else { "Connecting" };
+                (
+                    p.node.clone(),
+                    json::DrbdConnection {
+                        connected: up,
+                        message: message.to_string(),
+                    },
+                )
+            })
+            .collect()
+    } else {
+        BTreeMap::new()
+    }
+}
+
+/// The volume's state: disk state and the replication state towards each peer.
+fn volume_state(
+    state: &State,
+    r: &Resource,
+    peers: &[&Resource],
+    disk_state: Option<String>,
+) -> json::VolumeState {
+    json::VolumeState {
+        disk_state,
+        replication_states: peers
+            .iter()
+            .map(|p| {
+                let rs = json::ReplicationState {
+                    replication_state: world::replication_state(state, r, p).to_string(),
+                    done_percentage: world::sync_done_percent(state, r),
+                };
+                (p.node.clone(), rs)
+            })
+            .collect(),
+    }
+}
+
+/// The replica's DRBD layer.
+fn drbd_resource(
+    r: &Resource,
+    rd: Option<&ResourceDefinition>,
+    idx: usize,
+    node_id: u32,
+    drbd_volume: json::DrbdVolume,
+    connections: BTreeMap<String, json::DrbdConnection>,
+) -> json::DrbdResource {
+    let diskful = r.kind == ReplicaKind::Diskful;
+    json::DrbdResource {
+        drbd_resource_definition: match rd {
+            Some(d) => drbd_rd_layer(d, idx),
+            None => drbd_rd_layer(&placeholder_rd(&r.name), idx),
+        },
+        node_id,
+        tcp_ports: vec![port(idx)],
+        peer_slots: PEER_SLOTS,
+        al_stripes: AL_STRIPES,
+        al_size: AL_SIZE_KIB,
+        flags: if diskful {
+            vec![]
+        } else {
+            vec!["DISKLESS".to_string()]
+        },
+        drbd_volumes: vec![drbd_volume],
+        connections,
+        promotion_score: None,
+        may_promote: None,
     }
 }
 
