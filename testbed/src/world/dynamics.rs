@@ -370,17 +370,7 @@ fn update_replicas(state: &mut State) {
     }
     // Present replicas: diskless ones are Diskless; diskful ones are UpToDate unless they
     // missed writes, in which case they resync from a present UpToDate peer (or wait for one).
-    let names: Vec<String> = state
-        .resource_definitions
-        .iter()
-        .map(|rd| rd.name.clone())
-        .collect();
-    let mut names = names;
-    for r in &state.resources {
-        if !names.contains(&r.name) {
-            names.push(r.name.clone());
-        }
-    }
+    let names: Vec<String> = state.resource_names().into_iter().map(str::to_owned).collect();
     for name in names {
         let per_gib = state.params.resync_secs_per_gib;
         let base = state.params.resync_base_secs;
