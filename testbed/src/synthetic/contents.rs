@@ -10,11 +10,6 @@ use super::words::{LANGS, capitalize};
 impl Generator {
     /// A library package (or a tool's `-libs`): its sonames, docs and, for libraries, locales.
     pub(super) fn shared_library(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents {
-            provides,
-            requires,
-            files,
-        } = c;
         let Binary {
             flavor,
             ver,
@@ -24,32 +19,27 @@ impl Generator {
             ..
         } = *b;
         for s in sonames {
-            provides.push(Dep::plain(format!("{s}()(64bit)")));
+            c.provides.push(Dep::plain(format!("{s}()(64bit)")));
             let minor = format!("{s}.{}.{}", self.rng.range(0, 30), self.rng.range(0, 9));
-            files.push((format!("/usr/lib64/{s}"), false));
-            files.push((format!("/usr/lib64/{minor}"), false));
+            c.files.push((format!("/usr/lib64/{s}"), false));
+            c.files.push((format!("/usr/lib64/{minor}"), false));
             for v in 0..self.rng.range(0, 3) {
-                provides.push(Dep::plain(format!(
+                c.provides.push(Dep::plain(format!(
                     "{s}({}_{}.{v})(64bit)",
                     word.to_uppercase(),
                     ver
                 )));
             }
         }
-        requires.push(Dep::plain("/sbin/ldconfig"));
-        self.docs(files, doc_dir);
+        c.requires.push(Dep::plain("/sbin/ldconfig"));
+        self.docs(&mut c.files, doc_dir);
         if flavor == Flavor::Library {
-            self.locales(files, word, 10);
+            self.locales(&mut c.files, word, 10);
         }
     }
 
     /// A tool's main package: binaries, docs, configuration, locales and data, now and then thousands of files.
     pub(super) fn tool(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents {
-            provides,
-            requires,
-            files,
-        } = c;
         let Binary {
             name,
             epoch,
@@ -59,70 +49,58 @@ impl Generator {
             doc_dir,
             ..
         } = *b;
-        self.binaries(files, word, 1, 5);
-        self.docs(files, doc_dir);
-        self.config(files, provides, requires, name, (epoch, ver, rel));
-        self.locales(files, word, 20);
-        self.data(files, &format!("/usr/share/{word}"), 0, 60);
+        self.binaries(&mut c.files, word, 1, 5);
+        self.docs(&mut c.files, doc_dir);
+        self.config(c, name, (epoch, ver, rel));
+        self.locales(&mut c.files, word, 20);
+        self.data(&mut c.files, &format!("/usr/share/{word}"), 0, 60);
         if self.rng.chance(3) {
-            // The long tail: a package with thousands of files.
-            self.data(files, &format!("/usr/share/{word}/modules"), 800, 4000);
+            // The long tail: a package with thousands of c.files.
+            self.data(&mut c.files, &format!("/usr/share/{word}/modules"), 800, 4000);
         }
     }
 
     /// A Go module's `-devel`: sources under gocode and `golang(…)` provides.
     pub(super) fn go_module(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents {
-            provides,
-            requires,
-            files,
-        } = c;
         let Binary { word, .. } = *b;
         let (org, repo) = word.split_once('-').unwrap_or((word, word));
         let root = format!("/usr/share/gocode/src/github.com/{org}/{repo}");
-        self.sources(files, &root, "go", 10, 400);
-        provides.push(Dep::plain(format!("golang(github.com/{org}/{repo})")));
+        self.sources(&mut c.files, &root, "go", 10, 400);
+        c.provides
+            .push(Dep::plain(format!("golang(github.com/{org}/{repo})")));
         for _ in 0..self.rng.range(0, 8) {
             let sub = self.word();
-            provides.push(Dep::plain(format!("golang(github.com/{org}/{repo}/{sub})")));
+            c.provides
+                .push(Dep::plain(format!("golang(github.com/{org}/{repo}/{sub})")));
         }
-        requires.push(Dep::plain("golang"));
-        requires.push(Dep::plain("go-filesystem"));
+        c.requires.push(Dep::plain("golang"));
+        c.requires.push(Dep::plain("go-filesystem"));
     }
 
     /// A Rust crate's `-devel` (or one of its features): sources in the cargo registry and `crate(…)` provides.
     pub(super) fn rust_crate(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents {
-            provides,
-            requires,
-            files,
-        } = c;
         let Binary {
             suffix, ver, word, ..
         } = *b;
         let root = format!("/usr/share/cargo/registry/{word}-{ver}");
-        self.sources(files, &root, "rs", 5, 80);
-        files.push((format!("{root}/Cargo.toml"), false));
+        self.sources(&mut c.files, &root, "rs", 5, 80);
+        c.files.push((format!("{root}/Cargo.toml"), false));
         let feature = suffix.trim_start_matches('+').trim_end_matches("-devel");
         let crate_name = if suffix.is_empty() {
             format!("crate({word})")
         } else {
             format!("crate({word}/{feature})")
         };
-        provides.push(Dep::versioned(crate_name, "EQ", 0, ver, None));
-        requires.push(Dep::plain("cargo"));
+        c.provides.push(Dep::versioned(crate_name, "EQ", 0, ver, None));
+        c.requires.push(Dep::plain("cargo"));
         if !suffix.is_empty() {
-            requires.push(Dep::versioned(format!("crate({word})"), "EQ", 0, ver, None));
+            c.requires
+                .push(Dep::versioned(format!("crate({word})"), "EQ", 0, ver, None));
         }
     }
 
     /// A C `-devel`: headers, the unversioned `.so` links, a pkg-config file, sometimes CMake files.
     pub(super) fn c_devel(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents {
-            provides,
-            requires,
-            files,
-        } = c;
         let Binary {
             ver,
             sonames,
@@ -130,34 +108,30 @@ impl Generator {
             word,
             ..
         } = *b;
-        self.sources(files, &format!("/usr/include/{word}"), "h", 3, 80);
+        self.sources(&mut c.files, &format!("/usr/include/{word}"), "h", 3, 80);
         for s in sonames {
             let dev = s
                 .rsplit_once(".so.")
                 .map_or(s.clone(), |(stem, _)| format!("{stem}.so"));
-            files.push((format!("/usr/lib64/{dev}"), false));
+            c.files.push((format!("/usr/lib64/{dev}"), false));
         }
-        files.push((format!("/usr/lib64/pkgconfig/{word}.pc"), false));
-        provides.push(Dep::versioned(format!("pkgconfig({word})"), "EQ", 0, ver, None));
-        requires.push(b.base_dep(!noarch));
-        requires.push(Dep::plain("/usr/bin/pkg-config"));
-        requires.push(Dep::plain("pkgconfig"));
+        c.files.push((format!("/usr/lib64/pkgconfig/{word}.pc"), false));
+        c.provides
+            .push(Dep::versioned(format!("pkgconfig({word})"), "EQ", 0, ver, None));
+        c.requires.push(b.base_dep(!noarch));
+        c.requires.push(Dep::plain("/usr/bin/pkg-config"));
+        c.requires.push(Dep::plain("pkgconfig"));
         if self.rng.chance(25) {
             let cmake = format!("/usr/lib64/cmake/{word}");
-            files.push((cmake.clone(), true));
+            c.files.push((cmake.clone(), true));
             for f in ["Config", "ConfigVersion", "Targets", "Targets-release"] {
-                files.push((format!("{cmake}/{word}{f}.cmake"), false));
+                c.files.push((format!("{cmake}/{word}{f}.cmake"), false));
             }
         }
     }
 
     /// A Python 3.6 module: sources, bytecode, egg-info and `python3dist(…)` provides.
     pub(super) fn python_module(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents {
-            provides,
-            requires,
-            files,
-        } = c;
         let Binary {
             suffix,
             ver,
@@ -173,21 +147,22 @@ impl Generator {
         };
         let module = word.replace('-', "_");
         let pkg_dir = format!("{site}/{module}");
-        files.push((pkg_dir.clone(), true));
-        files.push((format!("{pkg_dir}/__pycache__"), true));
+        c.files.push((pkg_dir.clone(), true));
+        c.files.push((format!("{pkg_dir}/__pycache__"), true));
         for _ in 0..self.rng.range(1, 60) {
-            let m = if files.len() == 2 {
+            let m = if c.files.len() == 2 {
                 "__init__".to_string()
             } else {
                 self.word()
             };
-            files.push((format!("{pkg_dir}/{m}.py"), false));
+            c.files.push((format!("{pkg_dir}/{m}.py"), false));
             for opt in ["", ".opt-1"] {
-                files.push((format!("{pkg_dir}/__pycache__/{m}.cpython-36{opt}.pyc"), false));
+                c.files
+                    .push((format!("{pkg_dir}/__pycache__/{m}.cpython-36{opt}.pyc"), false));
             }
         }
         let egg = format!("{site}/{module}-{ver}-py3.6.egg-info");
-        files.push((egg.clone(), true));
+        c.files.push((egg.clone(), true));
         for f in [
             "PKG-INFO",
             "SOURCES.txt",
@@ -195,24 +170,27 @@ impl Generator {
             "requires.txt",
             "top_level.txt",
         ] {
-            files.push((format!("{egg}/{f}"), false));
+            c.files.push((format!("{egg}/{f}"), false));
         }
-        self.docs(files, doc_dir);
-        provides.push(Dep::versioned(
+        self.docs(&mut c.files, doc_dir);
+        c.provides.push(Dep::versioned(
             format!("python3.6dist({word})"),
             "EQ",
             0,
             ver,
             None,
         ));
-        provides.push(Dep::versioned(format!("python3dist({word})"), "EQ", 0, ver, None));
-        requires.push(Dep::versioned("python(abi)", "EQ", 0, "3.6", None));
+        c.provides
+            .push(Dep::versioned(format!("python3dist({word})"), "EQ", 0, ver, None));
+        c.requires
+            .push(Dep::versioned("python(abi)", "EQ", 0, "3.6", None));
         for _ in 0..self.rng.range(0, 4) {
             if self.python_dists.is_empty() {
                 break;
             }
             let (d, v) = self.rng.pick(&self.python_dists).clone();
-            requires.push(Dep::versioned(format!("python3.6dist({d})"), "GE", 0, &v, None));
+            c.requires
+                .push(Dep::versioned(format!("python3.6dist({d})"), "GE", 0, &v, None));
         }
         if suffix.is_empty() {
             self.python_dists.push((word.to_string(), ver.to_string()));
@@ -221,11 +199,6 @@ impl Generator {
 
     /// A Perl module: `.pm` files, man pages and `perl(…)` provides.
     pub(super) fn perl_module(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents {
-            provides,
-            requires,
-            files,
-        } = c;
         let Binary {
             base,
             suffix,
@@ -236,29 +209,32 @@ impl Generator {
         let parts: Vec<&str> = base.trim_start_matches("perl-").split('-').collect();
         let module = parts.join("::");
         let root = format!("/usr/share/perl5/vendor_perl/{}", parts.join("/"));
-        files.push((format!("{root}.pm"), false));
-        files.push((format!("/usr/share/man/man3/{module}.3pm.gz"), false));
-        provides.push(Dep::versioned(format!("perl({module})"), "EQ", 0, ver, None));
+        c.files.push((format!("{root}.pm"), false));
+        c.files
+            .push((format!("/usr/share/man/man3/{module}.3pm.gz"), false));
+        c.provides
+            .push(Dep::versioned(format!("perl({module})"), "EQ", 0, ver, None));
         let subs = self.rng.range(0, 12);
         if subs > 0 {
-            files.push((root.clone(), true));
+            c.files.push((root.clone(), true));
         }
         for _ in 0..subs {
             let sub = capitalize(&self.word());
-            files.push((format!("{root}/{sub}.pm"), false));
-            files.push((format!("/usr/share/man/man3/{module}::{sub}.3pm.gz"), false));
-            provides.push(Dep::plain(format!("perl({module}::{sub})")));
+            c.files.push((format!("{root}/{sub}.pm"), false));
+            c.files
+                .push((format!("/usr/share/man/man3/{module}::{sub}.3pm.gz"), false));
+            c.provides.push(Dep::plain(format!("perl({module}::{sub})")));
         }
-        self.docs(files, doc_dir);
-        requires.push(Dep::plain("perl(:MODULE_COMPAT_5.26.3)"));
-        requires.push(Dep::plain("perl(strict)"));
-        requires.push(Dep::plain("perl(warnings)"));
+        self.docs(&mut c.files, doc_dir);
+        c.requires.push(Dep::plain("perl(:MODULE_COMPAT_5.26.3)"));
+        c.requires.push(Dep::plain("perl(strict)"));
+        c.requires.push(Dep::plain("perl(warnings)"));
         for _ in 0..self.rng.range(0, 5) {
             if self.perl_modules.is_empty() {
                 break;
             }
             let m = self.rng.pick(&self.perl_modules).clone();
-            requires.push(Dep::plain(format!("perl({m})")));
+            c.requires.push(Dep::plain(format!("perl({m})")));
         }
         if suffix.is_empty() {
             self.perl_modules.push(module);
@@ -267,61 +243,52 @@ impl Generator {
 
     /// A TeX Live package's `-doc`: PDFs.
     pub(super) fn texlive_doc(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents { files, .. } = c;
         let Binary { word, .. } = *b;
         let root = format!("/usr/share/texlive/texmf-dist/doc/latex/{word}");
-        self.sources(files, &root, "pdf", 1, 30);
+        self.sources(&mut c.files, &root, "pdf", 1, 30);
     }
 
     /// A TeX Live package: style files and `tex(…)` provides.
     pub(super) fn texlive_package(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents {
-            provides,
-            requires,
-            files,
-        } = c;
         let Binary { word, .. } = *b;
         let root = format!("/usr/share/texlive/texmf-dist/tex/latex/{word}");
-        self.sources(files, &root, "sty", 2, 60);
-        provides.push(Dep::plain(format!("tex({word}.sty)")));
-        requires.push(Dep::plain("texlive-base"));
-        requires.push(Dep::plain("texlive-kpathsea"));
-        requires.push(Dep::pre("/usr/bin/mktexlsr"));
+        self.sources(&mut c.files, &root, "sty", 2, 60);
+        c.provides.push(Dep::plain(format!("tex({word}.sty)")));
+        c.requires.push(Dep::plain("texlive-base"));
+        c.requires.push(Dep::plain("texlive-kpathsea"));
+        c.requires.push(Dep::pre("/usr/bin/mktexlsr"));
     }
 
     /// An icon theme: thousands of icons in every size and category.
     pub(super) fn icon_theme(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents { requires, files, .. } = c;
         let Binary { word, .. } = *b;
         let root = format!("/usr/share/icons/{word}");
-        files.push((root.clone(), true));
+        c.files.push((root.clone(), true));
         let icons: Vec<String> = (0..self.rng.range(100, 600)).map(|_| self.word()).collect();
         for size in ["16x16", "22x22", "24x24", "32x32", "48x48", "scalable"] {
             for category in ["actions", "apps", "devices", "places", "status"] {
                 let dir = format!("{root}/{size}/{category}");
-                files.push((dir.clone(), true));
+                c.files.push((dir.clone(), true));
                 let ext = if size == "scalable" { "svg" } else { "png" };
                 for icon in icons.iter().skip(category.len()).step_by(5) {
-                    files.push((format!("{dir}/{icon}.{ext}"), false));
+                    c.files.push((format!("{dir}/{icon}.{ext}"), false));
                 }
             }
         }
-        files.push((format!("{root}/index.theme"), false));
-        requires.push(Dep::plain("hicolor-icon-theme"));
-        requires.push(Dep::pre("/bin/sh"));
+        c.files.push((format!("{root}/index.theme"), false));
+        c.requires.push(Dep::plain("hicolor-icon-theme"));
+        c.requires.push(Dep::pre("/bin/sh"));
     }
 
     /// A `-doc` subpackage: HTML documentation.
     pub(super) fn doc_package(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents { requires, files, .. } = c;
         let Binary { doc_dir, .. } = *b;
-        self.data(files, &format!("{doc_dir}/html"), 5, 400);
-        requires.push(b.base_dep(false));
+        self.data(&mut c.files, &format!("{doc_dir}/html"), 5, 400);
+        c.requires.push(b.base_dep(false));
     }
 
     /// `-common`, `-tools`, `-static`, `-tests` and the like.
     pub(super) fn other_subpackage(&mut self, b: &Binary<'_>, c: &mut Contents) {
-        let Contents { requires, files, .. } = c;
         let Binary {
             suffix,
             sonames,
@@ -331,16 +298,16 @@ impl Generator {
         } = *b;
         // -common, -tools, -static, -tests and the like.
         if suffix == "-tools" {
-            self.binaries(files, word, 1, 8);
+            self.binaries(&mut c.files, word, 1, 8);
         } else if suffix == "-static" {
             for s in sonames {
                 let stem = s.split(".so.").next().unwrap_or(s);
-                files.push((format!("/usr/lib64/{stem}.a"), false));
+                c.files.push((format!("/usr/lib64/{stem}.a"), false));
             }
         } else {
-            self.data(files, &format!("/usr/share/{word}"), 2, 40);
+            self.data(&mut c.files, &format!("/usr/share/{word}"), 2, 40);
         }
-        requires.push(b.base_dep(!noarch));
+        c.requires.push(b.base_dep(!noarch));
     }
 
     pub(super) fn docs(&mut self, files: &mut Vec<(String, bool)>, doc_dir: &str) {
@@ -379,18 +346,11 @@ impl Generator {
         }
     }
 
-    pub(super) fn config(
-        &mut self,
-        files: &mut Vec<(String, bool)>,
-        provides: &mut Vec<Dep>,
-        requires: &mut Vec<Dep>,
-        name: &str,
-        (epoch, ver, rel): (u32, &str, &str),
-    ) {
+    pub(super) fn config(&mut self, c: &mut Contents, name: &str, (epoch, ver, rel): (u32, &str, &str)) {
         if self.rng.chance(35) {
-            files.push((format!("/etc/{name}"), true));
-            files.push((format!("/etc/{name}/{name}.conf"), false));
-            provides.push(Dep::versioned(
+            c.files.push((format!("/etc/{name}"), true));
+            c.files.push((format!("/etc/{name}/{name}.conf"), false));
+            c.provides.push(Dep::versioned(
                 format!("config({name})"),
                 "EQ",
                 epoch,
@@ -399,9 +359,10 @@ impl Generator {
             ));
         }
         if self.rng.chance(15) {
-            files.push((format!("/usr/lib/systemd/system/{name}.service"), false));
-            requires.push(Dep::pre("systemd"));
-            requires.push(Dep::plain("systemd"));
+            c.files
+                .push((format!("/usr/lib/systemd/system/{name}.service"), false));
+            c.requires.push(Dep::pre("systemd"));
+            c.requires.push(Dep::plain("systemd"));
         }
     }
 
