@@ -21,6 +21,22 @@ fn installed(host: &HostRoot, name: &str) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// A host named `name` under `dir` with `kernels` and the `extra` packages installed from the
+/// shared fixture repository, its boot loader laid out by default.
+fn host_with(dir: &std::path::Path, name: &str, kernels: &[&str], extra: &[&str]) -> Result<HostRoot> {
+    let opts = HostOptions {
+        extra_packages: extra.iter().map(|p| p.to_string()).collect(),
+        ..HostOptions::default()
+    };
+    build_host(dir, name, &FixtureRepo::shared()?, kernels, &opts)
+}
+
+/// `nevras`, sorted, as [`installed`] lists them.
+fn sorted(mut nevras: Vec<&str>) -> Vec<&str> {
+    nevras.sort();
+    nevras
+}
+
 #[test]
 fn xcpng_host_has_its_identity_kernel_boot_config_and_agent_toml() -> Result<()> {
     let repo = FixtureRepo::shared()?;
@@ -136,8 +152,7 @@ fn el_host_shows_kabi_provides_and_boots_the_chosen_default() -> Result<()> {
         &[KERNEL_EL8_553.nevra, KERNEL_EL8_553_5.nevra],
         &opts,
     )?;
-    let mut want = vec![KERNEL_EL8_553.nevra, KERNEL_EL8_553_5.nevra];
-    want.sort();
+    let want = sorted(vec![KERNEL_EL8_553.nevra, KERNEL_EL8_553_5.nevra]);
     assert_eq!(installed(&host, "kernel")?, want);
     assert_eq!(host.kernels.len(), 2);
 
@@ -190,33 +205,21 @@ fn el_host_shows_kabi_provides_and_boots_the_chosen_default() -> Result<()> {
 
 #[test]
 fn default_kernel_is_the_newest_when_not_given() -> Result<()> {
-    let repo = FixtureRepo::shared()?;
     let tmp = tempfile::tempdir()?;
-    let host = build_host(
-        tmp.path(),
-        "el2",
-        &repo,
-        &[KERNEL_EL9_427.nevra, KERNEL_EL10.nevra],
-        &HostOptions::default(),
-    )?;
+    let host = host_with(tmp.path(), "el2", &[KERNEL_EL9_427.nevra, KERNEL_EL10.nevra], &[])?;
     assert_eq!(host.default_kernel, KERNEL_EL10.uname);
     Ok(())
 }
 
 #[test]
 fn dnf_resolves_kmod_requires_against_kernels() -> Result<()> {
-    let repo = FixtureRepo::shared()?;
     let tmp = tempfile::tempdir()?;
     // The uname-style kmod installs next to its kernel.
-    let host = build_host(
+    let host = host_with(
         tmp.path(),
         "el10",
-        &repo,
         &[KERNEL_EL10.nevra],
-        &HostOptions {
-            extra_packages: vec![KMOD_EL10_9_2_12.nevra.to_owned()],
-            ..HostOptions::default()
-        },
+        &[KMOD_EL10_9_2_12.nevra],
     )?;
     assert_eq!(installed(&host, "kmod-drbd")?, [KMOD_EL10_9_2_12.nevra]);
     let ko = host
@@ -225,35 +228,27 @@ fn dnf_resolves_kmod_requires_against_kernels() -> Result<()> {
     assert!(fs::read_to_string(ko)?.contains("version: 9.2.12\n"));
 
     // A kABI-B kmod on a host whose kernel has set C: dnf pulls in the set-B kernel.
-    let host = build_host(
+    let host = host_with(
         tmp.path(),
         "el9",
-        &repo,
         &[KERNEL_EL9_503.nevra],
-        &HostOptions {
-            extra_packages: vec![KMOD_KABI_B_9_2_11.nevra.to_owned()],
-            ..HostOptions::default()
-        },
+        &[KMOD_KABI_B_9_2_11.nevra],
     )?;
-    let mut want = vec![KERNEL_EL9_427.nevra, KERNEL_EL9_503.nevra];
-    want.sort();
+    let want = sorted(vec![KERNEL_EL9_427.nevra, KERNEL_EL9_503.nevra]);
     assert_eq!(installed(&host, "kernel")?, want);
     Ok(())
 }
 
 #[test]
 fn two_xcpng_kernels_share_one_uname() -> Result<()> {
-    let repo = FixtureRepo::shared()?;
     let tmp = tempfile::tempdir()?;
-    let host = build_host(
+    let host = host_with(
         tmp.path(),
         "xcp2",
-        &repo,
         &[KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra],
-        &HostOptions::default(),
+        &[],
     )?;
-    let mut want = vec![KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra];
-    want.sort();
+    let want = sorted(vec![KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra]);
     assert_eq!(installed(&host, "kernel")?, want);
     assert!(host.kernels.iter().all(|k| k.uname == XCPNG_UNAME));
     Ok(())

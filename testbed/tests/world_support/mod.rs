@@ -55,6 +55,24 @@ resources = ["r0"]
     )
 }
 
+/// `head` (durations, versions…) and one resource 2-of-3 (diskful on hosts 0 and 1,
+/// tie-breaker on 2), of the default size and write rate, used by one VM on host 0.
+pub fn r0_and_vm0(head: &str) -> String {
+    format!(
+        r#"{head}
+[[resources]]
+name = "r0"
+diskful = [0, 1]
+tiebreaker = [2]
+
+[[vms]]
+name = "vm0"
+home = 0
+resources = ["r0"]
+"#
+    )
+}
+
 pub fn pool(n: usize, scenario: &str) -> Result<TestPool> {
     pool_at(n, scenario, FROZEN)
 }
