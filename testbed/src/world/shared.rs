@@ -119,40 +119,36 @@ impl World {
     /// Waits (real time, at most `timeout`) until the generation passes `since`; returns the
     /// generation then.
     pub fn wait_change(&self, since: u64, timeout: Duration) -> u64 {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        while state.generation <= since {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            // Wake up when the next timed transition (a reboot ending) is due, so waiters
-            // see it at once, and at least every 50 ms.
-            let wait = self.next_wake(&state, deadline - now, Duration::from_millis(50));
-            state = self
-                .changed
-                .wait_timeout(state, wait)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-            self.catch_up(&mut state);
-        }
+        let (state, _) = self.wait_for(timeout, Duration::from_millis(50), |s| s.generation > since);
         state.generation
     }
 
     /// Blocks the calling thread (real time) until `done(state)` holds or `timeout` passes;
     /// returns whether it holds. For XAPI's synchronous calls that last simulated time.
-    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&State) -> bool) -> bool {
+    pub fn wait_until(&self, timeout: Duration, done: impl FnMut(&State) -> bool) -> bool {
+        self.wait_for(timeout, Duration::from_millis(20), done).1
+    }
+
+    /// Waits until `done(state)` holds or `timeout` passes, waking when the next timed
+    /// transition (a reboot ending) is due, so waiters see it at once, and at least `every`;
+    /// the state then, and whether `done` holds.
+    fn wait_for(
+        &self,
+        timeout: Duration,
+        every: Duration,
+        mut done: impl FnMut(&State) -> bool,
+    ) -> (MutexGuard<'_, State>, bool) {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
         loop {
             if done(&state) {
-                return true;
+                return (state, true);
             }
             let now = Instant::now();
             if now >= deadline {
-                return false;
+                return (state, false);
             }
-            let wait = self.next_wake(&state, deadline - now, Duration::from_millis(20));
+            let wait = self.next_wake(&state, deadline - now, every);
             state = self
                 .changed
                 .wait_timeout(state, wait)
