@@ -92,20 +92,9 @@ pub fn list(world: &World, call: &Call, node: &str, netif: Option<&str>) -> Repl
                 .collect::<Vec<_>>()
         })
     });
-    match (found, netif) {
-        (None, _) => Reply::rc(vec![rc::node_not_found(node)], 200),
-        (Some(list), None) => Reply::ok(call.page(list)),
-        (Some(mut list), Some(want)) => match list.pop() {
-            Some(one) => Reply::ok(one),
-            None => Reply::rc(
-                vec![RcEntry::new(
-                    rc::FAIL_NOT_FOUND_NET_IF,
-                    format!("Netinterface '{want}' not found."),
-                )],
-                200,
-            ),
-        },
-    }
+    Reply::node_items(call, node, found, netif, rc::FAIL_NOT_FOUND_NET_IF, |want| {
+        format!("Netinterface '{want}' not found.")
+    })
 }
 
 /// `POST /v1/nodes/{node}/net-interfaces`

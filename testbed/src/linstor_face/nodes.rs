@@ -50,16 +50,10 @@ pub fn list(world: &World, call: &Call) -> Reply {
 /// `GET /v1/nodes/{node}`: one object, or 404 with the bare entry of
 /// `RequestHelper.queryRequestResponse` (no cause, no correction).
 pub fn get(world: &World, name: &str) -> Reply {
-    match world.read(|s| find(s, name).map(|n| to_json(s, n))) {
-        Some(node) => Reply::ok(node),
-        None => Reply::rc(
-            vec![RcEntry::new(
-                rc::FAIL_NOT_FOUND_NODE,
-                format!("Node '{name}' not found."),
-            )],
-            200,
-        ),
-    }
+    let node = world.read(|s| find(s, name).map(|n| to_json(s, n)));
+    Reply::found_or(node, rc::FAIL_NOT_FOUND_NODE, || {
+        format!("Node '{name}' not found.")
+    })
 }
 
 /// `Node.Type.valueOfIgnoreCase(type, SATELLITE)`.

@@ -351,16 +351,10 @@ fn find_rd<'a>(state: &'a State, name: &str) -> Option<&'a ResourceDefinition> {
 
 /// `GET /v1/resource-definitions/{resource}`
 pub fn rd_get(world: &World, name: &str) -> Reply {
-    match world.read(|s| find_rd(s, name).map(|d| rd_to_json(s, d, false))) {
-        Some(rd) => Reply::ok(rd),
-        None => Reply::rc(
-            vec![RcEntry::new(
-                rc::FAIL_NOT_FOUND_RSC_DFN,
-                format!("Resource definition '{name}' not found."),
-            )],
-            200,
-        ),
-    }
+    let rd = world.read(|s| find_rd(s, name).map(|d| rd_to_json(s, d, false)));
+    Reply::found_or(rd, rc::FAIL_NOT_FOUND_RSC_DFN, || {
+        format!("Resource definition '{name}' not found.")
+    })
 }
 
 fn rd_context(op: u64, name: &str) -> Context {

@@ -104,20 +104,9 @@ pub fn list(world: &World, call: &Call, node: &str, pool: Option<&str>) -> Reply
             collect(s, &[node.to_string()], &pools, &[])
         })
     });
-    match (found, pool) {
-        (None, _) => Reply::rc(vec![rc::node_not_found(node)], 200),
-        (Some(list), None) => Reply::ok(call.page(list)),
-        (Some(mut list), Some(p)) => match list.pop() {
-            Some(one) => Reply::ok(one),
-            None => Reply::rc(
-                vec![RcEntry::new(
-                    rc::FAIL_NOT_FOUND_STOR_POOL,
-                    format!("Storage pool '{p}' on node '{node}' not found."),
-                )],
-                200,
-            ),
-        },
-    }
+    Reply::node_items(call, node, found, pool, rc::FAIL_NOT_FOUND_STOR_POOL, |p| {
+        format!("Storage pool '{p}' on node '{node}' not found.")
+    })
 }
 
 fn context(op: u64, node: &str, pool: &str) -> Context {
