@@ -174,6 +174,15 @@ impl Context {
         self.add_context(entry, false)
     }
 
+    /// The entries of an API call that did `result`: a success with this context, or a
+    /// failure reported as [`Context::failed`] does.
+    pub fn outcome(&self, result: Result<RcEntry, RcEntry>) -> Vec<RcEntry> {
+        match result {
+            Ok(entry) => vec![self.with_op(entry)],
+            Err(e) => vec![self.failed(e)],
+        }
+    }
+
     /// `ResponseConverter.reportException`: like [`Context::with_op`], plus the object
     /// description appended to the details.
     pub fn failed(&self, entry: RcEntry) -> RcEntry {

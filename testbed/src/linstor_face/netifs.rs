@@ -105,10 +105,7 @@ pub fn create(world: &World, call: &Call, node: &str) -> Reply {
     };
     let name = body.name.clone().unwrap_or_default();
     let ctx = context(rc::MASK_CRT, node, &name);
-    let entries = world.change(|s| match create_in(s, node, &body) {
-        Ok(entry) => vec![ctx.with_op(entry)],
-        Err(e) => vec![ctx.failed(e)],
-    });
+    let entries = world.change(|s| ctx.outcome(create_in(s, node, &body)));
     Reply::rc(entries, 201)
 }
 
@@ -157,10 +154,7 @@ pub fn modify(world: &World, call: &Call, node: &str, netif: &str) -> Reply {
         Err(reply) => return reply,
     };
     let ctx = context(rc::MASK_MOD, node, netif);
-    let entries = world.change(|s| match modify_in(s, node, netif, &body) {
-        Ok(entry) => vec![ctx.with_op(entry)],
-        Err(e) => vec![ctx.failed(e)],
-    });
+    let entries = world.change(|s| ctx.outcome(modify_in(s, node, netif, &body)));
     Reply::rc(entries, 200)
 }
 

@@ -245,10 +245,7 @@ pub fn modify(world: &World, call: &Call, name: &str) -> Reply {
         Err(reply) => return reply,
     };
     let ctx = Context::node(rc::MASK_MOD, name);
-    let entries = world.change(|s| match modify_in(s, name, &body) {
-        Ok(entry) => vec![ctx.with_op(entry)],
-        Err(e) => vec![ctx.failed(e)],
-    });
+    let entries = world.change(|s| ctx.outcome(modify_in(s, name, &body)));
     Reply::rc(entries, 200)
 }
 
