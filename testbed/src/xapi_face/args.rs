@@ -16,12 +16,13 @@ pub(super) struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
-    fn value(&self, i: usize) -> Option<&'a Value> {
-        self.values.get(i)
-    }
-
-    fn type_error(&self, i: usize) -> Failure {
-        Failure::field_type_error(self.names.get(i).copied().unwrap_or("?"))
+    /// Parameter `i` read as a `T`; `FIELD_TYPE_ERROR` naming it when it is missing or of
+    /// another type.
+    fn typed<T>(&self, i: usize, read: impl FnOnce(&'a Value) -> Option<T>) -> Result<T, Failure> {
+        self.values
+            .get(i)
+            .and_then(read)
+            .ok_or_else(|| Failure::field_type_error(self.names.get(i).copied().unwrap_or("?")))
     }
 
     pub fn present(&self, i: usize) -> bool {
@@ -29,39 +30,27 @@ impl<'a> Args<'a> {
     }
 
     pub fn str(&self, i: usize) -> Result<&'a str, Failure> {
-        self.value(i)
-            .and_then(Value::as_str)
-            .ok_or_else(|| self.type_error(i))
+        self.typed(i, Value::as_str)
     }
 
     pub fn int(&self, i: usize) -> Result<i64, Failure> {
-        self.value(i)
-            .and_then(Value::as_int)
-            .ok_or_else(|| self.type_error(i))
+        self.typed(i, Value::as_int)
     }
 
     pub fn float(&self, i: usize) -> Result<f64, Failure> {
-        self.value(i)
-            .and_then(Value::as_float)
-            .ok_or_else(|| self.type_error(i))
+        self.typed(i, Value::as_float)
     }
 
     pub fn bool(&self, i: usize) -> Result<bool, Failure> {
-        self.value(i)
-            .and_then(Value::as_bool)
-            .ok_or_else(|| self.type_error(i))
+        self.typed(i, Value::as_bool)
     }
 
     pub fn strings(&self, i: usize) -> Result<Vec<String>, Failure> {
-        self.value(i)
-            .and_then(Value::as_strings)
-            .ok_or_else(|| self.type_error(i))
+        self.typed(i, Value::as_strings)
     }
 
     pub fn string_map(&self, i: usize) -> Result<BTreeMap<String, String>, Failure> {
-        self.value(i)
-            .and_then(Value::as_string_map)
-            .ok_or_else(|| self.type_error(i))
+        self.typed(i, Value::as_string_map)
     }
 
     /// The UUID of the object a reference parameter names; `HANDLE_INVALID` if there is none.
