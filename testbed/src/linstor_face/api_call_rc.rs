@@ -280,6 +280,13 @@ pub fn deleted_entry(uuid: &str, inline: &str) -> RcEntry {
         .obj_ref(KEY_UUID, uuid)
 }
 
+/// `Deletion of <object> had no effect.`, caused by `<Object> does not exist.`: a DELETE of
+/// something that is not there.
+pub fn deletion_had_no_effect(object: &str) -> RcEntry {
+    RcEntry::new(WARN_NOT_FOUND, format!("Deletion of {object} had no effect."))
+        .cause(format!("{} does not exist.", first_letter_caps(object)))
+}
+
 pub fn first_letter_caps(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {

@@ -224,18 +224,7 @@ fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> V
             .map(|idx| (n, idx))
     });
     let Some((node, idx)) = found else {
-        return vec![
-            ctx.failed(
-                RcEntry::new(
-                    rc::WARN_NOT_FOUND,
-                    format!("Deletion of {} had no effect.", inline(node_name, name)),
-                )
-                .cause(format!(
-                    "{} does not exist.",
-                    rc::first_letter_caps(&inline(node_name, name))
-                )),
-            ),
-        ];
+        return vec![ctx.failed(rc::deletion_had_no_effect(&inline(node_name, name)))];
     };
     let removed = node.net_interfaces.remove(idx);
     let removed_uuid = uuid(node, &removed);

@@ -300,15 +300,7 @@ pub fn delete(world: &World, name: &str) -> Reply {
 
 fn delete_in(state: &mut State, ctx: &Context, name: &str) -> Vec<RcEntry> {
     let Some(node) = find(state, name).cloned() else {
-        return vec![
-            ctx.failed(
-                RcEntry::new(
-                    rc::WARN_NOT_FOUND,
-                    format!("Deletion of node '{name}' had no effect."),
-                )
-                .cause(format!("Node '{name}' does not exist.")),
-            ),
-        ];
+        return vec![ctx.failed(rc::deletion_had_no_effect(&format!("node '{name}'")))];
     };
     if node.flags.iter().any(|f| f == "EVICTED") {
         return vec![

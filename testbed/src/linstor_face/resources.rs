@@ -399,15 +399,9 @@ pub fn rd_delete(world: &World, name: &str) -> Reply {
     let ctx = rd_context(rc::MASK_DEL, name);
     let entries = world.change(|s| {
         let Some(rd) = find_rd(s, name).cloned() else {
-            return vec![
-                ctx.failed(
-                    RcEntry::new(
-                        rc::WARN_NOT_FOUND,
-                        format!("Deletion of resource definition '{name}' had no effect."),
-                    )
-                    .cause(format!("Resource definition '{name}' does not exist.")),
-                ),
-            ];
+            return vec![ctx.failed(rc::deletion_had_no_effect(&format!(
+                "resource definition '{name}'"
+            )))];
         };
         let users: Vec<String> = s
             .resources

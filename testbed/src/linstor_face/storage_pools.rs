@@ -258,18 +258,7 @@ fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> V
         .iter()
         .find(|p| p.name.eq_ignore_ascii_case(name))
     else {
-        return vec![
-            ctx.failed(
-                RcEntry::new(
-                    rc::WARN_NOT_FOUND,
-                    format!("Deletion of {} had no effect.", inline(node_name, name)),
-                )
-                .cause(format!(
-                    "{} does not exist.",
-                    rc::first_letter_caps(&inline(node_name, name))
-                )),
-            ),
-        ];
+        return vec![ctx.failed(rc::deletion_had_no_effect(&inline(node_name, name)))];
     };
     let in_use = state.resources.iter().any(|r| {
         r.node.eq_ignore_ascii_case(&node.name)
