@@ -48,6 +48,9 @@ use generator::Generator;
 use package::{Buffers, Stats};
 use writer::MetaWriter;
 
+/// What the error says when the directory to build into is not empty.
+const NOT_EMPTY: &str = "a synthetic repository is built into a new or empty directory";
+
 /// The public key's file name in the synthetic repository (a copy of the fixture's).
 pub const KEY_FILE: &str = "RPM-GPG-KEY-testbed";
 
@@ -114,10 +117,7 @@ impl SyntheticRepo {
 pub fn build(dir: &Path, fixture: &FixtureRepo, opts: &SyntheticOptions) -> Result<SyntheticRepo> {
     let started = Instant::now();
     let dir = fsutil::absolute(dir)?;
-    fsutil::ensure_empty(
-        &dir,
-        "a synthetic repository is built into a new or empty directory",
-    )?;
+    fsutil::ensure_empty(&dir, NOT_EMPTY)?;
     let real = read_fixture_entries(&fixture.dir)?;
     if opts.packages < real.len() {
         bail!(
