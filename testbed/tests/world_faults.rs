@@ -6,7 +6,7 @@ use anyhow::Result;
 use testbed::world::faults::Fault;
 use testbed::world::violations::VM_DOWN;
 use testbed::world::{Power, VmPower, replication_state};
-use world_support::{pool, r0_and_vm0};
+use world_support::{pool, r0_and_vm0, replica};
 
 fn one_resource() -> String {
     r0_and_vm0(
@@ -128,16 +128,8 @@ fn a_stalled_resync_stays_inconsistent_until_resumed() -> Result<()> {
     p.world.skip(3600.0);
     assert_eq!(p.disk_state("r0", "xcp-ng-2"), "Inconsistent");
     let paused = p.world.read(|s| {
-        let r = s
-            .resources
-            .iter()
-            .find(|r| r.name == "r0" && r.node == "xcp-ng-2")
-            .expect("replica");
-        let peer = s
-            .resources
-            .iter()
-            .find(|r| r.name == "r0" && r.node == "xcp-ng-1")
-            .expect("peer");
+        let r = replica(s, "r0", "xcp-ng-2");
+        let peer = replica(s, "r0", "xcp-ng-1");
         replication_state(s, r, peer)
     });
     assert_eq!(paused, "PausedSyncT");

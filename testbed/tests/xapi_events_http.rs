@@ -99,7 +99,7 @@ fn event_from_returns_on_a_change_and_on_timeout() {
 fn xmlrpc_and_jsonrpc_give_the_same_answers() {
     let p = pool(2);
     let url = serve(&p);
-    let login = [s(USER), s(PASSWORD), s("1.0"), s("test")];
+    let login = login_params();
 
     let envelope = xml_call(&url, "session.login_with_password", &login);
     assert_eq!(envelope.get("Status"), Some(&s("Success")));

@@ -355,7 +355,7 @@ fn async_results_and_pending_tasks_cancelled_or_destroyed() {
 fn async_calls_over_xmlrpc_and_jsonrpc() {
     let p = pool(3);
     let url = serve(&p);
-    let login = [s(USER), s(PASSWORD), s("1.0"), s("test")];
+    let login = login_params();
     let session = xml_call(&url, "session.login_with_password", &login);
     let session = session.get("Value").unwrap().as_str().unwrap().to_string();
     let v2 = json_call(&url, true, "session.login_with_password", &login);

@@ -15,7 +15,7 @@ use testbed::FixtureRepo;
 use testbed::simpool::hosts::{self, BuiltHost, Provisioner};
 use testbed::world::build::{HostSpec, initial_state, management_address};
 use testbed::world::scenario::Scenario;
-use testbed::world::{Clock, Credentials, Power, State, Violation, World};
+use testbed::world::{Clock, Credentials, Power, Resource, State, Violation, World};
 
 /// So slow that the real time a test takes is invisible (1 s real = 1 µs simulated).
 pub const FROZEN: f64 = 1e-6;
@@ -71,6 +71,15 @@ home = 0
 resources = ["r0"]
 "#
     )
+}
+
+/// `resource`'s replica on `node`.
+pub fn replica<'a>(state: &'a State, resource: &str, node: &str) -> &'a Resource {
+    state
+        .resources
+        .iter()
+        .find(|r| r.name == resource && r.node == node)
+        .expect("replica")
 }
 
 pub fn pool(n: usize, scenario: &str) -> Result<TestPool> {
@@ -135,13 +144,7 @@ impl TestPool {
     }
 
     pub fn disk_state(&self, resource: &str, node: &str) -> String {
-        self.world.read(|s| {
-            s.resources
-                .iter()
-                .find(|r| r.name == resource && r.node == node)
-                .map(|r| r.disk_state.clone())
-                .expect("replica")
-        })
+        self.world.read(|s| replica(s, resource, node).disk_state.clone())
     }
 
     pub fn power(&self, host: &str) -> Power {

@@ -26,6 +26,11 @@ pub struct Pool {
     pub xapi: Xapi,
 }
 
+/// The parameters of `session.login_with_password` as the tests' clients send them.
+pub fn login_params() -> [Value; 4] {
+    [s(USER), s(PASSWORD), s("1.0"), s("test")]
+}
+
 pub fn pool_with(n: usize, scenario: &str) -> Pool {
     let dir = tempfile::tempdir().unwrap();
     let resolved = Scenario::parse(scenario)
@@ -56,10 +61,7 @@ impl Pool {
     }
 
     pub fn login(&self) -> String {
-        let session = self.call(
-            "session.login_with_password",
-            &[s(USER), s(PASSWORD), s("1.0"), s("test")],
-        );
+        let session = self.call("session.login_with_password", &login_params());
         session.unwrap().as_str().unwrap().to_string()
     }
 
