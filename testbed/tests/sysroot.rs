@@ -31,6 +31,25 @@ fn host_with(dir: &std::path::Path, name: &str, kernels: &[&str], extra: &[&str]
     build_host(dir, name, &FixtureRepo::shared()?, kernels, &opts)
 }
 
+/// [`host_with`], checking that dnf installed exactly the kernels `want`.
+fn host_with_kernels(
+    dir: &std::path::Path,
+    name: &str,
+    kernels: &[&str],
+    extra: &[&str],
+    want: &[&str],
+) -> Result<HostRoot> {
+    let host = host_with(dir, name, kernels, extra)?;
+    assert_eq!(installed(&host, "kernel")?, sorted(want.to_vec()));
+    Ok(host)
+}
+
+/// What `build_host` says when it refuses to build `name` with `kernels` (it must refuse).
+fn refusal(dir: &std::path::Path, name: &str, repo: &FixtureRepo, kernels: &[&str]) -> String {
+    let err = build_host(dir, name, repo, kernels, &HostOptions::default()).expect_err("refused");
+    format!("{err:#}")
+}
+
 /// `nevras`, sorted, as [`installed`] lists them.
 fn sorted(mut nevras: Vec<&str>) -> Vec<&str> {
     nevras.sort();
@@ -228,28 +247,17 @@ fn dnf_resolves_kmod_requires_against_kernels() -> Result<()> {
     assert!(fs::read_to_string(ko)?.contains("version: 9.2.12\n"));
 
     // A kABI-B kmod on a host whose kernel has set C: dnf pulls in the set-B kernel.
-    let host = host_with(
-        tmp.path(),
-        "el9",
-        &[KERNEL_EL9_503.nevra],
-        &[KMOD_KABI_B_9_2_11.nevra],
-    )?;
-    let want = sorted(vec![KERNEL_EL9_427.nevra, KERNEL_EL9_503.nevra]);
-    assert_eq!(installed(&host, "kernel")?, want);
+    let kernels = [KERNEL_EL9_503.nevra];
+    let want = [KERNEL_EL9_427.nevra, KERNEL_EL9_503.nevra];
+    host_with_kernels(tmp.path(), "el9", &kernels, &[KMOD_KABI_B_9_2_11.nevra], &want)?;
     Ok(())
 }
 
 #[test]
 fn two_xcpng_kernels_share_one_uname() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let host = host_with(
-        tmp.path(),
-        "xcp2",
-        &[KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra],
-        &[],
-    )?;
-    let want = sorted(vec![KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra]);
-    assert_eq!(installed(&host, "kernel")?, want);
+    let kernels = [KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra];
+    let host = host_with_kernels(tmp.path(), "xcp2", &kernels, &[], &kernels)?;
     assert!(host.kernels.iter().all(|k| k.uname == XCPNG_UNAME));
     Ok(())
 }
@@ -273,37 +281,14 @@ fn build_host_refuses_bad_requests() -> Result<()> {
     assert!(format!("{err:#}").contains("is not installed"), "{err:#}");
 
     // The same name again: refused, the first root is left alone.
-    let err = build_host(
-        tmp.path(),
-        "h1",
-        &repo,
-        &[KERNEL_EL10.nevra],
-        &HostOptions::default(),
-    )
-    .unwrap_err();
-    assert!(format!("{err:#}").contains("already exists"), "{err:#}");
+    let err = refusal(tmp.path(), "h1", &repo, &[KERNEL_EL10.nevra]);
+    assert!(err.contains("already exists"), "{err}");
 
-    let err = build_host(
-        tmp.path(),
-        "h2",
-        &repo,
-        &["kernel-9.9.9-1.el9"],
-        &HostOptions::default(),
-    )
-    .unwrap_err();
-    assert!(format!("{err:#}").contains("kernel-9.9.9-1.el9"), "{err:#}");
+    let err = refusal(tmp.path(), "h2", &repo, &["kernel-9.9.9-1.el9"]);
+    assert!(err.contains("kernel-9.9.9-1.el9"), "{err}");
 
-    assert!(
-        build_host(
-            tmp.path(),
-            "bad name",
-            &repo,
-            &[KERNEL_EL10.nevra],
-            &HostOptions::default()
-        )
-        .is_err()
-    );
-    assert!(build_host(tmp.path(), "h3", &repo, &[], &HostOptions::default()).is_err());
+    refusal(tmp.path(), "bad name", &repo, &[KERNEL_EL10.nevra]);
+    refusal(tmp.path(), "h3", &repo, &[]);
     Ok(())
 }
 
@@ -312,14 +297,7 @@ fn dnf_refuses_a_repository_signed_by_another_key() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let repo = FixtureRepo::shared()?.copy_to(&tmp.path().join("repo"))?;
     repo.sign_repomd_with_other_key()?;
-    let err = build_host(
-        tmp.path(),
-        "h1",
-        &repo,
-        &[KERNEL_EL10.nevra],
-        &HostOptions::default(),
-    )
-    .unwrap_err();
-    assert!(format!("{err:#}").contains("GPG signature"), "{err:#}");
+    let err = refusal(tmp.path(), "h1", &repo, &[KERNEL_EL10.nevra]);
+    assert!(err.contains("GPG signature"), "{err}");
     Ok(())
 }
