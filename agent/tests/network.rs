@@ -242,7 +242,7 @@ impl Pool {
     fn status_host(&self, i: usize) -> Value {
         let status = self
             .world
-            .read(|s| testbed::pool::status::of_state(s, 1000.0, &Default::default()));
+            .read(|s| testbed::simpool::status::of_state(s, 1000.0, &Default::default()));
         serde_json::to_value(&status.hosts[i]).unwrap()
     }
 }

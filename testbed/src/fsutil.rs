@@ -68,6 +68,18 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Fails unless `dir` is missing or empty: what is built there must not mix with what was
+/// there before. The error says "`dir` is not empty; `hint`".
+pub fn ensure_empty(dir: &Path, hint: &str) -> Result<()> {
+    if dir.exists() {
+        let mut entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+        if entries.next().is_some() {
+            anyhow::bail!("{} is not empty; {hint}", dir.display());
+        }
+    }
+    Ok(())
+}
+
 /// Makes `path` an absolute path without resolving symlinks (the path need not exist).
 pub fn absolute(path: &Path) -> Result<std::path::PathBuf> {
     std::path::absolute(path).with_context(|| format!("cannot make {} absolute", path.display()))

@@ -54,7 +54,7 @@ fn every_rpm_is_signed_by_the_testbed_key() -> Result<()> {
         assert!(text.contains("Payload SHA256 digest: OK"), "{file}: {text}");
     }
 
-    // Without the key imported, rpm cannot vouch for them (DESIGN.md §8: NOKEY).
+    // Without the key imported into its rpmdb, rpm cannot vouch for them: `rpm -K` says NOKEY.
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty)?;
     let (ok, text) = rpm_check(&empty, &repo.package_path(KERNEL_EL8_553.nevra)?)?;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use testbed::pool::client;
+use testbed::simpool::client;
 
 fn testbed(args: &[&str]) -> Result<Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_testbed")).args(args).output()?;
@@ -32,22 +32,39 @@ fn provision() -> &'static str {
     }
 }
 
-struct Down<'a>(&'a str);
+/// A pool directory under a temporary directory; `testbed down` runs on it when it is
+/// dropped, so a failing test leaves no servers behind.
+struct PoolDir {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    dir_s: String,
+}
 
-impl Drop for Down<'_> {
+impl PoolDir {
+    fn new() -> Result<PoolDir> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().join("pool");
+        let dir_s = dir.to_str().context("utf-8 path")?.to_owned();
+        Ok(PoolDir {
+            _tmp: tmp,
+            dir,
+            dir_s,
+        })
+    }
+}
+
+impl Drop for PoolDir {
     fn drop(&mut self) {
         let _ = Command::new(env!("CARGO_BIN_EXE_testbed"))
-            .args(["down", "--dir", self.0])
+            .args(["down", "--dir", &self.dir_s])
             .output();
     }
 }
 
 #[test]
 fn a_sixteen_host_pool_starts_answers_and_stops() -> Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("pool");
-    let dir_s = dir.to_str().context("utf-8 path")?;
-    let _down = Down(dir_s);
+    let pool = PoolDir::new()?;
+    let (dir, dir_s) = (&pool.dir, pool.dir_s.as_str());
 
     let started = Instant::now();
     let info = testbed(&["up", "--dir", dir_s, "--hosts", "16", "--provision", provision()])?;
@@ -176,10 +193,8 @@ fn up_refuses_a_used_directory_and_a_bad_scenario() -> Result<()> {
 #[test]
 fn a_pool_with_a_joining_host_its_configs_and_plugins_in_the_roots() -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path().join("pool");
-    let dir_s = dir.to_str().context("utf-8 path")?;
-    let _down = Down(dir_s);
+    let pool = PoolDir::new()?;
+    let (dir, dir_s) = (&pool.dir, pool.dir_s.as_str());
     let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/upgrade-3.toml");
     let info = testbed(&[
         "up",

@@ -15,7 +15,7 @@ use testbed::fixture::catalog::{
     DRBD_REACTOR_1_5_0, DRBD_UTILS_9_29_0, KMOD_NAME, KMOD_XCPNG_9_2_12, KMODS, LINSTOR_CLIENT_1_24_0,
     LINSTOR_CONTROLLER_1_29_2, LINSTOR_SATELLITE_1_29_2, USERLAND,
 };
-use testbed::world::build::{HostSpec, initial_state, management_address};
+use testbed::world::build::{empty_hosts, initial_state};
 use testbed::world::scenario::{Resolved, ResourceSpec};
 use testbed::world::violations::QUORUM_LOST;
 use testbed::world::{Clock, Credentials, Scenario, World};
@@ -59,18 +59,7 @@ fn pairs(n: usize) -> Vec<(usize, usize)> {
 /// A world over empty sysroots (hosts up, nothing to boot): enough for XAPI's evacuation.
 fn bare_world(resolved: &Resolved) -> Result<(tempfile::TempDir, Arc<World>)> {
     let dir = tempfile::tempdir()?;
-    let mut specs = Vec::new();
-    for (i, name) in resolved.host_names.iter().enumerate() {
-        let root = dir.path().join(name);
-        std::fs::create_dir_all(&root)?;
-        specs.push(HostSpec {
-            name: name.clone(),
-            config: root.join("etc/linstor-agent/agent.toml"),
-            root,
-            address: management_address(i)?,
-            disk: None,
-        });
-    }
+    let specs = empty_hosts(resolved, dir.path())?;
     let credentials = Credentials {
         username: "root".into(),
         password: "secret".into(),

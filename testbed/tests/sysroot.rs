@@ -21,6 +21,41 @@ fn installed(host: &HostRoot, name: &str) -> Result<Vec<String>> {
     Ok(lines)
 }
 
+/// A host named `name` under `dir` with `kernels` and the `extra` packages installed from the
+/// shared fixture repository, its boot loader laid out by default.
+fn host_with(dir: &std::path::Path, name: &str, kernels: &[&str], extra: &[&str]) -> Result<HostRoot> {
+    let opts = HostOptions {
+        extra_packages: extra.iter().map(|p| p.to_string()).collect(),
+        ..HostOptions::default()
+    };
+    build_host(dir, name, &FixtureRepo::shared()?, kernels, &opts)
+}
+
+/// [`host_with`], checking that dnf installed exactly the kernels `want`.
+fn host_with_kernels(
+    dir: &std::path::Path,
+    name: &str,
+    kernels: &[&str],
+    extra: &[&str],
+    want: &[&str],
+) -> Result<HostRoot> {
+    let host = host_with(dir, name, kernels, extra)?;
+    assert_eq!(installed(&host, "kernel")?, sorted(want.to_vec()));
+    Ok(host)
+}
+
+/// What `build_host` says when it refuses to build `name` with `kernels` (it must refuse).
+fn refusal(dir: &std::path::Path, name: &str, repo: &FixtureRepo, kernels: &[&str]) -> String {
+    let err = build_host(dir, name, repo, kernels, &HostOptions::default()).expect_err("refused");
+    format!("{err:#}")
+}
+
+/// `nevras`, sorted, as [`installed`] lists them.
+fn sorted(mut nevras: Vec<&str>) -> Vec<&str> {
+    nevras.sort();
+    nevras
+}
+
 #[test]
 fn xcpng_host_has_its_identity_kernel_boot_config_and_agent_toml() -> Result<()> {
     let repo = FixtureRepo::shared()?;
@@ -87,7 +122,7 @@ fn xcpng_host_has_its_identity_kernel_boot_config_and_agent_toml() -> Result<()>
     assert!(host.root.join("lib/modules/4.19.0+1/modules.builtin").is_file());
     assert!(!host.root.join("lib/modules/4.19.0+1/symvers.gz").exists());
 
-    // agent.toml: only DESIGN.md §4 keys, pointing at the fixture.
+    // agent.toml: only keys the agent's config knows, pointing at the fixture.
     let config: toml::Table = fs::read_to_string(&host.config)?.parse()?;
     let keys: Vec<&String> = config.keys().collect();
     assert_eq!(keys, ["packages", "repo"]);
@@ -136,8 +171,7 @@ fn el_host_shows_kabi_provides_and_boots_the_chosen_default() -> Result<()> {
         &[KERNEL_EL8_553.nevra, KERNEL_EL8_553_5.nevra],
         &opts,
     )?;
-    let mut want = vec![KERNEL_EL8_553.nevra, KERNEL_EL8_553_5.nevra];
-    want.sort();
+    let want = sorted(vec![KERNEL_EL8_553.nevra, KERNEL_EL8_553_5.nevra]);
     assert_eq!(installed(&host, "kernel")?, want);
     assert_eq!(host.kernels.len(), 2);
 
@@ -190,33 +224,21 @@ fn el_host_shows_kabi_provides_and_boots_the_chosen_default() -> Result<()> {
 
 #[test]
 fn default_kernel_is_the_newest_when_not_given() -> Result<()> {
-    let repo = FixtureRepo::shared()?;
     let tmp = tempfile::tempdir()?;
-    let host = build_host(
-        tmp.path(),
-        "el2",
-        &repo,
-        &[KERNEL_EL9_427.nevra, KERNEL_EL10.nevra],
-        &HostOptions::default(),
-    )?;
+    let host = host_with(tmp.path(), "el2", &[KERNEL_EL9_427.nevra, KERNEL_EL10.nevra], &[])?;
     assert_eq!(host.default_kernel, KERNEL_EL10.uname);
     Ok(())
 }
 
 #[test]
 fn dnf_resolves_kmod_requires_against_kernels() -> Result<()> {
-    let repo = FixtureRepo::shared()?;
     let tmp = tempfile::tempdir()?;
     // The uname-style kmod installs next to its kernel.
-    let host = build_host(
+    let host = host_with(
         tmp.path(),
         "el10",
-        &repo,
         &[KERNEL_EL10.nevra],
-        &HostOptions {
-            extra_packages: vec![KMOD_EL10_9_2_12.nevra.to_owned()],
-            ..HostOptions::default()
-        },
+        &[KMOD_EL10_9_2_12.nevra],
     )?;
     assert_eq!(installed(&host, "kmod-drbd")?, [KMOD_EL10_9_2_12.nevra]);
     let ko = host
@@ -225,36 +247,17 @@ fn dnf_resolves_kmod_requires_against_kernels() -> Result<()> {
     assert!(fs::read_to_string(ko)?.contains("version: 9.2.12\n"));
 
     // A kABI-B kmod on a host whose kernel has set C: dnf pulls in the set-B kernel.
-    let host = build_host(
-        tmp.path(),
-        "el9",
-        &repo,
-        &[KERNEL_EL9_503.nevra],
-        &HostOptions {
-            extra_packages: vec![KMOD_KABI_B_9_2_11.nevra.to_owned()],
-            ..HostOptions::default()
-        },
-    )?;
-    let mut want = vec![KERNEL_EL9_427.nevra, KERNEL_EL9_503.nevra];
-    want.sort();
-    assert_eq!(installed(&host, "kernel")?, want);
+    let kernels = [KERNEL_EL9_503.nevra];
+    let want = [KERNEL_EL9_427.nevra, KERNEL_EL9_503.nevra];
+    host_with_kernels(tmp.path(), "el9", &kernels, &[KMOD_KABI_B_9_2_11.nevra], &want)?;
     Ok(())
 }
 
 #[test]
 fn two_xcpng_kernels_share_one_uname() -> Result<()> {
-    let repo = FixtureRepo::shared()?;
     let tmp = tempfile::tempdir()?;
-    let host = build_host(
-        tmp.path(),
-        "xcp2",
-        &repo,
-        &[KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra],
-        &HostOptions::default(),
-    )?;
-    let mut want = vec![KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra];
-    want.sort();
-    assert_eq!(installed(&host, "kernel")?, want);
+    let kernels = [KERNEL_XCPNG_37.nevra, KERNEL_XCPNG_38.nevra];
+    let host = host_with_kernels(tmp.path(), "xcp2", &kernels, &[], &kernels)?;
     assert!(host.kernels.iter().all(|k| k.uname == XCPNG_UNAME));
     Ok(())
 }
@@ -278,37 +281,14 @@ fn build_host_refuses_bad_requests() -> Result<()> {
     assert!(format!("{err:#}").contains("is not installed"), "{err:#}");
 
     // The same name again: refused, the first root is left alone.
-    let err = build_host(
-        tmp.path(),
-        "h1",
-        &repo,
-        &[KERNEL_EL10.nevra],
-        &HostOptions::default(),
-    )
-    .unwrap_err();
-    assert!(format!("{err:#}").contains("already exists"), "{err:#}");
+    let err = refusal(tmp.path(), "h1", &repo, &[KERNEL_EL10.nevra]);
+    assert!(err.contains("already exists"), "{err}");
 
-    let err = build_host(
-        tmp.path(),
-        "h2",
-        &repo,
-        &["kernel-9.9.9-1.el9"],
-        &HostOptions::default(),
-    )
-    .unwrap_err();
-    assert!(format!("{err:#}").contains("kernel-9.9.9-1.el9"), "{err:#}");
+    let err = refusal(tmp.path(), "h2", &repo, &["kernel-9.9.9-1.el9"]);
+    assert!(err.contains("kernel-9.9.9-1.el9"), "{err}");
 
-    assert!(
-        build_host(
-            tmp.path(),
-            "bad name",
-            &repo,
-            &[KERNEL_EL10.nevra],
-            &HostOptions::default()
-        )
-        .is_err()
-    );
-    assert!(build_host(tmp.path(), "h3", &repo, &[], &HostOptions::default()).is_err());
+    refusal(tmp.path(), "bad name", &repo, &[KERNEL_EL10.nevra]);
+    refusal(tmp.path(), "h3", &repo, &[]);
     Ok(())
 }
 
@@ -317,14 +297,7 @@ fn dnf_refuses_a_repository_signed_by_another_key() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let repo = FixtureRepo::shared()?.copy_to(&tmp.path().join("repo"))?;
     repo.sign_repomd_with_other_key()?;
-    let err = build_host(
-        tmp.path(),
-        "h1",
-        &repo,
-        &[KERNEL_EL10.nevra],
-        &HostOptions::default(),
-    )
-    .unwrap_err();
-    assert!(format!("{err:#}").contains("GPG signature"), "{err:#}");
+    let err = refusal(tmp.path(), "h1", &repo, &[KERNEL_EL10.nevra]);
+    assert!(err.contains("GPG signature"), "{err}");
     Ok(())
 }

@@ -6,28 +6,22 @@ use anyhow::Result;
 use testbed::world::faults::Fault;
 use testbed::world::violations::VM_DOWN;
 use testbed::world::{Power, VmPower, replication_state};
-use world_support::pool;
+use world_support::{pool, r0_and_vm0, replica};
 
-const ONE_RESOURCE: &str = r#"
+fn one_resource() -> String {
+    r0_and_vm0(
+        r#"
 [durations]
 reboot_secs = 60.0
 resync_base_secs = 30.0
 resync_secs_per_gib = 10.0
-
-[[resources]]
-name = "r0"
-diskful = [0, 1]
-tiebreaker = [2]
-
-[[vms]]
-name = "vm0"
-home = 0
-resources = ["r0"]
-"#;
+"#,
+    )
+}
 
 #[test]
 fn a_host_that_does_not_come_back_stays_down_until_powered_on() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource())?;
     p.world.inject(&Fault::NoReturn {
         host: "xcp-ng-2".into(),
     })?;
@@ -55,7 +49,7 @@ fn a_host_that_does_not_come_back_stays_down_until_powered_on() -> Result<()> {
 
 #[test]
 fn eviction_waits_for_its_time_and_can_be_switched_off() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource())?;
     p.world.change(|s| {
         s.controller
             .properties
@@ -75,7 +69,7 @@ fn eviction_waits_for_its_time_and_can_be_switched_off() -> Result<()> {
 
 #[test]
 fn a_host_that_comes_back_without_its_satellite_is_offline() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource())?;
     p.world.inject(&Fault::NoSatellite {
         host: "xcp-ng-2".into(),
     })?;
@@ -92,7 +86,7 @@ fn a_host_that_comes_back_without_its_satellite_is_offline() -> Result<()> {
 
 #[test]
 fn a_satellite_that_refuses_the_controller_is_version_mismatch_until_it_accepts() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource())?;
     p.world.inject(&Fault::SatelliteRefuses {
         host: "xcp-ng-2".into(),
     })?;
@@ -123,7 +117,7 @@ fn a_satellite_that_refuses_the_controller_is_version_mismatch_until_it_accepts(
 
 #[test]
 fn a_stalled_resync_stays_inconsistent_until_resumed() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource())?;
     p.drain_and_reboot("xcp-ng-2")?;
     p.world.skip(60.0);
     assert_eq!(p.disk_state("r0", "xcp-ng-2"), "Inconsistent");
@@ -134,16 +128,8 @@ fn a_stalled_resync_stays_inconsistent_until_resumed() -> Result<()> {
     p.world.skip(3600.0);
     assert_eq!(p.disk_state("r0", "xcp-ng-2"), "Inconsistent");
     let paused = p.world.read(|s| {
-        let r = s
-            .resources
-            .iter()
-            .find(|r| r.name == "r0" && r.node == "xcp-ng-2")
-            .expect("replica");
-        let peer = s
-            .resources
-            .iter()
-            .find(|r| r.name == "r0" && r.node == "xcp-ng-1")
-            .expect("peer");
+        let r = replica(s, "r0", "xcp-ng-2");
+        let peer = replica(s, "r0", "xcp-ng-1");
         replication_state(s, r, peer)
     });
     assert_eq!(paused, "PausedSyncT");
@@ -168,7 +154,7 @@ fn a_stalled_resync_stays_inconsistent_until_resumed() -> Result<()> {
 
 #[test]
 fn the_controller_refuses_connections_for_a_while() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource())?;
     assert!(!p.world.controller_refusing());
     p.world.inject(&Fault::ControllerDown { seconds: 30.0 })?;
     assert!(p.world.controller_refusing());
@@ -181,7 +167,7 @@ fn the_controller_refuses_connections_for_a_while() -> Result<()> {
 
 #[test]
 fn an_xapi_method_fails_the_given_number_of_times() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource())?;
     p.world.inject(&Fault::XapiError {
         method: "host.evacuate".into(),
         code: "HOST_NOT_ENOUGH_FREE_MEMORY".into(),
@@ -199,7 +185,7 @@ fn an_xapi_method_fails_the_given_number_of_times() -> Result<()> {
 
 #[test]
 fn a_crash_takes_the_host_and_its_vms_down_at_once() -> Result<()> {
-    let p = pool(3, ONE_RESOURCE)?;
+    let p = pool(3, &one_resource())?;
     let t0 = p.now();
     p.world.inject(&Fault::Crash {
         host: "xcp-ng-1".into(),

@@ -6,7 +6,7 @@ mod world_support;
 use anyhow::Result;
 use testbed::fixture::catalog::KERNEL_EL9_503;
 use testbed::world::{Power, replication_state, sync_done_percent, unsupported_layers};
-use world_support::{dnf, one_resource, pool};
+use world_support::{dnf, one_resource, pool, replica};
 
 #[test]
 fn a_clean_host_comes_back_online_and_resyncs_in_the_scenarios_time() -> Result<()> {
@@ -40,18 +40,8 @@ fn a_clean_host_comes_back_online_and_resyncs_in_the_scenarios_time() -> Result<
 
     // 1 GiB written while it was away: 30 s + 10 s/GiB.
     let (state, oos, target) = p.world.read(|s| {
-        let r = s
-            .resources
-            .iter()
-            .find(|r| r.name == "r0" && r.node == "xcp-ng-2")
-            .cloned()
-            .expect("replica");
-        let peer = s
-            .resources
-            .iter()
-            .find(|r| r.name == "r0" && r.node == "xcp-ng-1")
-            .cloned()
-            .expect("peer");
+        let r = replica(s, "r0", "xcp-ng-2").clone();
+        let peer = replica(s, "r0", "xcp-ng-1").clone();
         (
             r.disk_state.clone(),
             r.out_of_sync_kib,
@@ -67,11 +57,7 @@ fn a_clean_host_comes_back_online_and_resyncs_in_the_scenarios_time() -> Result<
 
     p.world.skip(20.0);
     let done = p.world.read(|s| {
-        let r = s
-            .resources
-            .iter()
-            .find(|r| r.name == "r0" && r.node == "xcp-ng-2")
-            .expect("replica");
+        let r = replica(s, "r0", "xcp-ng-2");
         sync_done_percent(s, r)
     });
     assert!(done.is_some_and(|d| (d - 50.0).abs() < 1.0), "half way: {done:?}");
@@ -175,7 +161,7 @@ fn every_reboot_is_counted_and_shown_in_status() -> Result<()> {
     p.world.host_crash(&p.host_uuid("xcp-ng-3"));
     let status = p
         .world
-        .read(|s| testbed::pool::status::of_state(s, 1.0, &Default::default()));
+        .read(|s| testbed::simpool::status::of_state(s, 1.0, &Default::default()));
     let json = serde_json::to_value(&status)?;
     let reboots: Vec<(&str, u64)> = json["hosts"]
         .as_array()

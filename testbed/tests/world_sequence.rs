@@ -84,7 +84,7 @@ fn rebooting_two_hosts_of_a_two_of_three_resource_at_once_loses_quorum() -> Resu
     assert!(!violations.iter().any(|v| v.kind == "vm_down"), "{violations:?}");
 
     // And `testbed status` reports them.
-    let status = testbed::pool::status::of_world(&p.world);
+    let status = testbed::simpool::status::of_world(&p.world);
     assert!(status.violations.iter().any(|v| v.kind == QUORUM_LOST));
     Ok(())
 }

@@ -9,25 +9,19 @@ mod world_support;
 use anyhow::{Context, Result};
 use testbed::world::has_quorum;
 use testbed::xapi_face::{Failure, Value, Xapi};
-use world_support::{TestPool, dnf, pool};
+use world_support::{TestPool, dnf, pool, r0_and_vm0};
 
 /// Old LINSTOR (1.29.0) everywhere, one resource 2-of-3 and its VM.
-const OLD_LINSTOR: &str = r#"
+fn old_linstor() -> String {
+    r0_and_vm0(
+        r#"
 controller_version = "1.29.0"
 
 [durations]
 controller_failover_secs = 20.0
-
-[[resources]]
-name = "r0"
-diskful = [0, 1]
-tiebreaker = [2]
-
-[[vms]]
-name = "vm0"
-home = 0
-resources = ["r0"]
-"#;
+"#,
+    )
+}
 
 struct Api {
     xapi: Xapi,
@@ -100,7 +94,7 @@ fn satellite(p: &TestPool, host: &str) -> (Option<String>, bool) {
 
 #[test]
 fn restarting_a_satellite_runs_the_installed_one_and_drbd_stays_up() -> Result<()> {
-    let p = pool(3, OLD_LINSTOR)?;
+    let p = pool(3, &old_linstor())?;
     let api = Api::new(&p)?;
     upgrade_linstor(&p, "xcp-ng-2")?;
     // The running satellite is the old one until it restarts; `start` of a running unit does
@@ -139,7 +133,7 @@ fn restarting_a_satellite_runs_the_installed_one_and_drbd_stays_up() -> Result<(
 
 #[test]
 fn restarting_the_controller_brings_it_back_at_its_hosts_installed_version() -> Result<()> {
-    let p = pool(3, OLD_LINSTOR)?;
+    let p = pool(3, &old_linstor())?;
     let api = Api::new(&p)?;
     for host in ["xcp-ng-1", "xcp-ng-2", "xcp-ng-3"] {
         upgrade_linstor(&p, host)?;
@@ -178,7 +172,7 @@ fn restarting_the_controller_brings_it_back_at_its_hosts_installed_version() -> 
 
 #[test]
 fn a_controller_host_without_the_package_keeps_the_version() -> Result<()> {
-    let p = pool(3, OLD_LINSTOR)?;
+    let p = pool(3, &old_linstor())?;
     let api = Api::new(&p)?;
     testbed::sysroot::rpm_in(p.root("xcp-ng-1"))
         .args(["-e", "--nodeps", "linstor-controller"])

@@ -174,6 +174,15 @@ impl Context {
         self.add_context(entry, false)
     }
 
+    /// The entries of an API call that did `result`: a success with this context, or a
+    /// failure reported as [`Context::failed`] does.
+    pub fn outcome(&self, result: Result<RcEntry, RcEntry>) -> Vec<RcEntry> {
+        match result {
+            Ok(entry) => vec![self.with_op(entry)],
+            Err(e) => vec![self.failed(e)],
+        }
+    }
+
     /// `ResponseConverter.reportException`: like [`Context::with_op`], plus the object
     /// description appended to the details.
     pub fn failed(&self, entry: RcEntry) -> RcEntry {
@@ -269,6 +278,13 @@ pub fn deleted_entry(uuid: &str, inline: &str) -> RcEntry {
     RcEntry::new(DELETED, format!("{} deleted.", first_letter_caps(inline)))
         .details(format!("{} UUID was: {uuid}", first_letter_caps(inline)))
         .obj_ref(KEY_UUID, uuid)
+}
+
+/// `Deletion of <object> had no effect.`, caused by `<Object> does not exist.`: a DELETE of
+/// something that is not there.
+pub fn deletion_had_no_effect(object: &str) -> RcEntry {
+    RcEntry::new(WARN_NOT_FOUND, format!("Deletion of {object} had no effect."))
+        .cause(format!("{} does not exist.", first_letter_caps(object)))
 }
 
 pub fn first_letter_caps(s: &str) -> String {

@@ -156,6 +156,33 @@ impl Reply {
         Reply::json(status, entries)
     }
 
+    /// `value`, or when there is none the bare `ApiCallRc` entry `code` with `message` (no
+    /// cause, no correction), as `RequestHelper.queryRequestResponse` answers a lookup.
+    pub fn found_or(value: Option<impl Serialize>, code: u64, message: impl FnOnce() -> String) -> Reply {
+        match value {
+            Some(v) => Reply::ok(v),
+            None => Reply::rc(vec![RcEntry::new(code, message())], 200),
+        }
+    }
+
+    /// `GET /v1/nodes/{node}/<items>[/{wanted}]`: the node's items (`found`, None when the
+    /// node does not exist), paged; or only the `wanted` one, `code` and `missing` when the
+    /// node has no such item.
+    pub fn node_items<T: Serialize>(
+        call: &Call,
+        node: &str,
+        found: Option<Vec<T>>,
+        wanted: Option<&str>,
+        code: u64,
+        missing: impl FnOnce(&str) -> String,
+    ) -> Reply {
+        match (found, wanted) {
+            (None, _) => Reply::rc(vec![api_call_rc::node_not_found(node)], 200),
+            (Some(list), None) => Reply::ok(call.page(list)),
+            (Some(mut list), Some(want)) => Reply::found_or(list.pop(), code, || missing(want)),
+        }
+    }
+
     /// What Jersey answers for a path it has no resource for.
     pub fn no_route() -> Reply {
         Reply {

@@ -4,13 +4,14 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply};
 use super::json::{self, NetInterfaceBody};
-use super::{ids, names, nodes};
+use super::{lookup, names};
+use crate::ids;
 use crate::world::{NetInterface, Node, State, World};
 
 const FAIL_NO_ACTIVE_PORT: u64 = rc::FAIL_INVLD_NET_PORT | rc::FAIL_INVLD_ENCRYPT_TYPE;
 
 pub fn uuid(node: &Node, netif: &NetInterface) -> String {
-    ids::uuid_for(&["netif", &node.uuid, &netif.name])
+    ids::uuid(&["netif", &node.uuid, &netif.name, ""])
 }
 
 pub fn to_json(node: &Node, netif: &NetInterface) -> json::NetInterface {
@@ -83,7 +84,7 @@ fn inline(node: &str, netif: &str) -> String {
 /// `GET /v1/nodes/{node}/net-interfaces[/{netif}]`
 pub fn list(world: &World, call: &Call, node: &str, netif: Option<&str>) -> Reply {
     let found = world.read(|s| {
-        nodes::find(s, node).map(|n| {
+        lookup::find(s, node).map(|n| {
             n.net_interfaces
                 .iter()
                 .filter(|i| netif.is_none_or(|want| i.name.eq_ignore_ascii_case(want)))
@@ -91,20 +92,9 @@ pub fn list(world: &World, call: &Call, node: &str, netif: Option<&str>) -> Repl
                 .collect::<Vec<_>>()
         })
     });
-    match (found, netif) {
-        (None, _) => Reply::rc(vec![rc::node_not_found(node)], 200),
-        (Some(list), None) => Reply::ok(call.page(list)),
-        (Some(mut list), Some(want)) => match list.pop() {
-            Some(one) => Reply::ok(one),
-            None => Reply::rc(
-                vec![RcEntry::new(
-                    rc::FAIL_NOT_FOUND_NET_IF,
-                    format!("Netinterface '{want}' not found."),
-                )],
-                200,
-            ),
-        },
-    }
+    Reply::node_items(call, node, found, netif, rc::FAIL_NOT_FOUND_NET_IF, |want| {
+        format!("Netinterface '{want}' not found.")
+    })
 }
 
 /// `POST /v1/nodes/{node}/net-interfaces`
@@ -115,15 +105,12 @@ pub fn create(world: &World, call: &Call, node: &str) -> Reply {
     };
     let name = body.name.clone().unwrap_or_default();
     let ctx = context(rc::MASK_CRT, node, &name);
-    let entries = world.change(|s| match create_in(s, node, &body) {
-        Ok(entry) => vec![ctx.with_op(entry)],
-        Err(e) => vec![ctx.failed(e)],
-    });
+    let entries = world.change(|s| ctx.outcome(create_in(s, node, &body)));
     Reply::rc(entries, 201)
 }
 
 fn create_in(state: &mut State, node_name: &str, body: &NetInterfaceBody) -> Result<RcEntry, RcEntry> {
-    let node = nodes::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
+    let node = lookup::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
     let mut netif = parse(body)?;
     if node
         .net_interfaces
@@ -167,10 +154,7 @@ pub fn modify(world: &World, call: &Call, node: &str, netif: &str) -> Reply {
         Err(reply) => return reply,
     };
     let ctx = context(rc::MASK_MOD, node, netif);
-    let entries = world.change(|s| match modify_in(s, node, netif, &body) {
-        Ok(entry) => vec![ctx.with_op(entry)],
-        Err(e) => vec![ctx.failed(e)],
-    });
+    let entries = world.change(|s| ctx.outcome(modify_in(s, node, netif, &body)));
     Reply::rc(entries, 200)
 }
 
@@ -180,7 +164,7 @@ fn modify_in(
     name: &str,
     body: &NetInterfaceBody,
 ) -> Result<RcEntry, RcEntry> {
-    let node = nodes::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
+    let node = lookup::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
     let not_found = || {
         RcEntry::new(
             rc::FAIL_NOT_FOUND_NET_IF,
@@ -233,25 +217,14 @@ pub fn delete(world: &World, node: &str, netif: &str) -> Reply {
 }
 
 fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> Vec<RcEntry> {
-    let found = nodes::find_mut(state, node_name).and_then(|n| {
+    let found = lookup::find_mut(state, node_name).and_then(|n| {
         n.net_interfaces
             .iter()
             .position(|i| i.name.eq_ignore_ascii_case(name))
             .map(|idx| (n, idx))
     });
     let Some((node, idx)) = found else {
-        return vec![
-            ctx.failed(
-                RcEntry::new(
-                    rc::WARN_NOT_FOUND,
-                    format!("Deletion of {} had no effect.", inline(node_name, name)),
-                )
-                .cause(format!(
-                    "{} does not exist.",
-                    rc::first_letter_caps(&inline(node_name, name))
-                )),
-            ),
-        ];
+        return vec![ctx.failed(rc::deletion_had_no_effect(&inline(node_name, name)))];
     };
     let removed = node.net_interfaces.remove(idx);
     let removed_uuid = uuid(node, &removed);

@@ -4,19 +4,13 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, NodeCreate, NodeEvacuate, NodeRestore, PropsModify};
-use super::{ids, names, netifs, satellite};
-use crate::world::{self, NetInterface, Node, ReplicaKind, State, StoragePool, World};
+use super::lookup::{self, find, find_mut};
+use super::{names, netifs, satellite};
+use crate::ids;
+use crate::world::{NetInterface, Node, ReplicaKind, State, StoragePool, World};
 
 /// The diskless pool every satellite or combined node gets on creation.
-pub use crate::world::build::DISKLESS_POOL;
-
-pub fn find<'a>(state: &'a State, name: &str) -> Option<&'a Node> {
-    state.nodes.iter().find(|n| n.name.eq_ignore_ascii_case(name))
-}
-
-pub fn find_mut<'a>(state: &'a mut State, name: &str) -> Option<&'a mut Node> {
-    state.nodes.iter_mut().find(|n| n.name.eq_ignore_ascii_case(name))
-}
+use crate::world::build::DISKLESS_POOL;
 
 /// The node as `GET /v1/nodes` shows it.
 pub fn to_json(state: &State, node: &Node) -> json::Node {
@@ -56,16 +50,10 @@ pub fn list(world: &World, call: &Call) -> Reply {
 /// `GET /v1/nodes/{node}`: one object, or 404 with the bare entry of
 /// `RequestHelper.queryRequestResponse` (no cause, no correction).
 pub fn get(world: &World, name: &str) -> Reply {
-    match world.read(|s| find(s, name).map(|n| to_json(s, n))) {
-        Some(node) => Reply::ok(node),
-        None => Reply::rc(
-            vec![RcEntry::new(
-                rc::FAIL_NOT_FOUND_NODE,
-                format!("Node '{name}' not found."),
-            )],
-            200,
-        ),
-    }
+    let node = world.read(|s| find(s, name).map(|n| to_json(s, n)));
+    Reply::found_or(node, rc::FAIL_NOT_FOUND_NODE, || {
+        format!("Node '{name}' not found.")
+    })
 }
 
 /// `Node.Type.valueOfIgnoreCase(type, SATELLITE)`.
@@ -159,11 +147,12 @@ fn create_in(state: &mut State, name: &str, body: &NodeCreate) -> Result<Node, R
     }
     let node = Node {
         name: name.to_string(),
-        uuid: ids::uuid_for(&[
+        uuid: ids::uuid(&[
             "node",
             name,
             &state.generation.to_string(),
             &state.now.to_string(),
+            "",
         ]),
         node_type,
         net_interfaces: interfaces,
@@ -256,10 +245,7 @@ pub fn modify(world: &World, call: &Call, name: &str) -> Reply {
         Err(reply) => return reply,
     };
     let ctx = Context::node(rc::MASK_MOD, name);
-    let entries = world.change(|s| match modify_in(s, name, &body) {
-        Ok(entry) => vec![ctx.with_op(entry)],
-        Err(e) => vec![ctx.failed(e)],
-    });
+    let entries = world.change(|s| ctx.outcome(modify_in(s, name, &body)));
     Reply::rc(entries, 200)
 }
 
@@ -314,15 +300,7 @@ pub fn delete(world: &World, name: &str) -> Reply {
 
 fn delete_in(state: &mut State, ctx: &Context, name: &str) -> Vec<RcEntry> {
     let Some(node) = find(state, name).cloned() else {
-        return vec![
-            ctx.failed(
-                RcEntry::new(
-                    rc::WARN_NOT_FOUND,
-                    format!("Deletion of node '{name}' had no effect."),
-                )
-                .cause(format!("Node '{name}' does not exist.")),
-            ),
-        ];
+        return vec![ctx.failed(rc::deletion_had_no_effect(&format!("node '{name}'")))];
     };
     if node.flags.iter().any(|f| f == "EVICTED") {
         return vec![
@@ -387,7 +365,7 @@ fn blocking_resources(state: &State, node: &str) -> Vec<RcEntry> {
         .iter()
         .filter(|r| r.node.eq_ignore_ascii_case(node))
     {
-        if super::resources::in_use(state, &r.name, &r.node) {
+        if lookup::in_use(state, &r.name, &r.node) {
             entries.push(RcEntry::new(
                 rc::FAIL_IN_USE,
                 format!("Resource '{}' is still in use on node '{}'.", r.name, r.node),
@@ -468,9 +446,4 @@ pub fn evacuate(world: &World, call: &Call, name: &str) -> Reply {
             .collect()
     });
     Reply::rc(entries, 200)
-}
-
-/// The world's host for a node, if it has one.
-pub fn host<'a>(state: &'a State, node: &str) -> Option<&'a world::Host> {
-    state.hosts.iter().find(|h| h.name.eq_ignore_ascii_case(node))
 }

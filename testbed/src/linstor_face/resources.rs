@@ -10,8 +10,10 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, ResourceDefinitionCreate};
-use super::{ids, names, nodes, satellite};
-use crate::world::{self, ReplicaKind, Resource, ResourceDefinition, State, VmPower, World};
+use super::lookup::{self, in_use, pool_of};
+use super::{names, satellite};
+use crate::ids;
+use crate::world::{self, ReplicaKind, Resource, ResourceDefinition, State, World};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -19,45 +21,6 @@ const PEER_SLOTS: u32 = 7;
 const AL_STRIPES: u32 = 1;
 const AL_SIZE_KIB: u64 = 32;
 const DEFAULT_RSC_GRP: &str = "DfltRscGrp";
-
-/// The storage pool a replica's volume lives in, and its provider.
-pub fn pool_of(state: &State, r: &Resource) -> (String, String) {
-    if r.kind != ReplicaKind::Diskful {
-        return (nodes::DISKLESS_POOL.to_string(), "DISKLESS".to_string());
-    }
-    let node_pools = nodes::find(state, &r.node)
-        .map(|n| n.storage_pools.as_slice())
-        .unwrap_or(&[]);
-    let wanted = state
-        .resource_definitions
-        .iter()
-        .find(|d| d.name == r.name)
-        .and_then(|d| d.props.get("StorPoolName"));
-    let pool = match wanted {
-        Some(w) => node_pools.iter().find(|p| p.name.eq_ignore_ascii_case(w)),
-        None => node_pools.iter().find(|p| p.provider_kind != "DISKLESS"),
-    };
-    match (pool, wanted) {
-        (Some(p), _) => (p.name.clone(), p.provider_kind.clone()),
-        (None, Some(w)) => (w.clone(), "LVM_THIN".to_string()),
-        (None, None) => (
-            "xcp-sr-linstor_group_thin_device".to_string(),
-            "LVM_THIN".to_string(),
-        ),
-    }
-}
-
-/// A running VM on the replica's host uses the resource: DRBD is Primary there.
-pub fn in_use(state: &State, rsc: &str, node: &str) -> bool {
-    let Some(host) = nodes::host(state, node) else {
-        return false;
-    };
-    state.vms.iter().any(|vm| {
-        vm.power == VmPower::Running
-            && vm.resident_on.as_deref() == Some(host.uuid.as_str())
-            && vm.resources.iter().any(|r| r == rsc)
-    })
-}
 
 fn rd_index(state: &State, name: &str) -> usize {
     state
@@ -83,7 +46,7 @@ fn drbd_rd_layer(rd: &ResourceDefinition, idx: usize) -> json::DrbdResourceDefin
         port: port(idx),
         transport_type: "IP".to_string(),
         // A shared secret, stable per definition, shaped like the controller's 20 characters.
-        secret: ids::uuid_for(&["secret", &rd.uuid]).replace('-', "")[..20].to_string(),
+        secret: ids::uuid(&["secret", &rd.uuid, ""]).replace('-', "")[..20].to_string(),
         down: false,
     }
 }
@@ -99,38 +62,12 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         .iter()
         .filter(|p| p.name == r.name && p.node != r.node)
         .collect();
-    let node_id = state
-        .resources
-        .iter()
-        .filter(|p| p.name == r.name)
-        .position(|p| p.node == r.node)
-        .unwrap_or(0);
     let (pool, provider) = pool_of(state, r);
     let diskful = r.kind == ReplicaKind::Diskful;
-    let vg = nodes::find(state, &r.node)
-        .and_then(|n| n.storage_pools.iter().find(|p| p.name == pool))
-        .and_then(|p| p.props.get("StorDriver/StorPoolName"))
-        .map(|v| v.split('/').next().unwrap_or(v).to_string())
-        .unwrap_or_else(|| "linstor_group".to_string());
-    let backing = diskful.then(|| format!("/dev/{vg}/{}_00000", r.name));
+    let backing = diskful.then(|| backing_device(state, r, &pool));
     let disk_state = online.then(|| r.disk_state.clone());
     let device = format!("/dev/drbd{}", minor(idx));
     let allocated = if diskful { size } else { 0 };
-
-    let mut flags = match r.kind {
-        ReplicaKind::Diskful => vec![],
-        ReplicaKind::Diskless => vec!["DISKLESS".to_string(), "DRBD_DISKLESS".to_string()],
-        ReplicaKind::TieBreaker => {
-            vec![
-                "DISKLESS".to_string(),
-                "DRBD_DISKLESS".to_string(),
-                "TIE_BREAKER".to_string(),
-            ]
-        }
-    };
-    if nodes::find(state, &r.node).is_some_and(|n| n.flags.iter().any(|f| f == "EVACUATE")) {
-        flags.push("EVACUATE".to_string());
-    }
 
     let drbd_volume = json::DrbdVolume {
         drbd_volume_definition: json::DrbdVolumeDefinition {
@@ -150,37 +87,6 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         allocated_size_kib: allocated,
         usable_size_kib: if diskful { size } else { 0 },
     };
-    let connections: BTreeMap<String, json::DrbdConnection> = if online {
-        peers
-            .iter()
-            .map(|p| {
-                let up = satellite::is_online(state, &p.node);
-                let message = if up { "Connected" } else { "Connecting" };
-                (
-                    p.node.clone(),
-                    json::DrbdConnection {
-                        connected: up,
-                        message: message.to_string(),
-                    },
-                )
-            })
-            .collect()
-    } else {
-        BTreeMap::new()
-    };
-    let state_json = online.then(|| json::VolumeState {
-        disk_state: disk_state.clone(),
-        replication_states: peers
-            .iter()
-            .map(|p| {
-                let rs = json::ReplicationState {
-                    replication_state: world::replication_state(state, r, p).to_string(),
-                    done_percentage: world::sync_done_percent(state, r),
-                };
-                (p.node.clone(), rs)
-            })
-            .collect(),
-    });
     let volume = json::Volume {
         volume_number: 0,
         storage_pool_name: pool.clone(),
@@ -188,7 +94,7 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
         device_path: device,
         allocated_size_kib: diskful.then_some(size),
         flags: Vec::new(),
-        state: state_json,
+        state: online.then(|| volume_state(state, r, &peers, disk_state.clone())),
         layer_data_list: vec![
             json::VolumeLayer {
                 layer_type: "DRBD".into(),
@@ -199,33 +105,15 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
                 data: to_value(&storage_volume),
             },
         ],
-        uuid: ids::uuid_for(&["volume", &r.uuid, "0"]),
+        uuid: ids::uuid(&["volume", &r.uuid, "0", ""]),
     };
-    let drbd = json::DrbdResource {
-        drbd_resource_definition: match rd {
-            Some(d) => drbd_rd_layer(d, idx),
-            None => drbd_rd_layer(&placeholder_rd(&r.name), idx),
-        },
-        node_id: node_id as u32,
-        tcp_ports: vec![port(idx)],
-        peer_slots: PEER_SLOTS,
-        al_stripes: AL_STRIPES,
-        al_size: AL_SIZE_KIB,
-        flags: if diskful {
-            vec![]
-        } else {
-            vec!["DISKLESS".to_string()]
-        },
-        drbd_volumes: vec![drbd_volume],
-        connections,
-        promotion_score: None,
-        may_promote: None,
-    };
+    let connections = connections(state, &peers, online);
+    let drbd = drbd_resource(r, rd, idx, node_id(state, r), drbd_volume, connections);
     json::ResourceWithVolumes {
         name: r.name.clone(),
         node_name: r.node.clone(),
         props: BTreeMap::from([("StorPoolName".to_string(), pool)]),
-        flags,
+        flags: replica_flags(state, r),
         layer_object: json::ResourceLayer {
             children: vec![json::ResourceLayer {
                 children: vec![],
@@ -247,6 +135,122 @@ pub fn to_json(state: &State, r: &Resource) -> json::ResourceWithVolumes {
     }
 }
 
+/// The LVM volume behind a diskful replica, in its storage pool's volume group.
+fn backing_device(state: &State, r: &Resource, pool: &str) -> String {
+    let vg = lookup::find(state, &r.node)
+        .and_then(|n| n.storage_pools.iter().find(|p| p.name == pool))
+        .and_then(|p| p.props.get("StorDriver/StorPoolName"))
+        .map(|v| v.split('/').next().unwrap_or(v).to_string())
+        .unwrap_or_else(|| "linstor_group".to_string());
+    format!("/dev/{vg}/{}_00000", r.name)
+}
+
+/// DRBD's node id of the replica: its position among the resource's replicas.
+fn node_id(state: &State, r: &Resource) -> u32 {
+    state
+        .resources
+        .iter()
+        .filter(|p| p.name == r.name)
+        .position(|p| p.node == r.node)
+        .unwrap_or(0) as u32
+}
+
+/// The replica's flags: what kind of replica it is, and `EVACUATE` while its node is.
+fn replica_flags(state: &State, r: &Resource) -> Vec<String> {
+    let mut flags = match r.kind {
+        ReplicaKind::Diskful => vec![],
+        ReplicaKind::Diskless => vec!["DISKLESS".to_string(), "DRBD_DISKLESS".to_string()],
+        ReplicaKind::TieBreaker => {
+            vec![
+                "DISKLESS".to_string(),
+                "DRBD_DISKLESS".to_string(),
+                "TIE_BREAKER".to_string(),
+            ]
+        }
+    };
+    if lookup::find(state, &r.node).is_some_and(|n| n.flags.iter().any(|f| f == "EVACUATE")) {
+        flags.push("EVACUATE".to_string());
+    }
+    flags
+}
+
+/// The replica's DRBD connections to its peers, as its satellite reports them (none when it
+/// is not ONLINE).
+fn connections(state: &State, peers: &[&Resource], online: bool) -> BTreeMap<String, json::DrbdConnection> {
+    if online {
+        peers
+            .iter()
+            .map(|p| {
+                let up = satellite::is_online(state, &p.node);
+                let message = if up { "Connected" } else { "Connecting" };
+                (
+                    p.node.clone(),
+                    json::DrbdConnection {
+                        connected: up,
+                        message: message.to_string(),
+                    },
+                )
+            })
+            .collect()
+    } else {
+        BTreeMap::new()
+    }
+}
+
+/// The volume's state: disk state and the replication state towards each peer.
+fn volume_state(
+    state: &State,
+    r: &Resource,
+    peers: &[&Resource],
+    disk_state: Option<String>,
+) -> json::VolumeState {
+    json::VolumeState {
+        disk_state,
+        replication_states: peers
+            .iter()
+            .map(|p| {
+                let rs = json::ReplicationState {
+                    replication_state: world::replication_state(state, r, p).to_string(),
+                    done_percentage: world::sync_done_percent(state, r),
+                };
+                (p.node.clone(), rs)
+            })
+            .collect(),
+    }
+}
+
+/// The replica's DRBD layer.
+fn drbd_resource(
+    r: &Resource,
+    rd: Option<&ResourceDefinition>,
+    idx: usize,
+    node_id: u32,
+    drbd_volume: json::DrbdVolume,
+    connections: BTreeMap<String, json::DrbdConnection>,
+) -> json::DrbdResource {
+    let diskful = r.kind == ReplicaKind::Diskful;
+    json::DrbdResource {
+        drbd_resource_definition: match rd {
+            Some(d) => drbd_rd_layer(d, idx),
+            None => drbd_rd_layer(&placeholder_rd(&r.name), idx),
+        },
+        node_id,
+        tcp_ports: vec![port(idx)],
+        peer_slots: PEER_SLOTS,
+        al_stripes: AL_STRIPES,
+        al_size: AL_SIZE_KIB,
+        flags: if diskful {
+            vec![]
+        } else {
+            vec!["DISKLESS".to_string()]
+        },
+        drbd_volumes: vec![drbd_volume],
+        connections,
+        promotion_score: None,
+        may_promote: None,
+    }
+}
+
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
@@ -255,7 +259,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
 fn placeholder_rd(name: &str) -> ResourceDefinition {
     ResourceDefinition {
         name: name.to_string(),
-        uuid: ids::uuid_for(&["rd", name]),
+        uuid: ids::uuid(&["rd", name, ""]),
         size_kib: 0,
         props: BTreeMap::new(),
     }
@@ -300,7 +304,7 @@ pub fn rd_to_json(state: &State, rd: &ResourceDefinition, with_volumes: bool) ->
                     data: None,
                 },
             ],
-            uuid: ids::uuid_for(&["vlmdfn", &rd.uuid, "0"]),
+            uuid: ids::uuid(&["vlmdfn", &rd.uuid, "0", ""]),
         }]
     } else {
         vec![]
@@ -347,16 +351,10 @@ fn find_rd<'a>(state: &'a State, name: &str) -> Option<&'a ResourceDefinition> {
 
 /// `GET /v1/resource-definitions/{resource}`
 pub fn rd_get(world: &World, name: &str) -> Reply {
-    match world.read(|s| find_rd(s, name).map(|d| rd_to_json(s, d, false))) {
-        Some(rd) => Reply::ok(rd),
-        None => Reply::rc(
-            vec![RcEntry::new(
-                rc::FAIL_NOT_FOUND_RSC_DFN,
-                format!("Resource definition '{name}' not found."),
-            )],
-            200,
-        ),
-    }
+    let rd = world.read(|s| find_rd(s, name).map(|d| rd_to_json(s, d, false)));
+    Reply::found_or(rd, rc::FAIL_NOT_FOUND_RSC_DFN, || {
+        format!("Resource definition '{name}' not found.")
+    })
 }
 
 fn rd_context(op: u64, name: &str) -> Context {
@@ -384,7 +382,7 @@ pub fn rd_create(world: &World, call: &Call) -> Reply {
         }
         let rd = ResourceDefinition {
             name: name.clone(),
-            uuid: ids::uuid_for(&["rd", &name, &s.generation.to_string(), &s.now.to_string()]),
+            uuid: ids::uuid(&["rd", &name, &s.generation.to_string(), &s.now.to_string(), ""]),
             size_kib: 0,
             props: body.resource_definition.props.clone(),
         };
@@ -401,15 +399,9 @@ pub fn rd_delete(world: &World, name: &str) -> Reply {
     let ctx = rd_context(rc::MASK_DEL, name);
     let entries = world.change(|s| {
         let Some(rd) = find_rd(s, name).cloned() else {
-            return vec![
-                ctx.failed(
-                    RcEntry::new(
-                        rc::WARN_NOT_FOUND,
-                        format!("Deletion of resource definition '{name}' had no effect."),
-                    )
-                    .cause(format!("Resource definition '{name}' does not exist.")),
-                ),
-            ];
+            return vec![ctx.failed(rc::deletion_had_no_effect(&format!(
+                "resource definition '{name}'"
+            )))];
         };
         let users: Vec<String> = s
             .resources

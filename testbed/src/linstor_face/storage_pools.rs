@@ -4,12 +4,13 @@
 use super::api_call_rc::{self as rc, Context, RcEntry};
 use super::http::{Call, Reply, name_in, props_match};
 use super::json::{self, StoragePoolCreate};
-use super::{ids, names, nodes, resources, satellite};
+use super::{lookup, names, nodes, satellite};
+use crate::ids;
 use crate::world::build::DEFAULT_POOL_KIB;
 use crate::world::{Node, State, StoragePool, World};
 
 pub fn uuid(node: &Node, pool: &StoragePool) -> String {
-    ids::uuid_for(&["storpool", &node.uuid, &pool.name])
+    ids::uuid(&["storpool", &node.uuid, &pool.name, ""])
 }
 
 /// `StaticTraits` the satellite reports per provider.
@@ -98,25 +99,14 @@ pub fn view(world: &World, call: &Call) -> Reply {
 /// `GET /v1/nodes/{node}/storage-pools[/{pool}]`
 pub fn list(world: &World, call: &Call, node: &str, pool: Option<&str>) -> Reply {
     let found = world.read(|s| {
-        nodes::find(s, node).map(|_| {
+        lookup::find(s, node).map(|_| {
             let pools: Vec<String> = pool.map(|p| vec![p.to_string()]).unwrap_or_default();
             collect(s, &[node.to_string()], &pools, &[])
         })
     });
-    match (found, pool) {
-        (None, _) => Reply::rc(vec![rc::node_not_found(node)], 200),
-        (Some(list), None) => Reply::ok(call.page(list)),
-        (Some(mut list), Some(p)) => match list.pop() {
-            Some(one) => Reply::ok(one),
-            None => Reply::rc(
-                vec![RcEntry::new(
-                    rc::FAIL_NOT_FOUND_STOR_POOL,
-                    format!("Storage pool '{p}' on node '{node}' not found."),
-                )],
-                200,
-            ),
-        },
-    }
+    Reply::node_items(call, node, found, pool, rc::FAIL_NOT_FOUND_STOR_POOL, |p| {
+        format!("Storage pool '{p}' on node '{node}' not found.")
+    })
 }
 
 fn context(op: u64, node: &str, pool: &str) -> Context {
@@ -213,7 +203,7 @@ fn create_in(
     kind: &str,
     props: json::Props,
 ) -> Result<RcEntry, RcEntry> {
-    if nodes::find(state, node_name).is_none() {
+    if lookup::find(state, node_name).is_none() {
         return Err(rc::node_not_found(node_name));
     }
     if !satellite::supports_provider(state, node_name, kind) {
@@ -223,7 +213,7 @@ fn create_in(
         ));
     }
     names::stor_pool_name(name)?;
-    let node = nodes::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
+    let node = lookup::find_mut(state, node_name).ok_or_else(|| rc::node_not_found(node_name))?;
     if node
         .storage_pools
         .iter()
@@ -260,7 +250,7 @@ pub fn delete(world: &World, node: &str, pool: &str) -> Reply {
 }
 
 fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> Vec<RcEntry> {
-    let Some(node) = nodes::find(state, node_name) else {
+    let Some(node) = lookup::find(state, node_name) else {
         return vec![ctx.failed(rc::node_not_found(node_name))];
     };
     let Some(pool) = node
@@ -268,22 +258,11 @@ fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> V
         .iter()
         .find(|p| p.name.eq_ignore_ascii_case(name))
     else {
-        return vec![
-            ctx.failed(
-                RcEntry::new(
-                    rc::WARN_NOT_FOUND,
-                    format!("Deletion of {} had no effect.", inline(node_name, name)),
-                )
-                .cause(format!(
-                    "{} does not exist.",
-                    rc::first_letter_caps(&inline(node_name, name))
-                )),
-            ),
-        ];
+        return vec![ctx.failed(rc::deletion_had_no_effect(&inline(node_name, name)))];
     };
     let in_use = state.resources.iter().any(|r| {
         r.node.eq_ignore_ascii_case(&node.name)
-            && resources::pool_of(state, r).0.eq_ignore_ascii_case(&pool.name)
+            && lookup::pool_of(state, r).0.eq_ignore_ascii_case(&pool.name)
     });
     if in_use {
         return vec![ctx.failed(RcEntry::new(
@@ -297,7 +276,7 @@ fn delete_in(state: &mut State, ctx: &Context, node_name: &str, name: &str) -> V
     }
     let entry = rc::deleted_entry(&uuid(node, pool), &inline(&node.name, &pool.name));
     let pool_name = pool.name.clone();
-    if let Some(node) = nodes::find_mut(state, node_name) {
+    if let Some(node) = lookup::find_mut(state, node_name) {
         node.storage_pools.retain(|p| p.name != pool_name);
     }
     vec![ctx.with_op(entry)]

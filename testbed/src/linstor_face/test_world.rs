@@ -3,7 +3,7 @@
 //! as booted with a DRBD module and the controller's satellite version, so all nodes are
 //! ONLINE. Tests change the state from there.
 
-use crate::world::build::{HostSpec, initial_state, management_address};
+use crate::world::build::{empty_hosts, initial_state};
 use crate::world::{Clock, Credentials, Scenario, World};
 use anyhow::Context as _;
 use std::net::TcpListener;
@@ -14,18 +14,7 @@ use std::sync::Arc;
 pub fn online_pool(hosts: usize) -> anyhow::Result<(World, tempfile::TempDir)> {
     let dir = tempfile::tempdir().context("creating sysroots for a test world")?;
     let resolved = Scenario::default().resolve(Some(hosts), Some(1.0))?;
-    let mut specs = Vec::new();
-    for (i, name) in resolved.host_names.iter().enumerate() {
-        let root = dir.path().join(name);
-        std::fs::create_dir_all(&root)?;
-        specs.push(HostSpec {
-            name: name.clone(),
-            config: root.join("etc/linstor-agent/agent.toml"),
-            root,
-            address: management_address(i)?,
-            disk: None,
-        });
-    }
+    let specs = empty_hosts(&resolved, dir.path())?;
     let credentials = Credentials {
         username: "root".into(),
         password: "secret".into(),

@@ -1,6 +1,6 @@
 //! The agent.toml a testbed host is provisioned with.
 //!
-//! Only keys of DESIGN.md §4: the agent rejects unknown keys.
+//! Only keys the agent's config knows (`[repo]`, `[packages]`, ...): it rejects unknown keys.
 
 use std::path::Path;
 

@@ -8,10 +8,8 @@
 
 use std::path::Path;
 
+use crate::{fsutil, ids};
 use anyhow::Result;
-use sha2::{Digest, Sha256};
-
-use crate::fsutil;
 
 pub const PRODUCT_VERSION: &str = "8.3.0";
 
@@ -58,23 +56,11 @@ impl Identity {
 }
 
 fn digest(name: &str, purpose: &str) -> [u8; 32] {
-    Sha256::digest(format!("linstor-agent testbed\0{name}\0{purpose}")).into()
+    ids::digest(&[ids::HOST, name, purpose])
 }
 
-/// A random-looking (version 4, RFC 4122 variant) UUID derived from name and purpose.
 fn uuid(name: &str, purpose: &str) -> String {
-    let mut b = digest(name, purpose);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(&b[..16]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    ids::uuid(&[ids::HOST, name, purpose])
 }
 
 /// `/etc/xensource-inventory`, in the shape XCP-ng's installer writes it.

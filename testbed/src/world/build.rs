@@ -5,15 +5,16 @@
 //! with their PIFs, but no LINSTOR node yet (and so no replica).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use sha2::{Digest, Sha256};
 
-use super::boot;
-use super::dynamics::{self, WRITE_RATE_PROP};
+use super::dynamics;
 use super::model::*;
-use super::scenario::{GIB, Resolved};
+use super::power_on;
+use super::replication::WRITE_RATE_PROP;
+use super::scenario::{GIB, Resolved, ResourceSpec, VmSpec};
+use crate::ids;
 use crate::sysroot::Identity;
 
 /// The thin storage pool XOSTOR creates on every host.
@@ -36,6 +37,25 @@ pub struct HostSpec {
     pub disk: Option<(String, u64)>,
 }
 
+/// Hosts over empty sysroots made under `dir`, one directory per host name: nothing is
+/// installed, so they boot no kernel. For tests that look at XAPI or LINSTOR, not at what
+/// the hosts run.
+pub fn empty_hosts(resolved: &Resolved, dir: &Path) -> Result<Vec<HostSpec>> {
+    let mut specs = Vec::new();
+    for (i, name) in resolved.host_names.iter().enumerate() {
+        let root = dir.join(name);
+        std::fs::create_dir_all(&root)?;
+        specs.push(HostSpec {
+            name: name.clone(),
+            config: root.join("etc/linstor-agent/agent.toml"),
+            root,
+            address: management_address(i)?,
+            disk: None,
+        });
+    }
+    Ok(specs)
+}
+
 /// The management address of host `index`: 10.0.0.11, 10.0.0.12, …
 pub fn management_address(index: usize) -> Result<String> {
     if index > 240 {
@@ -44,21 +64,10 @@ pub fn management_address(index: usize) -> Result<String> {
     Ok(format!("10.0.0.{}", 11 + index))
 }
 
-/// A UUID (version 4 layout) derived from what the object is, so the same pool gets the
-/// same UUIDs every time.
+/// A UUID derived from what the object is (`crate::ids`, world namespace), so the same
+/// pool gets the same UUIDs every time.
 pub fn derived_uuid(kind: &str, name: &str) -> String {
-    let mut b: [u8; 32] = Sha256::digest(format!("linstor-agent testbed world\0{kind}\0{name}")).into();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(&b[..16]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    ids::uuid(&[ids::WORLD, kind, name])
 }
 
 /// Builds the initial state and boots every host from its sysroot.
@@ -70,10 +79,43 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
             hosts.len()
         );
     }
+    let mut state = empty_state(scenario, &hosts[0].name, credentials);
+    let management = network("xenbr0", "eth0");
+    let storage = network("xenbr1", "eth1");
+    for (index, spec) in hosts.iter().enumerate() {
+        let joining = scenario.is_joining(index);
+        let host = booted_host(scenario, spec, joining);
+        state
+            .pifs
+            .push(pif(spec, &host.uuid, &management, "eth0", Some(&spec.address)));
+        // The storage NIC is cabled but not configured: giving it an address is the agent's
+        // network step.
+        state.pifs.push(pif(spec, &host.uuid, &storage, "eth1", None));
+        state.hosts.push(host);
+        if !joining {
+            // Registering the node is what `linstor-agent provision` does on a new host.
+            state.nodes.push(member_node(spec));
+        }
+    }
+    state.pool.master = state.hosts[0].uuid.clone();
+    state.networks = vec![management, storage];
+    for r in &scenario.resources {
+        add_resource(&mut state, hosts, r);
+    }
+    for vm in &scenario.vms {
+        let home = state.hosts[vm.home].uuid.clone();
+        state.vms.push(guest(vm, home));
+    }
+    dynamics::settle(&mut state);
+    Ok(state)
+}
+
+/// The pool with no hosts, networks, resources or VMs yet: its controller on the first host.
+fn empty_state(scenario: &Resolved, first_host: &str, credentials: Credentials) -> State {
     let d = &scenario.durations;
-    let mut state = State {
+    State {
         pool: Pool {
-            uuid: derived_uuid("pool", &hosts[0].name),
+            uuid: derived_uuid("pool", first_host),
             name_label: "xostor-pool".into(),
             master: String::new(),
             ha_enabled: scenario.ha_enabled,
@@ -87,7 +129,7 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
         pifs: Vec::new(),
         controller: Controller {
             version: scenario.controller_version.clone(),
-            host: hosts[0].name.clone(),
+            host: first_host.to_owned(),
             properties: BTreeMap::new(),
             refuse_until: None,
         },
@@ -111,187 +153,174 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
         replica_dynamics: BTreeMap::new(),
         node_offline_since: BTreeMap::new(),
         accounting: Accounting::default(),
-    };
+    }
+}
 
-    let management = Network {
-        uuid: derived_uuid("network", "xenbr0"),
-        name_label: "Pool-wide network associated with eth0".into(),
-        bridge: "xenbr0".into(),
+/// The pool-wide network on `bridge`, associated with the hosts' `nic`.
+fn network(bridge: &str, nic: &str) -> Network {
+    Network {
+        uuid: derived_uuid("network", bridge),
+        name_label: format!("Pool-wide network associated with {nic}"),
+        bridge: bridge.into(),
         mtu: 1500,
-    };
-    let storage = Network {
-        uuid: derived_uuid("network", "xenbr1"),
-        name_label: "Pool-wide network associated with eth1".into(),
-        bridge: "xenbr1".into(),
-        mtu: 1500,
-    };
+    }
+}
 
-    for (index, spec) in hosts.iter().enumerate() {
-        let joining = scenario.is_joining(index);
-        let uuid = Identity::for_host(&spec.name).installation_uuid;
-        let mut host = Host {
-            uuid: uuid.clone(),
-            name: spec.name.clone(),
+/// Host `spec` as it comes up from its sysroot (at the scenario's satellite version, if any).
+fn booted_host(scenario: &Resolved, spec: &HostSpec, joining: bool) -> Host {
+    let uuid = Identity::for_host(&spec.name).installation_uuid;
+    let mut host = Host {
+        uuid,
+        name: spec.name.clone(),
+        address: spec.address.clone(),
+        root: spec.root.clone(),
+        config: spec.config.clone(),
+        disk: spec.disk.as_ref().map(|(dev, _)| dev.clone()),
+        enabled: true,
+        power: Power::Down,
+        booted_kernel: None,
+        drbd_loaded: false,
+        satellite_version: None,
+        memory_total: scenario.host_memory,
+        other_config: BTreeMap::new(),
+        satellite_running: false,
+        boot_note: None,
+        reboots: 0,
+        drbd_adjusted: false,
+        joining,
+        refuses_controller: false,
+    };
+    power_on::boot(&mut host, false);
+    if host.satellite_running
+        && let Some(running) = &scenario.satellite_version
+    {
+        host.satellite_version = Some(running.clone());
+    }
+    power_on::stamp_boot_time(&mut host, 0.0);
+    host
+}
+
+/// Host `host`'s NIC `device` on `network`: with `address`, the configured management PIF;
+/// without, cabled but not configured.
+fn pif(spec: &HostSpec, host: &str, network: &Network, device: &str, address: Option<&str>) -> Pif {
+    let configured = address.is_some();
+    let gateway = if configured { "10.0.0.1" } else { "" };
+    Pif {
+        uuid: derived_uuid("pif", &format!("{}/{device}", spec.name)),
+        host: host.to_owned(),
+        network: network.uuid.clone(),
+        device: device.into(),
+        management: configured,
+        ip_configuration_mode: if configured { "Static" } else { "None" }.into(),
+        ip: address.unwrap_or_default().to_owned(),
+        netmask: if configured { "255.255.255.0" } else { "" }.into(),
+        gateway: gateway.into(),
+        dns: gateway.into(),
+    }
+}
+
+/// The LINSTOR node of a member host: a combined node with the diskless pool and the thin
+/// pool on its disk.
+fn member_node(spec: &HostSpec) -> Node {
+    let pool_kib = spec.disk.as_ref().map_or(DEFAULT_POOL_KIB, |(_, kib)| *kib);
+    Node {
+        name: spec.name.clone(),
+        uuid: derived_uuid("node", &spec.name),
+        node_type: "COMBINED".into(),
+        net_interfaces: vec![NetInterface {
+            name: "default".into(),
             address: spec.address.clone(),
-            root: spec.root.clone(),
-            config: spec.config.clone(),
-            disk: spec.disk.as_ref().map(|(dev, _)| dev.clone()),
-            enabled: true,
-            power: Power::Down,
-            booted_kernel: None,
-            drbd_loaded: false,
-            satellite_version: None,
-            memory_total: scenario.host_memory,
-            other_config: BTreeMap::new(),
-            satellite_running: false,
-            boot_note: None,
-            reboots: 0,
-            drbd_adjusted: false,
-            joining,
-            refuses_controller: false,
-        };
-        boot::boot(&mut host, false);
-        if host.satellite_running
-            && let Some(running) = &scenario.satellite_version
+            satellite_port: Some(3366),
+            satellite_encryption_type: Some("PLAIN".into()),
+            is_active: true,
+        }],
+        props: BTreeMap::from([
+            ("CurStltConnName".to_owned(), "default".to_owned()),
+            ("NodeUname".to_owned(), spec.name.clone()),
+        ]),
+        storage_pools: vec![
+            StoragePool {
+                name: DISKLESS_POOL.into(),
+                provider_kind: "DISKLESS".into(),
+                props: BTreeMap::new(),
+                total_capacity: 0,
+                free_capacity: 0,
+            },
+            StoragePool {
+                name: STORAGE_POOL.into(),
+                provider_kind: "LVM_THIN".into(),
+                props: BTreeMap::from([(
+                    "StorDriver/StorPoolName".to_owned(),
+                    "linstor_group/thin_device".to_owned(),
+                )]),
+                total_capacity: pool_kib,
+                free_capacity: pool_kib,
+            },
+        ],
+        flags: Vec::new(),
+    }
+}
+
+/// A resource definition of the scenario and its replicas, placed on `hosts`; diskful
+/// replicas take their size from their node's thin pool.
+fn add_resource(state: &mut State, hosts: &[HostSpec], r: &ResourceSpec) {
+    let size_kib = (r.size_gib * 1024.0 * 1024.0).round() as u64;
+    state.resource_definitions.push(ResourceDefinition {
+        name: r.name.clone(),
+        uuid: derived_uuid("resource-definition", &r.name),
+        size_kib,
+        props: BTreeMap::from([
+            ("DrbdOptions/Resource/quorum".to_owned(), "majority".to_owned()),
+            (
+                "DrbdOptions/Resource/on-no-quorum".to_owned(),
+                "io-error".to_owned(),
+            ),
+            (WRITE_RATE_PROP.to_owned(), r.write_kib_per_sec.to_string()),
+        ]),
+    });
+    let placements = r
+        .diskful
+        .iter()
+        .map(|&h| (h, ReplicaKind::Diskful))
+        .chain(r.diskless.iter().map(|&h| (h, ReplicaKind::Diskless)))
+        .chain(r.tiebreaker.iter().map(|&h| (h, ReplicaKind::TieBreaker)));
+    for (h, kind) in placements {
+        let node = hosts[h].name.clone();
+        if kind == ReplicaKind::Diskful
+            && let Some(pool) = state.nodes[h]
+                .storage_pools
+                .iter_mut()
+                .find(|p| p.name == STORAGE_POOL)
         {
-            host.satellite_version = Some(running.clone());
+            pool.free_capacity = pool.free_capacity.saturating_sub(size_kib);
         }
-        boot::stamp_boot_time(&mut host, 0.0);
-        state.hosts.push(host);
-
-        state.pifs.push(Pif {
-            uuid: derived_uuid("pif", &format!("{}/eth0", spec.name)),
-            host: uuid.clone(),
-            network: management.uuid.clone(),
-            device: "eth0".into(),
-            management: true,
-            ip_configuration_mode: "Static".into(),
-            ip: spec.address.clone(),
-            netmask: "255.255.255.0".into(),
-            gateway: "10.0.0.1".into(),
-            dns: "10.0.0.1".into(),
-        });
-        // The storage NIC is cabled but not configured: giving it an address is the agent's
-        // network step.
-        state.pifs.push(Pif {
-            uuid: derived_uuid("pif", &format!("{}/eth1", spec.name)),
-            host: uuid.clone(),
-            network: storage.uuid.clone(),
-            device: "eth1".into(),
-            management: false,
-            ip_configuration_mode: "None".into(),
-            ip: String::new(),
-            netmask: String::new(),
-            gateway: String::new(),
-            dns: String::new(),
-        });
-
-        if joining {
-            // Registering the node is what `linstor-agent provision` does on a new host.
-            continue;
-        }
-        let pool_kib = spec.disk.as_ref().map_or(DEFAULT_POOL_KIB, |(_, kib)| *kib);
-        state.nodes.push(Node {
-            name: spec.name.clone(),
-            uuid: derived_uuid("node", &spec.name),
-            node_type: "COMBINED".into(),
-            net_interfaces: vec![NetInterface {
-                name: "default".into(),
-                address: spec.address.clone(),
-                satellite_port: Some(3366),
-                satellite_encryption_type: Some("PLAIN".into()),
-                is_active: true,
-            }],
-            props: BTreeMap::from([
-                ("CurStltConnName".to_owned(), "default".to_owned()),
-                ("NodeUname".to_owned(), spec.name.clone()),
-            ]),
-            storage_pools: vec![
-                StoragePool {
-                    name: DISKLESS_POOL.into(),
-                    provider_kind: "DISKLESS".into(),
-                    props: BTreeMap::new(),
-                    total_capacity: 0,
-                    free_capacity: 0,
-                },
-                StoragePool {
-                    name: STORAGE_POOL.into(),
-                    provider_kind: "LVM_THIN".into(),
-                    props: BTreeMap::from([(
-                        "StorDriver/StorPoolName".to_owned(),
-                        "linstor_group/thin_device".to_owned(),
-                    )]),
-                    total_capacity: pool_kib,
-                    free_capacity: pool_kib,
-                },
-            ],
-            flags: Vec::new(),
-        });
-    }
-    state.pool.master = state.hosts[0].uuid.clone();
-    state.networks = vec![management, storage];
-
-    for r in &scenario.resources {
-        let size_kib = (r.size_gib * 1024.0 * 1024.0).round() as u64;
-        state.resource_definitions.push(ResourceDefinition {
+        state.resources.push(Resource {
             name: r.name.clone(),
-            uuid: derived_uuid("resource-definition", &r.name),
-            size_kib,
-            props: BTreeMap::from([
-                ("DrbdOptions/Resource/quorum".to_owned(), "majority".to_owned()),
-                (
-                    "DrbdOptions/Resource/on-no-quorum".to_owned(),
-                    "io-error".to_owned(),
-                ),
-                (WRITE_RATE_PROP.to_owned(), r.write_kib_per_sec.to_string()),
-            ]),
-        });
-        let placements = r
-            .diskful
-            .iter()
-            .map(|&h| (h, ReplicaKind::Diskful))
-            .chain(r.diskless.iter().map(|&h| (h, ReplicaKind::Diskless)))
-            .chain(r.tiebreaker.iter().map(|&h| (h, ReplicaKind::TieBreaker)));
-        for (h, kind) in placements {
-            let node = hosts[h].name.clone();
-            if kind == ReplicaKind::Diskful
-                && let Some(pool) = state.nodes[h]
-                    .storage_pools
-                    .iter_mut()
-                    .find(|p| p.name == STORAGE_POOL)
-            {
-                pool.free_capacity = pool.free_capacity.saturating_sub(size_kib);
+            uuid: derived_uuid("resource", &format!("{}/{node}", r.name)),
+            node,
+            kind,
+            disk_state: if kind == ReplicaKind::Diskful {
+                "UpToDate"
+            } else {
+                "Diskless"
             }
-            state.resources.push(Resource {
-                name: r.name.clone(),
-                uuid: derived_uuid("resource", &format!("{}/{node}", r.name)),
-                node,
-                kind,
-                disk_state: if kind == ReplicaKind::Diskful {
-                    "UpToDate"
-                } else {
-                    "Diskless"
-                }
-                .into(),
-                sync_until: None,
-                out_of_sync_kib: 0,
-                sync_stalled: false,
-            });
-        }
-    }
-
-    for vm in &scenario.vms {
-        state.vms.push(Vm {
-            uuid: derived_uuid("vm", &vm.name),
-            name: vm.name.clone(),
-            memory: (vm.memory_gib * GIB as f64) as u64,
-            power: VmPower::Running,
-            resident_on: Some(state.hosts[vm.home].uuid.clone()),
-            migrating: None,
-            resources: vm.resources.clone(),
+            .into(),
+            sync_until: None,
+            out_of_sync_kib: 0,
+            sync_stalled: false,
         });
     }
+}
 
-    dynamics::settle(&mut state);
-    Ok(state)
+/// A guest VM of the scenario, running on its home host.
+fn guest(vm: &VmSpec, home: String) -> Vm {
+    Vm {
+        uuid: derived_uuid("vm", &vm.name),
+        name: vm.name.clone(),
+        memory: (vm.memory_gib * GIB as f64) as u64,
+        power: VmPower::Running,
+        resident_on: Some(home),
+        migrating: None,
+        resources: vm.resources.clone(),
+    }
 }

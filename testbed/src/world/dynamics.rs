@@ -7,26 +7,21 @@
 //! starts and ends between two requests is still seen and recorded. [`settle`] re-evaluates
 //! at the current time after a change (an API call, a fault).
 //!
-//! DRBD as modelled here: every replica (diskful, diskless, tie-breaker) is a quorum voter;
-//! a resource has quorum while a strict majority of its replicas is *present*: its host up
-//! with the DRBD module loaded, and the resources brought up by the satellite since the host
-//! booted (`Host::drbd_adjusted`: set when the node is first ONLINE after a boot; a satellite
+//! DRBD as modelled here ([`super::replication`] has the rules for presence and quorum): a
+//! host's resources come up when its satellite is first ONLINE after a boot; a satellite
 //! stopped, restarted or at another version than the controller afterwards does not take
-//! DRBD down, as DRBD lives in the kernel). Writes go on only with quorum; a
-//! diskful replica that is away meanwhile falls behind by the resource's write rate and
-//! resyncs from an UpToDate peer when it is back, for `resync_base_secs` plus
-//! `resync_secs_per_gib` per GiB it missed.
+//! DRBD down, as DRBD lives in the kernel. A diskful replica that is away while writes go on
+//! falls behind by the resource's write rate and resyncs from an UpToDate peer when it is
+//! back, for `resync_base_secs` plus `resync_secs_per_gib` per GiB it missed.
 //!
-//! Time is accounted on the way ([`Accounting`]): while the clock advances, the simulated
-//! seconds during which a reboot, a migration, a resync or a controller failover was in
-//! progress (the union of their intervals), and those during which host-side work ran
-//! ([`host_work_started`] / [`host_work_ended`], around `host.call_plugin`); every interval
-//! is logged, and each host's maintenance windows (disabled → enabled) are kept.
+//! Time is accounted on the way ([`super::accounting`]).
 
 use std::collections::BTreeMap;
 
-use super::boot;
+use super::accounting::{self, in_window};
 use super::model::*;
+use super::power_on;
+use super::replication::{connection_status, drbd_serving, host_by_name, write_rate, writes_go_on};
 use super::scenario::PERSISTENT_DATABASE;
 use super::violations;
 
@@ -73,7 +68,7 @@ pub fn settle(state: &mut State) {
     adjust_drbd(state);
     update_replicas(state);
     violations::evaluate(state);
-    account(state);
+    accounting::account(state);
 }
 
 /// A host's DRBD resources come up when its satellite first reaches the controller after a
@@ -91,11 +86,6 @@ fn adjust_drbd(state: &mut State) {
             host.drbd_adjusted = true;
         }
     }
-}
-
-/// Whether the host's DRBD takes part in replication now (see the module documentation).
-pub fn drbd_serving(host: &Host) -> bool {
-    host.power == Power::Up && host.drbd_loaded && host.drbd_adjusted
 }
 
 /// The earliest pending timed event, if any.
@@ -153,12 +143,12 @@ fn apply_due(state: &mut State) {
             continue;
         }
         let no_satellite = take_armed(&mut state.faults.no_satellite, &uuid);
-        boot::boot(&mut state.hosts[i], no_satellite);
+        power_on::boot(&mut state.hosts[i], no_satellite);
         if state.hosts[i].satellite_running && take_armed(&mut state.faults.satellite_refuses, &uuid) {
             tracing::info!(host = %state.hosts[i].name, "satellite refuses the controller's version (fault)");
             state.hosts[i].refuses_controller = true;
         }
-        boot::stamp_boot_time(&mut state.hosts[i], now);
+        power_on::stamp_boot_time(&mut state.hosts[i], now);
         // xapi's auto-enable at boot does not end the host's maintenance window.
         let name = &state.hosts[i].name;
         let acc = &mut state.accounting;
@@ -228,7 +218,7 @@ pub fn take_armed(list: &mut Vec<String>, uuid: &str) -> bool {
 fn integrate(state: &mut State, to: SimTime) {
     let dt = to - state.now;
     if dt > 0.0 {
-        account_time(state, dt);
+        accounting::account_time(state, dt);
         let rates: BTreeMap<String, f64> = state
             .resource_definitions
             .iter()
@@ -258,117 +248,6 @@ fn integrate(state: &mut State, to: SimTime) {
         }
     }
     state.now = state.now.max(to);
-}
-
-/// KiB/s the resource's users write (a resource definition property, set from the scenario).
-pub fn write_rate(rd: &ResourceDefinition) -> f64 {
-    rd.props
-        .get(WRITE_RATE_PROP)
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        .max(0.0)
-}
-
-/// Where the scenario's per-resource write rate is kept (testbed-only, namespaced so no
-/// LINSTOR tool mistakes it for one of its own).
-pub const WRITE_RATE_PROP: &str = "Aux/testbed/write-kib-per-sec";
-
-/// Writes happen while the resource has quorum and an UpToDate replica is present.
-fn writes_go_on(state: &State, resource: &str) -> bool {
-    has_quorum(state, resource)
-        && state
-            .resources
-            .iter()
-            .any(|r| r.name == resource && r.disk_state == "UpToDate" && is_present(state, r))
-}
-
-fn is_present(state: &State, r: &Resource) -> bool {
-    state.replica_dynamics.get(&r.uuid).is_some_and(|d| d.present)
-}
-
-/// Whether the resource has quorum: a strict majority of its replicas present.
-pub fn has_quorum(state: &State, resource: &str) -> bool {
-    let (total, present) = state
-        .resources
-        .iter()
-        .filter(|r| r.name == resource)
-        .fold((0, 0), |(t, p), r| (t + 1, p + usize::from(is_present(state, r))));
-    total > 0 && present * 2 > total
-}
-
-fn host_by_name<'a>(state: &'a State, name: &str) -> Option<&'a Host> {
-    state.hosts.iter().find(|h| h.name == name)
-}
-
-/// LINSTOR's `connection_status` of a node: ONLINE only when its host is up with the
-/// satellite running at the controller's version.
-pub fn connection_status(state: &State, node_name: &str) -> &'static str {
-    let Some(host) = host_by_name(state, node_name) else {
-        // A node with no host behind it: nothing answers at its address.
-        return "OFFLINE";
-    };
-    if host.power != Power::Up || !host.satellite_running {
-        return "OFFLINE";
-    }
-    match &host.satellite_version {
-        None => "OFFLINE",
-        Some(_) if host.refuses_controller => "VERSION_MISMATCH",
-        Some(v) if *v != state.controller.version => "VERSION_MISMATCH",
-        Some(_) => "ONLINE",
-    }
-}
-
-/// What the node's satellite reports it cannot do, layer → reasons (LINSTOR's
-/// `unsupported_layers`): DRBD without a module for the running kernel.
-pub fn unsupported_layers(state: &State, node_name: &str) -> BTreeMap<String, Vec<String>> {
-    let mut layers = BTreeMap::new();
-    if let Some(host) = host_by_name(state, node_name)
-        && connection_status(state, node_name) == "ONLINE"
-        && !host.drbd_loaded
-    {
-        let kernel = host.booted_kernel.as_deref().unwrap_or("unknown");
-        layers.insert(
-            "DRBD".to_owned(),
-            vec![format!(
-                "DRBD kernel module not loaded for kernel {kernel}: no drbd.ko under /lib/modules/{kernel}"
-            )],
-        );
-    }
-    layers
-}
-
-/// DRBD's replication state of `res` towards `peer` (both replicas of one resource), as
-/// `drbdsetup status` / LINSTOR's `replication_states` show it.
-pub fn replication_state(state: &State, res: &Resource, peer: &Resource) -> &'static str {
-    if !is_present(state, res) || !is_present(state, peer) {
-        return "Off";
-    }
-    let syncing = |r: &Resource| r.sync_until.is_some();
-    if syncing(res) && peer.disk_state == "UpToDate" {
-        return if res.sync_stalled {
-            "PausedSyncT"
-        } else {
-            "SyncTarget"
-        };
-    }
-    if syncing(peer) && res.disk_state == "UpToDate" {
-        return if peer.sync_stalled {
-            "PausedSyncS"
-        } else {
-            "SyncSource"
-        };
-    }
-    "Established"
-}
-
-/// How far the replica's running resync is, in percent (None when it is not resyncing).
-pub fn sync_done_percent(state: &State, res: &Resource) -> Option<f64> {
-    res.sync_until?;
-    let d = state.replica_dynamics.get(&res.uuid)?;
-    if d.sync_total_kib == 0 {
-        return Some(0.0);
-    }
-    Some(100.0 * (1.0 - res.out_of_sync_kib as f64 / d.sync_total_kib as f64))
 }
 
 /// drbd-reactor promotes the controller's database on another host when the controller's
@@ -410,7 +289,7 @@ fn move_controller_if_its_host_is_away(state: &mut State) {
 /// The `linstor-controller` installed in `root`: what a controller started there runs. None
 /// (keep the version it had) when it is not installed or rpm cannot tell, which is logged.
 pub fn controller_version_in(root: &std::path::Path) -> Option<String> {
-    match boot::installed_version(root, "linstor-controller") {
+    match power_on::installed_version(root, "linstor-controller") {
         Ok(Some(version)) => Some(version),
         Ok(None) => {
             tracing::warn!(
@@ -491,17 +370,7 @@ fn update_replicas(state: &mut State) {
     }
     // Present replicas: diskless ones are Diskless; diskful ones are UpToDate unless they
     // missed writes, in which case they resync from a present UpToDate peer (or wait for one).
-    let names: Vec<String> = state
-        .resource_definitions
-        .iter()
-        .map(|rd| rd.name.clone())
-        .collect();
-    let mut names = names;
-    for r in &state.resources {
-        if !names.contains(&r.name) {
-            names.push(r.name.clone());
-        }
-    }
+    let names: Vec<String> = state.resource_names().into_iter().map(str::to_owned).collect();
     for name in names {
         let per_gib = state.params.resync_secs_per_gib;
         let base = state.params.resync_base_secs;
@@ -554,189 +423,5 @@ fn update_replicas(state: &mut State) {
                 }
             }
         }
-    }
-}
-
-/// Kinds of scenario activity (see [`Accounting`]).
-pub const REBOOT: &str = "reboot";
-pub const MIGRATION: &str = "migration";
-pub const RESYNC: &str = "resync";
-pub const CONTROLLER_FAILOVER: &str = "controller_failover";
-/// Host-side work: a `host.call_plugin` running.
-pub const HOST_WORK: &str = "host_work";
-
-/// The scenario activities in progress now, as (kind, subject, detail): hosts rebooting, VMs
-/// migrating, replicas resyncing (not a stalled resync: a fault, not progress), the
-/// controller not answering while it fails over.
-fn activities_now(state: &State) -> Vec<(&'static str, String, String)> {
-    let host_name = |uuid: &str| {
-        state
-            .hosts
-            .iter()
-            .find(|h| h.uuid == uuid)
-            .map_or_else(|| uuid.to_owned(), |h| h.name.clone())
-    };
-    let mut now = Vec::new();
-    for h in &state.hosts {
-        if matches!(h.power, Power::Rebooting { .. }) {
-            now.push((REBOOT, h.name.clone(), String::new()));
-        }
-    }
-    for vm in &state.vms {
-        if let Some((to, _)) = &vm.migrating {
-            let from = vm.resident_on.as_deref().map(host_name).unwrap_or_default();
-            now.push((MIGRATION, vm.name.clone(), format!("{from}→{}", host_name(to))));
-        }
-    }
-    for r in &state.resources {
-        if r.sync_until.is_some() && !r.sync_stalled {
-            let kib = state
-                .replica_dynamics
-                .get(&r.uuid)
-                .map_or(0, |d| d.sync_total_kib);
-            now.push((RESYNC, format!("{}@{}", r.name, r.node), format!("{kib} KiB")));
-        }
-    }
-    if state.controller.refuse_until.is_some_and(|t| t > state.now) {
-        now.push((CONTROLLER_FAILOVER, state.controller.host.clone(), String::new()));
-    }
-    now
-}
-
-/// The kinds of scenario activity in progress now (without building the list).
-fn kinds_now(state: &State) -> Vec<&'static str> {
-    let mut kinds = Vec::new();
-    if state
-        .hosts
-        .iter()
-        .any(|h| matches!(h.power, Power::Rebooting { .. }))
-    {
-        kinds.push(REBOOT);
-    }
-    if state.vms.iter().any(|vm| vm.migrating.is_some()) {
-        kinds.push(MIGRATION);
-    }
-    if state
-        .resources
-        .iter()
-        .any(|r| r.sync_until.is_some() && !r.sync_stalled)
-    {
-        kinds.push(RESYNC);
-    }
-    if state.controller.refuse_until.is_some_and(|t| t > state.now) {
-        kinds.push(CONTROLLER_FAILOVER);
-    }
-    kinds
-}
-
-/// Adds `dt` simulated seconds from `state.now` on to the accounting, as the activities
-/// and host-side calls in progress now (nothing changes between two events).
-fn account_time(state: &mut State, dt: f64) {
-    let kinds = kinds_now(state);
-    let acc = &mut state.accounting;
-    let working = !acc.calls_running.is_empty();
-    if !kinds.is_empty() {
-        acc.busy_secs += dt;
-    }
-    for kind in &kinds {
-        *acc.busy_secs_by_kind.entry((*kind).to_owned()).or_default() += dt;
-    }
-    if working {
-        acc.host_work_secs += dt;
-    }
-    if working || !kinds.is_empty() {
-        acc.busy_or_host_work_secs += dt;
-    }
-}
-
-fn in_window(acc: &Accounting, host: &str) -> bool {
-    acc.windows
-        .get(host)
-        .and_then(|w| w.last())
-        .is_some_and(|w| w.enabled_at.is_none())
-}
-
-/// The activity log and the hosts' maintenance windows, brought up to `state.now`: an
-/// activity that ended is closed, one that started is opened; a host disabled opens a
-/// window, a host enabled (other than by its boot) closes it.
-fn account(state: &mut State) {
-    let now = state.now;
-    let current = activities_now(state);
-    let acc = &mut state.accounting;
-    for a in acc
-        .activities
-        .iter_mut()
-        .filter(|a| a.to.is_none() && a.kind != HOST_WORK)
-    {
-        if !current.iter().any(|(k, s, _)| *k == a.kind && *s == a.subject) {
-            a.to = Some(now);
-        }
-    }
-    for (kind, subject, detail) in current {
-        let open = acc
-            .activities
-            .iter()
-            .rev()
-            .any(|a| a.to.is_none() && a.kind == kind && a.subject == subject);
-        if !open {
-            acc.activities.push(Activity {
-                kind: kind.to_owned(),
-                subject,
-                detail,
-                from: now,
-                to: None,
-            });
-        }
-    }
-    for host in &state.hosts {
-        let open = in_window(acc, &host.name);
-        if !host.enabled {
-            acc.auto_enabled.retain(|n| *n != host.name);
-            if !open {
-                acc.windows.entry(host.name.clone()).or_default().push(Window {
-                    disabled_at: now,
-                    enabled_at: None,
-                });
-            }
-        } else if open
-            && !acc.auto_enabled.contains(&host.name)
-            && let Some(w) = acc.windows.get_mut(&host.name).and_then(|w| w.last_mut())
-        {
-            w.enabled_at = Some(now);
-        }
-    }
-}
-
-/// Host-side work starts on the host `host_uuid` (`what`: the plugin and function); returns
-/// the id [`host_work_ended`] takes.
-pub fn host_work_started(state: &mut State, host_uuid: &str, what: &str) -> u64 {
-    let subject = state
-        .hosts
-        .iter()
-        .find(|h| h.uuid == host_uuid)
-        .map_or_else(|| host_uuid.to_owned(), |h| h.name.clone());
-    let now = state.now;
-    let acc = &mut state.accounting;
-    let id = acc.next_call;
-    acc.next_call += 1;
-    acc.activities.push(Activity {
-        kind: HOST_WORK.to_owned(),
-        subject,
-        detail: what.to_owned(),
-        from: now,
-        to: None,
-    });
-    acc.calls_running.insert(id, acc.activities.len() - 1);
-    id
-}
-
-/// The host-side work `id` is over.
-pub fn host_work_ended(state: &mut State, id: u64) {
-    let now = state.now;
-    let acc = &mut state.accounting;
-    if let Some(i) = acc.calls_running.remove(&id)
-        && let Some(a) = acc.activities.get_mut(i)
-    {
-        a.to = Some(now);
     }
 }

@@ -6,9 +6,9 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::World;
 use super::model::*;
 use super::ops::{XapiError, opaque_ref};
+use super::shared::World;
 
 /// A fault, as `testbed fault` and the control endpoint take it (JSON: `{"kind": ..., ...}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,226 +6,34 @@
 //! - [`model`]: the plain data both faces read and change;
 //! - [`scenario`]: the TOML that gives the pool's shape and durations;
 //! - [`build`]: a scenario plus host sysroots → the initial [`State`];
-//! - [`boot`]: what a host boots into, read from its sysroot;
+//! - [`shared`]: the [`World`] itself, the state behind one lock, and the simulated [`Clock`];
+//! - [`power_on`]: what a host boots into, read from its sysroot;
+//! - [`replication`]: what the state says of DRBD and LINSTOR now (presence, quorum,
+//!   connection and replication states);
 //! - [`dynamics`]: time passing (reboots, migrations, resync, quorum, eviction);
+//! - [`accounting`]: the time spent on scenario activities and host-side work;
 //! - [`violations`]: the intervals in which the pool was not healthy;
 //! - [`ops`]: XAPI operations with XAPI's checks and error codes;
 //! - [`services`]: `systemctl` of the LINSTOR services (XCP-ng's `service.py` plugin);
 //! - [`faults`]: what tests inject.
 
-pub mod boot;
+pub mod accounting;
 pub mod build;
 pub mod dynamics;
 pub mod faults;
 pub mod model;
 pub mod ops;
+pub mod power_on;
+pub mod replication;
 pub mod scenario;
 pub mod services;
+pub mod shared;
 pub mod violations;
 
-pub use dynamics::{connection_status, has_quorum, replication_state, sync_done_percent, unsupported_layers};
 pub use model::*;
 pub use ops::{XapiError, opaque_ref};
+pub use replication::{
+    connection_status, has_quorum, replication_state, sync_done_percent, unsupported_layers,
+};
 pub use scenario::Scenario;
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-
-/// Simulated time: `time_scale` simulated seconds pass per real second.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    started: Instant,
-    time_scale: f64,
-}
-
-impl Clock {
-    pub fn new(time_scale: f64) -> Clock {
-        Clock {
-            started: Instant::now(),
-            time_scale,
-        }
-    }
-
-    pub fn now(&self) -> SimTime {
-        self.started.elapsed().as_secs_f64() * self.time_scale
-    }
-
-    pub fn time_scale(&self) -> f64 {
-        self.time_scale
-    }
-
-    /// Real time until the simulated time `at`.
-    pub fn real_until(&self, at: SimTime) -> Duration {
-        Duration::from_secs_f64(((at - self.now()) / self.time_scale).max(0.0))
-    }
-}
-
-pub struct World {
-    state: Mutex<State>,
-    changed: Condvar,
-    pub clock: Clock,
-    /// Simulated seconds added to the clock by [`World::skip`] (f64 bits): tests jump over
-    /// a reboot instead of sleeping through it.
-    skipped: AtomicU64,
-}
-
-impl World {
-    pub fn new(state: State, clock: Clock) -> World {
-        World {
-            state: Mutex::new(state),
-            changed: Condvar::new(),
-            clock,
-            skipped: AtomicU64::new(0),
-        }
-    }
-
-    /// Simulated now: the clock plus whatever was skipped. Use this (not `clock.now()`).
-    pub fn now(&self) -> SimTime {
-        self.clock.now() + f64::from_bits(self.skipped.load(Ordering::SeqCst))
-    }
-
-    /// Real time until the simulated time `at` (zero if it has passed).
-    pub fn real_until(&self, at: SimTime) -> Duration {
-        Duration::from_secs_f64(((at - self.now()) / self.clock.time_scale).max(0.0))
-    }
-
-    /// Moves simulated time forward by `secs` at once; the timed events in between happen in
-    /// order, as if that time had passed.
-    pub fn skip(&self, secs: f64) {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bits = f64::from_bits(self.skipped.load(Ordering::SeqCst)) + secs.max(0.0);
-        self.skipped.store(bits.to_bits(), Ordering::SeqCst);
-        self.catch_up(&mut state);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic in one request handler must not take the whole simulation down with it.
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.catch_up(&mut state);
-        state
-    }
-
-    /// Applies the timed events up to now; wakes `event.from` waiters when any happened.
-    fn catch_up(&self, state: &mut State) {
-        if dynamics::advance(state, self.now()) {
-            state.generation += 1;
-            self.changed.notify_all();
-        }
-    }
-
-    /// Reads the state as of now.
-    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(&self.lock())
-    }
-
-    /// Changes the state: the consequences (replica states, quorum, violations) are worked
-    /// out at once, the generation is bumped and `event.from` waiters wake up.
-    pub fn change<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut state = self.lock();
-        let result = f(&mut state);
-        dynamics::settle(&mut state);
-        state.generation += 1;
-        self.changed.notify_all();
-        result
-    }
-
-    /// Something clients watch changed outside the state (XAPI's tasks): bumps the
-    /// generation and wakes `event.from` waiters, without touching the state.
-    pub fn touch(&self) {
-        let mut state = self.lock();
-        state.generation += 1;
-        self.changed.notify_all();
-    }
-
-    /// Waits (real time, at most `timeout`) until the generation passes `since`; returns the
-    /// generation then.
-    pub fn wait_change(&self, since: u64, timeout: Duration) -> u64 {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        while state.generation <= since {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            // Wake up when the next timed transition (a reboot ending) is due, so waiters
-            // see it at once, and at least every 50 ms.
-            let wait = self.next_wake(&state, deadline - now, Duration::from_millis(50));
-            state = self
-                .changed
-                .wait_timeout(state, wait)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-            self.catch_up(&mut state);
-        }
-        state.generation
-    }
-
-    /// Blocks the calling thread (real time) until `done(state)` holds or `timeout` passes;
-    /// returns whether it holds. For XAPI's synchronous calls that last simulated time.
-    pub fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&State) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        loop {
-            if done(&state) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            let wait = self.next_wake(&state, deadline - now, Duration::from_millis(20));
-            state = self
-                .changed
-                .wait_timeout(state, wait)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-            self.catch_up(&mut state);
-        }
-    }
-
-    /// How long a waiter sleeps (real time): until the next timed event is due (a hair
-    /// after, so it has come due when the waiter catches up), `left` at most, and at most
-    /// `every` (other threads' changes wake it through the condition variable anyway).
-    fn next_wake(&self, state: &State, left: Duration, every: Duration) -> Duration {
-        let mut wait = left.min(every);
-        if let Some(at) = dynamics::next_event(state) {
-            wait = wait.min(self.real_until(at) + Duration::from_micros(200));
-        }
-        wait
-    }
-
-    /// Host-side work on `host_uuid` (`what`: plugin and function) starts now; it is
-    /// accounted as running until the returned guard is dropped.
-    pub fn host_work(&self, host_uuid: &str, what: &str) -> HostWork<'_> {
-        let id = dynamics::host_work_started(&mut self.lock(), host_uuid, what);
-        HostWork { world: self, id }
-    }
-
-    /// Whether the LINSTOR controller refuses connections now (fault, or moving to another
-    /// host): the LINSTOR face drops connections while this holds.
-    pub fn controller_refusing(&self) -> bool {
-        self.read(|s| s.controller.refuse_until.is_some_and(|until| until > s.now))
-    }
-
-    /// Whether the pool master is live: a real XAPI does not answer while its host is away.
-    pub fn master_live(&self) -> bool {
-        self.read(|s| {
-            s.hosts
-                .iter()
-                .any(|h| h.uuid == s.pool.master && h.power == Power::Up)
-        })
-    }
-}
-
-/// Host-side work in progress (see [`World::host_work`]): it ends when this is dropped.
-pub struct HostWork<'a> {
-    world: &'a World,
-    id: u64,
-}
-
-impl Drop for HostWork<'_> {
-    fn drop(&mut self) {
-        dynamics::host_work_ended(&mut self.world.lock(), self.id);
-    }
-}
+pub use shared::{Clock, HostWork, World};

@@ -42,10 +42,27 @@ pub struct State {
     pub accounting: Accounting,
 }
 
+impl State {
+    /// Every resource's name: the definitions' in order, then those only replicas name.
+    pub fn resource_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .resource_definitions
+            .iter()
+            .map(|rd| rd.name.as_str())
+            .collect();
+        for r in &self.resources {
+            if !names.contains(&r.name.as_str()) {
+                names.push(&r.name);
+            }
+        }
+        names
+    }
+}
+
 /// Where simulated time went: the intervals in which the scenario's own activities ran
 /// (reboots, VM migrations, resyncs, the controller failing over), those in which host-side
 /// work ran (`host.call_plugin`: a host's agent running dnf, `service.py`), and each host's
-/// maintenance windows. Kept by the dynamics (`dynamics::account`), for benchmarks: the time
+/// maintenance windows. Kept by the dynamics (`accounting::account`), for benchmarks: the time
 /// a run took less the time anything unavoidable was in progress is the orchestrator's own.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Accounting {

@@ -10,8 +10,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::World;
 use super::model::*;
+use super::shared::World;
 
 /// An XAPI failure: `[code, params...]` on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +101,25 @@ fn power_name(p: VmPower) -> &'static str {
 
 /// Memory free on a host for one more VM: total less dom0's, less the VMs resident and
 /// arriving.
+/// Whether `host` can take a VM of `memory` bytes now: live, enabled, with the memory free
+/// (XAPI's checks, in its order).
+fn can_take(s: &State, host: &Host, memory: u64) -> Result<(), XapiError> {
+    if host.power != Power::Up {
+        return Err(XapiError::new(HOST_NOT_LIVE, vec![]));
+    }
+    if !host.enabled {
+        return Err(XapiError::new(HOST_DISABLED, vec![opaque_ref(&host.uuid)]));
+    }
+    let free = free_memory(s, &host.uuid);
+    if free < memory {
+        return Err(XapiError::new(
+            HOST_NOT_ENOUGH_FREE_MEMORY,
+            vec![memory.to_string(), free.to_string()],
+        ));
+    }
+    Ok(())
+}
+
 pub fn free_memory(state: &State, host_uuid: &str) -> u64 {
     let Some(host) = state.hosts.iter().find(|h| h.uuid == host_uuid) else {
         return 0;
@@ -300,20 +319,7 @@ impl World {
             if vm.resident_on.as_deref() == Some(host_uuid) {
                 return Ok(s.now);
             }
-            let host = &s.hosts[h];
-            if host.power != Power::Up {
-                return Err(XapiError::new(HOST_NOT_LIVE, vec![]));
-            }
-            if !host.enabled {
-                return Err(XapiError::new(HOST_DISABLED, vec![opaque_ref(host_uuid)]));
-            }
-            let free = free_memory(s, host_uuid);
-            if free < vm.memory {
-                return Err(XapiError::new(
-                    HOST_NOT_ENOUGH_FREE_MEMORY,
-                    vec![vm.memory.to_string(), free.to_string()],
-                ));
-            }
+            can_take(s, &s.hosts[h], vm.memory)?;
             let done = s.now + s.params.migration_secs;
             s.vms[v].migrating = Some((host_uuid.to_owned(), done));
             Ok(done)
@@ -443,20 +449,7 @@ impl World {
             let target = match host_uuid {
                 Some(h) => {
                     let i = host_index(s, h)?;
-                    let host = &s.hosts[i];
-                    if host.power != Power::Up {
-                        return Err(XapiError::new(HOST_NOT_LIVE, vec![]));
-                    }
-                    if !host.enabled {
-                        return Err(XapiError::new(HOST_DISABLED, vec![opaque_ref(h)]));
-                    }
-                    let free = free_memory(s, h);
-                    if free < memory {
-                        return Err(XapiError::new(
-                            HOST_NOT_ENOUGH_FREE_MEMORY,
-                            vec![memory.to_string(), free.to_string()],
-                        ));
-                    }
+                    can_take(s, &s.hosts[i], memory)?;
                     h.to_owned()
                 }
                 None => s

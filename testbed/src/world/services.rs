@@ -14,11 +14,11 @@
 
 use std::fmt;
 
-use super::World;
-use super::boot;
 use super::dynamics::controller_version_in;
 use super::model::Power;
 use super::ops::{HOST_OFFLINE, XapiError, opaque_ref};
+use super::power_on;
+use super::shared::World;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceCommand {
@@ -117,7 +117,7 @@ impl World {
         };
         // rpm outside the world's lock: it takes a while, and nothing else waits on it.
         let version = if starts {
-            boot::installed_version(root, "linstor-satellite").unwrap_or_else(|e| {
+            power_on::installed_version(root, "linstor-satellite").unwrap_or_else(|e| {
                 tracing::warn!(root = %root.display(), "cannot query linstor-satellite: {e:#}");
                 None
             })

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use super::dynamics::has_quorum;
 use super::model::*;
+use super::replication::has_quorum;
 
 pub const QUORUM_LOST: &str = "quorum_lost";
 pub const NO_UPTODATE_REPLICA: &str = "no_uptodate_replica";

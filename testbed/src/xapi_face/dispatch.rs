@@ -9,13 +9,12 @@
 //! `task.destroy`, `host.get_servertime`) fails with xapi's
 //! `["Fault", "No async mode for this operation (rpc: M)"]`.
 
-use super::Xapi;
+use super::args::Args;
 use super::error::Failure;
+use super::face::Xapi;
 use super::methods;
-use super::records::{Class, opaque_ref, uuid_of_ref};
-use super::tasks;
+use super::records::{Class, opaque_ref};
 use super::value::Value;
-use std::collections::BTreeMap;
 
 /// The wire prefix of xapi's asynchronous calls.
 const ASYNC_PREFIX: &str = "Async.";
@@ -117,8 +116,8 @@ fn explicit(method: &str) -> Option<Spec> {
         ),
         // A field setter: no asynchronous mode.
         "network.set_MTU" => sync_only(&["session_id", "self", "value"], 0, methods::network_set_mtu),
-        "task.destroy" => sync_only(&["session_id", "self"], 0, tasks::task_destroy),
-        "task.cancel" => fixed(&["session_id", "task"], 0, tasks::task_cancel),
+        "task.destroy" => sync_only(&["session_id", "self"], 0, methods::task_destroy),
+        "task.cancel" => fixed(&["session_id", "task"], 0, methods::task_cancel),
         "event.from" => sync_only(
             &["session_id", "classes", "token", "timeout"],
             0,
@@ -164,73 +163,6 @@ fn generic(xapi: &Xapi, method: &str) -> Option<Spec> {
                 .then(|| one(Route::GetField(class, field.to_string())))?
         }
     })
-}
-
-/// Positional parameters with their names, for typed access and XAPI's type errors.
-pub(super) struct Args<'a> {
-    names: &'static [&'static str],
-    values: &'a [Value],
-    /// The caller's session reference (empty for login).
-    pub session: String,
-}
-
-impl<'a> Args<'a> {
-    fn value(&self, i: usize) -> Option<&'a Value> {
-        self.values.get(i)
-    }
-
-    fn type_error(&self, i: usize) -> Failure {
-        Failure::field_type_error(self.names.get(i).copied().unwrap_or("?"))
-    }
-
-    pub fn present(&self, i: usize) -> bool {
-        self.values.get(i).is_some_and(|v| *v != Value::Nil)
-    }
-
-    pub fn str(&self, i: usize) -> Result<&'a str, Failure> {
-        self.value(i)
-            .and_then(Value::as_str)
-            .ok_or_else(|| self.type_error(i))
-    }
-
-    pub fn int(&self, i: usize) -> Result<i64, Failure> {
-        self.value(i)
-            .and_then(Value::as_int)
-            .ok_or_else(|| self.type_error(i))
-    }
-
-    pub fn float(&self, i: usize) -> Result<f64, Failure> {
-        self.value(i)
-            .and_then(Value::as_float)
-            .ok_or_else(|| self.type_error(i))
-    }
-
-    pub fn bool(&self, i: usize) -> Result<bool, Failure> {
-        self.value(i)
-            .and_then(Value::as_bool)
-            .ok_or_else(|| self.type_error(i))
-    }
-
-    pub fn strings(&self, i: usize) -> Result<Vec<String>, Failure> {
-        self.value(i)
-            .and_then(Value::as_strings)
-            .ok_or_else(|| self.type_error(i))
-    }
-
-    pub fn string_map(&self, i: usize) -> Result<BTreeMap<String, String>, Failure> {
-        self.value(i)
-            .and_then(Value::as_string_map)
-            .ok_or_else(|| self.type_error(i))
-    }
-
-    /// The UUID of the object a reference parameter names; `HANDLE_INVALID` if there is none.
-    pub fn object(&self, xapi: &Xapi, i: usize, class: Class) -> Result<String, Failure> {
-        let reference = self.str(i)?;
-        uuid_of_ref(reference)
-            .filter(|uuid| xapi.exists(class, uuid))
-            .map(str::to_string)
-            .ok_or_else(|| Failure::handle_invalid(class.api_name(), reference))
-    }
 }
 
 impl Xapi {

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::world::XapiError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub code: String,
@@ -85,3 +87,13 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// The world's XAPI errors (`world::ops` owns XAPI's checks) go on the wire as they are.
+impl From<XapiError> for Failure {
+    fn from(e: XapiError) -> Failure {
+        Failure {
+            code: e.code,
+            params: e.params,
+        }
+    }
+}

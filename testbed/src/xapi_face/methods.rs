@@ -2,26 +2,17 @@
 //! (`world::ops`: XAPI's preconditions and errors live there); this file resolves references,
 //! checks parameters and shapes results.
 
-use super::Xapi;
-use super::dispatch::Args;
+use super::args::Args;
 use super::error::Failure;
 use super::events::{self, Subscription};
+use super::face::Xapi;
 use super::plugin;
 use super::records::{Class, format_datetime, opaque_ref};
 use super::service_plugin;
 use super::value::Value;
-use crate::world::{Power, XapiError};
+use crate::world::Power;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-
-impl From<XapiError> for Failure {
-    fn from(e: XapiError) -> Failure {
-        Failure {
-            code: e.code,
-            params: e.params,
-        }
-    }
-}
 
 fn void() -> Result<Value, Failure> {
     // XAPI's `void` is an empty string on the wire.
@@ -301,4 +292,18 @@ pub(super) fn event_from(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure>
         }
         xapi.world.wait_change(generation, left);
     }
+}
+
+/// `task.destroy(self)`.
+pub(super) fn task_destroy(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure> {
+    let task = args.object(xapi, 1, Class::Task)?;
+    xapi.destroy_task(&task)?;
+    void()
+}
+
+/// `task.cancel(task)`.
+pub(super) fn task_cancel(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure> {
+    let task = args.object(xapi, 1, Class::Task)?;
+    xapi.cancel_task(&task, &args.session)?;
+    void()
 }

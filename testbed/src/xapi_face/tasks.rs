@@ -9,8 +9,6 @@
 //! the world (`World::touch`) so `event.from` waiters wake, and reads them into its event
 //! log next to the world's objects.
 
-use super::Xapi;
-use super::dispatch::Args;
 use super::error::Failure;
 use super::records::{Class, NULL_REF, Obj, format_datetime, opaque_ref};
 use super::value::Value;
@@ -236,20 +234,6 @@ impl Tasks {
 /// Whether `name` is a field of the task record (for `task.get_<field>`).
 pub fn has_field(name: &str) -> bool {
     Task::new(0, "", "", 0.0).record("").get(name).is_some()
-}
-
-/// `task.destroy(self)`.
-pub(super) fn task_destroy(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure> {
-    let task = args.object(xapi, 1, Class::Task)?;
-    xapi.destroy_task(&task)?;
-    Ok(Value::str(""))
-}
-
-/// `task.cancel(task)`.
-pub(super) fn task_cancel(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure> {
-    let task = args.object(xapi, 1, Class::Task)?;
-    xapi.cancel_task(&task, &args.session)?;
-    Ok(Value::str(""))
 }
 
 fn handle_invalid(uuid: &str) -> Failure {

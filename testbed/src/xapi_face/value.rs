@@ -169,6 +169,6 @@ impl From<u32> for Value {
 #[macro_export]
 macro_rules! xapi_record {
     ($(($name:expr, $value:expr)),* $(,)?) => {
-        $crate::xapi_face::Value::Struct(vec![$(($name.to_string(), $crate::xapi_face::Value::from($value))),*])
+        $crate::xapi_face::value::Value::Struct(vec![$(($name.to_string(), $crate::xapi_face::value::Value::from($value))),*])
     };
 }

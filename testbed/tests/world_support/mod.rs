@@ -12,10 +12,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 use testbed::FixtureRepo;
-use testbed::pool::hosts::{self, BuiltHost, Provisioner};
+use testbed::simpool::hosts::{self, BuiltHost, Provisioner};
 use testbed::world::build::{HostSpec, initial_state, management_address};
 use testbed::world::scenario::Scenario;
-use testbed::world::{Clock, Credentials, Power, State, Violation, World};
+use testbed::world::{Clock, Credentials, Power, Resource, State, Violation, World};
 
 /// So slow that the real time a test takes is invisible (1 s real = 1 µs simulated).
 pub const FROZEN: f64 = 1e-6;
@@ -53,6 +53,33 @@ home = {vm_home}
 resources = ["r0"]
 "#
     )
+}
+
+/// `head` (durations, versions…) and one resource 2-of-3 (diskful on hosts 0 and 1,
+/// tie-breaker on 2), of the default size and write rate, used by one VM on host 0.
+pub fn r0_and_vm0(head: &str) -> String {
+    format!(
+        r#"{head}
+[[resources]]
+name = "r0"
+diskful = [0, 1]
+tiebreaker = [2]
+
+[[vms]]
+name = "vm0"
+home = 0
+resources = ["r0"]
+"#
+    )
+}
+
+/// `resource`'s replica on `node`.
+pub fn replica<'a>(state: &'a State, resource: &str, node: &str) -> &'a Resource {
+    state
+        .resources
+        .iter()
+        .find(|r| r.name == resource && r.node == node)
+        .expect("replica")
 }
 
 pub fn pool(n: usize, scenario: &str) -> Result<TestPool> {
@@ -117,13 +144,7 @@ impl TestPool {
     }
 
     pub fn disk_state(&self, resource: &str, node: &str) -> String {
-        self.world.read(|s| {
-            s.resources
-                .iter()
-                .find(|r| r.name == resource && r.node == node)
-                .map(|r| r.disk_state.clone())
-                .expect("replica")
-        })
+        self.world.read(|s| replica(s, resource, node).disk_state.clone())
     }
 
     pub fn power(&self, host: &str) -> Power {

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::world::{self, Activity, Faults, Power, ReplicaKind, State, Violation, VmPower, Window, World};
+use crate::world::{
+    self, Activity, Faults, Host, Pif, Power, ReplicaKind, State, Violation, VmPower, Window, World,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -163,16 +165,6 @@ pub fn of_state(
             .find(|h| h.uuid == uuid)
             .map(|h| h.name.clone())
     };
-    let mut resource_names: Vec<&str> = state
-        .resource_definitions
-        .iter()
-        .map(|rd| rd.name.as_str())
-        .collect();
-    for r in &state.resources {
-        if !resource_names.contains(&r.name.as_str()) {
-            resource_names.push(&r.name);
-        }
-    }
     Status {
         clock: ClockStatus {
             now: state.now,
@@ -190,49 +182,7 @@ pub fn of_state(
         hosts: state
             .hosts
             .iter()
-            .map(|h| HostStatus {
-                name: h.name.clone(),
-                uuid: h.uuid.clone(),
-                live: h.power == Power::Up,
-                power: match h.power {
-                    Power::Up => "up",
-                    Power::Rebooting { .. } => "rebooting",
-                    Power::Down => "down",
-                }
-                .into(),
-                back_at: match h.power {
-                    Power::Rebooting { until } => Some(until),
-                    _ => None,
-                },
-                enabled: h.enabled,
-                booted_kernel: h.booted_kernel.clone(),
-                drbd_loaded: h.drbd_loaded,
-                satellite_version: h.satellite_version.clone(),
-                satellite_running: h.satellite_running,
-                boot_note: h.boot_note.clone(),
-                reboots: h.reboots,
-                config: h.config.clone(),
-                joining: h.joining,
-                packages: packages.get(&h.name).cloned().unwrap_or_default(),
-                pifs: state
-                    .pifs
-                    .iter()
-                    .filter(|p| p.host == h.uuid)
-                    .map(|p| PifStatus {
-                        device: p.device.clone(),
-                        management: p.management,
-                        ip_configuration_mode: p.ip_configuration_mode.clone(),
-                        ip: p.ip.clone(),
-                        netmask: p.netmask.clone(),
-                        mtu: state
-                            .networks
-                            .iter()
-                            .find(|n| n.uuid == p.network)
-                            .map_or(1500, |n| n.mtu),
-                    })
-                    .collect(),
-                maintenance_windows: state.accounting.windows.get(&h.name).cloned().unwrap_or_default(),
-            })
+            .map(|h| host_status(state, h, packages))
             .collect(),
         nodes: state
             .nodes
@@ -244,26 +194,10 @@ pub fn of_state(
                 unsupported_layers: world::unsupported_layers(state, &n.name),
             })
             .collect(),
-        resources: resource_names
+        resources: state
+            .resource_names()
             .into_iter()
-            .map(|name| ResourceStatus {
-                name: name.to_owned(),
-                quorum: world::has_quorum(state, name),
-                replicas: state
-                    .resources
-                    .iter()
-                    .filter(|r| r.name == name)
-                    .map(|r| ReplicaStatus {
-                        node: r.node.clone(),
-                        kind: r.kind,
-                        disk_state: r.disk_state.clone(),
-                        out_of_sync_kib: r.out_of_sync_kib,
-                        resync_done_percent: world::sync_done_percent(state, r),
-                        sync_until: r.sync_until,
-                        sync_stalled: r.sync_stalled,
-                    })
-                    .collect(),
-            })
+            .map(|name| resource_status(state, name))
             .collect(),
         vms: state
             .vms
@@ -288,6 +222,77 @@ pub fn of_state(
     }
 }
 
+fn host_status(state: &State, h: &Host, packages: &BTreeMap<String, BTreeMap<String, String>>) -> HostStatus {
+    HostStatus {
+        name: h.name.clone(),
+        uuid: h.uuid.clone(),
+        live: h.power == Power::Up,
+        power: match h.power {
+            Power::Up => "up",
+            Power::Rebooting { .. } => "rebooting",
+            Power::Down => "down",
+        }
+        .into(),
+        back_at: match h.power {
+            Power::Rebooting { until } => Some(until),
+            _ => None,
+        },
+        enabled: h.enabled,
+        booted_kernel: h.booted_kernel.clone(),
+        drbd_loaded: h.drbd_loaded,
+        satellite_version: h.satellite_version.clone(),
+        satellite_running: h.satellite_running,
+        boot_note: h.boot_note.clone(),
+        reboots: h.reboots,
+        config: h.config.clone(),
+        joining: h.joining,
+        packages: packages.get(&h.name).cloned().unwrap_or_default(),
+        pifs: state
+            .pifs
+            .iter()
+            .filter(|p| p.host == h.uuid)
+            .map(|p| pif_status(state, p))
+            .collect(),
+        maintenance_windows: state.accounting.windows.get(&h.name).cloned().unwrap_or_default(),
+    }
+}
+
+fn pif_status(state: &State, p: &Pif) -> PifStatus {
+    PifStatus {
+        device: p.device.clone(),
+        management: p.management,
+        ip_configuration_mode: p.ip_configuration_mode.clone(),
+        ip: p.ip.clone(),
+        netmask: p.netmask.clone(),
+        mtu: state
+            .networks
+            .iter()
+            .find(|n| n.uuid == p.network)
+            .map_or(1500, |n| n.mtu),
+    }
+}
+
+fn resource_status(state: &State, name: &str) -> ResourceStatus {
+    ResourceStatus {
+        name: name.to_owned(),
+        quorum: world::has_quorum(state, name),
+        replicas: state
+            .resources
+            .iter()
+            .filter(|r| r.name == name)
+            .map(|r| ReplicaStatus {
+                node: r.node.clone(),
+                kind: r.kind,
+                disk_state: r.disk_state.clone(),
+                out_of_sync_kib: r.out_of_sync_kib,
+                resync_done_percent: world::sync_done_percent(state, r),
+                sync_until: r.sync_until,
+                sync_stalled: r.sync_stalled,
+            })
+            .collect(),
+    }
+}
+
 /// The status of the world now, with every host's packages read from its sysroot (outside
 /// the world's lock: rpm takes a while). The world is as it was when asked (its clock
 /// included), not as it is after the rpm queries.
@@ -301,7 +306,7 @@ pub fn of_world(world: &World) -> Status {
     let packages = roots
         .into_iter()
         .map(|(name, root)| {
-            let installed = world::boot::installed_packages(&root).unwrap_or_else(|e| {
+            let installed = world::power_on::installed_packages(&root).unwrap_or_else(|e| {
                 tracing::warn!(host = %name, "cannot list packages: {e:#}");
                 BTreeMap::new()
             });

@@ -152,15 +152,7 @@ fn prepare_dir(dir: &Path) -> Result<()> {
             dir.display()
         );
     }
-    if dir.exists() {
-        let mut entries = std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-        if entries.next().is_some() {
-            bail!(
-                "{} is not empty; give `testbed up` a new or empty directory",
-                dir.display()
-            );
-        }
-    }
+    fsutil::ensure_empty(dir, "give `testbed up` a new or empty directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 

@@ -12,7 +12,7 @@
 //! <dir>/<name>/dnf/           dnf.conf and yum.repos.d/testbed.repo used to build it
 //! ```
 
-pub mod boot;
+pub mod bootloader;
 pub mod config;
 pub mod dnf;
 pub mod identity;
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-pub use boot::BootLoader;
+pub use bootloader::BootLoader;
 pub use config::AgentConfig;
 pub use dnf::{InstalledKernel, rpm_in};
 pub use identity::Identity;
@@ -106,7 +106,7 @@ pub fn build_host(
     let default_kernel =
         choose_default(&installed, opts.default_kernel.as_deref()).with_context(|| format!("host {name}"))?;
     let boot_loader = opts.boot_loader.resolve(&installed);
-    boot::write(&root, boot_loader, &installed, &default_kernel, &id)
+    bootloader::write(&root, boot_loader, &installed, &default_kernel, &id)
         .with_context(|| format!("host {name}: boot configuration"))?;
 
     let config = host_dir.join("agent.toml");

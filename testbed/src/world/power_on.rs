@@ -3,7 +3,7 @@
 //! that kernel, and which `linstor-satellite` is installed. Whatever the agent did to the
 //! sysroot before the reboot is what counts.
 //!
-//! Boot loader layouts (those `sysroot::boot` writes, as on real hosts):
+//! Boot loader layouts (those `sysroot::bootloader` writes, as on real hosts):
 //! - XCP-ng: `/boot/grub/grub.cfg`; entry `set default=N` boots `module2 /boot/vmlinuz-4.19-xen`,
 //!   a symlink to `vmlinuz-<uname>`.
 //! - EL/BLS: `/boot/grub2/grubenv` `saved_entry=<id>` (or `next_entry`, which wins once) names
@@ -296,10 +296,10 @@ mod tests {
                 format!("title x\nversion {uname}\nlinux /vmlinuz-{uname}\n"),
             )?;
         }
-        let env = crate::sysroot::boot::grubenv(&[("saved_entry", "m-4.18.0-553.el8_10.x86_64")])?;
+        let env = crate::sysroot::bootloader::grubenv(&[("saved_entry", "m-4.18.0-553.el8_10.x86_64")])?;
         fsutil::write(&root.join("boot/grub2/grubenv"), env)?;
         assert_eq!(default_kernel(root)?.0, "4.18.0-553.el8_10.x86_64");
-        let env = crate::sysroot::boot::grubenv(&[
+        let env = crate::sysroot::bootloader::grubenv(&[
             ("saved_entry", "m-4.18.0-553.el8_10.x86_64"),
             ("next_entry", "m-5.14.0-503.el9.x86_64"),
         ])?;

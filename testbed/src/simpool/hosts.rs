@@ -21,12 +21,12 @@ use crate::fixture::catalog::{
     KERNEL_XCPNG_38, KMOD_NAME, KMOD_XCPNG_9_2_11, KMOD_XCPNG_9_2_12, POOL_USERLAND,
 };
 use crate::fsutil;
-use crate::sysroot::{self, HostOptions, HostRoot, Identity, boot, dnf, identity};
+use crate::sysroot::{self, HostOptions, HostRoot, Identity, bootloader, dnf, identity};
 
 /// The agent binary's environment override.
 pub const AGENT_BIN_ENV: &str = "LINSTOR_AGENT_BIN";
 const TEMPLATE: &str = "template";
-/// A host's agent configuration, relative to its root (DESIGN.md §4's default).
+/// A host's agent configuration, relative to its root (the agent's default `--config`).
 pub const AGENT_CONFIG: &str = "etc/linstor-agent/agent.toml";
 /// Where the project's XAPI plugin goes, relative to a host's root.
 pub const PLUGIN_PATH: &str = "etc/xapi.d/plugins/linstor-agent";
@@ -273,7 +273,7 @@ fn copy_template(template: &HostRoot, dir: &Path, name: &str) -> Result<BuiltHos
                 .with_context(|| format!("cannot remove {}", entries.display()))?;
         }
     }
-    boot::write(
+    bootloader::write(
         &root,
         template.boot_loader,
         &template.kernels,
