@@ -13,6 +13,7 @@ build: deps
 lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/check-module-cycles.py agent/src testbed/src
 
 test: lint
 	$(CARGO) build --workspace --bins
