@@ -75,7 +75,7 @@ fn under_root_files_are_written_once_and_dry_run_changes_nothing() {
     let config = dir.path().join("agent.toml");
     write(
         &config,
-        "[network]\nstorage_interface = \"eth1\"\nstorage_address = \"10.1.0.11/24\"\nmtu = 9000\n\
+        "[network]\nfirewall_sources = [\"storage\"]\nstorage_interface = \"eth1\"\nstorage_address = \"10.1.0.11/24\"\nmtu = 9000\n\
          [network.sysctl]\n\"net.core.rmem_max\" = \"33554432\"\n",
     );
 
@@ -107,9 +107,9 @@ fn under_root_files_are_written_once_and_dry_run_changes_nothing() {
     let ours: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].contains("-s 10.1.0.0/24"))
         .collect();
-    assert_eq!(ours.len(), 3, "{text}");
+    assert_eq!(ours.len(), 7, "{text}");
     assert!(ours.iter().all(|&i| i < reject), "{text}");
-    for port in ["3366", "3370", "7000:7999"] {
+    for port in ["3366", "3370", "3376", "3377", "8076", "8077", "7000:8000"] {
         assert!(text.contains(&format!(
             "-A RH-Firewall-1-INPUT -s 10.1.0.0/24 -p tcp -m conntrack --ctstate NEW -m tcp --dport {port} -j ACCEPT"
         )));
@@ -228,7 +228,8 @@ impl Pool {
         write(
             &config,
             &format!(
-                "[network]\nstorage_interface = \"eth1\"\nstorage_address = \"10.1.0.{}/24\"\nmtu = 9000\n\n\
+                "[network]\nfirewall_sources = [\"storage\", \"management\"]\nstorage_interface = \"eth1\"\n\
+                 storage_address = \"10.1.0.{}/24\"\nmtu = 9000\n\n\
                  [xapi]\nurl = \"{}\"\nusername = \"root\"\npassword_file = \"{}\"\n",
                 11 + i,
                 self.url,
@@ -461,7 +462,7 @@ fn live_in_a_namespace_sysctl_iptables_and_the_nic_are_applied() {
     write(
         &config,
         &format!(
-            "[network]\nstorage_interface = \"{dev_a}\"\nstorage_address = \"10.9.0.1/24\"\nmtu = 9000\n\
+            "[network]\nfirewall_sources = [\"storage\"]\nstorage_interface = \"{dev_a}\"\nstorage_address = \"10.9.0.1/24\"\nmtu = 9000\n\
              peers = [\"10.9.0.2\"]\n[network.sysctl]\n\"net.ipv4.linstor_agent_no_such_key\" = \"1\"\n"
         ),
     );
@@ -501,7 +502,7 @@ fn live_in_a_namespace_sysctl_iptables_and_the_nic_are_applied() {
     assert!(upper.join("modprobe.d/drbd-transport-tcp.conf").is_file());
     // The live rules are the file's rules.
     let file = std::fs::read_to_string(upper.join("sysconfig/iptables")).unwrap();
-    assert!(file.contains("--dport 7000:7999"), "{file}");
+    assert!(file.contains("--dport 7000:8000"), "{file}");
     let fresh = Netns::new("netc");
     let restored = fresh
         .command("iptables-restore")
@@ -513,7 +514,7 @@ fn live_in_a_namespace_sysctl_iptables_and_the_nic_are_applied() {
     assert_eq!(live, live_rules(&fresh));
     assert!(
         live.iter()
-            .any(|l| l.contains("-s 10.9.0.0/24") && l.contains("7000:7999")),
+            .any(|l| l.contains("-s 10.9.0.0/24") && l.contains("7000:8000")),
         "{live:?}"
     );
 
@@ -635,4 +636,104 @@ fn tls_with_a_ca_file_or_a_pinned_fingerprint() {
     assert!(err.contains("does not match the pinned"), "{err}");
     // Neither: the system's roots do not know this certificate.
     assert!(connect(base).is_err());
+}
+
+/// A stand-in for xapi's `firewall-port` plugin that behaves as the one XCP-ng ships (docs/xostor.md
+/// §2): the rule in its own `xapi-INPUT` chain (made on first use), then the rules saved.
+const FIREWALL_PORT: &str = r#"#!/bin/sh
+set -e
+[ "$1" = open ] || exit 2
+RULE="-p $3 -m conntrack --ctstate NEW -m $3 --dport $2 -j ACCEPT"
+iptables -C xapi-INPUT $RULE 2>/dev/null && exit 0
+if ! iptables -S xapi-INPUT >/dev/null 2>&1; then
+  iptables -N xapi-INPUT; iptables -A xapi-INPUT -j RETURN; iptables -I INPUT -j xapi-INPUT
+fi
+iptables -I xapi-INPUT $RULE
+iptables-save > /etc/sysconfig/iptables
+"#;
+
+#[test]
+fn live_with_xapis_firewall_port_plugin_the_ports_open_as_the_driver_opens_them() {
+    if !netns::available() {
+        eprintln!("skipped: cannot make network namespaces here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let upper = dir.path().join("etc-upper");
+    write(&upper.join("sysconfig/iptables"), XCPNG_IPTABLES);
+    let plugin = upper.join("xapi.d/plugins/firewall-port");
+    write(&plugin, FIREWALL_PORT);
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let a = Netns::new("netfw");
+    a.ok(&["iptables-restore", "/dev/null"]);
+    let config = dir.path().join("agent.toml");
+    write(&config, "[network]\n");
+
+    let (out, doc) = run_live(&a, &upper, &config, &["--dry-run"]);
+    assert!(out.status.success(), "{doc}");
+    let planned = changes_of(&doc, "firewall port");
+    assert_eq!(planned.len(), 7, "six LINSTOR ports and DRBD's range: {doc}");
+    assert!(
+        live_rules(&a).iter().all(|r| !r.contains("--dport")),
+        "a dry run opens nothing"
+    );
+
+    let (out, doc) = run_live(&a, &upper, &config, &[]);
+    assert!(out.status.success(), "{doc}");
+    let live = live_rules(&a);
+    for port in ["3366", "3370", "3376", "3377", "8076", "8077"] {
+        assert!(
+            live.iter()
+                .any(|r| r.starts_with("-A xapi-INPUT") && r.contains(&format!("--dport {port} "))),
+            "{port} through the plugin: {live:?}"
+        );
+    }
+    assert!(
+        live.iter()
+            .any(|r| r == "-A INPUT -p tcp -m tcp --dport 7000:8000 -j ACCEPT"),
+        "{live:?}"
+    );
+    assert!(
+        live.iter().all(|r| !r.contains(" -s ")),
+        "open to every source: {live:?}"
+    );
+    let saved = std::fs::read_to_string(upper.join("sysconfig/iptables")).unwrap();
+    assert!(
+        saved.contains("--dport 7000:8000"),
+        "the rules are saved: {saved}"
+    );
+
+    let (out, doc) = run_live(&a, &upper, &config, &[]);
+    assert!(out.status.success(), "{doc}");
+    assert!(
+        changes_of(&doc, "firewall port").is_empty(),
+        "a second run opens nothing: {doc}"
+    );
+}
+
+#[test]
+fn under_root_the_default_opens_the_ports_to_every_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let iptables = root.join("etc/sysconfig/iptables");
+    write(&iptables, XCPNG_IPTABLES);
+    let config = dir.path().join("agent.toml");
+    write(
+        &config,
+        "[network]\nstorage_interface = \"eth1\"\nstorage_address = \"10.1.0.11/24\"\n",
+    );
+    let (out, doc) = run_root(&root, &config, &[]);
+    assert!(out.status.success(), "{doc}");
+    let text = std::fs::read_to_string(&iptables).unwrap();
+    assert!(!text.contains(" -s "), "{text}");
+    assert!(text.contains("--dport 8077 -j ACCEPT"), "{text}");
+    assert!(doc["notes"].to_string().contains("open to every source"), "{doc}");
+
+    write(&config, "[network]\nfirewall_sources = [\"10.1.0.0/33\"]\n");
+    let (out, doc) = run_root(&root, &config, &[]);
+    assert_eq!(out.status.code(), Some(2), "{doc}");
+    assert!(
+        doc["error"]["message"].to_string().contains("firewall_sources"),
+        "{doc}"
+    );
 }

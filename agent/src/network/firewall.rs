@@ -1,22 +1,55 @@
-//! Firewall ports in XCP-ng's `/etc/sysconfig/iptables`: its own chain `RH-Firewall-1-INPUT`
-//! ends in a REJECT; the agent inserts its ACCEPT rules just before that REJECT, keeps every
-//! other line (comments included) where it was, and never adds a rule that is already there.
-//! Live (not under `--root`) the file is loaded with `iptables-restore`, as the iptables
-//! service does, unless the running rules already hold every wanted rule.
+//! The LINSTOR and DRBD ports, as Vates' driver opens them (docs/xostor.md §2), and the rules
+//! in XCP-ng's `/etc/sysconfig/iptables`: its own chain `RH-Firewall-1-INPUT` ends in a REJECT;
+//! the agent inserts its ACCEPT rules just before that REJECT, keeps every other line (comments
+//! included) where it was, and never adds a rule that is already there. `firewall_step` decides
+//! between this file and xapi's `firewall-port` plugin.
 
 use anyhow::{Result, bail};
 
 pub const PATH: &str = "/etc/sysconfig/iptables";
 pub const CHAIN: &str = "RH-Firewall-1-INPUT";
 
-/// The TCP ports to open: the satellite, the controller where it may run, the DRBD range.
-pub fn ports(tls: bool, controller: bool) -> Vec<String> {
-    let mut ports = vec![if tls { "3367" } else { "3366" }.to_string()];
-    if controller {
-        ports.push(if tls { "3371" } else { "3370" }.to_string());
+/// xapi's plugin that opens a port in its own `xapi-INPUT` chain and saves the rules.
+pub const PLUGIN: &str = "/etc/xapi.d/plugins/firewall-port";
+
+/// What the driver opens on every host (`LINSTOR_PORTS` of `linstor-manager`): the satellite
+/// 3366, the controller's REST API 3370, 3376 and 3377, and the HTTP-NBD servers of the HA
+/// statefile and redo log, 8076 and 8077.
+pub const LINSTOR_PORTS: [&str; 6] = ["3366", "3370", "3376", "3377", "8076", "8077"];
+/// The TLS ports of the satellite and the controller, opened too when the controller is
+/// spoken to over HTTPS.
+pub const TLS_PORTS: [&str; 2] = ["3367", "3371"];
+/// DRBD's range, one rule at the top of `INPUT` (the driver does not use the plugin for it).
+pub const DRBD_RANGE: &str = "7000:8000";
+
+/// The single TCP ports to open (the DRBD range is apart).
+pub fn linstor_ports(tls: bool) -> Vec<String> {
+    let mut ports: Vec<String> = LINSTOR_PORTS.iter().map(|p| p.to_string()).collect();
+    if tls {
+        ports.extend(TLS_PORTS.iter().map(|p| p.to_string()));
     }
-    ports.push("7000:7999".to_string());
     ports
+}
+
+/// Every port and range, for the rules file.
+pub fn ports(tls: bool) -> Vec<String> {
+    let mut ports = linstor_ports(tls);
+    ports.push(DRBD_RANGE.to_string());
+    ports
+}
+
+/// Whether the running rules (`iptables-save` text) accept new TCP connections to `port` from
+/// anywhere, in `INPUT` or a chain XCP-ng's `INPUT` jumps to.
+pub fn open_to_all(save_output: &str, port: &str) -> bool {
+    save_output.lines().map(normalise).any(|line| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let chain_ok =
+            words.len() > 1 && words[0] == "-A" && ["INPUT", "xapi-INPUT", CHAIN].contains(&words[1]);
+        chain_ok
+            && !words.contains(&"-s")
+            && words.windows(2).any(|w| w == ["--dport", port])
+            && words.windows(2).any(|w| w == ["-j", "ACCEPT"])
+    })
 }
 
 /// The rules, as `iptables-save` prints them (so the running rules can be compared).
@@ -155,6 +188,19 @@ mod tests {
         assert_eq!(added.len(), 1, "{added:?}");
         assert_eq!(third.matches("--dport 7000:7999").count(), 2);
         assert_eq!(third.matches("# linstor-agent").count(), 2);
+    }
+
+    #[test]
+    fn open_ports_are_read_from_the_running_rules() {
+        let save = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 7000:8000 -j ACCEPT\n\
+                    -A xapi-INPUT -p tcp -m conntrack --ctstate NEW -m tcp --dport 3366 -j ACCEPT\n\
+                    -A RH-Firewall-1-INPUT -s 10.0.0.0/24 -p tcp -m tcp --dport 3370 -j ACCEPT\nCOMMIT\n";
+        assert!(open_to_all(save, "3366"));
+        assert!(open_to_all(save, DRBD_RANGE));
+        assert!(!open_to_all(save, "3370"), "only from one network");
+        assert!(!open_to_all(save, "3376"));
+        assert_eq!(ports(false).len(), 7);
+        assert!(ports(true).contains(&"3371".to_string()));
     }
 
     #[test]

@@ -6,22 +6,21 @@
 //! (`sysctl -w`, `iptables-restore`, `ip`) are skipped under `--root` and reported as skipped.
 
 pub mod firewall;
+mod firewall_step;
 pub mod modprobe;
 pub mod nic;
 pub mod peers;
 pub mod sysctl;
 
 use crate::context::Context;
-use crate::exec;
 use crate::host::{Sysroot, inventory};
 use crate::report::ReportCore;
-use crate::settings::NetworkSettings;
+use crate::settings::{FirewallSource, NetworkSettings};
 use crate::xapi;
 use anyhow::{Context as _, Result};
 use nic::{Cidr, Wanted};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 /// One change, planned (`--dry-run`) or made.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -117,6 +116,37 @@ fn management_network(sysroot: &Sysroot, pifs: Option<&[xapi::Pif]>) -> Result<O
     Ok(nic::management_cidr(sysroot)?.map(|c| c.network()))
 }
 
+/// The networks `[network] firewall_sources` names (empty: every source, as the driver opens
+/// the ports). `management` unknown is an error: a restriction that cannot be built is not
+/// silently widened.
+fn firewall_sources(
+    sysroot: &Sysroot,
+    net: &NetworkSettings,
+    pifs: Option<&[xapi::Pif]>,
+) -> Result<Vec<String>> {
+    let mut sources: Vec<String> = Vec::new();
+    for source in &net.firewall_sources {
+        let network = match source {
+            FirewallSource::Network(cidr) => cidr.network(),
+            FirewallSource::Storage => match net.storage_address {
+                Some(a) => a.network(),
+                None => continue,
+            },
+            FirewallSource::Management => management_network(sysroot, pifs)?.ok_or_else(|| {
+                crate::error::UsageError(
+                    "[network] firewall_sources names \"management\", but the management network is \
+                     unknown here (no [xapi], no management interface address): list it as a CIDR"
+                        .into(),
+                )
+            })?,
+        };
+        if !sources.contains(&network) {
+            sources.push(network);
+        }
+    }
+    Ok(sources)
+}
+
 /// Runs the network step.
 pub fn run(ctx: &Context, options: Options) -> Result<NetworkReport> {
     let sysroot = &ctx.sysroot;
@@ -144,17 +174,8 @@ pub fn run(ctx: &Context, options: Options) -> Result<NetworkReport> {
     sysctl_step(sysroot, net, apply, &mut report)?;
     modprobe_step(sysroot, apply, &mut report)?;
 
-    // Firewall, from the storage and management networks.
-    let mut sources = Vec::new();
-    if let Some(a) = net.storage_address {
-        sources.push(a.network());
-    }
-    if let Some(m) = management_network(sysroot, host_pifs.as_deref())?
-        && !sources.contains(&m)
-    {
-        sources.push(m);
-    }
-    firewall_step(ctx, &sources, apply, &mut report)?;
+    let sources = firewall_sources(sysroot, net, host_pifs.as_deref())?;
+    firewall_step::firewall_step(ctx, &sources, apply, &mut report)?;
     nic_step(ctx, client.as_mut(), host_pifs.as_deref(), apply, &mut report)?;
 
     report.core.changed = apply && !report.changes.is_empty();
@@ -377,59 +398,6 @@ fn modprobe_step(sysroot: &Sysroot, apply: bool, report: &mut NetworkReport) -> 
         });
         if apply {
             write_file(&path, &text)?;
-        }
-    }
-    Ok(())
-}
-
-fn firewall_step(ctx: &Context, sources: &[String], apply: bool, report: &mut NetworkReport) -> Result<()> {
-    let sysroot = &ctx.sysroot;
-    let path = sysroot.path(firewall::PATH);
-    let Some(text) = read_optional(&path)? else {
-        report.core.notes.push(format!(
-            "no {} (where XCP-ng keeps its rules): firewall left alone; open TCP 3366/3367, 3370/3371 and 7000-7999 yourself",
-            firewall::PATH
-        ));
-        return Ok(());
-    };
-    if sources.is_empty() {
-        report.core.notes.push(
-            "no storage_address and no known management network: the ports are opened to every source".into(),
-        );
-    }
-    let controller = ctx.settings.controller.as_ref();
-    let may_run_controller = controller.is_none_or(|c| c.node_type == crate::settings::NodeType::Combined);
-    let tls = controller.is_some_and(|c| c.uses_tls());
-    let rules = firewall::wanted_rules(sources, &firewall::ports(tls, may_run_controller));
-    let (new_text, added) = firewall::insert(&text, &rules).with_context(|| path.display().to_string())?;
-    for rule in &added {
-        report.changes.push(Change {
-            what: "firewall rule".into(),
-            target: firewall::PATH.into(),
-            from: "absent".into(),
-            to: rule.clone(),
-        });
-    }
-    if apply && !added.is_empty() {
-        write_file(&path, &new_text)?;
-    }
-    if !sysroot.is_live() {
-        report
-            .core
-            .skipped
-            .push("iptables-restore (live-only, skipped under --root)".into());
-        return Ok(());
-    }
-    let save = exec::stdout(Command::new("iptables-save").args(["-t", "filter"]))?;
-    if !firewall::all_live(&save, &rules) {
-        report.changes.push(Change {
-            what: "firewall live".into(),
-            target: "iptables".into(),
-            from: "rules missing".into(),
-            to: format!("iptables-restore {}", firewall::PATH),
-        });
-        if apply {
-            exec::run_with_stdin_file(&mut Command::new("iptables-restore"), &path)?;
         }
     }
     Ok(())

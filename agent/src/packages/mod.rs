@@ -8,7 +8,9 @@ pub mod live;
 pub mod options;
 pub mod plan;
 mod prepare;
+pub mod profile;
 pub mod select;
+pub mod toolstack;
 
 use crate::context::Context;
 use crate::error::UsageError;
@@ -73,6 +75,10 @@ pub struct InstallReport {
     /// With `--save-pins`: the fragment written after the install.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_pins: Option<SavedPins>,
+    /// `restarted` or `skipped` when the install changed the SM driver configuration
+    /// (`toolstack`); absent when no restart was needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toolstack: Option<String>,
 }
 
 /// How `install` runs: `--pin`/`--only`, `--download-only`, `--save-pins`.
@@ -144,6 +150,7 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
         module: None,
         warnings: Vec::new(),
         saved_pins: None,
+        toolstack: None,
     };
     if report.plan.is_converged() {
         return Ok(report);
@@ -154,10 +161,13 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
         return Ok(report);
     }
     let installer = backend::Installer::new(ctx, &facts, &repository)?;
+    let sm_driver_before = toolstack::snapshot(&ctx.sysroot);
     installer.apply(&ctx.sysroot, changes)?;
     report.package_manager = Some(installer.name());
     report.core.changed = true;
     verify_installed(ctx, &report.plan)?;
+    report.toolstack =
+        toolstack::restart_if_needed(&ctx.sysroot, sm_driver_before.as_deref(), &mut report.core)?;
     settle_module(ctx, &facts, &mut report)?;
     Ok(report)
 }
@@ -295,6 +305,9 @@ pub fn render_install(report: &InstallReport) -> String {
     }
     for skipped in &report.core.skipped {
         out.push_str(&format!("skipped: {skipped}\n"));
+    }
+    for note in &report.core.notes {
+        out.push_str(&format!("note: {note}\n"));
     }
     for warning in &report.warnings {
         out.push_str(&format!("warning: {warning}\n"));

@@ -63,6 +63,7 @@ pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
         Files::Skip
     };
     let metadata = repository.metadata_with(&files)?;
+    let packages = super::profile::apply(&facts, &metadata, packages);
     let config_files = sources(ctx, options);
     let origin = select::Origin {
         config_files: &config_files,
@@ -172,7 +173,7 @@ fn select_userland(
         .userland
         .iter()
         .filter(|n| options.includes(n))
-        .map(|name| select::select_userland(metadata, name, packages.pin.get(name), origin))
+        .map(|name| select::select_userland(metadata, name, &packages.pin, origin))
         .collect()
 }
 
@@ -195,12 +196,7 @@ fn select_extra<'a>(
         let is_installed = installed.iter().any(|i| i.name == name);
         let in_repo = metadata.named(name).next().is_some();
         match (is_installed, in_repo) {
-            (true, true) => selected.push(select::select_userland(
-                metadata,
-                name,
-                packages.pin.get(name),
-                origin,
-            )?),
+            (true, true) => selected.push(select::select_userland(metadata, name, &packages.pin, origin)?),
             (true, false) => left_alone.push((
                 name,
                 "installed, but the repository has no package of this name: left as installed",

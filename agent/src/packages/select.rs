@@ -52,7 +52,7 @@ pub fn select(
     let modules = select_modules(metadata, config, kernels, origin)?;
     let mut userland = Vec::new();
     for name in &config.userland {
-        userland.push(select_userland(metadata, name, config.pin.get(name), origin)?);
+        userland.push(select_userland(metadata, name, &config.pin, origin)?);
     }
     Ok(Selection { modules, userland })
 }
@@ -130,9 +130,10 @@ pub fn select_modules(
 pub fn select_userland(
     metadata: &RepoMetadata,
     name: &str,
-    pin: Option<&String>,
+    pins: &std::collections::BTreeMap<String, String>,
     origin: &Origin,
 ) -> Result<RepoPackage> {
+    let pin = pins.get(name);
     let candidates: Vec<&RepoPackage> = metadata.named(name).filter(|p| installable_arch(p)).collect();
     if candidates.is_empty() {
         return Err(anyhow!(
@@ -141,10 +142,20 @@ pub fn select_userland(
             origin.config_files
         ));
     }
+    // Unpinned, the newest whose versioned requirements the other pins allow (Vates'
+    // `xcp-ng-linstor` 1.2-4 requires `linstor-satellite >= 1.29.2`: a host pinned at 1.29.0
+    // gets the meta-package that allows it).
     let chosen = candidates
         .iter()
         .filter(|p| pin.is_none_or(|pin| pin_matches(p, pin)))
-        .max_by(|a, b| compare_evr(&a.evr(), &b.evr()));
+        .filter(|p| pin.is_some() || allows_pins(p, pins))
+        .max_by(|a, b| compare_evr(&a.evr(), &b.evr()))
+        .or_else(|| {
+            candidates
+                .iter()
+                .filter(|p| pin.is_none_or(|pin| pin_matches(p, pin)))
+                .max_by(|a, b| compare_evr(&a.evr(), &b.evr()))
+        });
     match (chosen, pin) {
         (Some(pkg), _) => Ok((*pkg).clone()),
         (None, pin) => Err(UsageError(format!(
@@ -156,6 +167,27 @@ pub fn select_userland(
         ))
         .into()),
     }
+}
+
+/// Whether every versioned requirement of `pkg` on a pinned package holds at the pinned
+/// version (the version part of the pin; unpinned or unversioned requirements always do).
+fn allows_pins(pkg: &RepoPackage, pins: &std::collections::BTreeMap<String, String>) -> bool {
+    pkg.requires.iter().all(|dep| {
+        let (Some(flags), Some(wanted), Some(pin)) = (&dep.flags, &dep.version, pins.get(&dep.name)) else {
+            return true;
+        };
+        let pinned = pin.split_once(':').map_or(pin.as_str(), |(_, v)| v);
+        let pinned = pinned.split_once('-').map_or(pinned, |(v, _)| v);
+        let order = compare_versions(pinned, wanted);
+        match flags.as_str() {
+            "EQ" => order == Ordering::Equal,
+            "LT" => order == Ordering::Less,
+            "LE" => order != Ordering::Greater,
+            "GT" => order == Ordering::Greater,
+            "GE" => order != Ordering::Less,
+            _ => true,
+        }
+    })
 }
 
 /// x86_64 is the only architecture XCP-ng dom0 runs.

@@ -45,8 +45,9 @@ pub struct RepoConfig {
 pub struct PackagesConfig {
     #[serde(default = "default_kmod")]
     pub kmod: String,
-    #[serde(default = "default_userland")]
-    pub userland: Vec<String>,
+    /// None: the default for the host (see `packages::profile`).
+    #[serde(default)]
+    pub userland: Option<Vec<String>>,
     /// Package name → version (`9.2.11`, or `9.2.11-1` with a release).
     #[serde(default)]
     pub pin: BTreeMap<String, String>,
@@ -56,7 +57,7 @@ fn default_kmod() -> String {
     "kmod-drbd".into()
 }
 
-fn default_userland() -> Vec<String> {
+pub fn default_userland() -> Vec<String> {
     [
         "drbd-utils",
         "drbd-reactor",
@@ -71,7 +72,7 @@ impl Default for PackagesConfig {
     fn default() -> Self {
         PackagesConfig {
             kmod: default_kmod(),
-            userland: default_userland(),
+            userland: None,
             pin: BTreeMap::new(),
         }
     }
@@ -94,6 +95,10 @@ fn default_volume_group() -> String {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
+    /// Who may reach the LINSTOR and DRBD ports: `"storage"`, `"management"` (those networks)
+    /// or CIDRs. Empty: everyone, as Vates' driver opens them.
+    #[serde(default)]
+    pub firewall_sources: Vec<String>,
     pub storage_interface: Option<String>,
     pub storage_address: Option<String>,
     pub mtu: Option<u32>,

@@ -64,6 +64,9 @@ pub struct RepoSettings {
 pub struct PackagesSettings {
     pub kmod: String,
     pub userland: Vec<String>,
+    /// `userland` was written in the config (else it is the default, which the XCP-ng
+    /// profile may replace: `packages::profile`).
+    pub userland_explicit: bool,
     pub pin: BTreeMap<String, String>,
 }
 
@@ -72,7 +75,8 @@ impl Default for PackagesSettings {
         let input = input::PackagesConfig::default();
         PackagesSettings {
             kmod: input.kmod,
-            userland: input.userland,
+            userland: input::default_userland(),
+            userland_explicit: false,
             pin: input.pin,
         }
     }
@@ -108,9 +112,22 @@ impl StorageSettings {
     }
 }
 
+/// Who may reach the LINSTOR and DRBD ports (`[network] firewall_sources`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirewallSource {
+    /// The storage network (`storage_address`'s).
+    Storage,
+    /// The management network (from XAPI, or the inventory's management interface).
+    Management,
+    /// A network given as a CIDR.
+    Network(Cidr),
+}
+
 /// `[network]`: everything optional; the storage address and MTU checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkSettings {
+    /// Empty: the ports are open to every source (as Vates' driver opens them).
+    pub firewall_sources: Vec<FirewallSource>,
     pub storage_interface: Option<String>,
     pub storage_address: Option<Cidr>,
     pub mtu: Option<u32>,
@@ -214,7 +231,8 @@ impl Settings {
             repo: validate::repo(&config.repo, &files)?,
             packages: PackagesSettings {
                 kmod: config.packages.kmod,
-                userland: config.packages.userland,
+                userland_explicit: config.packages.userland.is_some(),
+                userland: config.packages.userland.unwrap_or_else(input::default_userland),
                 pin: config.packages.pin,
             },
             storage: validate::storage(config.storage, &files)?,
@@ -335,7 +353,10 @@ mod tests {
             "{:?}",
             loaded.config.packages.pin
         );
-        assert_eq!(loaded.config.packages.userland, ["drbd-utils"]);
+        assert_eq!(
+            loaded.config.packages.userland.as_deref(),
+            Some(&["drbd-utils".to_string()][..])
+        );
 
         // The fragment install --save-pins writes sorts last and wins per key.
         let pins = BTreeMap::from([

@@ -4,7 +4,8 @@
 
 use super::input;
 use super::{
-    ControllerSettings, DiskSettings, NetworkSettings, NodeType, RepoSettings, StorageSettings, XapiSettings,
+    ControllerSettings, DiskSettings, FirewallSource, NetworkSettings, NodeType, RepoSettings,
+    StorageSettings, XapiSettings,
 };
 use crate::cidr::Cidr;
 use crate::error::UsageError;
@@ -96,13 +97,40 @@ pub(super) fn network(input: input::NetworkConfig) -> Result<NetworkSettings> {
     if let Some(mtu) = input.mtu {
         check_mtu(mtu)?;
     }
+    let firewall_sources = input
+        .firewall_sources
+        .iter()
+        .map(|s| firewall_source(s))
+        .collect::<Result<Vec<_>>>()?;
+    if firewall_sources.contains(&FirewallSource::Storage) && storage_address.is_none() {
+        return Err(UsageError(
+            "[network] firewall_sources names \"storage\" but storage_address is not set: set it, or \
+             list the storage network as a CIDR"
+                .into(),
+        )
+        .into());
+    }
     Ok(NetworkSettings {
+        firewall_sources,
         storage_interface: input.storage_interface,
         storage_address,
         mtu: input.mtu,
         peers: input.peers,
         sysctl: input.sysctl,
     })
+}
+
+fn firewall_source(text: &str) -> Result<FirewallSource> {
+    match text.trim() {
+        "storage" => Ok(FirewallSource::Storage),
+        "management" => Ok(FirewallSource::Management),
+        other => Cidr::parse(other).map(FirewallSource::Network).map_err(|e| {
+            UsageError(format!(
+                "[network] firewall_sources: {e}; use \"storage\", \"management\" or a network such as \"10.0.0.0/24\""
+            ))
+            .into()
+        }),
+    }
 }
 
 /// `[controller]`: node type, address, client identity and URLs checked.
