@@ -62,7 +62,7 @@ impl OsRelease {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     /// The os-release of an XCP-ng 8.3 dom0.

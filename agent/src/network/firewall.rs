@@ -159,11 +159,8 @@ mod tests {
 
     #[test]
     fn rules_go_before_the_reject_and_everything_else_stays() {
-        let rules = wanted_rules(
-            &["10.0.0.0/24".into(), "192.168.1.0/24".into()],
-            &ports(false, true),
-        );
-        assert_eq!(rules.len(), 6);
+        let rules = wanted_rules(&["10.0.0.0/24".into(), "192.168.1.0/24".into()], &ports(false));
+        assert_eq!(rules.len(), 14);
         let (out, added) = insert(XCPNG, &rules).unwrap();
         assert_eq!(added, rules);
         let lines: Vec<&str> = out.lines().collect();
@@ -183,10 +180,10 @@ mod tests {
         assert!(added.is_empty());
         assert_eq!(again, out);
         // A new rule later goes before the REJECT too, once.
-        let more = wanted_rules(&["10.0.0.0/24".into()], &ports(true, false));
+        let more = wanted_rules(&["10.0.0.0/24".into()], &ports(true));
         let (third, added) = insert(&out, &more).unwrap();
-        assert_eq!(added.len(), 1, "{added:?}");
-        assert_eq!(third.matches("--dport 7000:7999").count(), 2);
+        assert_eq!(added.len(), 2, "the TLS ports: {added:?}");
+        assert_eq!(third.matches("--dport 7000:8000").count(), 2);
         assert_eq!(third.matches("# linstor-agent").count(), 2);
     }
 
@@ -207,7 +204,7 @@ mod tests {
     fn a_file_without_the_chain_is_refused() {
         let err = insert(
             "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n",
-            &wanted_rules(&[], &ports(false, false)),
+            &wanted_rules(&[], &ports(false)),
         )
         .unwrap_err();
         assert!(err.to_string().contains(CHAIN), "{err}");

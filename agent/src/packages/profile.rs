@@ -70,3 +70,118 @@ fn xcpng_userland(metadata: &RepoMetadata, kmod: &str) -> Vec<String> {
     }
     names
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::os_release::OsRelease;
+    use crate::repo::{Dependency, RepoPackage};
+
+    fn facts(os_release: &str) -> Facts {
+        Facts {
+            os: OsRelease::parse(os_release),
+            xcpng_version: None,
+            hostname: None,
+            running_kernel: None,
+            kernels: Vec::new(),
+            default_boot_kernel: None,
+            default_boot_source: String::new(),
+        }
+    }
+
+    fn package(name: &str, requires: &[&str]) -> RepoPackage {
+        RepoPackage {
+            name: name.into(),
+            epoch: 0,
+            version: "1".into(),
+            release: "1".into(),
+            arch: "noarch".into(),
+            location: String::new(),
+            sha256: String::new(),
+            size: 0,
+            provides: Vec::new(),
+            requires: requires
+                .iter()
+                .map(|r| Dependency {
+                    name: r.to_string(),
+                    flags: None,
+                    epoch: None,
+                    version: None,
+                    release: None,
+                })
+                .collect(),
+            files: Vec::new(),
+        }
+    }
+
+    fn metadata(with_meta: bool) -> RepoMetadata {
+        let mut packages: Vec<RepoPackage> = [
+            "drbd",
+            "drbd-reactor",
+            "http-nbd-transfer",
+            "linstor-client",
+            "linstor-controller",
+            "linstor-satellite",
+            "kmod-drbd",
+            RELEASE,
+        ]
+        .iter()
+        .map(|n| package(n, &[]))
+        .collect();
+        if with_meta {
+            packages.push(package(
+                META,
+                &[
+                    "drbd",
+                    "drbd-reactor",
+                    "http-nbd-transfer",
+                    "kmod-drbd",
+                    "linstor-client",
+                    "linstor-controller",
+                    "linstor-satellite",
+                    "/bin/sh",
+                ],
+            ));
+        }
+        RepoMetadata {
+            revision: "r".into(),
+            packages,
+        }
+    }
+
+    const EL: &str = "NAME=\"AlmaLinux\"\nID=\"almalinux\"\nVERSION_ID=\"9.4\"\n";
+
+    #[test]
+    fn xcp_ng_with_the_meta_package_gets_what_vates_installs() {
+        let xcp = facts(crate::host::os_release::tests::XCPNG_83);
+        let got = apply(&xcp, &metadata(true), PackagesSettings::default());
+        assert_eq!(
+            got.userland,
+            [
+                RELEASE,
+                META,
+                "drbd",
+                "drbd-reactor",
+                "http-nbd-transfer",
+                "linstor-client",
+                "linstor-controller",
+                "linstor-satellite"
+            ]
+        );
+        // Without the meta-package, on EL, or with a list in the config: the list as it is.
+        let default = PackagesSettings::default();
+        assert_eq!(
+            apply(&xcp, &metadata(false), default.clone()).userland,
+            default.userland
+        );
+        assert_eq!(
+            apply(&facts(EL), &metadata(true), default.clone()).userland,
+            default.userland
+        );
+        let explicit = PackagesSettings {
+            userland_explicit: true,
+            ..default.clone()
+        };
+        assert_eq!(apply(&xcp, &metadata(true), explicit).userland, default.userland);
+    }
+}

@@ -312,6 +312,7 @@ mod tests {
         PackagesSettings {
             kmod: "kmod-drbd".into(),
             userland: vec!["drbd-utils".into()],
+            userland_explicit: true,
             pin: pin.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
     }
@@ -391,5 +392,50 @@ mod tests {
         assert!(pin_matches(&p, "9.2.11_4.18.0_553-1"));
         assert!(!pin_matches(&p, "9.2.1"));
         assert_eq!(drbd_version(&p), "9.2.11");
+    }
+
+    fn requires(name: &str, flags: &str, version: &str) -> Dependency {
+        Dependency {
+            name: name.into(),
+            flags: Some(flags.into()),
+            epoch: None,
+            version: Some(version.into()),
+            release: None,
+        }
+    }
+
+    #[test]
+    fn an_unpinned_package_is_the_newest_whose_requirements_the_pins_allow() {
+        let metadata = RepoMetadata {
+            revision: "r".into(),
+            packages: vec![
+                pkg(
+                    "xcp-ng-linstor",
+                    "1.2",
+                    "3",
+                    &[],
+                    vec![requires("linstor-satellite", "GE", "1.29.0")],
+                ),
+                pkg(
+                    "xcp-ng-linstor",
+                    "1.2",
+                    "4",
+                    &[],
+                    vec![requires("linstor-satellite", "GE", "1.29.2")],
+                ),
+            ],
+        };
+        let newest = select_userland(&metadata, "xcp-ng-linstor", &BTreeMap::new(), &ORIGIN).unwrap();
+        assert_eq!(newest.release, "4");
+        let pins = BTreeMap::from([("linstor-satellite".to_string(), "1.29.0".to_string())]);
+        let allowed = select_userland(&metadata, "xcp-ng-linstor", &pins, &ORIGIN).unwrap();
+        assert_eq!(allowed.release, "3", "1.2-4 needs linstor-satellite >= 1.29.2");
+        let pins = BTreeMap::from([("linstor-satellite".to_string(), "1.29.2-1.xcpng8.3".to_string())]);
+        assert_eq!(
+            select_userland(&metadata, "xcp-ng-linstor", &pins, &ORIGIN)
+                .unwrap()
+                .release,
+            "4"
+        );
     }
 }
