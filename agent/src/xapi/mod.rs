@@ -10,6 +10,7 @@
 
 pub mod host;
 pub mod pool;
+pub mod storage;
 pub mod tls;
 
 use crate::error::UsageError;

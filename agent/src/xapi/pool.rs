@@ -49,7 +49,7 @@ pub struct PoolRecord {
 
 pub const NULL_REF: &str = "OpaqueRef:NULL";
 
-fn text(record: &Value, name: &str) -> String {
+pub(super) fn text(record: &Value, name: &str) -> String {
     match record.get(name) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
@@ -57,7 +57,7 @@ fn text(record: &Value, name: &str) -> String {
     }
 }
 
-fn flag(record: &Value, name: &str) -> bool {
+pub(super) fn flag(record: &Value, name: &str) -> bool {
     match record.get(name) {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => s == "true",
@@ -65,7 +65,7 @@ fn flag(record: &Value, name: &str) -> bool {
     }
 }
 
-fn number(record: &Value, name: &str) -> u64 {
+pub(super) fn number(record: &Value, name: &str) -> u64 {
     match record.get(name) {
         Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
         Some(Value::String(s)) => s.parse().unwrap_or(0),
@@ -73,7 +73,7 @@ fn number(record: &Value, name: &str) -> u64 {
     }
 }
 
-fn records(value: Value, class: &str) -> Result<BTreeMap<String, Value>> {
+pub(super) fn records(value: Value, class: &str) -> Result<BTreeMap<String, Value>> {
     match value {
         Value::Object(map) => Ok(map.into_iter().collect()),
         other => Err(anyhow!(

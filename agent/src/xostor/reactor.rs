@@ -1,0 +1,42 @@
+//! drbd-reactor's promoter for the controller, as the driver configures it (docs/xostor.md
+//! §3.1): `/etc/drbd-reactor.d/sm-linstor.toml` starts `var-lib-linstor.service` (the database
+//! mount) and `linstor-controller.service` on the host that promotes `xcp-persistent-database`;
+//! drbd-reactor itself enabled and running on every host of the SR.
+
+use crate::exec;
+use crate::host::Sysroot;
+use crate::report::ReportCore;
+use anyhow::{Context as _, Result};
+use std::process::Command;
+
+pub const CONFIG: &str = "/etc/drbd-reactor.d/sm-linstor.toml";
+pub const UNIT: &str = "drbd-reactor.service";
+
+/// The file's exact content (`DRBD_REACTOR_CONF_CONTENT` of `linstor-manager`).
+pub const CONTENT: &str = "[[promoter]]\n\n[promoter.resources.xcp-persistent-database]\nstart = [ \"var-lib-linstor.service\", \"linstor-controller.service\" ]\n";
+
+/// Whether the promoter configuration is in place, as the driver writes it.
+pub fn configured(sysroot: &Sysroot) -> bool {
+    std::fs::read_to_string(sysroot.path(CONFIG)).is_ok_and(|t| t == CONTENT)
+}
+
+/// Writes the promoter configuration (0600, as the driver's write leaves it), then enables
+/// drbd-reactor: live, `systemctl daemon-reload` and `enable --now` (a running drbd-reactor is
+/// reloaded so it reads the file); under `--root`, the enabling is reported as skipped.
+pub fn configure(sysroot: &Sysroot, core: &mut ReportCore) -> Result<()> {
+    let path = sysroot.path(CONFIG);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&path, CONTENT).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("cannot chmod {}", path.display()))?;
+    if !sysroot.is_live() {
+        core.skip(format!("systemctl enable --now {UNIT} (live only)"));
+        return Ok(());
+    }
+    exec::run(Command::new("systemctl").arg("daemon-reload"))?;
+    exec::run(Command::new("systemctl").args(["enable", "--now", UNIT]))?;
+    exec::run(Command::new("systemctl").args(["reload-or-restart", UNIT]))?;
+    Ok(())
+}
