@@ -3,11 +3,16 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use testbed::fixture::catalog::{self, KERNEL_EL8_553, KMOD_KABI_A_9_2_11};
-use testbed::sysroot::dnf::DnfConfig;
+use testbed::fixture::catalog::{
+    self, KERNEL_EL8_553, KMOD_KABI_A_9_2_11, KMOD_XCPNG_9_2_11, XCP_NG_LINSTOR_1_2_3, XCP_NG_LINSTOR_1_2_4,
+    XCP_NG_RELEASE_LINSTOR_1_4_2, XCP_NG_XAPI_PLUGINS_1_12_0, XCP_NG_XAPI_PLUGINS_1_13_0,
+};
+use testbed::sysroot::dnf::{self, DnfConfig};
 use testbed::{BuildOptions, FixtureRepo, MetadataCompression};
 
 use common::*;
@@ -92,6 +97,8 @@ fn primary_metadata_lists_every_nevra_and_dependency() -> Result<()> {
         r#"<rpm:entry name="kernel-uname-r" flags="EQ" epoch="0" ver="4.19.0+1"/>"#,
         r#"<rpm:entry name="installonlypkg(kernel-module)"/>"#,
         r#"<rpm:entry name="linstor-common" flags="EQ" epoch="0" ver="1.29.2"/>"#,
+        // xcp-ng-linstor's hold on LINSTOR, which an upgrade of it raises.
+        r#"<rpm:entry name="linstor-satellite" flags="GE" epoch="0" ver="1.29.2"/>"#,
     ] {
         assert!(xml.contains(entry), "primary.xml lacks {entry}");
     }
@@ -218,5 +225,253 @@ fn build_refuses_a_non_empty_directory() -> Result<()> {
     let err = FixtureRepo::build(tmp.path(), &BuildOptions::default()).unwrap_err();
     assert!(format!("{err:#}").contains("not empty"), "{err:#}");
     assert!(tmp.path().join("precious").is_file());
+    Ok(())
+}
+
+/// `99-enable-sm-driver-linstor.conf` as Vates ships it (docs/xostor.md §7), written out here
+/// rather than taken from the catalogue so that a typo there cannot pass.
+const SM_LINSTOR_CONF: &str = "# DO NOT MODIFY: Add sm linstor plugin.
+sm-plugins=ext nfs iscsi lvmoiscsi dummy file hba rawhba udev iso lvm lvmohba lvmofcoe shm smb cephfs glusterfs xfs zfs ext4 largeblock linstor
+";
+const SM_LINSTOR_CONF_PATH: &str = "/etc/xapi.conf.d/99-enable-sm-driver-linstor.conf";
+
+/// One line of `rpm -qp --dump`: a file of a package as its header gives it.
+#[derive(Debug, PartialEq, Eq)]
+struct DumpedFile {
+    path: String,
+    size: u64,
+    sha256: String,
+    /// `st_mode`, in octal: `0100644` for a regular file.
+    mode: String,
+    config: bool,
+}
+
+/// `rpm -qp <query> <file>` with an empty root of its own (no rpmdb of this machine's).
+fn rpm_qp(file: &Path, query: &[&str]) -> Result<String> {
+    let tmp = tempfile::tempdir()?;
+    dnf::rpm_in(tmp.path()).arg("-qp").args(query).arg(file).stdout()
+}
+
+/// The Requires of an RPM file, without rpm's own `rpmlib(…)` features.
+fn rpm_requires(file: &Path) -> Result<Vec<String>> {
+    Ok(rpm_qp(file, &["--requires"])?
+        .lines()
+        .filter(|l| !l.starts_with("rpmlib("))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The files of an RPM file (`rpm -qp --dump`).
+fn rpm_files(file: &Path) -> Result<Vec<DumpedFile>> {
+    rpm_qp(file, &["--dump"])?
+        .lines()
+        .map(|line| {
+            // path size mtime digest mode owner group isconfig isdoc rdev symlink
+            let f: Vec<&str> = line.split(' ').collect();
+            let [path, size, _mtime, sha256, mode, _owner, _group, config, ..] = f[..] else {
+                anyhow::bail!("unexpected --dump line {line:?}");
+            };
+            Ok(DumpedFile {
+                path: path.to_owned(),
+                size: size.parse().with_context(|| format!("size in {line:?}"))?,
+                sha256: sha256.to_owned(),
+                mode: mode.to_owned(),
+                config: config == "1",
+            })
+        })
+        .collect()
+}
+
+fn dumped(path: &str, mode: &str, config: bool, contents: &str) -> DumpedFile {
+    DumpedFile {
+        path: path.to_owned(),
+        size: contents.len() as u64,
+        sha256: hex::encode(Sha256::digest(contents.as_bytes())),
+        mode: mode.to_owned(),
+        config,
+    }
+}
+
+#[test]
+fn xcp_ng_linstor_requires_linstor_and_ships_the_sm_conf() -> Result<()> {
+    let repo = FixtureRepo::shared()?;
+    for (package, bound) in [(XCP_NG_LINSTOR_1_2_3, "1.29.0"), (XCP_NG_LINSTOR_1_2_4, "1.29.2")] {
+        let file = repo.package_path(package.nevra)?;
+        let nevra = rpm_qp(&file, &["--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}"])?;
+        assert_eq!(nevra, package.nevra);
+        assert_eq!(
+            rpm_requires(&file)?,
+            [
+                "drbd".to_owned(),
+                "drbd-reactor".to_owned(),
+                "http-nbd-transfer".to_owned(),
+                "kmod-drbd".to_owned(),
+                "linstor-client".to_owned(),
+                format!("linstor-controller >= {bound}"),
+                format!("linstor-satellite >= {bound}"),
+            ],
+            "{}",
+            package.nevra
+        );
+        assert_eq!(
+            rpm_files(&file)?,
+            [dumped(SM_LINSTOR_CONF_PATH, "0100644", false, SM_LINSTOR_CONF)],
+            "{}",
+            package.nevra
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn release_and_plugin_packages_ship_their_files() -> Result<()> {
+    let repo = FixtureRepo::shared()?;
+    let release = repo.package_path(XCP_NG_RELEASE_LINSTOR_1_4_2.nevra)?;
+    assert_eq!(rpm_requires(&release)?, Vec::<String>::new());
+    let files = rpm_files(&release)?;
+    let modprobe = "options drbd_transport_tcp keepcnt=2 keepidle=120 keepintvl=2\n";
+    let [repo_file, modprobe_file] = &files[..] else {
+        panic!("{files:?}");
+    };
+    assert_eq!(
+        *modprobe_file,
+        dumped("/usr/lib/modprobe.d/drbd.conf", "0100644", false, modprobe)
+    );
+    // The repository file is %config(noreplace), as Vates ships it; its content is checked
+    // where dnf installs it (below).
+    assert_eq!(
+        (repo_file.path.as_str(), repo_file.mode.as_str(), repo_file.config),
+        ("/etc/yum.repos.d/xcp-ng-linstor.repo", "0100644", true)
+    );
+
+    for plugins in [XCP_NG_XAPI_PLUGINS_1_12_0, XCP_NG_XAPI_PLUGINS_1_13_0] {
+        let files = rpm_files(&repo.package_path(plugins.nevra)?)?;
+        let listed: Vec<(&str, &str)> = files.iter().map(|f| (f.path.as_str(), f.mode.as_str())).collect();
+        assert_eq!(
+            listed,
+            [
+                ("/etc/xapi.d/plugins/lvm.py", "0100755"),
+                ("/etc/xapi.d/plugins/updater.py", "0100755"),
+            ],
+            "{}",
+            plugins.nevra
+        );
+    }
+    Ok(())
+}
+
+/// NEVRAs of `names` installed in `root`, one per line, sorted.
+fn installed_in(root: &Path, names: &[&str]) -> Result<Vec<String>> {
+    let out = dnf::rpm_in(root)
+        .args(["-q", "--qf", "%{NEVRA}\n"])
+        .args(names)
+        .stdout()?;
+    let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
+    lines.sort();
+    Ok(lines)
+}
+
+#[test]
+fn dnf_installs_xcp_ng_linstor_with_its_dependencies_and_upgrades_it() -> Result<()> {
+    let repo = FixtureRepo::shared()?;
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(&root)?;
+    let dnf = DnfConfig::write(&tmp.path().join("dnf"), &repo)?;
+
+    // As XO installs XOSTOR (release package, then xcp-ng-linstor), on a host whose LINSTOR is
+    // the old one. The XCP-ng kmod is named: alone, dnf would take the newest kmod-drbd of the
+    // fixture, which belongs to another distribution's kernel.
+    dnf.install(
+        &root,
+        &[
+            XCP_NG_RELEASE_LINSTOR_1_4_2.nevra,
+            XCP_NG_XAPI_PLUGINS_1_12_0.nevra,
+            "xcp-ng-linstor-1.2-3.xcpng8.3",
+            KMOD_XCPNG_9_2_11.nevra,
+            "linstor-satellite-1.29.0",
+            "linstor-controller-1.29.0",
+        ],
+    )?;
+    let names = [
+        "xcp-ng-linstor",
+        "drbd",
+        "drbd-reactor",
+        "http-nbd-transfer",
+        "kmod-drbd",
+        "linstor-client",
+        "linstor-common",
+        "linstor-controller",
+        "linstor-satellite",
+    ];
+    // dnf resolved the rest of xcp-ng-linstor's Requires from the fixture, newest first.
+    assert_eq!(
+        installed_in(&root, &names)?,
+        [
+            "drbd-9.29.0-1.xcpng8.3.noarch",
+            "drbd-reactor-1.5.0-1.xcpng8.3.noarch",
+            "http-nbd-transfer-1.5.0-1.xcpng8.3.noarch",
+            KMOD_XCPNG_9_2_11.nevra,
+            "linstor-client-1.24.0-1.xcpng8.3.noarch",
+            "linstor-common-1.29.0-1.xcpng8.3.noarch",
+            "linstor-controller-1.29.0-1.xcpng8.3.noarch",
+            "linstor-satellite-1.29.0-1.xcpng8.3.noarch",
+            XCP_NG_LINSTOR_1_2_3.nevra,
+        ]
+    );
+    let conf = root.join(SM_LINSTOR_CONF_PATH.trim_start_matches('/'));
+    assert_eq!(std::fs::read_to_string(&conf)?, SM_LINSTOR_CONF);
+    assert_eq!(std::fs::metadata(&conf)?.permissions().mode() & 0o7777, 0o644);
+    let repo_file = std::fs::read_to_string(root.join("etc/yum.repos.d/xcp-ng-linstor.repo"))?;
+    assert!(repo_file.contains("[xcp-ng-linstor]\n"), "{repo_file}");
+    assert!(repo_file.contains("[xcp-ng-linstor-testing]\n"), "{repo_file}");
+    assert_eq!(repo_file.matches("enabled=0\n").count(), 2, "{repo_file}");
+    assert!(!repo_file.lines().any(|l| l == "enabled=1"), "{repo_file}");
+    // Saying why, in the file.
+    assert!(repo_file.starts_with("# linstor-agent testbed:"), "{repo_file}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("usr/lib/modprobe.d/drbd.conf"))?,
+        "options drbd_transport_tcp keepcnt=2 keepidle=120 keepintvl=2\n"
+    );
+    let updater = root.join("etc/xapi.d/plugins/updater.py");
+    assert_eq!(std::fs::metadata(&updater)?.permissions().mode() & 0o7777, 0o755);
+    assert!(std::fs::read_to_string(&updater)?.contains("testbed simulates this plugin"));
+
+    // xcp-ng-linstor 1.2-4 wants LINSTOR 1.29.2: dnf refuses it next to the old satellite...
+    let out = dnf
+        .command(&root)
+        .args(["install", XCP_NG_LINSTOR_1_2_4.nevra, "linstor-satellite-1.29.0"])
+        .output();
+    dnf::stop_gpg_agents(&root);
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("linstor-satellite >= 1.29.2"), "{text}");
+
+    // ...and upgrading it, as XO's rolling pool update does, moves LINSTOR along.
+    let upgrade = dnf
+        .command(&root)
+        .args(["upgrade", "xcp-ng-xapi-plugins", "xcp-ng-linstor"])
+        .run();
+    dnf::stop_gpg_agents(&root);
+    upgrade?;
+    assert_eq!(
+        installed_in(
+            &root,
+            &[
+                "xcp-ng-linstor",
+                "xcp-ng-xapi-plugins",
+                "linstor-controller",
+                "linstor-satellite"
+            ]
+        )?,
+        [
+            "linstor-controller-1.29.2-1.xcpng8.3.noarch",
+            "linstor-satellite-1.29.2-1.xcpng8.3.noarch",
+            XCP_NG_LINSTOR_1_2_4.nevra,
+            XCP_NG_XAPI_PLUGINS_1_13_0.nevra,
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(&conf)?, SM_LINSTOR_CONF);
     Ok(())
 }
