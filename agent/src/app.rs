@@ -9,7 +9,7 @@ use crate::error::{ExitCode, UsageError, exit_code_for};
 use crate::host::{Sysroot, facts, targets};
 use crate::output::{Outcome, Render, print_error};
 use crate::settings::{self, Settings};
-use crate::{kernel_guard, network, packages, pool, probe, provision, register, status, storage};
+use crate::{kernel_guard, network, packages, pool, probe, provision, register, status, storage, xostor};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -96,7 +96,7 @@ fn dispatch(ctx: &Context, command: Command, quiet: bool) -> anyhow::Result<Outc
             };
             Outcome::of(&register::run(ctx, &options)?)
         }
-        Command::Pool(command) => Outcome::of(&pool::run(ctx, &pool_request(command, quiet)?)?),
+        Command::Pool(command) => pool_command(ctx, command, quiet),
     }
 }
 
@@ -116,13 +116,28 @@ fn probe_request(args: ProbeArgs) -> probe::Request {
     }
 }
 
-fn pool_request(command: PoolCommand, quiet: bool) -> anyhow::Result<pool::Request> {
-    Ok(match command {
+/// `pool …`: `create-sr` (XOSTOR), or the rolling upgrade and its controls.
+fn pool_command(ctx: &Context, command: PoolCommand, quiet: bool) -> anyhow::Result<Outcome> {
+    let request = match command {
+        PoolCommand::CreateSr(args) => {
+            let options = xostor::create_sr::Options {
+                name: args.name,
+                description: args.description,
+                redundancy: args.redundancy,
+                group_name: args.group_name,
+                dry_run: args.dry_run,
+                allow_large_pool: args.allow_large_pool,
+                verify_timeout: Duration::from_secs(args.verify_timeout),
+                poll: Duration::from_millis(500),
+            };
+            return Outcome::of(&xostor::create_sr::run(ctx, &options)?);
+        }
         PoolCommand::Upgrade(args) => pool::Request::Upgrade(upgrade_options(&args, quiet)?),
         PoolCommand::Status => pool::Request::Status,
         PoolCommand::Pause => pool::Request::Pause,
         PoolCommand::Abort => pool::Request::Abort { quiet },
-    })
+    };
+    Outcome::of(&pool::run(ctx, &request)?)
 }
 
 fn upgrade_options(args: &UpgradeArgs, quiet: bool) -> anyhow::Result<pool::Options> {

@@ -212,6 +212,10 @@ pub enum PoolCommand {
     /// batches), never letting a DRBD resource lose quorum. Journaled: `--resume` continues
     /// a run that was stopped or killed.
     Upgrade(UpgradeArgs),
+    /// Create the pool's XOSTOR SR (Vates' `linstor` driver, through XAPI `SR.create`) once
+    /// every host is provisioned; then check it: shared, every PBD plugged, every host an
+    /// ONLINE node, the database replicated, drbd-reactor on every host.
+    CreateSr(CreateSrArgs),
     /// Show the journal of the current or last upgrade: phases, hosts, steps.
     Status,
     /// Ask the running upgrade to stop after the batch it is working on; `--resume` continues.
@@ -261,4 +265,31 @@ pub struct UpgradeArgs {
     /// REST API has no long poll; XAPI waits use event.from).
     #[arg(long, default_value_t = 500)]
     pub poll_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateSrArgs {
+    /// The SR's name.
+    #[arg(long, default_value = "XOSTOR")]
+    pub name: String,
+    /// The SR's description.
+    #[arg(long, default_value = "Created by linstor-agent")]
+    pub description: String,
+    /// Diskful replicas of each volume (1 to 3, fixed once the SR exists); default 2 (1 with a
+    /// single host with disks).
+    #[arg(long)]
+    pub redundancy: Option<u32>,
+    /// The volume group (`VG`, thick) or thin pool (`VG/LV`) every diskful host has; default:
+    /// the one the hosts have.
+    #[arg(long, value_name = "VG[/LV]")]
+    pub group_name: Option<String>,
+    /// Check every host and print the SR.create that would run; create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Create the SR on a pool of more hosts than XOSTOR supports (7).
+    #[arg(long)]
+    pub allow_large_pool: bool,
+    /// Seconds the new SR may take to be healthy on every host.
+    #[arg(long, default_value_t = 600)]
+    pub verify_timeout: u64,
 }

@@ -25,3 +25,4 @@ pub mod status;
 pub mod steps;
 pub mod storage;
 pub mod xapi;
+pub mod xostor;

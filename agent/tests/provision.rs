@@ -91,7 +91,7 @@ fn a_diskless_host_provisions_to_an_online_node_and_a_second_run_changes_nothing
         .iter()
         .map(|s| s["step"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(steps, ["install", "storage", "network", "register"]);
+    assert_eq!(steps, ["install", "storage", "network", "register", "xostor"]);
     assert_eq!(dry["plan"][0]["pending"], true);
     assert!(
         p.client().node("xcp-ng-3").expect("get").is_none(),

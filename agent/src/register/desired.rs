@@ -35,8 +35,9 @@ pub struct PoolSpec {
 }
 
 /// What the node should be, from the config, the host and the storage step's result.
-pub fn desired(ctx: &Context) -> Result<Desired> {
-    let controller = ctx.settings.require_controller("register")?;
+/// With an XOSTOR SR (`xostor_group`: its `group-name`), the storage pool is the SR's and
+/// this host's storage must be that group (refused otherwise, naming both).
+pub fn desired(ctx: &Context, controller: &ControllerSettings, xostor_group: Option<&str>) -> Result<Desired> {
     let name = match &controller.node_name {
         Some(n) => n.clone(),
         None => facts::hostname(&ctx.sysroot)?.ok_or_else(|| {
@@ -60,7 +61,11 @@ pub fn desired(ctx: &Context) -> Result<Desired> {
                  `provision`) first, or leave [storage] devices empty for a diskless node"
             )
         })?;
-        Some(pool_spec(&result))
+        let spec = pool_spec(&result);
+        if let Some(group) = xostor_group {
+            check_xostor_group(&spec, group)?;
+        }
+        Some(spec)
     };
     Ok(Desired {
         name,
@@ -71,6 +76,20 @@ pub fn desired(ctx: &Context) -> Result<Desired> {
         storage_address,
         storage_pool,
     })
+}
+
+/// The XOSTOR SR's storage pool is `xcp-sr-<group-name>` on the group itself: this host's
+/// storage must be that group, or its pool would not be the SR's.
+fn check_xostor_group(spec: &PoolSpec, group: &str) -> Result<()> {
+    if spec.stor_pool_name == group {
+        return Ok(());
+    }
+    Err(crate::error::Refusal(format!(
+        "this host's storage is {} but the pool's XOSTOR SR uses group-name {group}: set [storage] \
+         volume_group (and thin_pool) to match it, or leave [storage] devices empty to join diskless",
+        spec.stor_pool_name
+    ))
+    .into())
 }
 
 /// `xcp-sr-<vg>_<thin>` (`LVM_THIN`) or `xcp-sr-<vg>` (`LVM`), as XCP-ng's driver names them.

@@ -65,7 +65,8 @@ pub struct RegisterReport {
     /// The controller URL that answered, and its LINSTOR version.
     pub controller: Option<String>,
     pub controller_version: Option<String>,
-    pub node: Desired,
+    /// What the node should be (None: nothing to register with yet).
+    pub node: Option<Desired>,
     pub diskless: bool,
     /// Done (or, with `--dry-run`, to do).
     pub actions: Vec<Action>,
@@ -88,9 +89,15 @@ impl RegisterReport {
 /// Runs the register step.
 pub fn run(ctx: &Context, options: &Options) -> Result<RegisterReport> {
     let deadline = Instant::now() + options.timeout;
-    let controller = ctx.settings.require_controller("register")?;
-    let desired = desired(ctx)?;
-    let client = Client::new(controller)?;
+    let Some(resolved) = crate::xostor::controller::resolve(ctx)? else {
+        if ctx.settings.xapi()?.is_none() {
+            ctx.settings.require_controller("register")?;
+        }
+        return Ok(no_controller_yet(options.dry_run));
+    };
+    let group = resolved.xostor.as_ref().map(|x| x.group_name.as_str());
+    let desired = desired(ctx, &resolved.settings, group)?;
+    let client = Client::new(&resolved.settings)?;
     let mut report = empty_report(&desired, options.dry_run);
     if report.diskless {
         report
@@ -143,7 +150,26 @@ fn empty_report(desired: &Desired, dry_run: bool) -> RegisterReport {
         controller: None,
         controller_version: None,
         diskless: desired.storage_pool.is_none(),
-        node: desired.clone(),
+        node: Some(desired.clone()),
+        actions: Vec::new(),
+        connection_status: None,
+    }
+}
+
+/// No `[controller] urls` and no XOSTOR SR in the pool: nothing to register with yet (an
+/// XOSTOR pool before `pool create-sr`, whose driver creates the nodes).
+fn no_controller_yet(dry_run: bool) -> RegisterReport {
+    let mut core = ReportCore::new("register", dry_run);
+    core.skip(
+        "register: no [controller] urls and no XOSTOR SR in the pool yet; `linstor-agent pool \
+         create-sr` creates the SR and its nodes",
+    );
+    RegisterReport {
+        core,
+        controller: None,
+        controller_version: None,
+        node: None,
+        diskless: false,
         actions: Vec::new(),
         connection_status: None,
     }
@@ -163,7 +189,12 @@ fn refuse_first(client: &Client, desired: &Desired, existing: Option<&Node>) -> 
 /// The human rendering.
 pub fn render(report: &RegisterReport) -> String {
     let mut out = String::new();
-    let d = &report.node;
+    let Some(d) = &report.node else {
+        for s in &report.core.skipped {
+            out.push_str(&format!("skipped: {s}\n"));
+        }
+        return out;
+    };
     out.push_str(&format!(
         "node {} ({}) satellite {}:{} ({})",
         d.name, d.node_type, d.address, d.port, d.encryption

@@ -1,4 +1,4 @@
-//! The host steps behind one contract: `install`, `storage`, `network`, `register`, in the order
+//! The host steps behind one contract: `install`, `storage`, `network`, `register`, `xostor`, in the order
 //! [`STEPS`] gives. `provision` plans and applies them in that order, `status` asks each for its
 //! checks, and `plan` shows the plans of those after `install`; none of them names a step by
 //! string or looks inside a step's report: each report says itself whether work is pending.
@@ -10,6 +10,7 @@ mod install;
 mod network;
 mod register;
 mod storage;
+mod xostor;
 
 use crate::context::Context;
 use crate::report::ReportCore;
@@ -25,6 +26,7 @@ pub enum StepName {
     Storage,
     Network,
     Register,
+    Xostor,
 }
 
 impl StepName {
@@ -34,6 +36,7 @@ impl StepName {
             StepName::Storage => "storage",
             StepName::Network => "network",
             StepName::Register => "register",
+            StepName::Xostor => "xostor",
         }
     }
 }
@@ -97,11 +100,12 @@ pub trait HostStep: Sync {
 }
 
 /// The host steps, in the order they run.
-pub const STEPS: [&dyn HostStep; 4] = [
+pub const STEPS: [&dyn HostStep; 5] = [
     &install::Install,
     &storage::Storage,
     &network::Network,
     &register::Register,
+    &xostor::Xostor,
 ];
 
 /// Serializes a report for [`StepReport::to_json`].

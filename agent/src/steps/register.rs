@@ -30,11 +30,11 @@ impl HostStep for Register {
         StepName::Register
     }
 
+    /// Without `[controller]` or `[xapi]` there is no controller to find; with `[xapi]` the
+    /// step finds the XOSTOR SR's controller (or says there is none yet).
     fn not_applicable(&self, ctx: &Context) -> Option<String> {
-        ctx.settings
-            .controller
-            .is_none()
-            .then(|| "no [controller] in the config: not registered with LINSTOR".to_string())
+        let none = ctx.settings.controller.is_none() && !ctx.settings.xapi().is_ok_and(|x| x.is_some());
+        none.then(|| "no [controller] and no [xapi] in the config: not registered with LINSTOR".to_string())
     }
 
     fn plan(&self, ctx: &Context, run: &RunOptions) -> Result<Box<dyn StepReport>> {
@@ -55,14 +55,15 @@ impl HostStep for Register {
 
     /// The node ONLINE, and its storage pool (a diskless node has none of its own).
     fn checks(&self, ctx: &Context) -> Vec<Check> {
-        let Some(controller) = ctx.settings.controller.as_ref() else {
-            return vec![Check::new(
-                "node",
-                true,
-                "no [controller]: not registered with LINSTOR",
-            )];
+        let resolved = match crate::xostor::controller::resolve(ctx) {
+            Ok(Some(r)) => r,
+            Ok(None) => return vec![Check::new("node", true, "no controller yet: not registered with LINSTOR")],
+            Err(e) => return vec![Check::new("node", false, format!("{e:#}"))],
         };
-        let (desired, client) = match register::desired(ctx).and_then(|d| Ok((d, Client::new(controller)?))) {
+        let group = resolved.xostor.as_ref().map(|x| x.group_name.clone());
+        let found = register::desired(ctx, &resolved.settings, group.as_deref())
+            .and_then(|d| Ok((d, Client::new(&resolved.settings)?)));
+        let (desired, client) = match found {
             Ok(pair) => pair,
             Err(e) => return vec![Check::new("node", false, format!("{e:#}"))],
         };
@@ -71,9 +72,7 @@ impl HostStep for Register {
             Ok(Some(node)) => {
                 let online = node.connection_status == "ONLINE";
                 let detail = format!("{} {}", node.node_type, node.connection_status);
-                let mut checks = vec![Check::new(node_check, online, detail)];
-                checks.push(pool_check(&client, &desired));
-                checks
+                vec![Check::new(node_check, online, detail), pool_check(&client, &desired)]
             }
             Ok(None) => vec![Check::new(
                 node_check,

@@ -7,6 +7,7 @@
 //! URL that answers. `[controller] urls`, when given, are used as they are.
 
 use super::manager;
+use super::sr::XostorSr;
 use crate::context::Context;
 use crate::settings::ControllerSettings;
 use crate::xapi::{self, Client, pool::PoolHost};
@@ -44,28 +45,42 @@ pub fn urls(xapi: &mut Client, hosts: &[PoolHost], tls: bool) -> Vec<String> {
     running
 }
 
+/// The controller to talk to, and the pool's XOSTOR SR when there is one.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub settings: ControllerSettings,
+    pub xostor: Option<XostorSr>,
+}
+
 /// The controller settings a step talks to LINSTOR with: `[controller]` with its urls, or, on
 /// a pool with an XOSTOR SR, the discovered URLs (with `[controller]`'s other keys when the
 /// section is there). None: no urls and no XOSTOR SR (nothing to talk to yet).
-pub fn resolve(ctx: &Context) -> Result<Option<ControllerSettings>> {
+pub fn resolve(ctx: &Context) -> Result<Option<Resolved>> {
     let configured = ctx.settings.controller.clone();
+    let mut client = match ctx.settings.xapi()? {
+        Some(x) => Some(Client::new(xapi::Settings::from_settings(x)?)?),
+        None => None,
+    };
+    let xostor = match client.as_mut() {
+        Some(c) => super::sr::find(c)?,
+        None => None,
+    };
     if let Some(c) = configured.as_ref().filter(|c| !c.urls.is_empty()) {
-        return Ok(Some(c.clone()));
+        return Ok(Some(Resolved {
+            settings: c.clone(),
+            xostor,
+        }));
     }
-    let Some(xapi_settings) = ctx.settings.xapi()? else {
+    let (Some(client), Some(_)) = (client.as_mut(), xostor.as_ref()) else {
         return Ok(None);
     };
-    let mut client = Client::new(xapi::Settings::from_settings(xapi_settings)?)?;
-    if super::sr::find(&mut client)?.is_none() {
-        return Ok(None);
-    }
     let tls = configured.as_ref().is_some_and(|c| c.identity.is_some() || c.ca_file.is_some());
     let hosts = client.pool_hosts()?;
-    let urls = urls(&mut client, &hosts, tls);
+    let urls = urls(client, &hosts, tls);
     client.logout();
     let mut settings = configured.unwrap_or_else(|| ControllerSettings::with_urls(Vec::new()));
     settings.urls = urls;
-    Ok(Some(settings))
+    Ok(Some(Resolved { settings, xostor }))
 }
 
 #[cfg(test)]

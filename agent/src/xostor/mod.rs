@@ -9,6 +9,7 @@
 pub mod controller;
 pub mod create_sr;
 pub mod health;
+pub mod join;
 pub mod manager;
 pub mod reactor;
 pub mod sr;
