@@ -69,6 +69,7 @@ pub const HOST_STEPS: &[&str] = &[
     "reboot",
     "wait-online",
     "wait-synced",
+    "wait-pbd",
     "enable",
 ];
 
@@ -150,6 +151,9 @@ pub struct Journal {
     pub settings: SavedSettings,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What preflight warned about (the upgrade goes on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The wait the run paused on (state `paused`), until `--resume`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall: Option<super::wait::Stall>,
@@ -180,6 +184,7 @@ impl Journal {
             settings: SavedSettings::default(),
             error: None,
             stall: None,
+            warnings: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -322,6 +327,7 @@ mod tests {
             settings: SavedSettings::default(),
             error: None,
             stall: None,
+            warnings: vec![],
             log: vec![],
         }
     }

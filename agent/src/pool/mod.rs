@@ -11,6 +11,7 @@ pub mod clock;
 pub mod health;
 pub mod journal;
 pub mod linstor_versions;
+pub mod pbd_wait;
 pub mod phases;
 pub mod plugin;
 pub mod preflight;
@@ -18,6 +19,7 @@ pub mod render;
 pub mod steps;
 pub mod targets;
 pub mod wait;
+mod xostor_checks;
 
 use crate::context::Context;
 use crate::error::{ExitCode, Refusal, UsageError, exit_code_for};
@@ -78,6 +80,8 @@ pub struct Upgrade {
     pub journal: Journal,
     pub opts: Options,
     pub kmod: String,
+    /// The pool's XOSTOR SR when it has one (its PBDs are waited for after each host).
+    pub xostor: Option<crate::xostor::sr::XostorSr>,
 }
 
 pub fn run(ctx: &Context, request: &Request) -> Result<PoolReport> {
@@ -213,13 +217,34 @@ fn take_lock(file: &JournalFile) -> Result<nix::fcntl::Flock<std::fs::File>> {
 }
 
 /// The clients a run needs, from `[xapi]` and `[controller]`.
-fn connect(ctx: &Context) -> Result<(xapi::Settings, xapi::Client, linstor::Client)> {
+/// The controller is `[controller] urls`, or on an XOSTOR pool the one its hosts run (found
+/// the driver's way, every host a URL: the client follows the controller when it moves).
+fn connect(ctx: &Context) -> Result<Connected> {
     let xapi_settings = xapi::Settings::from_settings(ctx.settings.require_xapi("`pool upgrade`")?)?;
-    let controller = ctx.settings.require_controller("`pool upgrade`")?;
     let mut xapi = xapi::Client::new(xapi_settings.clone())?;
     login_patiently(&mut xapi)?;
-    let linstor = linstor::Client::new(controller)?;
-    Ok((xapi_settings, xapi, linstor))
+    let Some(resolved) = crate::xostor::controller::resolve(ctx)? else {
+        return Err(ctx
+            .settings
+            .require_controller("`pool upgrade` (on a pool without an XOSTOR SR)")
+            .err()
+            .unwrap_or_else(|| anyhow!("no LINSTOR controller to talk to: set [controller] urls")));
+    };
+    let linstor = linstor::Client::new(&resolved.settings)?;
+    Ok(Connected {
+        xapi_settings,
+        xapi,
+        linstor,
+        xostor: resolved.xostor,
+    })
+}
+
+/// The clients of a run, and the pool's XOSTOR SR.
+struct Connected {
+    xapi_settings: xapi::Settings,
+    xapi: xapi::Client,
+    linstor: linstor::Client,
+    xostor: Option<crate::xostor::sr::XostorSr>,
 }
 
 /// How long to wait for XAPI to answer at start: a run resumed while the pool master reboots.
@@ -357,15 +382,16 @@ fn stop(up: &mut Upgrade, err: anyhow::Error) -> Result<PoolReport> {
 impl Upgrade {
     /// A run of `journal` with `opts`, its clients connected (from `[xapi]` and `[controller]`).
     fn connect(ctx: &Context, file: JournalFile, journal: Journal, opts: Options) -> Result<Upgrade> {
-        let (xapi_settings, xapi, linstor) = connect(ctx)?;
+        let connected = connect(ctx)?;
         Ok(Upgrade {
-            xapi_settings,
-            xapi,
-            linstor,
+            xapi_settings: connected.xapi_settings,
+            xapi: connected.xapi,
+            linstor: connected.linstor,
             file,
             journal,
             opts,
             kmod: ctx.settings.packages.kmod.clone(),
+            xostor: connected.xostor,
         })
     }
 

@@ -241,7 +241,11 @@ fn linstor_step(up: &mut Upgrade) -> Result<()> {
     for name in &up.journal.linstor_packages {
         pins.insert(name.clone(), target.clone());
     }
-    let only: Vec<String> = pins.keys().cloned().collect();
+    let mut only: Vec<String> = pins.keys().cloned().collect();
+    if up.xostor.is_some() {
+        // Upgraded where installed (newest the repository has), as Xen Orchestra does.
+        only.insert(0, super::targets::XAPI_PLUGINS.to_string());
+    }
     // Every host of the pool runs LINSTOR, not only those chosen with --hosts.
     let pool_hosts = up.xapi.pool_hosts()?;
     let hosts: Vec<(String, String)> = pool_hosts

@@ -157,14 +157,22 @@ pub fn service(
 /// The host agent's `status` document (its checks), whether or not every check holds: the
 /// agent exits 1 when one fails, and the plugin then carries the document in its failure.
 pub fn status(xapi: &mut Client, host_ref: &str, host_name: &str) -> Result<Value> {
-    match xapi.call_plugin(host_ref, AGENT_PLUGIN, "status", &BTreeMap::new(), AGENT_CALL_TIMEOUT) {
+    match xapi.call_plugin(
+        host_ref,
+        AGENT_PLUGIN,
+        "status",
+        &BTreeMap::new(),
+        AGENT_CALL_TIMEOUT,
+    ) {
         Ok(text) => serde_json::from_str(&text)
             .with_context(|| format!("{host_name}: the linstor-agent plugin's status is not JSON")),
         Err(err) => {
             let failed = err
                 .chain()
                 .find_map(|c| c.downcast_ref::<XapiError>())
-                .filter(|x| x.code == "LINSTOR_AGENT_FAILED" && x.params.first().map(String::as_str) == Some("1"));
+                .filter(|x| {
+                    x.code == "LINSTOR_AGENT_FAILED" && x.params.first().map(String::as_str) == Some("1")
+                });
             let doc = failed
                 .and_then(|x| x.params.get(2))
                 .and_then(|d| serde_json::from_str::<Value>(d).ok())

@@ -20,7 +20,9 @@ use std::collections::BTreeMap;
 pub fn run(up: &mut Upgrade) -> Result<Journal> {
     let opts = up.opts.clone();
     let mut problems: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     let view = read_pool(up, &mut problems)?;
+    super::xostor_checks::check(up, &view.pool.master, &mut problems, &mut warnings)?;
     let chosen = select_hosts(&view.hosts, &opts.hosts, &view.pool.master)?;
 
     // LINSTOR as installed on every host of the pool (not only the chosen ones: LINSTOR moves
@@ -69,6 +71,7 @@ pub fn run(up: &mut Upgrade) -> Result<Journal> {
         batch_mode: opts.batch.to_string(),
         batches,
         hosts: entries,
+        warnings,
         ..Journal::blank()
     })
 }

@@ -111,6 +111,9 @@ pub fn dry_run(journal: &Journal) -> Result<PoolReport> {
     for line in super::linstor_versions::describe(&journal.linstor_installed) {
         let _ = writeln!(out, "  installed now: {line}");
     }
+    for warning in &journal.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
     for (i, batch) in journal.batches.iter().enumerate() {
         for name in batch {
             let Some(h) = journal.host(name) else { continue };
@@ -134,6 +137,7 @@ pub fn dry_run(journal: &Journal) -> Result<PoolReport> {
         "linstor_change": journal.linstor_change,
         "linstor_installed": journal.linstor_installed,
         "linstor_packages": journal.linstor_packages,
+        "warnings": journal.warnings,
         "batches": journal.batches,
         "hosts": journal.hosts.iter().map(|h| json!({
             "name": h.name,

@@ -26,6 +26,8 @@ struct Work<'a> {
     targets: &'a BTreeMap<String, String>,
     /// The LINSTOR version of the run (what a VERSION_MISMATCH is fixed to).
     linstor_to: &'a str,
+    /// The XOSTOR SR's reference, whose PBD each host must have plugged again.
+    xostor_sr: Option<&'a str>,
     opts: &'a Options,
 }
 
@@ -115,6 +117,7 @@ fn run_step_on_all(up: &mut Upgrade, step: &str, pending: &[HostEntry]) -> Vec<R
             linstor: &up.linstor,
             targets: &up.journal.targets,
             linstor_to: &up.journal.linstor_to,
+            xostor_sr: up.xostor.as_ref().map(|x| x.sr.reference.as_str()),
             opts: &up.opts,
         };
         return vec![run_step(&mut work, step, &pending[0])];
@@ -122,6 +125,7 @@ fn run_step_on_all(up: &mut Upgrade, step: &str, pending: &[HostEntry]) -> Vec<R
     let settings = up.xapi_settings.clone();
     let (linstor, targets, opts) = (&up.linstor, &up.journal.targets, &up.opts);
     let linstor_to = up.journal.linstor_to.as_str();
+    let xostor_sr = up.xostor.as_ref().map(|x| x.sr.reference.as_str());
     std::thread::scope(|scope| {
         let handles: Vec<_> = pending
             .iter()
@@ -135,6 +139,7 @@ fn run_step_on_all(up: &mut Upgrade, step: &str, pending: &[HostEntry]) -> Vec<R
                         linstor,
                         targets,
                         linstor_to,
+                        xostor_sr,
                         opts,
                     };
                     run_step(&mut work, step, entry)
@@ -159,6 +164,7 @@ fn run_step(w: &mut Work<'_>, step: &str, entry: &HostEntry) -> Result<Option<St
         "reboot" => reboot_or_restart(w, entry),
         "wait-online" => wait_online(w, entry),
         "wait-synced" => wait_synced(w, entry),
+        "wait-pbd" => super::pbd_wait::wait_pbd(w.xapi, w.xostor_sr, entry, w.opts),
         "enable" => w.xapi.host_enable(&entry.reference).map(|()| None),
         other => Err(anyhow!("unknown step {other}")),
     }

@@ -24,8 +24,15 @@ pub struct PackageChange {
 /// The LINSTOR packages, upgraded on every host in one step (a satellite whose version
 /// differs from the controller's is VERSION_MISMATCH).
 pub fn is_linstor_package(name: &str) -> bool {
-    name.starts_with("linstor-") || name == "python-linstor" || name == "python3-linstor"
+    name.starts_with("linstor-")
+        || name == "python-linstor"
+        || name == "python3-linstor"
+        || name == crate::packages::profile::META
 }
+
+/// XCP-ng's XAPI plugins package: Xen Orchestra updates it first in its LINSTOR step (the
+/// `service.py` and `updater.py` plugins an XOSTOR update relies on; docs/xostor.md §8.2).
+pub const XAPI_PLUGINS: &str = "xcp-ng-xapi-plugins";
 
 /// `version` of a NEVRA string `name-[epoch:]version-release.arch` whose name is `name`.
 pub fn nevra_version(nevra: &str, name: &str) -> Option<String> {

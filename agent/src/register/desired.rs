@@ -37,7 +37,11 @@ pub struct PoolSpec {
 /// What the node should be, from the config, the host and the storage step's result.
 /// With an XOSTOR SR (`xostor_group`: its `group-name`), the storage pool is the SR's and
 /// this host's storage must be that group (refused otherwise, naming both).
-pub fn desired(ctx: &Context, controller: &ControllerSettings, xostor_group: Option<&str>) -> Result<Desired> {
+pub fn desired(
+    ctx: &Context,
+    controller: &ControllerSettings,
+    xostor_group: Option<&str>,
+) -> Result<Desired> {
     let name = match &controller.node_name {
         Some(n) => n.clone(),
         None => facts::hostname(&ctx.sysroot)?.ok_or_else(|| {

@@ -57,7 +57,13 @@ impl HostStep for Register {
     fn checks(&self, ctx: &Context) -> Vec<Check> {
         let resolved = match crate::xostor::controller::resolve(ctx) {
             Ok(Some(r)) => r,
-            Ok(None) => return vec![Check::new("node", true, "no controller yet: not registered with LINSTOR")],
+            Ok(None) => {
+                return vec![Check::new(
+                    "node",
+                    true,
+                    "no controller yet: not registered with LINSTOR",
+                )];
+            }
             Err(e) => return vec![Check::new("node", false, format!("{e:#}"))],
         };
         let group = resolved.xostor.as_ref().map(|x| x.group_name.clone());
@@ -72,7 +78,10 @@ impl HostStep for Register {
             Ok(Some(node)) => {
                 let online = node.connection_status == "ONLINE";
                 let detail = format!("{} {}", node.node_type, node.connection_status);
-                vec![Check::new(node_check, online, detail), pool_check(&client, &desired)]
+                vec![
+                    Check::new(node_check, online, detail),
+                    pool_check(&client, &desired),
+                ]
             }
             Ok(None) => vec![Check::new(
                 node_check,

@@ -4,8 +4,8 @@
 use super::{Check, HostStep, RunOptions, StepName, StepReport, json};
 use crate::context::Context;
 use crate::report::ReportCore;
-use crate::xostor::{join, reactor, sr};
 use crate::xapi::{self, Client};
+use crate::xostor::{join, reactor, sr};
 use anyhow::Result;
 
 pub struct Xostor;
@@ -59,7 +59,9 @@ impl HostStep for Xostor {
         } else {
             format!("no {}: run `linstor-agent provision`", reactor::CONFIG)
         };
-        let plugged = xostor.pbd_of(&host.reference).is_some_and(|p| p.currently_attached);
+        let plugged = xostor
+            .pbd_of(&host.reference)
+            .is_some_and(|p| p.currently_attached);
         let pbd_detail = match xostor.pbd_of(&host.reference) {
             Some(p) if p.currently_attached => format!("SR {} plugged", xostor.sr.uuid),
             Some(_) => format!("SR {} not plugged: `xe pbd-plug`", xostor.sr.uuid),

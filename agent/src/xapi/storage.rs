@@ -36,7 +36,12 @@ fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -110,7 +115,12 @@ impl Client {
     }
 
     /// `PBD.create` for `host` on `sr`; the new PBD's reference.
-    pub fn pbd_create(&mut self, host: &str, sr: &str, device_config: &BTreeMap<String, String>) -> Result<String> {
+    pub fn pbd_create(
+        &mut self,
+        host: &str,
+        sr: &str,
+        device_config: &BTreeMap<String, String>,
+    ) -> Result<String> {
         let record = json!({"host": host, "SR": sr, "device_config": device_config, "other_config": {}});
         self.call_str("PBD.create", vec![record])
     }

@@ -74,7 +74,9 @@ pub fn resolve(ctx: &Context) -> Result<Option<Resolved>> {
     let (Some(client), Some(_)) = (client.as_mut(), xostor.as_ref()) else {
         return Ok(None);
     };
-    let tls = configured.as_ref().is_some_and(|c| c.identity.is_some() || c.ca_file.is_some());
+    let tls = configured
+        .as_ref()
+        .is_some_and(|c| c.identity.is_some() || c.ca_file.is_some());
     let hosts = client.pool_hosts()?;
     let urls = urls(client, &hosts, tls);
     client.logout();

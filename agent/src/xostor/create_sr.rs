@@ -94,10 +94,20 @@ pub fn run(ctx: &Context, options: &Options) -> Result<CreateSrReport> {
         return Ok(report);
     }
     let reference = xapi
-        .sr_create(&master, &report.device_config, &options.name, &options.description, super::SR_TYPE)
+        .sr_create(
+            &master,
+            &report.device_config,
+            &options.name,
+            &options.description,
+            super::SR_TYPE,
+        )
         .map_err(|e| e.context("SR.create of the linstor SR (Vates' driver on the pool master)"))?;
     report.core.changed = true;
-    report.sr_uuid = xapi.srs()?.into_iter().find(|s| s.reference == reference).map(|s| s.uuid);
+    report.sr_uuid = xapi
+        .srs()?
+        .into_iter()
+        .find(|s| s.reference == reference)
+        .map(|s| s.uuid);
     report.verified = verify(ctx, &mut xapi, &report, options)?;
     Ok(report)
 }
@@ -135,7 +145,10 @@ fn check_hosts(xapi: &mut Client, hosts: &[PoolHost], options: &Options) -> Resu
 /// its package versions (`plan`).
 fn check_host(xapi: &mut Client, host: &PoolHost) -> std::result::Result<HostReady, String> {
     if !host.live || !host.enabled {
-        return Err(format!("not live and enabled (live={}, enabled={})", host.live, host.enabled));
+        return Err(format!(
+            "not live and enabled (live={}, enabled={})",
+            host.live, host.enabled
+        ));
     }
     let status = plugin::status(xapi, &host.reference, &host.name_label).map_err(|e| format!("{e:#}"))?;
     let mut group = None;
@@ -154,14 +167,24 @@ fn check_host(xapi: &mut Client, host: &PoolHost) -> std::result::Result<HostRea
     if !failing.is_empty() {
         return Err(format!("not provisioned: {}", failing.join("; ")));
     }
-    let plan = match plugin::agent(xapi, &host.reference, &host.name_label, "plan", &AgentArgs::default()) {
+    let plan = match plugin::agent(
+        xapi,
+        &host.reference,
+        &host.name_label,
+        "plan",
+        &AgentArgs::default(),
+    ) {
         Ok(AgentAnswer::Done(doc)) => doc,
         Ok(AgentAnswer::Refused(msg)) => return Err(msg),
         Err(e) => return Err(format!("{e:#}")),
     };
     let mut versions = BTreeMap::new();
     for change in changes(&plan).map_err(|e| format!("{e:#}"))? {
-        let installed: Vec<String> = change.from.iter().filter_map(|f| nevra_version(f, &change.name)).collect();
+        let installed: Vec<String> = change
+            .from
+            .iter()
+            .filter_map(|f| nevra_version(f, &change.name))
+            .collect();
         if let Some(v) = installed.iter().max() {
             let v = v.split('_').next().unwrap_or(v).to_string();
             versions.insert(change.name.clone(), v);
@@ -172,7 +195,11 @@ fn check_host(xapi: &mut Client, host: &PoolHost) -> std::result::Result<HostRea
     }
     Ok(HostReady {
         name: host.name_label.clone(),
-        hostname: if host.hostname.is_empty() { host.name_label.clone() } else { host.hostname.clone() },
+        hostname: if host.hostname.is_empty() {
+            host.name_label.clone()
+        } else {
+            host.hostname.clone()
+        },
         group,
         versions,
     })
@@ -220,14 +247,19 @@ fn device_config(ready: &[HostReady], options: &Options) -> Result<BTreeMap<Stri
         .into());
     }
     let groups: BTreeMap<&str, Vec<&str>> = diskful.iter().fold(BTreeMap::new(), |mut m, h| {
-        m.entry(h.group.as_deref().unwrap_or_default()).or_insert_with(Vec::new).push(&h.name);
+        m.entry(h.group.as_deref().unwrap_or_default())
+            .or_insert_with(Vec::new)
+            .push(&h.name);
         m
     });
     let group = match (&options.group_name, groups.len()) {
         (Some(g), _) => g.clone(),
         (None, 1) => groups.keys().next().map(|g| g.to_string()).unwrap_or_default(),
         (None, _) => {
-            let list: Vec<String> = groups.iter().map(|(g, h)| format!("{g} on {}", h.join(", "))).collect();
+            let list: Vec<String> = groups
+                .iter()
+                .map(|(g, h)| format!("{g} on {}", h.join(", ")))
+                .collect();
             return Err(Refusal(format!(
                 "the diskful hosts have different volume groups ({}): the SR uses one group-name on \
                  every host. Make [storage] volume_group and thin_pool the same everywhere; nothing was created",
@@ -243,13 +275,19 @@ fn device_config(ready: &[HostReady], options: &Options) -> Result<BTreeMap<Stri
         ))
         .into());
     }
-    let redundancy = options.redundancy.unwrap_or(if diskful.len() >= 2 { 2 } else { 1 });
+    let redundancy = options
+        .redundancy
+        .unwrap_or(if diskful.len() >= 2 { 2 } else { 1 });
     if redundancy == 0 || redundancy as usize > diskful.len() {
         return Err(Refusal(format!(
             "redundancy {redundancy} needs {redundancy} hosts with disks, and the pool has {} ({}): \
              give --redundancy {} or less (1 to 3, fixed once the SR exists); nothing was created",
             diskful.len(),
-            diskful.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", "),
+            diskful
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             diskful.len().min(3)
         ))
         .into());
@@ -266,15 +304,24 @@ fn device_config(ready: &[HostReady], options: &Options) -> Result<BTreeMap<Stri
             if group.contains('/') { "thin" } else { "thick" }.to_string(),
         ),
         ("hosts".to_string(), hostnames.join(",")),
-        ("monitor-db-quorum".to_string(), if ready.len() > 2 { "True" } else { "False" }.to_string()),
+        (
+            "monitor-db-quorum".to_string(),
+            if ready.len() > 2 { "True" } else { "False" }.to_string(),
+        ),
     ]))
 }
 
 /// After `SR.create`: the SR shared, every host's PBD plugged, every host an ONLINE node, every
 /// diskful host with the storage pool, the database replicated, drbd-reactor set up on every
 /// host. Waits up to the verify timeout for what settles (PBDs plugging, satellites connecting).
-fn verify(ctx: &Context, xapi: &mut Client, report: &CreateSrReport, options: &Options) -> Result<Vec<String>> {
-    let found = sr::find(xapi)?.ok_or_else(|| anyhow!("SR.create answered, but the pool lists no linstor SR"))?;
+fn verify(
+    ctx: &Context,
+    xapi: &mut Client,
+    report: &CreateSrReport,
+    options: &Options,
+) -> Result<Vec<String>> {
+    let found =
+        sr::find(xapi)?.ok_or_else(|| anyhow!("SR.create answered, but the pool lists no linstor SR"))?;
     if !found.sr.shared {
         return Err(anyhow!("the SR {} is not shared", found.sr.uuid));
     }
@@ -290,15 +337,18 @@ fn verify(ctx: &Context, xapi: &mut Client, report: &CreateSrReport, options: &O
         deadline: options.verify_timeout,
         stuck_after: options.verify_timeout,
         poll: options.poll,
-        deadline_hint: "Check the SR's PBDs (`xe pbd-list`), `linstor node list` and `linstor resource list`."
-            .into(),
+        deadline_hint:
+            "Check the SR's PBDs (`xe pbd-list`), `linstor node list` and `linstor resource list`.".into(),
         show: false,
     };
     wait::until(&check, || {
         let found = sr::find(xapi)?.ok_or_else(|| anyhow!("no linstor SR"))?;
         let mut blockers = Vec::new();
         for host in &hosts {
-            if !found.pbd_of(&host.reference).is_some_and(|p| p.currently_attached) {
+            if !found
+                .pbd_of(&host.reference)
+                .is_some_and(|p| p.currently_attached)
+            {
                 blockers.push(Blocker::Pending(format!("{}: PBD not plugged", host.name_label)));
             }
         }
@@ -311,7 +361,10 @@ fn verify(ctx: &Context, xapi: &mut Client, report: &CreateSrReport, options: &O
                 .flatten()
                 .find(|c| c["check"] == "drbd-reactor");
             if reactor.is_none_or(|c| c["ok"] != true) {
-                blockers.push(Blocker::Pending(format!("{}: drbd-reactor not set up", host.name_label)));
+                blockers.push(Blocker::Pending(format!(
+                    "{}: drbd-reactor not set up",
+                    host.name_label
+                )));
             }
         }
         Ok(blockers)
@@ -335,18 +388,32 @@ fn linstor_blockers(linstor: &linstor::Client, report: &CreateSrReport, group: &
     for host in &report.hosts {
         match nodes.iter().find(|n| n.name == host.hostname) {
             Some(n) if n.connection_status == "ONLINE" => {}
-            Some(n) => blockers.push(Blocker::Pending(format!("node {} is {}", n.name, n.connection_status))),
+            Some(n) => blockers.push(Blocker::Pending(format!(
+                "node {} is {}",
+                n.name, n.connection_status
+            ))),
             None => blockers.push(Blocker::Pending(format!("no node {}", host.hostname))),
         }
-        if host.group.is_some() && !linstor.storage_pools(&host.hostname)?.iter().any(|p| p.storage_pool_name == pool) {
-            blockers.push(Blocker::Pending(format!("{}: no storage pool {pool}", host.hostname)));
+        if host.group.is_some()
+            && !linstor
+                .storage_pools(&host.hostname)?
+                .iter()
+                .any(|p| p.storage_pool_name == pool)
+        {
+            blockers.push(Blocker::Pending(format!(
+                "{}: no storage pool {pool}",
+                host.hostname
+            )));
         }
     }
     let redundancy: usize = report.device_config["redundancy"].parse().unwrap_or(1);
     let diskful = linstor
         .resources(None)?
         .iter()
-        .filter(|r| r.name == super::DATABASE && crate::pool::health::replica_kind(r) == crate::pool::batches::ReplicaKind::Diskful)
+        .filter(|r| {
+            r.name == super::DATABASE
+                && crate::pool::health::replica_kind(r) == crate::pool::batches::ReplicaKind::Diskful
+        })
         .count();
     if diskful < redundancy {
         blockers.push(Blocker::Pending(format!(
@@ -360,7 +427,11 @@ fn linstor_blockers(linstor: &linstor::Client, report: &CreateSrReport, group: &
 impl Render for CreateSrReport {
     fn human(&self) -> String {
         let mut out = String::new();
-        let verb = if self.core.dry_run { "Would create" } else { "Created" };
+        let verb = if self.core.dry_run {
+            "Would create"
+        } else {
+            "Created"
+        };
         out.push_str(&format!(
             "{verb} the XOSTOR SR with SR.create type=linstor on the pool master, device-config:\n"
         ));

@@ -32,7 +32,9 @@ pub fn read(doc: &Value) -> Health {
         let code = error.get("code").and_then(Value::as_u64).unwrap_or(0);
         let text = describe(error);
         if code == GENERIC_UNEXPECTED && error.get("message").and_then(Value::as_str) == Some("volumes") {
-            health.warnings.push(format!("the driver's health check tripped on its own resource loop ({text})"));
+            health.warnings.push(format!(
+                "the driver's health check tripped on its own resource loop ({text})"
+            ));
         } else if code & LEVEL_MASK == LEVEL_ERR {
             health.problems.push(text);
         } else if !text.contains("NODE_NOT_ONLINE") {

@@ -52,14 +52,16 @@ pub fn run(ctx: &Context, dry_run: bool) -> Result<JoinReport> {
         pbd_plugged: false,
     };
     let Some(settings) = ctx.settings.xapi()? else {
-        report.core.skip("xostor: no [xapi]: the pool's SR cannot be seen from here");
+        report
+            .core
+            .skip("xostor: no [xapi]: the pool's SR cannot be seen from here");
         return Ok(report);
     };
     let mut xapi = Client::new(xapi::Settings::from_settings(settings)?)?;
     let Some(xostor) = sr::find(&mut xapi)? else {
-        report
-            .core
-            .note("no XOSTOR SR in the pool yet: nothing to join (`linstor-agent pool create-sr` creates it)");
+        report.core.note(
+            "no XOSTOR SR in the pool yet: nothing to join (`linstor-agent pool create-sr` creates it)",
+        );
         return Ok(report);
     };
     report.sr = Some(xostor.sr.uuid.clone());
@@ -129,11 +131,15 @@ fn join(
             .note("this host has no linstor-manager plugin: the agent did what addHost does");
         if missing.reactor {
             reactor::configure(&ctx.sysroot, &mut report.core)?;
-            report.actions.push(format!("{} written, drbd-reactor enabled", reactor::CONFIG));
+            report
+                .actions
+                .push(format!("{} written, drbd-reactor enabled", reactor::CONFIG));
         }
         if missing.pbd {
             let pbd = xapi.pbd_create(&host.reference, &xostor.sr.reference, &xostor.device_config())?;
-            report.actions.push(format!("PBD created for SR {}", xostor.sr.uuid));
+            report
+                .actions
+                .push(format!("PBD created for SR {}", xostor.sr.uuid));
             xapi.pbd_plug(&pbd)?;
             report.actions.push("PBD plugged".into());
             return Ok(());
@@ -154,7 +160,11 @@ impl crate::output::Render for JoinReport {
             Some(sr) => out.push_str(&format!(
                 "XOSTOR SR {sr} ({}): PBD {}\n",
                 self.group_name.as_deref().unwrap_or_default(),
-                if self.pbd_plugged { "plugged" } else { "not plugged" }
+                if self.pbd_plugged {
+                    "plugged"
+                } else {
+                    "not plugged"
+                }
             )),
             None => out.push_str("no XOSTOR SR\n"),
         }

@@ -41,7 +41,12 @@ pub fn add_host(xapi: &mut Client, host: &str, host_name: &str, group_name: &str
 }
 
 /// `healthCheck groupName=…` (§1.8): the JSON document. None when the host has no plugin.
-pub fn health_check(xapi: &mut Client, host: &str, host_name: &str, group_name: &str) -> Result<Option<serde_json::Value>> {
+pub fn health_check(
+    xapi: &mut Client,
+    host: &str,
+    host_name: &str,
+    group_name: &str,
+) -> Result<Option<serde_json::Value>> {
     let Some(text) = call(xapi, host, host_name, "healthCheck", &[("groupName", group_name)])? else {
         return Ok(None);
     };

@@ -32,7 +32,11 @@ pub fn storage_pool_name(group_name: &str) -> String {
 
 /// `LVM_THIN` for a `VG/LV` group, `LVM` for a `VG` group.
 pub fn provider_kind(group_name: &str) -> &'static str {
-    if group_name.contains('/') { "LVM_THIN" } else { "LVM" }
+    if group_name.contains('/') {
+        "LVM_THIN"
+    } else {
+        "LVM"
+    }
 }
 
 #[cfg(test)]

@@ -43,10 +43,17 @@ pub fn find(xapi: &mut Client) -> Result<Option<XostorSr>> {
         many => bail!(
             "the pool has {} SRs of type {SR_TYPE} ({}): Vates' driver allows one per pool",
             many.len(),
-            many.iter().map(|s| s.name_label.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|s| s.name_label.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
-    let pbds: Vec<PbdRecord> = xapi.pbds()?.into_iter().filter(|p| p.sr == sr.reference).collect();
+    let pbds: Vec<PbdRecord> = xapi
+        .pbds()?
+        .into_iter()
+        .filter(|p| p.sr == sr.reference)
+        .collect();
     let value = |key: &str| {
         pbds.iter()
             .find_map(|p| p.device_config.get(key).cloned())
@@ -65,6 +72,10 @@ pub fn find(xapi: &mut Client) -> Result<Option<XostorSr>> {
         pbds,
         group_name,
         redundancy,
-        provisioning: if provisioning.is_empty() { "thin".into() } else { provisioning },
+        provisioning: if provisioning.is_empty() {
+            "thin".into()
+        } else {
+            provisioning
+        },
     }))
 }
