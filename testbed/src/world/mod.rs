@@ -34,6 +34,7 @@ pub mod build;
 pub mod controller;
 pub mod dynamics;
 pub mod faults;
+pub mod lvm;
 pub mod model;
 pub mod ops;
 pub mod power_on;
@@ -43,8 +44,12 @@ pub mod replication;
 pub mod scenario;
 pub mod services;
 pub mod shared;
+pub mod sr_create;
+pub mod storage_repo;
+pub mod vdis;
 pub mod violations;
 pub mod xapi_error;
+pub mod xostor_host;
 
 pub use model::*;
 pub use replication::{
