@@ -99,4 +99,3 @@ pub fn host_name(state: &State, uuid: &str) -> String {
         .find(|h| h.uuid == uuid)
         .map_or_else(|| uuid.to_owned(), |h| h.name.clone())
 }
-
