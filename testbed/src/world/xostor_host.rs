@@ -91,8 +91,13 @@ impl World {
     /// stopping it stops the controller it ran there (which moves, §3.3).
     pub fn set_drbd_reactor(&self, host_uuid: &str, start: bool) {
         self.change(|s| {
-            if let Some(h) = s.hosts.iter_mut().find(|h| h.uuid == host_uuid) {
-                reactor::set(h, start);
+            let Some(h) = s.hosts.iter_mut().find(|h| h.uuid == host_uuid) else {
+                return;
+            };
+            reactor::set(h, start);
+            // Stopping drbd-reactor stops the controller it started there.
+            if !start && s.controller.host == h.name {
+                s.controller.running = false;
             }
         });
         self.read(|s| {
