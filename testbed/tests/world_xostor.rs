@@ -250,3 +250,60 @@ fn sr_create_on_volume_groups_leaves_what_the_driver_leaves() -> Result<()> {
     assert!(s.vdis.is_empty() && !s.resources.iter().any(|r| r.name == resource));
     Ok(())
 }
+
+#[test]
+fn add_host_joins_a_host_as_the_plugin_does_and_remove_host_undoes_it() -> Result<()> {
+    let p = pool(4, "joining = 1\n[sr]\nredundancy = 2\n")?;
+    let four = p.host_uuid("xcp-ng-4");
+    let group = "linstor_group/thin_device";
+    let e = p.world.add_host(&four, "nope").expect_err("no such group");
+    assert_eq!(
+        (e.class.as_str(), e.message.as_str()),
+        ("Exception", "Failed to find PBDs of group `nope`")
+    );
+    assert_eq!(p.world.add_host(&four, group)?, "True");
+    let s = p.state();
+    let node = s.nodes.iter().find(|n| n.name == "xcp-ng-4").expect("a node");
+    let host = s.hosts.iter().find(|h| h.uuid == four).expect("host");
+    assert_eq!(node.node_type, "COMBINED");
+    assert_eq!(node.net_interfaces[0].address, host.address);
+    assert!(host.reactor_config && host.reactor_enabled && host.linstor_ports_open);
+    assert_eq!(std::fs::read_to_string(host.root.join(CONFIG_PATH))?, CONFIG);
+    let pbd = s.pbds.iter().find(|p| p.host == four).expect("a PBD");
+    assert!(pbd.currently_attached);
+    let dconf: Vec<(&str, &str)> = pbd
+        .device_config
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        dconf,
+        [
+            ("group-name", group),
+            ("provisioning", "thin"),
+            ("redundancy", "2")
+        ]
+    );
+    // A second addHost changes nothing.
+    assert_eq!(p.world.add_host(&four, group)?, "True");
+    assert_eq!(p.state().pbds.len(), 4);
+
+    assert_eq!(p.world.remove_host(&four, group)?, "True");
+    let s = p.state();
+    let host = s.hosts.iter().find(|h| h.uuid == four).expect("host");
+    assert!(!s.nodes.iter().any(|n| n.name == "xcp-ng-4"));
+    assert!(!s.pbds.iter().any(|p| p.host == four));
+    assert!(!host.reactor_config && !host.linstor_ports_open && !host.satellite_running);
+    assert!(!host.root.join(CONFIG_PATH).exists());
+    // A member holding the last diskful replica of a volume is not removed.
+    let e = p
+        .world
+        .remove_host(&p.host_uuid("xcp-ng-1"), group)
+        .expect_err("replicas in use");
+    assert!(
+        e.message.starts_with("Failed to destroy node `xcp-ng-1`"),
+        "{}",
+        e.message
+    );
+    Ok(())
+}

@@ -180,6 +180,9 @@ pub struct HostStatus {
     /// drbd-reactor is enabled.
     #[serde(default)]
     pub reactor_enabled: bool,
+    /// linstor-manager opened the LINSTOR and DRBD ports.
+    #[serde(default)]
+    pub linstor_ports_open: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -376,6 +379,7 @@ fn host_status(state: &State, h: &Host, packages: &BTreeMap<String, BTreeMap<Str
         maintenance_windows: state.accounting.windows.get(&h.name).cloned().unwrap_or_default(),
         reactor_config: h.reactor_config,
         reactor_enabled: h.reactor_enabled,
+        linstor_ports_open: h.linstor_ports_open,
     }
 }
 

@@ -211,6 +211,7 @@ fn booted_host(scenario: &Resolved, spec: &HostSpec, joining: bool) -> Host {
         refuses_controller: false,
         reactor_config: false,
         reactor_enabled: false,
+        linstor_ports_open: false,
         pbd_plug_until: None,
     };
     power_on::boot(&mut host, false);

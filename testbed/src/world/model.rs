@@ -300,6 +300,10 @@ pub struct Host {
     /// drbd-reactor is enabled (it runs whenever the host is up).
     #[serde(default)]
     pub reactor_enabled: bool,
+    /// linstor-manager opened the LINSTOR and DRBD ports (`firewall-port open` of 3366, 3370,
+    /// 3376, 3377, 8076, 8077 and the 7000:8000 rule, docs/xostor.md §2).
+    #[serde(default)]
+    pub linstor_ports_open: bool,
     /// xapi tries to plug the host's PBDs until then, after the host booted (None: it does not).
     #[serde(default)]
     pub pbd_plug_until: Option<SimTime>,

@@ -114,6 +114,7 @@ pub fn add(state: &mut State, sr: &SrSpec) -> Result<()> {
         let host = &mut state.hosts[i];
         reactor::set(host, true);
         reactor::sync_host(host);
+        host.linstor_ports_open = true;
         state.pbds.push(Pbd {
             uuid: derived_uuid("pbd", &format!("{}/{pool}", host.name)),
             host: host.uuid.clone(),

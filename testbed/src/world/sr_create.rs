@@ -7,8 +7,9 @@
 //!    `sm_config:provisioning` wins), called on the master (5002), redundancy not above the
 //!    pool's host count, no other LINSTOR SR, every host enabled, distinct hostnames, a thin
 //!    group name `VG/LV` (all `LinstorSRCreate`, 5006).
-//! 2. `prepareSr` on the master, then every online slave (§1.3): drbd-reactor's toml removed
-//!    and drbd-reactor stopped (and the controller with it), the satellite restarted.
+//! 2. `prepareSr` on the master, then every online slave (§1.3): the LINSTOR and DRBD ports
+//!    opened (noted), drbd-reactor's toml removed and drbd-reactor stopped (and the
+//!    controller with it), the satellite restarted.
 //! 3. `create_sr` (§4.2 step 3): the controller started on the master; a COMBINED node per
 //!    enabled host, named by its hostname at its address (an existing node of that name is
 //!    deleted and created again); the storage pool `xcp-sr-<group>` (`LVM_THIN` or `LVM`,

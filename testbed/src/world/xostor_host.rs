@@ -6,8 +6,8 @@
 //!
 //! The controller is found as SM-BR's `get_controller_uri` finds it: the host whose
 //! `hasControllerRunning` says so (SM-PKG's `ss`-based discovery, which fails on a host not
-//! yet registered, is not modelled). Firewall ports (§2) are not modelled: opening them
-//! changes nothing here.
+//! yet registered, is not modelled). The firewall ports (§2) are noted on the host
+//! (`Host::linstor_ports_open`); nothing else depends on them.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +25,14 @@ pub struct PluginError {
     pub class: String,
     pub message: String,
 }
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.class, self.message)
+    }
+}
+
+impl std::error::Error for PluginError {}
 
 impl PluginError {
     fn new(class: &str, message: impl Into<String>) -> PluginError {
@@ -108,6 +116,15 @@ impl World {
         });
     }
 
+    /// `update_all_ports(open)`: the LINSTOR and DRBD ports opened or closed (noted only).
+    pub fn set_linstor_ports(&self, host_uuid: &str, open: bool) {
+        self.change(|s| {
+            if let Some(h) = s.hosts.iter_mut().find(|h| h.uuid == host_uuid) {
+                h.linstor_ports_open = open;
+            }
+        });
+    }
+
     /// `hasControllerRunning`: whether the controller runs on this host.
     pub fn has_controller_running(&self, host_uuid: &str) -> bool {
         self.read(|s| {
@@ -132,7 +149,8 @@ impl World {
             let name = &host(s, host_uuid)?.name;
             Ok((sr, pbds, redundancy, s.nodes.iter().any(|n| &n.name == name)))
         })?;
-        // Ports (not modelled), drbd-reactor, the satellite (always restarted).
+        // Ports, drbd-reactor, the satellite (always restarted).
+        self.set_linstor_ports(host_uuid, true);
         self.set_drbd_reactor(host_uuid, true);
         let started = self
             .systemctl(host_uuid, ServiceCommand::Restart, Service::Satellite)
@@ -141,6 +159,7 @@ impl World {
         if !started {
             if !had_node {
                 self.set_drbd_reactor(host_uuid, false);
+                self.set_linstor_ports(host_uuid, false);
             }
             return Err(PluginError::new(
                 "Exception",
@@ -153,6 +172,7 @@ impl World {
             if !had_node {
                 let _ = self.systemctl(host_uuid, ServiceCommand::Stop, Service::Satellite);
                 self.set_drbd_reactor(host_uuid, false);
+                self.set_linstor_ports(host_uuid, false);
             }
             tracing::info!(host = %host_uuid, "addHost failed: {}", e.message);
         }
@@ -194,6 +214,7 @@ impl World {
             tracing::info!(host = %host_uuid, "removeHost: stopping the satellite: {e}");
         }
         self.set_drbd_reactor(host_uuid, false);
+        self.set_linstor_ports(host_uuid, false);
         Ok("True".to_owned())
     }
 }
