@@ -24,7 +24,12 @@ const HOST_OFFLINE: &str = "HOST_OFFLINE";
 
 /// Why the PBD cannot be plugged now (None: it can), as `PBD.plug` fails.
 pub fn plug_refusal(state: &State, pbd: &Pbd) -> Option<XapiError> {
-    let host = state.hosts.iter().find(|h| h.uuid == pbd.host)?;
+    let Some(host) = state.hosts.iter().find(|h| h.uuid == pbd.host) else {
+        return Some(XapiError::new(
+            "HANDLE_INVALID",
+            vec!["host".into(), opaque_ref(&pbd.host)],
+        ));
+    };
     if host.power != Power::Up {
         return Some(XapiError::new(HOST_OFFLINE, vec![opaque_ref(&host.uuid)]));
     }

@@ -133,19 +133,16 @@ fn plan_host(h: &Host) -> PlanHost {
     }
 }
 
-/// The checks of `load` and `create` (see the module documentation).
-fn check(state: &State, req: &SrCreate) -> Result<Plan, XapiError> {
-    if req.sr_type != "linstor" {
-        return Err(XapiError::new("SR_UNKNOWN_DRIVER", vec![req.sr_type.clone()]));
-    }
-    let on = state
-        .hosts
-        .iter()
-        .find(|h| h.uuid == req.host)
-        .ok_or_else(|| XapiError::new("HANDLE_INVALID", vec!["host".into(), opaque_ref(&req.host)]))?;
-    if on.power != Power::Up {
-        return Err(XapiError::new("HOST_OFFLINE", vec![opaque_ref(&on.uuid)]));
-    }
+/// What `load` read from the device_config.
+struct Loaded {
+    group_name: String,
+    redundancy: String,
+    thin: bool,
+    monitor_db_quorum: bool,
+}
+
+/// `load`'s checks (§4.1): the keys, provisioning, `monitor-db-quorum`, the master.
+fn load(state: &State, req: &SrCreate) -> Result<Loaded, XapiError> {
     let dconf = |key: &str| req.device_config.get(key).filter(|v| !v.is_empty());
     let group_name = dconf("group-name").ok_or_else(|| SM_GROUP_NAME_MISSING.raise(None))?;
     let redundancy = dconf("redundancy").ok_or_else(|| SM_REDUNDANCY_MISSING.raise(None))?;
@@ -159,12 +156,25 @@ fn check(state: &State, req: &SrCreate) -> Result<Plan, XapiError> {
     if req.host != state.pool.master {
         return Err(SM_LINSTOR_MASTER.raise(None));
     }
-    let redundancy: usize = match redundancy.trim().parse::<usize>() {
+    Ok(Loaded {
+        group_name: group_name.clone(),
+        redundancy: redundancy.clone(),
+        thin,
+        monitor_db_quorum,
+    })
+}
+
+/// `create`'s checks (§4.1): the redundancy, one LINSTOR SR, every host enabled with a
+/// hostname of its own, a thin group name `VG/LV`. Returns the redundancy and the enabled
+/// hosts.
+fn create_checks<'s>(state: &'s State, loaded: &Loaded) -> Result<(usize, Vec<&'s Host>), XapiError> {
+    let redundancy: usize = match loaded.redundancy.trim().parse::<usize>() {
         Ok(0) => 1,
         Ok(n) => n,
         Err(_) => {
             return Err(SM_GENERAL.raise(Some(&format!(
-                "invalid literal for int() with base 10: '{redundancy}'"
+                "invalid literal for int() with base 10: '{}'",
+                loaded.redundancy
             ))));
         }
     };
@@ -184,16 +194,34 @@ fn check(state: &State, req: &SrCreate) -> Result<Plan, XapiError> {
     if names.len() < enabled.len() {
         return Err(create_error("Multiple hosts with same hostname"));
     }
-    if thin && group_name.matches('/').count() != 1 {
+    if loaded.thin && loaded.group_name.matches('/').count() != 1 {
         return Err(create_error(
             "Invalid group name using thin provisioning. Expected format: 'VG/LV`'",
         ));
     }
+    Ok((redundancy, enabled))
+}
+
+/// XAPI's checks, then the driver's `load` and `create` (see the module documentation).
+fn check(state: &State, req: &SrCreate) -> Result<Plan, XapiError> {
+    if req.sr_type != "linstor" {
+        return Err(XapiError::new("SR_UNKNOWN_DRIVER", vec![req.sr_type.clone()]));
+    }
+    let on = state
+        .hosts
+        .iter()
+        .find(|h| h.uuid == req.host)
+        .ok_or_else(|| XapiError::new("HANDLE_INVALID", vec!["host".into(), opaque_ref(&req.host)]))?;
+    if on.power != Power::Up {
+        return Err(XapiError::new("HOST_OFFLINE", vec![opaque_ref(&on.uuid)]));
+    }
+    let loaded = load(state, req)?;
+    let (redundancy, enabled) = create_checks(state, &loaded)?;
     Ok(Plan {
-        group_name: group_name.clone(),
+        group_name: loaded.group_name,
         redundancy,
-        thin,
-        monitor_db_quorum,
+        thin: loaded.thin,
+        monitor_db_quorum: loaded.monitor_db_quorum,
         hosts: enabled.iter().map(|h| plan_host(h)).collect(),
         master: plan_host(on),
     })

@@ -133,50 +133,8 @@ fn create_in(state: &mut State, req: &VdiCreate) -> Result<String, XapiError> {
         .map_or(1, |g| g.place_count as usize);
     let kib = (req.virtual_size.div_ceil(512) * 512).div_ceil(1024);
     let name = format!("xcp-volume-{}", state.fresh_uuid("volume"));
-    let nodes = placement(state, &pool, kib, redundancy);
-    if nodes.len() < redundancy {
-        return Err(SM_VDI_CREATE.raise(Some(&format!(
-            "Could not create volume `{name}`: Not enough available nodes (wanted {redundancy} with storage pool {pool}, found {})",
-            nodes.len()
-        ))));
-    }
-    let rd_uuid = state.fresh_uuid("resource-definition");
-    state.resource_definitions.push(ResourceDefinition {
-        name: name.clone(),
-        uuid: rd_uuid,
-        size_kib: kib,
-        props: BTreeMap::new(),
-        resource_group: Some(pool.clone()),
-    });
-    for node in &nodes {
-        let r = replica(state, &name, node, ReplicaKind::Diskful);
-        state.resources.push(r);
-        if let Some(p) = state
-            .nodes
-            .iter_mut()
-            .find(|n| &n.name == node)
-            .and_then(|n| n.storage_pools.iter_mut().find(|p| p.name == pool))
-        {
-            p.free_capacity = p.free_capacity.saturating_sub(kib);
-        }
-    }
     let master_name = super::attach::host_name(state, &master);
-    if !nodes.contains(&master_name) {
-        let r = replica(state, &name, &master_name, ReplicaKind::Diskless);
-        state.resources.push(r);
-    }
-    let placed = state.resources.iter().filter(|r| r.name == name).count();
-    if placed == 2 && nodes.len() == 2 {
-        let other = state
-            .nodes
-            .iter()
-            .map(|n| n.name.clone())
-            .find(|n| !nodes.contains(n));
-        if let Some(other) = other {
-            let r = replica(state, &name, &other, ReplicaKind::TieBreaker);
-            state.resources.push(r);
-        }
-    }
+    spawn_volume(state, &name, &pool, kib, redundancy, &master_name)?;
     let uuid = state.fresh_uuid("vdi");
     let mut sm_config = req.sm_config.clone();
     sm_config.entry("vdi_type".into()).or_insert_with(|| "vhd".into());
@@ -194,6 +152,62 @@ fn create_in(state: &mut State, req: &VdiCreate) -> Result<String, XapiError> {
         sm_config,
     });
     Ok(uuid)
+}
+
+/// `resource_group_spawn`, `resource_auto_place` and `resource_make_available` on the
+/// creating host (§6.3 steps 2–5), with LINSTOR's tie-breaker.
+fn spawn_volume(
+    state: &mut State,
+    name: &str,
+    pool: &str,
+    kib: u64,
+    redundancy: usize,
+    master: &str,
+) -> Result<(), XapiError> {
+    let nodes = placement(state, pool, kib, redundancy);
+    if nodes.len() < redundancy {
+        return Err(SM_VDI_CREATE.raise(Some(&format!(
+            "Could not create volume `{name}`: Not enough available nodes (wanted {redundancy} with storage pool {pool}, found {})",
+            nodes.len()
+        ))));
+    }
+    let rd_uuid = state.fresh_uuid("resource-definition");
+    state.resource_definitions.push(ResourceDefinition {
+        name: name.to_owned(),
+        uuid: rd_uuid,
+        size_kib: kib,
+        props: BTreeMap::new(),
+        resource_group: Some(pool.to_owned()),
+    });
+    for node in &nodes {
+        let r = replica(state, name, node, ReplicaKind::Diskful);
+        state.resources.push(r);
+        if let Some(p) = state
+            .nodes
+            .iter_mut()
+            .find(|n| &n.name == node)
+            .and_then(|n| n.storage_pools.iter_mut().find(|p| p.name == pool))
+        {
+            p.free_capacity = p.free_capacity.saturating_sub(kib);
+        }
+    }
+    if !nodes.iter().any(|n| n == master) {
+        let r = replica(state, name, master, ReplicaKind::Diskless);
+        state.resources.push(r);
+    }
+    let placed = state.resources.iter().filter(|r| r.name == name).count();
+    if placed == 2 && nodes.len() == 2 {
+        let other = state
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .find(|n| !nodes.contains(n));
+        if let Some(other) = other {
+            let r = replica(state, name, &other, ReplicaKind::TieBreaker);
+            state.resources.push(r);
+        }
+    }
+    Ok(())
 }
 
 fn destroy_in(state: &mut State, vdi: &str) -> Result<(), XapiError> {
