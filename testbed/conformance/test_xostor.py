@@ -12,6 +12,7 @@ The tests of this module share one pool and run in file order.
 import json
 import os
 import subprocess
+import tempfile
 import urllib.request
 
 import linstor
@@ -20,8 +21,11 @@ import XenAPI
 
 from conftest import start_pool
 from conftest import testbed as run_testbed
+from linstor_openapi import SpecChecker, read_traffic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SPEC = os.environ.get("LINSTOR_OPENAPI", "../shared/reference/linstor-rest-v1-openapi.yaml")
+TRAFFIC_ENV = "TESTBED_LINSTOR_TRAFFIC"
 BARE = os.path.join(HERE, "..", "scenarios", "xostor-bare.toml")
 GROUP = "linstor_group"
 POOL = "xcp-sr-linstor_group"
@@ -38,8 +42,24 @@ def lvm(host, *args):
 
 
 @pytest.fixture(scope="module")
-def bare():
-    pool = start_pool(3, ["--scenario", BARE, "--disks"])
+def traffic():
+    fd, path = tempfile.mkstemp(prefix="xostor-traffic-", suffix=".jsonl")
+    os.close(fd)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bare(traffic):
+    """The bare pool, its LINSTOR face recording every exchange."""
+    previous = os.environ.get(TRAFFIC_ENV)
+    os.environ[TRAFFIC_ENV] = traffic
+    try:
+        pool = start_pool(3, ["--scenario", BARE, "--disks"])
+    finally:
+        if previous is None:
+            os.environ.pop(TRAFFIC_ENV, None)
+        else:
+            os.environ[TRAFFIC_ENV] = previous
     try:
         for host in pool.hosts:
             lvm(host, "pvcreate", "-q", host["disk"])
@@ -399,3 +419,15 @@ def test_remove_host_then_add_host(bare, x):
     assert record["currently_attached"] is True
     with open(os.path.join(third["root"], "etc/drbd-reactor.d/sm-linstor.toml")) as f:
         assert f.read() == REACTOR_TOML
+
+
+def test_every_linstor_exchange_validates_against_the_openapi_spec(bare, traffic):
+    exchanges = read_traffic(traffic)
+    paths = {e["path"].split("?")[0] for e in exchanges}
+    assert "/v1/resource-groups" in paths, sorted(paths)
+    checker = SpecChecker(SPEC)
+    problems = []
+    for exchange in exchanges:
+        errors, _ = checker.check(exchange)
+        problems += [f"{exchange['method']} {exchange['path']} ({exchange['status']}): {e}" for e in errors]
+    assert not problems, "\n".join(problems)
