@@ -1,5 +1,6 @@
 //! `testbed up` / `status` / `fault` / `down` through the binary: a 16-host pool starts, both
-//! APIs answer, status reports it, down stops it (twice is fine).
+//! APIs answer (the controller on its host's own address only), status reports it, down stops
+//! it (twice is fine).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,6 +105,16 @@ fn a_sixteen_host_pool_starts_answers_and_stops() -> Result<()> {
     let reply = client::request("POST", xapi, "text/xml", &login, Duration::from_secs(10))?;
     assert_eq!(reply.status, 200);
     assert!(reply.body.contains("Success"), "{}", reply.body);
+
+    // Hosts on loopback addresses of their own; the controller answers on its host's only.
+    let first = info["hosts"][0]["address"].as_str().context("address")?;
+    assert!(first.starts_with("127.") && first.ends_with(".11"), "{first}");
+    for (i, host) in info["hosts"].as_array().context("hosts")?.iter().enumerate() {
+        let url = host["controller_url"].as_str().context("controller_url")?;
+        let answer = client::get(&format!("{url}/v1/controller/version"), Duration::from_secs(5));
+        let answered = answer.is_ok_and(|r| r.status == 200);
+        assert_eq!(answered, i == 0, "{url}");
+    }
 
     let status = testbed(&["status", "--dir", dir_s])?;
     let nodes = status["nodes"].as_array().context("nodes")?;

@@ -1,7 +1,8 @@
 //! The scenario files of `testbed/scenarios/` say what they are for; these tests hold them to
 //! it: the upgrade pools start at the fixture's old versions (so an upgrade changes the kmod and
 //! LINSTOR), `batch-6` lets pairs of hosts across its two replica groups go down together
-//! without losing quorum and with room to evacuate, `no-batch-4` has no such pair. The claims
+//! without losing quorum and with room to evacuate, `no-batch-4` has no such pair,
+//! `xostor-bare` has no LINSTOR node, resource, SR or controller. The claims
 //! are checked on the layout and then by rebooting hosts in a world built from the file.
 
 mod world_support;
@@ -113,6 +114,7 @@ fn every_scenario_file_resolves_says_what_it_is_for_and_pins_fixture_packages() 
         "no-batch-4.toml",
         "upgrade-3.toml",
         "upgrade-5.toml",
+        "xostor-bare.toml",
     ];
     assert_eq!(names, expected.iter().map(|s| s.to_string()).collect());
     Ok(())
@@ -171,6 +173,22 @@ fn controller_behind_runs_linstor_1_29_2_over_packages_left_at_1_29_0() -> Resul
     // The pool built from it (satellites at 1.29.2 over 1.29.0 packages, every node ONLINE)
     // is checked through `testbed up` by the agent's tests/pool_linstor.rs.
     assert!(r.config_pin.is_empty());
+    Ok(())
+}
+
+#[test]
+fn xostor_bare_has_no_node_resource_sr_or_controller_and_vms_without_disks() -> Result<()> {
+    let (_, resolved) = load("xostor-bare.toml")?;
+    assert!(!resolved.xostor && resolved.sr.is_none() && resolved.linstor_manager_plugin);
+    assert!(resolved.resources.is_empty());
+    assert_eq!(resolved.vms.len(), 3);
+    assert!(resolved.vms.iter().all(|vm| vm.resources.is_empty()));
+    let (_dir, world) = bare_world(&resolved)?;
+    let s = world.read(|s| s.clone());
+    assert!(s.nodes.is_empty() && s.resources.is_empty() && s.srs.is_empty() && s.pbds.is_empty());
+    assert!(!s.controller.running && s.controller.hosts_seen.is_empty());
+    assert!(world.controller_refusing());
+    assert_eq!(s.vms.len(), 3);
     Ok(())
 }
 

@@ -130,5 +130,7 @@ fn to_fault(command: &FaultCommand) -> Fault {
         },
         FaultCommand::Crash { host } => Fault::Crash { host },
         FaultCommand::PowerOn { host } => Fault::PowerOn { host },
+        FaultCommand::PbdUnplugged { host } => Fault::PbdUnplugged { host },
+        FaultCommand::PbdPlugs { host } => Fault::PbdPlugs { host },
     }
 }

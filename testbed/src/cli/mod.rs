@@ -230,6 +230,17 @@ pub enum FaultCommand {
         #[arg(long)]
         host: String,
     },
+    /// The host's PBDs do not plug: xapi's attempts after a boot and PBD.plug fail until
+    /// `pbd-plugs`.
+    PbdUnplugged {
+        #[arg(long)]
+        host: String,
+    },
+    /// The host's PBDs plug again (clears `pbd-unplugged`).
+    PbdPlugs {
+        #[arg(long)]
+        host: String,
+    },
 }
 
 #[cfg(test)]

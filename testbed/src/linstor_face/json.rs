@@ -80,6 +80,28 @@ pub struct StoragePool {
 }
 
 #[derive(Debug, Serialize)]
+pub struct ResourceGroup {
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub props: Props,
+    pub select_filter: AutoSelectFilter,
+    pub uuid: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AutoSelectFilter {
+    pub place_count: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_pool: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub storage_pool_list: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diskless_on_remaining: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
 pub struct DrbdResourceDefinitionLayer {
     pub peer_slots: u32,
     pub al_stripes: u32,

@@ -5,7 +5,8 @@
 //! `api/rest/v1` and `apicallhandler`), not only the spec: where the two differ the client
 //! sees what the controller sends (upper-case types, error lists on 500, …).
 //!
-//! Layout: [`door`] accepts connections (and refuses them during the fault), tiny_http parses
+//! Layout: [`door`] accepts connections (and refuses them while no controller answers there:
+//! one door for the pool's URL, one per host address for `testbed up`), tiny_http parses
 //! HTTP behind it, [`router`] sends each [`http::Call`] to its handler module, handlers read or
 //! change the [`World`] and answer a [`http::Reply`].
 
@@ -18,6 +19,7 @@ mod lookup;
 mod names;
 mod netifs;
 mod nodes;
+mod resource_groups;
 mod resources;
 mod router;
 mod satellite;
@@ -38,8 +40,21 @@ use traffic::Recorder;
 /// Requests handled at once; each holds the world's lock only briefly.
 const WORKERS: usize = 16;
 
-/// Serves the LINSTOR REST API on `listener` until the process ends (blocking).
+/// Serves the LINSTOR REST API on `listener` until the process ends (blocking). It answers
+/// wherever the controller runs (the pool's `linstor_url`), and refuses connections while
+/// no controller answers.
 pub fn serve(world: Arc<World>, listener: TcpListener) -> anyhow::Result<()> {
+    serve_with_hosts(world, listener, Vec::new())
+}
+
+/// [`serve`], plus one listener per host (host name, its `<address>:3370`) that answers only
+/// while the controller runs on that host: a client looking for the controller the way the
+/// driver does (each host's address, port 3370) finds it only there.
+pub fn serve_with_hosts(
+    world: Arc<World>,
+    listener: TcpListener,
+    hosts: Vec<(String, TcpListener)>,
+) -> anyhow::Result<()> {
     let backend = TcpListener::bind("127.0.0.1:0").context("binding the LINSTOR face's internal listener")?;
     let backend_addr = backend.local_addr()?;
     let server = tiny_http::Server::from_listener(backend, None)
@@ -53,6 +68,17 @@ pub fn serve(world: Arc<World>, listener: TcpListener) -> anyhow::Result<()> {
             .spawn(move || {
                 while let Ok(request) = server.recv() {
                     handle(&world, request, recorder.as_ref().as_ref());
+                }
+            })?;
+    }
+    for (host, host_listener) in hosts {
+        let world = world.clone();
+        let refusing = move || !world.controller_answers_on(&host);
+        std::thread::Builder::new()
+            .name("linstor-host-door".into())
+            .spawn(move || {
+                if let Err(e) = door::run(host_listener, backend_addr, Arc::new(refusing)) {
+                    tracing::error!("LINSTOR face: a host's door stopped: {e:#}");
                 }
             })?;
     }

@@ -262,6 +262,7 @@ fn placeholder_rd(name: &str) -> ResourceDefinition {
         uuid: ids::uuid(&["rd", name, ""]),
         size_kib: 0,
         props: BTreeMap::new(),
+        resource_group: None,
     }
 }
 
@@ -323,7 +324,10 @@ pub fn rd_to_json(state: &State, rd: &ResourceDefinition, with_volumes: bool) ->
             },
         ],
         uuid: rd.uuid.clone(),
-        resource_group_name: DEFAULT_RSC_GRP.to_string(),
+        resource_group_name: rd
+            .resource_group
+            .clone()
+            .unwrap_or_else(|| DEFAULT_RSC_GRP.to_string()),
         volume_definitions,
     }
 }
@@ -385,6 +389,7 @@ pub fn rd_create(world: &World, call: &Call) -> Reply {
             uuid: ids::uuid(&["rd", &name, &s.generation.to_string(), &s.now.to_string(), ""]),
             size_kib: 0,
             props: body.resource_definition.props.clone(),
+            resource_group: None,
         };
         let entry = rc::new_entry(&rd.uuid, &format!("resource definition '{name}'"), "created");
         s.resource_definitions.push(rd);

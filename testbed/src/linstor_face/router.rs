@@ -3,7 +3,7 @@
 //! with another method answers 405.
 
 use super::http::{Call, Method, Reply};
-use super::{controller, netifs, nodes, resources, storage_pools};
+use super::{controller, netifs, nodes, resource_groups, resources, storage_pools};
 use crate::world::World;
 
 pub fn route(world: &World, call: &Call) -> Reply {
@@ -66,6 +66,14 @@ pub fn route(world: &World, call: &Call) -> Reply {
         },
         ["v1", "view", "resources"] => match m {
             Get => resources::view(world, call),
+            _ => Reply::method_not_allowed(),
+        },
+        ["v1", "resource-groups"] => match m {
+            Get => resource_groups::list(world, call),
+            _ => Reply::method_not_allowed(),
+        },
+        ["v1", "resource-groups", rg] => match m {
+            Get => resource_groups::get(world, rg),
             _ => Reply::method_not_allowed(),
         },
         ["v1", "resource-definitions"] => match m {

@@ -1,7 +1,7 @@
 //! `testbed serve --dir DIR`: the background process of a pool. It builds the world from
 //! `DIR/world.json` (booting every host from its sysroot), binds the LINSTOR, XAPI and
-//! control listeners on 127.0.0.1 ephemeral ports, writes `DIR/pool.json`, and serves until
-//! it is killed (`testbed down`).
+//! control listeners on 127.0.0.1 ephemeral ports (and the controller's port on every host's
+//! address), writes `DIR/pool.json`, and serves until it is killed (`testbed down`).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -26,6 +26,7 @@ pub fn serve(dir: &Path) -> Result<()> {
     let input: WorldInput = read_json(&dir.join(WORLD_JSON))?;
     let specs: Vec<_> = input.hosts.iter().map(|h| h.spec()).collect();
     let state = initial_state(&input.scenario, &specs, input.credentials.clone())?;
+    let controller_port = input.controller_port;
     let hosts: Vec<HostInfo> = state
         .hosts
         .iter()
@@ -37,8 +38,17 @@ pub fn serve(dir: &Path) -> Result<()> {
             address: h.address.clone(),
             disk: h.disk.clone(),
             joining: h.joining,
+            controller_url: controller_port.map(|p| format!("http://{}:{p}", h.address)),
         })
         .collect();
+    let mut host_doors = Vec::new();
+    if let Some(port) = controller_port {
+        for h in &state.hosts {
+            let listener = TcpListener::bind((h.address.as_str(), port))
+                .with_context(|| format!("cannot bind {}:{port} for host {}", h.address, h.name))?;
+            host_doors.push((h.name.clone(), listener));
+        }
+    }
     let controller_version = state.controller.version.clone();
     let world = Arc::new(World::new(state, Clock::new(input.scenario.time_scale)));
 
@@ -72,7 +82,7 @@ pub fn serve(dir: &Path) -> Result<()> {
     std::thread::Builder::new()
         .name("linstor".into())
         .spawn(move || {
-            if let Err(e) = linstor_face::serve(w, linstor) {
+            if let Err(e) = linstor_face::serve_with_hosts(w, linstor, host_doors) {
                 tracing::error!("LINSTOR face stopped: {e:#}");
             }
         })

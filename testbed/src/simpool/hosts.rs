@@ -30,6 +30,8 @@ const TEMPLATE: &str = "template";
 pub const AGENT_CONFIG: &str = "etc/linstor-agent/agent.toml";
 /// Where the project's XAPI plugin goes, relative to a host's root.
 pub const PLUGIN_PATH: &str = "etc/xapi.d/plugins/linstor-agent";
+/// A host's LVM configuration, relative to its root.
+pub const LVM_CONF: &str = "etc/lvm/lvm.conf";
 /// The project's XAPI plugin, built into the testbed so every pool host gets the one of this
 /// checkout.
 pub const LINSTOR_AGENT_PLUGIN: &str = include_str!(concat!(
@@ -219,6 +221,42 @@ pub fn install_plugin(root: &Path) -> Result<()> {
     fsutil::write(&path, LINSTOR_AGENT_PLUGIN)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
         .with_context(|| format!("cannot chmod {}", path.display()))
+}
+
+/// Marks Vates' `linstor-manager` plugin installed on a host (the simulated XAPI answers it
+/// where this file is).
+pub fn install_linstor_manager(root: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = root
+        .join(crate::xapi_face::plugin::PLUGIN_DIR)
+        .join(crate::xapi_face::linstor_manager::NAME);
+    fsutil::write(&path, crate::xapi_face::linstor_manager::MARKER)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot chmod {}", path.display()))
+}
+
+/// A host's `etc/lvm/lvm.conf`: LVM sees its own disk (`--disks`) and nothing else (no disk:
+/// nothing), so hosts sharing this machine never see each other's volume groups, and the
+/// world's LVM queries (`world::lvm`) see what the host would. The agent's storage step puts
+/// its DRBD rejection in front of this filter.
+pub fn write_lvm_conf(root: &Path, disk: Option<&str>) -> Result<()> {
+    let mut filter: Vec<String> = disk.iter().map(|d| format!("\"a|^{d}$|\"")).collect();
+    filter.push("\"r|.*|\"".into());
+    let text = format!(
+        "# testbed: this host's LVM sees its own disk only.\n\
+         devices {{\n\
+         \tglobal_filter = [ {} ]\n\
+         \tuse_devicesfile = 0\n\
+         \tobtain_device_list_from_udev = 0\n\
+         \thints = \"none\"\n\
+         }}\n\
+         activation {{\n\
+         \tudev_sync = 0\n\
+         \tudev_rules = 0\n\
+         }}\n",
+        filter.join(", ")
+    );
+    fsutil::write(&root.join(LVM_CONF), text)
 }
 
 /// dnf specs for the packages the agent would install (Packages provisioner): the XCP-ng

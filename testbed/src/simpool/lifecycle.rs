@@ -12,13 +12,12 @@ use sha2::{Digest, Sha256};
 
 use super::hosts::{self, Endpoints, Provisioner};
 use super::{
-    HostInput, LOG_FILE, PID_FILE, POOL_JSON, PoolInfo, SECRET_FILE, WORLD_JSON, WorldInput, client, disks,
-    pool_info, write_json,
+    HostInput, LOG_FILE, PID_FILE, POOL_JSON, PoolInfo, SECRET_FILE, WORLD_JSON, WorldInput, addresses,
+    client, disks, pool_info, write_json,
 };
 use crate::fixture::FixtureRepo;
 use crate::fsutil;
 use crate::world::Credentials;
-use crate::world::build::management_address;
 use crate::world::faults::Fault;
 use crate::world::scenario::Scenario;
 
@@ -77,6 +76,7 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
         "hosts built"
     );
 
+    let addresses = addresses::pick(built.len(), addresses::CONTROLLER_PORT)?;
     let mut inputs = Vec::with_capacity(built.len());
     for (i, host) in built.iter().enumerate() {
         // A joining host has no disk: it joins the pool diskless (documented in the scenario).
@@ -88,11 +88,17 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
         } else {
             None
         };
+        if opts.disks {
+            hosts::write_lvm_conf(&host.root, disk.as_deref())?;
+        }
+        if resolved.linstor_manager_plugin {
+            hosts::install_linstor_manager(&host.root)?;
+        }
         inputs.push(HostInput {
             name: host.name.clone(),
             root: host.root.clone(),
             config: host.config.clone(),
-            address: management_address(i)?,
+            address: addresses[i].clone(),
             disk_kib: disk.as_ref().map(|_| disks::DISK_BYTES / 1024),
             disk,
         });
@@ -115,6 +121,7 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
             repo: repo.dir.clone(),
             repo_baseurl: repo.baseurl(),
             agent_bin,
+            controller_port: Some(addresses::CONTROLLER_PORT),
         },
     )?;
 
@@ -124,7 +131,14 @@ pub fn up(opts: &UpOptions) -> Result<PoolInfo> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
     let mut child = spawn_daemon(&exe, &dir)?;
-    let result = finish_up(&dir, &mut child, &repo, &resolved.config_pin, &credentials);
+    let result = finish_up(
+        &dir,
+        &mut child,
+        &repo,
+        &resolved.config_pin,
+        &credentials,
+        resolved.xostor,
+    );
     match result {
         Ok(info) => {
             tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "pool up");
@@ -194,6 +208,7 @@ fn finish_up(
     repo: &FixtureRepo,
     pin: &std::collections::BTreeMap<String, String>,
     credentials: &Credentials,
+    controller_runs: bool,
 ) -> Result<PoolInfo> {
     let deadline = Instant::now() + START_TIMEOUT;
     let pool_json = dir.join(POOL_JSON);
@@ -219,12 +234,14 @@ fn finish_up(
     for host in &info.hosts {
         hosts::write_agent_config(&host.config, repo, pin, Some(&endpoints))?;
     }
-    wait_for_apis(&info, credentials).map_err(|e| anyhow::anyhow!("{e:#}\n{}", log_tail(dir)))?;
+    wait_for_apis(&info, credentials, controller_runs)
+        .map_err(|e| anyhow::anyhow!("{e:#}\n{}", log_tail(dir)))?;
     Ok(info)
 }
 
-/// Both APIs answer: LINSTOR's controller version with 200, XAPI a login with any response.
-fn wait_for_apis(info: &PoolInfo, credentials: &Credentials) -> Result<()> {
+/// Both APIs answer: LINSTOR's controller version with 200 (unless no controller runs yet, in
+/// a bare pool), XAPI a login with any response.
+fn wait_for_apis(info: &PoolInfo, credentials: &Credentials, controller_runs: bool) -> Result<()> {
     let deadline = Instant::now() + PROBE_TIMEOUT;
     let login = format!(
         "<?xml version='1.0'?>\n<methodCall><methodName>session.login_with_password</methodName><params>\
@@ -238,9 +255,8 @@ fn wait_for_apis(info: &PoolInfo, credentials: &Credentials) -> Result<()> {
             Duration::from_secs(5),
         );
         let xapi = client::request("POST", &info.xapi_url, "text/xml", &login, Duration::from_secs(5));
-        if let (Ok(l), Ok(_)) = (&linstor, &xapi)
-            && l.status == 200
-        {
+        let linstor_ok = !controller_runs || linstor.as_ref().is_ok_and(|l| l.status == 200);
+        if linstor_ok && xapi.is_ok() {
             return Ok(());
         }
         if Instant::now() > deadline {

@@ -10,9 +10,17 @@
 //! DIR/hosts/NAME/      root/ (the sysroot), dnf/
 //! DIR/hosts/NAME/root/etc/linstor-agent/agent.toml   the host's agent config
 //! DIR/hosts/NAME/root/etc/xapi.d/plugins/linstor-agent  the project's XAPI plugin
+//! DIR/hosts/NAME/root/etc/xapi.d/plugins/linstor-manager  marks Vates' plugin installed (the
+//!                      simulated XAPI answers it; not with `linstor_manager_plugin = false`)
+//! DIR/hosts/NAME/root/etc/lvm/lvm.conf   with --disks: LVM sees the host's own disk only
 //! DIR/disks/NAME.img   sparse file behind a host's loop device
 //! ```
+//!
+//! Hosts have management addresses of their own on loopback (`addresses`): the LINSTOR
+//! controller answers on `<host address>:3370` of the host it runs on only (pool.json's
+//! per-host `controller_url`), and on `linstor_url` wherever it runs.
 
+pub mod addresses;
 pub mod client;
 pub mod control;
 pub mod daemon;
@@ -77,6 +85,10 @@ pub struct HostInfo {
     /// Joining the pool (`--join`): no LINSTOR node yet.
     #[serde(default)]
     pub joining: bool,
+    /// The LINSTOR controller's REST API on this host's address (`http://<address>:3370`): it
+    /// answers only while the controller runs on this host.
+    #[serde(default)]
+    pub controller_url: Option<String>,
 }
 
 /// `DIR/world.json`: written by `up`, read by the daemon.
@@ -89,6 +101,9 @@ pub struct WorldInput {
     pub repo_baseurl: String,
     #[serde(default)]
     pub agent_bin: Option<PathBuf>,
+    /// The controller's port on every host's address (None: only `linstor_url`).
+    #[serde(default)]
+    pub controller_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

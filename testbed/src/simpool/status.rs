@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::world::{
-    self, Activity, Faults, Host, Pif, Power, ReplicaKind, State, Violation, VmPower, Window, World,
+    self, Activity, Faults, Host, Pif, Power, ReplicaKind, State, Vdi, Violation, VmPower, Window, World,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +18,18 @@ pub struct Status {
     pub nodes: Vec<NodeStatus>,
     pub resources: Vec<ResourceStatus>,
     pub vms: Vec<VmStatus>,
+    /// XAPI's SRs (the LINSTOR SR once created).
+    #[serde(default)]
+    pub srs: Vec<SrStatus>,
+    /// One per host and SR: whether it is plugged.
+    #[serde(default)]
+    pub pbds: Vec<PbdStatus>,
+    /// The SR's VDIs with the LINSTOR resource behind each and its replicas.
+    #[serde(default)]
+    pub vdis: Vec<VdiStatus>,
+    /// VMs' disks: which VDI in which slot.
+    #[serde(default)]
+    pub vbds: Vec<VbdStatus>,
     pub violations: Vec<Violation>,
     /// Faults armed and not yet applied.
     pub faults: Faults,
@@ -63,8 +75,70 @@ pub struct PoolStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ControllerStatus {
     pub version: String,
+    /// Where it runs (the last host it ran on while it does not run).
     pub host: String,
     pub refusing: bool,
+    /// Whether a controller runs (false before the SR is created, or while no host can
+    /// promote its database).
+    #[serde(default)]
+    pub running: bool,
+    /// Every host the controller ran on, in order.
+    #[serde(default)]
+    pub hosts_seen: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SrStatus {
+    pub uuid: String,
+    pub name_label: String,
+    /// XAPI's `type` ("linstor").
+    #[serde(rename = "type")]
+    pub sr_type: String,
+    pub shared: bool,
+    /// Bytes.
+    pub physical_size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PbdStatus {
+    pub uuid: String,
+    /// Host name.
+    pub host: String,
+    /// SR UUID.
+    pub sr: String,
+    pub currently_attached: bool,
+    pub device_config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VdiStatus {
+    pub uuid: String,
+    pub name_label: String,
+    /// SR UUID.
+    pub sr: String,
+    /// The LINSTOR resource behind it.
+    pub resource: String,
+    pub virtual_size: u64,
+    pub replicas: Vec<VdiReplica>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VdiReplica {
+    pub node: String,
+    pub kind: ReplicaKind,
+    pub disk_state: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VbdStatus {
+    pub uuid: String,
+    /// VM name.
+    pub vm: String,
+    /// VDI UUID.
+    pub vdi: String,
+    /// `userdevice`.
+    pub device: String,
+    pub mode: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +174,15 @@ pub struct HostStatus {
     /// auto-enable at boot does not end one).
     #[serde(default)]
     pub maintenance_windows: Vec<Window>,
+    /// `/etc/drbd-reactor.d/sm-linstor.toml` is in place.
+    #[serde(default)]
+    pub reactor_config: bool,
+    /// drbd-reactor is enabled.
+    #[serde(default)]
+    pub reactor_enabled: bool,
+    /// linstor-manager opened the LINSTOR and DRBD ports.
+    #[serde(default)]
+    pub linstor_ports_open: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,7 +260,9 @@ pub fn of_state(
         controller: ControllerStatus {
             version: state.controller.version.clone(),
             host: state.controller.host.clone(),
-            refusing: state.controller.refuse_until.is_some_and(|t| t > state.now),
+            refusing: !world::controller::answering(state),
+            running: state.controller.running,
+            hosts_seen: state.controller.hosts_seen.clone(),
         },
         hosts: state
             .hosts
@@ -208,6 +293,44 @@ pub fn of_state(
                 power: vm.power,
                 resident_on: vm.resident_on.as_deref().and_then(host_name),
                 migrating_to: vm.migrating.as_ref().and_then(|(to, _)| host_name(to)),
+            })
+            .collect(),
+        srs: state
+            .srs
+            .iter()
+            .map(|s| SrStatus {
+                uuid: s.uuid.clone(),
+                name_label: s.name_label.clone(),
+                sr_type: s.sr_type.clone(),
+                shared: s.shared,
+                physical_size: s.physical_size,
+            })
+            .collect(),
+        pbds: state
+            .pbds
+            .iter()
+            .map(|p| PbdStatus {
+                uuid: p.uuid.clone(),
+                host: host_name(&p.host).unwrap_or_else(|| p.host.clone()),
+                sr: p.sr.clone(),
+                currently_attached: p.currently_attached,
+                device_config: p.device_config.clone(),
+            })
+            .collect(),
+        vdis: state.vdis.iter().map(|v| vdi_status(state, v)).collect(),
+        vbds: state
+            .vbds
+            .iter()
+            .map(|b| VbdStatus {
+                uuid: b.uuid.clone(),
+                vm: state
+                    .vms
+                    .iter()
+                    .find(|vm| vm.uuid == b.vm)
+                    .map_or_else(|| b.vm.clone(), |vm| vm.name.clone()),
+                vdi: b.vdi.clone(),
+                device: b.device.clone(),
+                mode: b.mode.clone(),
             })
             .collect(),
         violations: state.violations.clone(),
@@ -254,6 +377,29 @@ fn host_status(state: &State, h: &Host, packages: &BTreeMap<String, BTreeMap<Str
             .map(|p| pif_status(state, p))
             .collect(),
         maintenance_windows: state.accounting.windows.get(&h.name).cloned().unwrap_or_default(),
+        reactor_config: h.reactor_config,
+        reactor_enabled: h.reactor_enabled,
+        linstor_ports_open: h.linstor_ports_open,
+    }
+}
+
+fn vdi_status(state: &State, v: &Vdi) -> VdiStatus {
+    VdiStatus {
+        uuid: v.uuid.clone(),
+        name_label: v.name_label.clone(),
+        sr: v.sr.clone(),
+        resource: v.resource.clone(),
+        virtual_size: v.virtual_size,
+        replicas: state
+            .resources
+            .iter()
+            .filter(|r| r.name == v.resource)
+            .map(|r| VdiReplica {
+                node: r.node.clone(),
+                kind: r.kind,
+                disk_state: r.disk_state.clone(),
+            })
+            .collect(),
     }
 }
 

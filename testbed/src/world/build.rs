@@ -2,7 +2,9 @@
 //! XOSTOR pool (XAPI pool, hosts, networks and PIFs; LINSTOR nodes with their storage pool,
 //! resource definitions and replicas; VMs on their home hosts), every host booted from its
 //! sysroot at time 0. Joining hosts (the scenario's last `joining`) are XAPI pool members
-//! with their PIFs, but no LINSTOR node yet (and so no replica).
+//! with their PIFs, but no LINSTOR node yet (and so no replica). A bare pool (`xostor = false`)
+//! has no node at all and its controller not started; a scenario's `[sr]` adds the LINSTOR SR
+//! (`prebuilt_sr`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use anyhow::{Result, bail};
 use super::dynamics;
 use super::model::*;
 use super::power_on;
+use super::prebuilt_sr;
 use super::replication::WRITE_RATE_PROP;
 use super::scenario::{GIB, Resolved, ResourceSpec, VmSpec};
 use crate::ids;
@@ -19,7 +22,7 @@ use crate::sysroot::Identity;
 
 /// The thin storage pool XOSTOR creates on every host.
 pub const STORAGE_POOL: &str = "xcp-sr-linstor_group_thin_device";
-pub const DISKLESS_POOL: &str = "DfltDisklessStorPool";
+pub use super::model::DISKLESS_POOL;
 /// dom0's memory on XCP-ng 8.3 (`dom0_mem=4096M`).
 pub const DOM0_MEMORY: u64 = 4 * GIB;
 /// Thin pool size when the host has no real disk behind it, in KiB.
@@ -92,7 +95,7 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
         // network step.
         state.pifs.push(pif(spec, &host.uuid, &storage, "eth1", None));
         state.hosts.push(host);
-        if !joining {
+        if !joining && scenario.xostor {
             // Registering the node is what `linstor-agent provision` does on a new host.
             state.nodes.push(member_node(spec));
         }
@@ -106,11 +109,15 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
         let home = state.hosts[vm.home].uuid.clone();
         state.vms.push(guest(vm, home));
     }
+    if let Some(sr) = &scenario.sr {
+        prebuilt_sr::add(&mut state, sr)?;
+    }
     dynamics::settle(&mut state);
     Ok(state)
 }
 
-/// The pool with no hosts, networks, resources or VMs yet: its controller on the first host.
+/// The pool with no hosts, networks, resources or VMs yet: its controller on the first host
+/// (not started in a bare pool).
 fn empty_state(scenario: &Resolved, first_host: &str, credentials: Credentials) -> State {
     let d = &scenario.durations;
     State {
@@ -129,9 +136,15 @@ fn empty_state(scenario: &Resolved, first_host: &str, credentials: Credentials) 
         pifs: Vec::new(),
         controller: Controller {
             version: scenario.controller_version.clone(),
-            host: first_host.to_owned(),
+            host: if scenario.xostor { first_host } else { "" }.to_owned(),
             properties: BTreeMap::new(),
             refuse_until: None,
+            running: scenario.xostor,
+            hosts_seen: if scenario.xostor {
+                vec![first_host.to_owned()]
+            } else {
+                Vec::new()
+            },
         },
         nodes: Vec::new(),
         resource_definitions: Vec::new(),
@@ -145,6 +158,7 @@ fn empty_state(scenario: &Resolved, first_host: &str, credentials: Credentials) 
             resync_base_secs: d.resync_base_secs,
             resync_secs_per_gib: d.resync_secs_per_gib,
             controller_failover_secs: d.controller_failover_secs,
+            pbd_plug_retry_secs: d.pbd_plug_retry_secs,
             max_hosts_down: scenario.max_hosts_down,
             dom0_memory: DOM0_MEMORY,
         },
@@ -153,6 +167,12 @@ fn empty_state(scenario: &Resolved, first_host: &str, credentials: Credentials) 
         replica_dynamics: BTreeMap::new(),
         node_offline_since: BTreeMap::new(),
         accounting: Accounting::default(),
+        resource_groups: Vec::new(),
+        srs: Vec::new(),
+        pbds: Vec::new(),
+        vdis: Vec::new(),
+        vbds: Vec::new(),
+        next_id: 0,
     }
 }
 
@@ -189,6 +209,10 @@ fn booted_host(scenario: &Resolved, spec: &HostSpec, joining: bool) -> Host {
         drbd_adjusted: false,
         joining,
         refuses_controller: false,
+        reactor_config: false,
+        reactor_enabled: false,
+        linstor_ports_open: false,
+        pbd_plug_until: None,
     };
     power_on::boot(&mut host, false);
     if host.satellite_running
@@ -204,7 +228,11 @@ fn booted_host(scenario: &Resolved, spec: &HostSpec, joining: bool) -> Host {
 /// without, cabled but not configured.
 fn pif(spec: &HostSpec, host: &str, network: &Network, device: &str, address: Option<&str>) -> Pif {
     let configured = address.is_some();
-    let gateway = if configured { "10.0.0.1" } else { "" };
+    // The management network's .1: 10.0.0.1 in-process, 127.A.B.1 for `testbed up`.
+    let gateway = address
+        .and_then(|a| a.rsplit_once('.'))
+        .map(|(net, _)| format!("{net}.1"))
+        .unwrap_or_default();
     Pif {
         uuid: derived_uuid("pif", &format!("{}/{device}", spec.name)),
         host: host.to_owned(),
@@ -214,8 +242,8 @@ fn pif(spec: &HostSpec, host: &str, network: &Network, device: &str, address: Op
         ip_configuration_mode: if configured { "Static" } else { "None" }.into(),
         ip: address.unwrap_or_default().to_owned(),
         netmask: if configured { "255.255.255.0" } else { "" }.into(),
-        gateway: gateway.into(),
-        dns: gateway.into(),
+        dns: gateway.clone(),
+        gateway,
     }
 }
 
@@ -223,42 +251,18 @@ fn pif(spec: &HostSpec, host: &str, network: &Network, device: &str, address: Op
 /// pool on its disk.
 fn member_node(spec: &HostSpec) -> Node {
     let pool_kib = spec.disk.as_ref().map_or(DEFAULT_POOL_KIB, |(_, kib)| *kib);
-    Node {
-        name: spec.name.clone(),
-        uuid: derived_uuid("node", &spec.name),
-        node_type: "COMBINED".into(),
-        net_interfaces: vec![NetInterface {
-            name: "default".into(),
-            address: spec.address.clone(),
-            satellite_port: Some(3366),
-            satellite_encryption_type: Some("PLAIN".into()),
-            is_active: true,
-        }],
-        props: BTreeMap::from([
-            ("CurStltConnName".to_owned(), "default".to_owned()),
-            ("NodeUname".to_owned(), spec.name.clone()),
-        ]),
-        storage_pools: vec![
-            StoragePool {
-                name: DISKLESS_POOL.into(),
-                provider_kind: "DISKLESS".into(),
-                props: BTreeMap::new(),
-                total_capacity: 0,
-                free_capacity: 0,
-            },
-            StoragePool {
-                name: STORAGE_POOL.into(),
-                provider_kind: "LVM_THIN".into(),
-                props: BTreeMap::from([(
-                    "StorDriver/StorPoolName".to_owned(),
-                    "linstor_group/thin_device".to_owned(),
-                )]),
-                total_capacity: pool_kib,
-                free_capacity: pool_kib,
-            },
-        ],
-        flags: Vec::new(),
-    }
+    let mut node = Node::combined(&spec.name, derived_uuid("node", &spec.name), &spec.address);
+    node.storage_pools.push(StoragePool {
+        name: STORAGE_POOL.into(),
+        provider_kind: "LVM_THIN".into(),
+        props: BTreeMap::from([(
+            "StorDriver/StorPoolName".to_owned(),
+            "linstor_group/thin_device".to_owned(),
+        )]),
+        total_capacity: pool_kib,
+        free_capacity: pool_kib,
+    });
+    node
 }
 
 /// A resource definition of the scenario and its replicas, placed on `hosts`; diskful
@@ -277,6 +281,7 @@ fn add_resource(state: &mut State, hosts: &[HostSpec], r: &ResourceSpec) {
             ),
             (WRITE_RATE_PROP.to_owned(), r.write_kib_per_sec.to_string()),
         ]),
+        resource_group: None,
     });
     let placements = r
         .diskful

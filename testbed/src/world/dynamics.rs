@@ -2,6 +2,9 @@
 //! moves, offline nodes get evicted; and what follows from who is up (replica disk states,
 //! quorum, violations).
 //!
+//! PBDs follow their hosts (`attach`): unplugged when the host goes down, plugged again
+//! after it boots once the SR is reachable from it.
+//!
 //! Two entry points. [`advance`] jumps the state to a later time, applying the timed events
 //! in between one at a time, in time order, and re-evaluating after each: a quorum dip that
 //! starts and ends between two requests is still seen and recorded. [`settle`] re-evaluates
@@ -22,8 +25,7 @@ use super::accounting::{self, in_window};
 use super::model::*;
 use super::power_on;
 use super::replication::{connection_status, drbd_serving, host_by_name, write_rate, writes_go_on};
-use super::scenario::PERSISTENT_DATABASE;
-use super::violations;
+use super::{attach, controller, violations};
 
 const KIB_PER_GIB: f64 = 1024.0 * 1024.0;
 
@@ -63,10 +65,11 @@ pub fn advance(state: &mut State, now: SimTime) -> bool {
 /// Re-evaluates everything that follows from the current state, at `state.now`: node
 /// connections, the controller's host, replica disk states and resyncs, violations.
 pub fn settle(state: &mut State) {
-    move_controller_if_its_host_is_away(state);
+    move_controller(state);
     track_offline_nodes(state);
     adjust_drbd(state);
     update_replicas(state);
+    attach::settle(state);
     violations::evaluate(state);
     accounting::account(state);
 }
@@ -149,6 +152,8 @@ fn apply_due(state: &mut State) {
             state.hosts[i].refuses_controller = true;
         }
         power_on::stamp_boot_time(&mut state.hosts[i], now);
+        // xapi plugs the host's PBDs at start, and retries while the SR is not reachable.
+        state.hosts[i].pbd_plug_until = Some(now + state.params.pbd_plug_retry_secs);
         // xapi's auto-enable at boot does not end the host's maintenance window.
         let name = &state.hosts[i].name;
         let acc = &mut state.accounting;
@@ -250,40 +255,15 @@ fn integrate(state: &mut State, to: SimTime) {
     state.now = state.now.max(to);
 }
 
-/// drbd-reactor promotes the controller's database on another host when the controller's
-/// host goes away; the controller does not answer meanwhile, and comes back as the
-/// `linstor-controller` installed on that host.
-fn move_controller_if_its_host_is_away(state: &mut State) {
-    let current_up = host_by_name(state, &state.controller.host).is_some_and(|h| h.power == Power::Up);
-    if current_up {
-        return;
-    }
-    // Only a host with a replica of the controller's database can promote it (any host
-    // when the scenario has no such resource).
-    let has_database = state.resources.iter().any(|r| r.name == PERSISTENT_DATABASE);
-    let Some(next) = state
-        .hosts
-        .iter()
-        .filter(|h| {
-            !has_database
-                || state
-                    .resources
-                    .iter()
-                    .any(|r| r.name == PERSISTENT_DATABASE && r.node == h.name)
-        })
-        .find(|h| h.power == Power::Up && h.drbd_loaded && h.satellite_running)
-        .map(|h| (h.name.clone(), h.root.clone()))
-    else {
-        return;
-    };
-    let (next, root) = next;
-    tracing::info!(from = %state.controller.host, to = %next, "controller moves");
-    state.controller.host = next;
-    if let Some(version) = controller_version_in(&root) {
+/// drbd-reactor promotes the controller's database elsewhere when the controller's host can no
+/// longer run it (`controller::place`); the controller comes back as the `linstor-controller`
+/// installed on the host it moved to.
+fn move_controller(state: &mut State) {
+    if let Some((_, root)) = controller::place(state)
+        && let Some(version) = controller_version_in(&root)
+    {
         state.controller.version = version;
     }
-    let until = state.now + state.params.controller_failover_secs;
-    state.controller.refuse_until = Some(state.controller.refuse_until.map_or(until, |u| u.max(until)));
 }
 
 /// The `linstor-controller` installed in `root`: what a controller started there runs. None

@@ -43,6 +43,11 @@ pub enum Fault {
     Crash { host: String },
     /// A host that is down is started (XAPI `host.power_on`): it boots from its sysroot.
     PowerOn { host: String },
+    /// The host's PBDs do not plug: every attempt (xapi's after a boot, `PBD.plug`) fails
+    /// until `pbd-plugs`.
+    PbdUnplugged { host: String },
+    /// The host's PBDs plug again (clears `pbd-unplugged`).
+    PbdPlugs { host: String },
 }
 
 fn once() -> u32 {
@@ -121,6 +126,12 @@ impl World {
                 self.host_crash(&uuid);
                 Ok(())
             }
+            Fault::PbdUnplugged { host } => self.arm_host(host, |f| &mut f.pbd_unplugged),
+            Fault::PbdPlugs { host } => self.change(|s| {
+                let uuid = find_host(s, host)?.uuid.clone();
+                s.faults.pbd_unplugged.retain(|u| *u != uuid);
+                Ok(())
+            }),
             Fault::PowerOn { host } => {
                 let uuid = self.read(|s| find_host(s, host).map(|h| h.uuid.clone()))?;
                 self.host_power_on(&uuid)

@@ -40,9 +40,38 @@ pub struct State {
     /// Where simulated time went (for benchmarks; no API shows it, `testbed status` does).
     #[serde(default)]
     pub accounting: Accounting,
+    /// LINSTOR resource groups (`xcp-sr-…` and `xcp-ha-…` once the SR exists).
+    #[serde(default)]
+    pub resource_groups: Vec<ResourceGroup>,
+    /// XAPI's storage objects: the LINSTOR SR, its PBDs (one per host), VDIs and VBDs.
+    #[serde(default)]
+    pub srs: Vec<Sr>,
+    #[serde(default)]
+    pub pbds: Vec<Pbd>,
+    #[serde(default)]
+    pub vdis: Vec<Vdi>,
+    #[serde(default)]
+    pub vbds: Vec<Vbd>,
+    /// Counter behind the fresh UUIDs of objects created through the APIs (`World::fresh_uuid`).
+    #[serde(default)]
+    pub next_id: u64,
 }
 
 impl State {
+    /// A fresh UUID for an object created through an API (`kind`: "sr", "vdi", …): derived
+    /// from the pool and a counter, so a pool's objects never collide and a rerun of the same
+    /// calls gets the same UUIDs.
+    pub fn fresh_uuid(&mut self, kind: &str) -> String {
+        self.next_id += 1;
+        crate::ids::uuid(&[
+            crate::ids::WORLD,
+            "fresh",
+            &self.pool.uuid,
+            kind,
+            &self.next_id.to_string(),
+        ])
+    }
+
     /// Every resource's name: the definitions' in order, then those only replicas name.
     pub fn resource_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self
@@ -130,6 +159,10 @@ pub struct Params {
     /// drbd-reactor moves the controller to another host when its host goes away; it does not
     /// answer for this long.
     pub controller_failover_secs: f64,
+    /// After a host boots, xapi keeps trying to plug its PBDs this long (then gives up: an
+    /// operator plugs them).
+    #[serde(default = "default_pbd_plug_retry_secs")]
+    pub pbd_plug_retry_secs: f64,
     /// More hosts away at once than this is a violation.
     pub max_hosts_down: usize,
     /// Memory dom0 keeps on every host (not available to VMs), in bytes.
@@ -148,6 +181,13 @@ pub struct Faults {
     pub satellite_refuses: Vec<String>,
     /// Errors XAPI methods return instead of running.
     pub xapi_errors: Vec<XapiFault>,
+    /// Host UUIDs whose PBDs do not plug (every plug attempt fails) until `pbd-plugs`.
+    #[serde(default)]
+    pub pbd_unplugged: Vec<String>,
+}
+
+pub fn default_pbd_plug_retry_secs() -> f64 {
+    300.0
 }
 
 /// `method` fails with `[code, params...]` the next `remaining` times it is called.
@@ -253,6 +293,27 @@ pub struct Host {
     /// VERSION_MISMATCH (fault `satellite-refuses`, until `satellite-accepts`).
     #[serde(default)]
     pub refuses_controller: bool,
+    /// `/etc/drbd-reactor.d/sm-linstor.toml` is in place (the promoter of
+    /// `xcp-persistent-database`; the file is in the host's sysroot too).
+    #[serde(default)]
+    pub reactor_config: bool,
+    /// drbd-reactor is enabled (it runs whenever the host is up).
+    #[serde(default)]
+    pub reactor_enabled: bool,
+    /// linstor-manager opened the LINSTOR and DRBD ports (`firewall-port open` of 3366, 3370,
+    /// 3376, 3377, 8076, 8077 and the 7000:8000 rule, docs/xostor.md §2).
+    #[serde(default)]
+    pub linstor_ports_open: bool,
+    /// xapi tries to plug the host's PBDs until then, after the host booted (None: it does not).
+    #[serde(default)]
+    pub pbd_plug_until: Option<SimTime>,
+}
+
+impl Host {
+    /// drbd-reactor runs here with the promoter of the controller's database.
+    pub fn reactor_promotes(&self) -> bool {
+        self.reactor_config && self.reactor_enabled
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,7 +332,7 @@ pub struct Vm {
     pub resident_on: Option<String>,
     /// Migrating to this host until the given time.
     pub migrating: Option<(String, SimTime)>,
-    /// LINSTOR resources its disks live on.
+    /// LINSTOR resources its disks live on (a VBD on a VDI adds the VDI's resource).
     pub resources: Vec<String>,
 }
 
@@ -303,11 +364,22 @@ pub struct Controller {
     /// LINSTOR version the controller runs, e.g. "1.29.2".
     pub version: String,
     /// Name of the host whose drbd-reactor runs the controller (it moves when that host
-    /// goes down).
+    /// goes down); the last one it ran on while it does not run.
     pub host: String,
     pub properties: BTreeMap<String, String>,
     /// The controller refuses connections until then (fault).
     pub refuse_until: Option<SimTime>,
+    /// Whether a controller runs at all: false before the SR is created (a bare pool), or
+    /// while no host can promote its database.
+    #[serde(default = "yes")]
+    pub running: bool,
+    /// Every host the controller ran on, in order (a host appears again when it comes back).
+    #[serde(default)]
+    pub hosts_seen: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -348,6 +420,21 @@ pub struct ResourceDefinition {
     pub uuid: String,
     pub size_kib: u64,
     pub props: BTreeMap<String, String>,
+    /// The resource group it was spawned from (None: LINSTOR's `DfltRscGrp`).
+    #[serde(default)]
+    pub resource_group: Option<String>,
+}
+
+/// A LINSTOR resource group: where its resources are placed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResourceGroup {
+    pub name: String,
+    pub uuid: String,
+    /// `select_filter.place_count`: diskful replicas per resource.
+    pub place_count: u32,
+    pub storage_pools: Vec<String>,
+    pub diskless_on_remaining: bool,
+    pub props: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -375,11 +462,125 @@ pub struct Resource {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Violation {
-    /// "quorum_lost", "no_uptodate_replica", "vm_down", "too_many_hosts_down".
+    /// "quorum_lost", "no_uptodate_replica", "vm_down", "too_many_hosts_down",
+    /// "pbd_unplugged".
     pub kind: String,
-    /// The resource, VM or pool concerned.
+    /// The resource, VM, host or pool concerned.
     pub subject: String,
     pub from: SimTime,
-    /// None while it lasts.
+    /// None while it lasts (an event such as `pbd_unplugged` ends where it starts).
     pub to: Option<SimTime>,
+    /// The VDI the resource backs, if it backs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vdi: Option<String>,
+    /// What happened, in words (for events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
+
+/// An SR (XAPI). The testbed models `linstor` SRs only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sr {
+    pub uuid: String,
+    pub name_label: String,
+    pub name_description: String,
+    /// XAPI's `type`: "linstor".
+    pub sr_type: String,
+    pub shared: bool,
+    pub content_type: String,
+    pub sm_config: BTreeMap<String, String>,
+    pub other_config: BTreeMap<String, String>,
+    /// Bytes: every storage pool of the SR, all hosts together (as the driver counts it).
+    pub physical_size: u64,
+}
+
+/// A PBD: an SR as one host sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pbd {
+    pub uuid: String,
+    /// Host UUID.
+    pub host: String,
+    /// SR UUID.
+    pub sr: String,
+    pub device_config: BTreeMap<String, String>,
+    pub currently_attached: bool,
+    pub other_config: BTreeMap<String, String>,
+}
+
+/// A VDI of the LINSTOR SR, backed by one LINSTOR resource.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Vdi {
+    pub uuid: String,
+    /// SR UUID.
+    pub sr: String,
+    pub name_label: String,
+    pub name_description: String,
+    /// Bytes.
+    pub virtual_size: u64,
+    /// XAPI's `type`: "user", "system", …
+    pub vdi_type: String,
+    /// The LINSTOR resource: `xcp-volume-<a fresh UUID>`, not the VDI's UUID.
+    pub resource: String,
+    pub sharable: bool,
+    pub read_only: bool,
+    pub other_config: BTreeMap<String, String>,
+    pub sm_config: BTreeMap<String, String>,
+}
+
+/// A VBD: a VM's disk slot holding a VDI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Vbd {
+    pub uuid: String,
+    /// VM UUID.
+    pub vm: String,
+    /// VDI UUID.
+    pub vdi: String,
+    /// `userdevice`: the slot, "0", "1", …
+    pub device: String,
+    /// "RW" or "RO".
+    pub mode: String,
+    /// "Disk" or "CD".
+    pub vbd_type: String,
+    pub bootable: bool,
+}
+
+impl Node {
+    /// A COMBINED node at `address` (satellite on 3366, plain), with the diskless pool, as
+    /// the driver and the agent create them.
+    pub fn combined(name: &str, uuid: String, address: &str) -> Node {
+        Node {
+            name: name.to_owned(),
+            uuid,
+            node_type: "COMBINED".into(),
+            net_interfaces: vec![NetInterface {
+                name: "default".into(),
+                address: address.to_owned(),
+                satellite_port: Some(3366),
+                satellite_encryption_type: Some("PLAIN".into()),
+                is_active: true,
+            }],
+            props: BTreeMap::from([
+                ("CurStltConnName".to_owned(), "default".to_owned()),
+                ("NodeUname".to_owned(), name.to_owned()),
+            ]),
+            storage_pools: vec![StoragePool::diskless()],
+            flags: Vec::new(),
+        }
+    }
+}
+
+impl StoragePool {
+    /// `DfltDisklessStorPool`, which every satellite or combined node gets.
+    pub fn diskless() -> StoragePool {
+        StoragePool {
+            name: DISKLESS_POOL.into(),
+            provider_kind: "DISKLESS".into(),
+            props: BTreeMap::new(),
+            total_capacity: 0,
+            free_capacity: 0,
+        }
+    }
+}
+
+/// LINSTOR's diskless pool.
+pub const DISKLESS_POOL: &str = "DfltDisklessStorPool";

@@ -7,47 +7,14 @@
 //! thread for the simulated duration, as XAPI's synchronous calls do; the XAPI face needs a
 //! thread per request.
 
-use std::fmt;
 use std::time::Duration;
 
+use super::attach::unplugged_elsewhere;
 use super::model::*;
 use super::shared::World;
+use super::violations::{PBD_UNPLUGGED, record_event};
 
-/// An XAPI failure: `[code, params...]` on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XapiError {
-    pub code: String,
-    pub params: Vec<String>,
-}
-
-impl XapiError {
-    pub fn new(code: &str, params: Vec<String>) -> XapiError {
-        XapiError {
-            code: code.to_owned(),
-            params,
-        }
-    }
-
-    /// `[code, params...]`, as XAPI's `ErrorDescription`.
-    pub fn description(&self) -> Vec<String> {
-        std::iter::once(self.code.clone())
-            .chain(self.params.iter().cloned())
-            .collect()
-    }
-}
-
-impl fmt::Display for XapiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.description().join(", "))
-    }
-}
-
-impl std::error::Error for XapiError {}
-
-/// The ref XAPI hands out for an object: the testbed uses `OpaqueRef:<uuid>`.
-pub fn opaque_ref(uuid: &str) -> String {
-    format!("OpaqueRef:{uuid}")
-}
+pub use super::xapi_error::{XapiError, opaque_ref};
 
 pub const HANDLE_INVALID: &str = "HANDLE_INVALID";
 pub const HOST_OFFLINE: &str = "HOST_OFFLINE";
@@ -205,12 +172,23 @@ impl World {
         })
     }
 
-    /// `host.enable`.
+    /// `host.enable`. Enabling a host whose PBD is unplugged is a [`PBD_UNPLUGGED`] violation.
     pub fn host_enable(&self, host_uuid: &str) -> Result<(), XapiError> {
         self.change(|s| {
             let i = host_index(s, host_uuid)?;
             assert_reachable(&s.hosts[i])?;
             s.hosts[i].enabled = true;
+            let name = s.hosts[i].name.clone();
+            let unplugged: Vec<String> = s
+                .pbds
+                .iter()
+                .filter(|p| p.host == host_uuid && !p.currently_attached)
+                .map(|p| p.sr.clone())
+                .collect();
+            for sr in unplugged {
+                let detail = format!("{name} was enabled while its PBD of SR {sr} was unplugged");
+                record_event(s, PBD_UNPLUGGED, &name, detail);
+            }
             Ok(())
         })
     }
@@ -352,6 +330,7 @@ impl World {
 
     /// `host.reboot`: the host must be disabled (`HOST_NOT_DISABLED`) and run no VM
     /// (`HOST_IN_USE`). It goes away now and boots from its sysroot `reboot_secs` later.
+    /// Rebooting while another live host's PBD is unplugged is a [`PBD_UNPLUGGED`] violation.
     pub fn host_reboot(&self, host_uuid: &str) -> Result<(), XapiError> {
         self.change(|s| {
             let i = host_index(s, host_uuid)?;
@@ -369,6 +348,19 @@ impl World {
                     HOST_IN_USE,
                     vec![opaque_ref(host_uuid), "vm".into(), opaque_ref(&vm.uuid)],
                 ));
+            }
+            let events: Vec<(String, String)> = unplugged_elsewhere(s, host_uuid)
+                .into_iter()
+                .map(|(other, pbd)| {
+                    let detail = format!(
+                        "{} was rebooted while the PBD of {other} on SR {} was unplugged",
+                        s.hosts[i].name, pbd.sr
+                    );
+                    (other.to_owned(), detail)
+                })
+                .collect();
+            for (other, detail) in events {
+                record_event(s, PBD_UNPLUGGED, &other, detail);
             }
             s.hosts[i].power = Power::Rebooting {
                 until: s.now + s.params.reboot_secs,

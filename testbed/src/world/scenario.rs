@@ -21,6 +21,19 @@
 //!                                 # XAPI members with no LINSTOR node, no replica, no VM and no
 //!                                 # disk (even with --disks); resource and VM indices must name
 //!                                 # the other hosts
+//! xostor = true                   # false: a bare pool, hosts with the packages installed but no
+//!                                 # LINSTOR node, resource or SR, no controller running; VMs
+//!                                 # have no disks (`resources` must be empty, and is by default)
+//! linstor_manager_plugin = true   # `testbed up` puts /etc/xapi.d/plugins/linstor-manager on
+//!                                 # every host (the simulated plugin answers when it is there)
+//!
+//! [sr]                            # optional: the pool starts with the LINSTOR SR created, as
+//!                                 # the driver's SR.create leaves it (resource groups, drbd-reactor
+//!                                 # on every member, one plugged PBD per member, the scenario's
+//!                                 # volumes as VDIs and the VMs' disks as VBDs)
+//! redundancy = 2
+//! group_name = "linstor_group/thin_device"   # the members' storage pool xcp-sr-<group, / → _>
+//! provisioning = "thin"           # or "thick" (then group_name is a VG: "linstor_group")
 //!
 //! [durations]                     # simulated seconds
 //! reboot_secs = 60.0
@@ -28,6 +41,7 @@
 //! resync_base_secs = 30.0
 //! resync_secs_per_gib = 10.0      # per GiB written while the replica was away
 //! controller_failover_secs = 20.0
+//! pbd_plug_retry_secs = 300.0     # after a boot, xapi retries plugging the host's PBDs so long
 //!
 //! [packages]                      # what hosts are provisioned with
 //! pin = { "linstor-satellite" = "1.29.2" }   # linstor-satellite and linstor-controller
@@ -78,6 +92,9 @@ pub struct Scenario {
     pub time_scale: Option<f64>,
     pub ha_enabled: Option<bool>,
     pub joining: Option<usize>,
+    pub xostor: Option<bool>,
+    pub linstor_manager_plugin: Option<bool>,
+    pub sr: Option<SrSpec>,
     #[serde(default)]
     pub durations: Durations,
     #[serde(default)]
@@ -94,6 +111,43 @@ pub struct Durations {
     pub resync_base_secs: f64,
     pub resync_secs_per_gib: f64,
     pub controller_failover_secs: f64,
+    pub pbd_plug_retry_secs: f64,
+}
+
+/// The LINSTOR SR a scenario starts with (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrSpec {
+    #[serde(default = "default_redundancy")]
+    pub redundancy: usize,
+    #[serde(default = "default_group_name")]
+    pub group_name: String,
+    #[serde(default = "default_provisioning")]
+    pub provisioning: String,
+}
+
+fn default_redundancy() -> usize {
+    2
+}
+
+fn default_group_name() -> String {
+    "linstor_group/thin_device".into()
+}
+
+fn default_provisioning() -> String {
+    "thin".into()
+}
+
+impl SrSpec {
+    /// The storage pool and the SR's resource group: `xcp-sr-<group-name, / → _>`
+    /// (docs/xostor.md §6.1).
+    pub fn storage_pool(&self) -> String {
+        format!("xcp-sr-{}", self.group_name.replace('/', "_"))
+    }
+
+    pub fn thin(&self) -> bool {
+        self.provisioning == "thin"
+    }
 }
 
 impl Default for Durations {
@@ -104,6 +158,7 @@ impl Default for Durations {
             resync_base_secs: 30.0,
             resync_secs_per_gib: 10.0,
             controller_failover_secs: 20.0,
+            pbd_plug_retry_secs: super::model::default_pbd_plug_retry_secs(),
         }
     }
 }
@@ -178,8 +233,21 @@ pub struct Resolved {
     /// The last `joining` hosts of `host_names` are joining the pool (see the module docs).
     #[serde(default)]
     pub joining: usize,
+    /// false: a bare pool (no LINSTOR node, resource, SR or controller).
+    #[serde(default = "yes")]
+    pub xostor: bool,
+    /// Whether `testbed up` installs the `linstor-manager` plugin file on every host.
+    #[serde(default = "yes")]
+    pub linstor_manager_plugin: bool,
+    /// The SR the pool starts with.
+    #[serde(default)]
+    pub sr: Option<SrSpec>,
     pub resources: Vec<ResourceSpec>,
     pub vms: Vec<VmSpec>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Resolved {
@@ -255,6 +323,7 @@ impl Scenario {
             ("resync_base_secs", d.resync_base_secs),
             ("resync_secs_per_gib", d.resync_secs_per_gib),
             ("controller_failover_secs", d.controller_failover_secs),
+            ("pbd_plug_retry_secs", d.pbd_plug_retry_secs),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 bail!("durations.{key} must be a non-negative number of seconds, not {v}");
@@ -285,11 +354,18 @@ impl Scenario {
             );
         }
         let members = n - joining;
+        let xostor = self.xostor.unwrap_or(true);
         let (resources, vms) = match (&self.resources, &self.vms) {
-            (None, None) => default_layout(members),
+            (None, None) if xostor => default_layout(members),
             (r, v) => (r.clone().unwrap_or_default(), v.clone().unwrap_or_default()),
         };
         check_layout(members, n, &resources, &vms)?;
+        if !xostor {
+            check_bare(&resources, &vms, self.sr.is_some())?;
+        }
+        if let Some(sr) = &self.sr {
+            check_sr(sr, members)?;
+        }
         Ok(Resolved {
             host_names,
             host_memory: (memory_gib * GIB as f64) as u64,
@@ -302,6 +378,9 @@ impl Scenario {
             config_pin,
             ha_enabled: self.ha_enabled.unwrap_or(false),
             joining,
+            xostor,
+            linstor_manager_plugin: self.linstor_manager_plugin.unwrap_or(true),
+            sr: self.sr.clone(),
             resources,
             vms,
         })
@@ -345,6 +424,49 @@ pub fn default_layout(n: usize) -> (Vec<ResourceSpec>, Vec<VmSpec>) {
         }
     }
     (resources, vms)
+}
+
+/// A bare pool has no volume (so no VM disk) and no SR.
+fn check_bare(resources: &[ResourceSpec], vms: &[VmSpec], sr: bool) -> Result<()> {
+    if let Some(r) = resources.first() {
+        bail!(
+            "xostor = false is a pool without LINSTOR: it has no resources (remove resource {:?})",
+            r.name
+        );
+    }
+    if let Some(vm) = vms.iter().find(|vm| !vm.resources.is_empty()) {
+        bail!(
+            "xostor = false is a pool without LINSTOR: VM {} can have no disk (resources = [])",
+            vm.name
+        );
+    }
+    if sr {
+        bail!("xostor = false is a pool without LINSTOR: it cannot start with an [sr]");
+    }
+    Ok(())
+}
+
+/// The SR's settings as the driver checks them (docs/xostor.md §4.1).
+fn check_sr(sr: &SrSpec, members: usize) -> Result<()> {
+    if !(1..=members).contains(&sr.redundancy) {
+        bail!(
+            "sr.redundancy = {} must be between 1 and the {members} member hosts",
+            sr.redundancy
+        );
+    }
+    let slashes = sr.group_name.matches('/').count();
+    match sr.provisioning.as_str() {
+        "thin" if slashes != 1 => bail!(
+            "sr.group_name = {:?}: thin provisioning takes \"VG/LV\" (e.g. \"linstor_group/thin_device\")",
+            sr.group_name
+        ),
+        "thick" if slashes != 0 || sr.group_name.is_empty() => bail!(
+            "sr.group_name = {:?}: thick provisioning takes a volume group name (e.g. \"linstor_group\")",
+            sr.group_name
+        ),
+        "thin" | "thick" => Ok(()),
+        other => bail!("sr.provisioning = {other:?}: \"thin\" or \"thick\""),
+    }
 }
 
 /// Resources and VMs may only name the `members` first hosts of the `n`: the others are

@@ -7,6 +7,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::accounting;
+use super::controller;
 use super::dynamics;
 use super::model::{Power, SimTime, State};
 
@@ -176,10 +177,16 @@ impl World {
         HostWork { world: self, id }
     }
 
-    /// Whether the LINSTOR controller refuses connections now (fault, or moving to another
-    /// host): the LINSTOR face drops connections while this holds.
+    /// Whether the LINSTOR controller refuses connections now (not started, its host away,
+    /// a fault, or moving to another host): the LINSTOR face drops connections while this
+    /// holds.
     pub fn controller_refusing(&self) -> bool {
-        self.read(|s| s.controller.refuse_until.is_some_and(|until| until > s.now))
+        !self.read(controller::answering)
+    }
+
+    /// Whether the controller answers on `host`'s own address (it runs there and answers).
+    pub fn controller_answers_on(&self, host: &str) -> bool {
+        self.read(|s| controller::answering_on(s, host))
     }
 
     /// Whether the pool master is live: a real XAPI does not answer while its host is away.

@@ -1,5 +1,8 @@
 //! The world watching itself: every interval in which a resource lost quorum or had no
-//! UpToDate replica, a VM was not running, or more hosts were away than the run allows.
+//! UpToDate replica (with the VDI it backs, if any), a VM was not running, or more hosts were
+//! away than the run allows; and the moments a host was taken down or enabled against the
+//! XCP-ng rule for XOSTOR (docs/xostor.md §9: do not reboot the next host until the previous
+//! one's PBD is plugged), [`PBD_UNPLUGGED`] events recorded by the XAPI operations.
 //!
 //! [`evaluate`] runs after every change and every timed event (see `dynamics`), so each
 //! interval opens and closes at the exact simulated time of the event that caused it.
@@ -13,6 +16,10 @@ pub const QUORUM_LOST: &str = "quorum_lost";
 pub const NO_UPTODATE_REPLICA: &str = "no_uptodate_replica";
 pub const VM_DOWN: &str = "vm_down";
 pub const TOO_MANY_HOSTS_DOWN: &str = "too_many_hosts_down";
+/// A host taken down (reboot requested through XAPI) while another live host's PBD of the
+/// LINSTOR SR is unplugged, or a host enabled (`host.enable`) while its own PBD is unplugged:
+/// an event (`from` = `to`), its subject the host whose PBD is unplugged.
+pub const PBD_UNPLUGGED: &str = "pbd_unplugged";
 
 /// The subject of pool-wide violations.
 pub const POOL: &str = "pool";
@@ -79,12 +86,41 @@ pub fn evaluate(state: &mut State) {
             .any(|v| v.to.is_none() && v.kind == kind && v.subject == subject);
         if !open {
             tracing::info!(%kind, %subject, at = now, "violation starts");
+            let vdi = backed_vdi(state, &kind, &subject);
             state.violations.push(Violation {
                 kind,
                 subject,
                 from: now,
                 to: None,
+                vdi,
+                detail: None,
             });
         }
     }
+}
+
+/// The VDI a resource violation concerns: the one the resource backs.
+fn backed_vdi(state: &State, kind: &str, subject: &str) -> Option<String> {
+    if kind != QUORUM_LOST && kind != NO_UPTODATE_REPLICA {
+        return None;
+    }
+    state
+        .vdis
+        .iter()
+        .find(|v| v.resource == subject)
+        .map(|v| v.uuid.clone())
+}
+
+/// Records an event (a violation that starts and ends now), e.g. [`PBD_UNPLUGGED`].
+pub fn record_event(state: &mut State, kind: &str, subject: &str, detail: String) {
+    let now = state.now;
+    tracing::info!(%kind, %subject, %detail, at = now, "violation");
+    state.violations.push(Violation {
+        kind: kind.to_owned(),
+        subject: subject.to_owned(),
+        from: now,
+        to: Some(now),
+        vdi: None,
+        detail: Some(detail),
+    });
 }

@@ -14,6 +14,7 @@ use super::error::Failure;
 use super::face::Xapi;
 use super::methods;
 use super::records::{Class, opaque_ref};
+use super::storage_calls;
 use super::value::Value;
 
 /// The wire prefix of xapi's asynchronous calls.
@@ -116,6 +117,29 @@ fn explicit(method: &str) -> Option<Spec> {
         ),
         // A field setter: no asynchronous mode.
         "network.set_MTU" => sync_only(&["session_id", "self", "value"], 0, methods::network_set_mtu),
+        "SR.create" => fixed(
+            &[
+                "session_id",
+                "host",
+                "device_config",
+                "physical_size",
+                "name_label",
+                "name_description",
+                "type",
+                "content_type",
+                "shared",
+                "sm_config",
+            ],
+            1,
+            storage_calls::sr_create,
+        ),
+        "PBD.create" => fixed(&["session_id", "args"], 0, storage_calls::pbd_create),
+        "PBD.plug" => fixed(&["session_id", "self"], 0, storage_calls::pbd_plug),
+        "PBD.unplug" => fixed(&["session_id", "self"], 0, storage_calls::pbd_unplug),
+        "PBD.destroy" => fixed(&["session_id", "self"], 0, storage_calls::pbd_destroy),
+        "VDI.create" => fixed(&["session_id", "args"], 0, storage_calls::vdi_create),
+        "VDI.destroy" => fixed(&["session_id", "self"], 0, storage_calls::vdi_destroy),
+        "VBD.create" => fixed(&["session_id", "args"], 0, storage_calls::vbd_create),
         "task.destroy" => sync_only(&["session_id", "self"], 0, methods::task_destroy),
         "task.cancel" => fixed(&["session_id", "task"], 0, methods::task_cancel),
         "event.from" => sync_only(

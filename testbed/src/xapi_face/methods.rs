@@ -6,6 +6,7 @@ use super::args::Args;
 use super::error::Failure;
 use super::events::{self, Subscription};
 use super::face::Xapi;
+use super::linstor_manager;
 use super::plugin;
 use super::records::{Class, format_datetime, opaque_ref};
 use super::service_plugin;
@@ -126,6 +127,16 @@ pub(super) fn host_call_plugin(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Fa
     let root = live_host_root(xapi, &host)?;
     // Host-side work: accounted (simulated time) until the call returns.
     let _work = xapi.world.host_work(&host, &format!("{name}/{function}"));
+    // Built in: the simulated linstor-manager answers where its file is installed.
+    if name == linstor_manager::NAME {
+        plugin::find(&root, name)?;
+        return Ok(Value::String(linstor_manager::call(
+            &xapi.world,
+            &host,
+            function,
+            &plugin_args,
+        )?));
+    }
     // Built in, ahead of the plugin directory: the testbed has no systemd to run.
     if name == service_plugin::NAME {
         return Ok(Value::String(service_plugin::call(
@@ -147,8 +158,8 @@ pub(super) fn host_call_plugin(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Fa
     Ok(Value::String(output))
 }
 
-/// `pool.enable_ha(heartbeat_srs, configuration)`: no SR is modelled, so the SR refs are
-/// checked for type only.
+/// `pool.enable_ha(heartbeat_srs, configuration)`: the SR refs are checked for type only
+/// (HA's statefiles are not modelled).
 pub(super) fn pool_enable_ha(xapi: &Xapi, args: &Args<'_>) -> Result<Value, Failure> {
     let heartbeat_srs = args.strings(1)?;
     let configuration = args.string_map(2)?;

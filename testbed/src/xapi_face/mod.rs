@@ -7,10 +7,12 @@
 //! shape), [`xmlrpc`] and [`jsonrpc`] (the codecs), [`records`] (objects, references and
 //! records), `events` (`event.from`'s log), `tasks` (the task objects of `Async.*` calls),
 //! `face` ([`Xapi`]: sessions, tasks, the event log, views of the world), `args` (a call's
-//! typed parameters), `methods` (the calls that do something), `dispatch` (method table,
-//! parameter checks, generic getters, `Async.*`), [`plugin`] (`host.call_plugin` of a host's
-//! plugin files), [`service_plugin`] (XCP-ng's `service.py`, built in), [`http`] (the server,
-//! which goes away with the master host). This file serves HTTP requests through them. Host
+//! typed parameters and record parameters), `methods` (the calls that do something),
+//! `storage_calls` (SR, PBD, VDI and VBD calls), `dispatch` (method table, parameter checks,
+//! generic getters, `Async.*`), [`plugin`] (`host.call_plugin` of a host's plugin files),
+//! [`service_plugin`] (XCP-ng's `service.py`, built in), [`linstor_manager`] (Vates'
+//! `linstor-manager`, built in, with `health_check`), [`http`] (the server, which goes away
+//! with the master host). This file serves HTTP requests through them. Host
 //! and VM operations are the world's (`world::ops`, which owns XAPI's semantics and error
 //! codes); this face resolves references and translates.
 
@@ -19,12 +21,15 @@ mod dispatch;
 pub mod error;
 mod events;
 mod face;
+mod health_check;
 pub mod http;
 pub mod jsonrpc;
+pub mod linstor_manager;
 mod methods;
 pub mod plugin;
 pub mod records;
 pub mod service_plugin;
+mod storage_calls;
 mod tasks;
 pub mod value;
 pub mod xmlrpc;

@@ -21,7 +21,8 @@
 //! directory is the sysroot (a real plugin starts in `/`).
 //!
 //! `service.py` is not a file here but built in (`service_plugin`): the XAPI face runs it
-//! before looking in the plugin directory.
+//! before looking in the plugin directory. `linstor-manager` is built in too
+//! (`linstor_manager`), but only where its file is in the plugin directory.
 
 use super::error::Failure;
 use super::value::Value;

@@ -87,6 +87,16 @@ pub fn pool(n: usize, scenario: &str) -> Result<TestPool> {
 }
 
 pub fn pool_at(n: usize, scenario: &str, time_scale: f64) -> Result<TestPool> {
+    pool_with_disks(n, scenario, time_scale, &[])
+}
+
+/// [`pool_at`], host `i` with `disks[i]` (its device and size in KiB) when given.
+pub fn pool_with_disks(
+    n: usize,
+    scenario: &str,
+    time_scale: f64,
+    disks: &[Option<(String, u64)>],
+) -> Result<TestPool> {
     let dir = tempfile::tempdir()?;
     let repo = FixtureRepo::shared()?;
     let resolved = Scenario::parse(scenario)?.resolve(Some(n), Some(time_scale))?;
@@ -106,7 +116,7 @@ pub fn pool_at(n: usize, scenario: &str, time_scale: f64) -> Result<TestPool> {
                 root: h.root.clone(),
                 config: h.config.clone(),
                 address: management_address(i)?,
-                disk: None,
+                disk: disks.get(i).cloned().flatten(),
             })
         })
         .collect::<Result<_>>()?;

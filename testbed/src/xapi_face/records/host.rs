@@ -118,7 +118,16 @@ impl View<'_> {
             ("crashdumps", Value::Array(vec![])),
             ("patches", Value::Array(vec![])),
             ("updates", Value::Array(vec![])),
-            ("PBDs", Value::Array(vec![])),
+            (
+                "PBDs",
+                Value::strings(
+                    self.state
+                        .pbds
+                        .iter()
+                        .filter(|p| p.host == h.uuid)
+                        .map(|p| opaque_ref(&p.uuid))
+                )
+            ),
             ("host_CPUs", Value::Array(vec![])),
             (
                 "cpu_info",

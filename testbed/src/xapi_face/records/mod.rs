@@ -8,6 +8,7 @@
 
 mod host;
 mod network;
+mod storage;
 mod vm;
 
 use super::value::Value;
@@ -30,19 +31,27 @@ pub enum Class {
     Vm,
     Pif,
     Network,
+    Sr,
+    Pbd,
+    Vdi,
+    Vbd,
     /// XAPI's tasks (`Async.*` calls): kept by the XAPI face, not the world, so [`View`]
     /// has none (see `xapi_face::tasks`).
     Task,
 }
 
 impl Class {
-    pub const ALL: [Class; 7] = [
+    pub const ALL: [Class; 11] = [
         Class::Pool,
         Class::Host,
         Class::HostMetrics,
         Class::Vm,
         Class::Pif,
         Class::Network,
+        Class::Sr,
+        Class::Pbd,
+        Class::Vdi,
+        Class::Vbd,
         Class::Task,
     ];
 
@@ -55,6 +64,10 @@ impl Class {
             Class::Vm => "VM",
             Class::Pif => "PIF",
             Class::Network => "network",
+            Class::Sr => "SR",
+            Class::Pbd => "PBD",
+            Class::Vdi => "VDI",
+            Class::Vbd => "VBD",
             Class::Task => "task",
         }
     }
@@ -68,6 +81,10 @@ impl Class {
             Class::Vm => "vm",
             Class::Pif => "pif",
             Class::Network => "network",
+            Class::Sr => "sr",
+            Class::Pbd => "pbd",
+            Class::Vdi => "vdi",
+            Class::Vbd => "vbd",
             Class::Task => "task",
         }
     }
@@ -85,7 +102,10 @@ impl Class {
 
     /// Whether the class has `get_by_name_label`.
     pub fn has_name_label(self) -> bool {
-        matches!(self, Class::Host | Class::Vm | Class::Network | Class::Task)
+        matches!(
+            self,
+            Class::Host | Class::Vm | Class::Network | Class::Sr | Class::Vdi | Class::Task
+        )
     }
 }
 
@@ -193,6 +213,10 @@ impl View<'_> {
                 .collect(),
             Class::Pif => s.pifs.iter().map(|p| p.uuid.clone()).collect(),
             Class::Network => s.networks.iter().map(|n| n.uuid.clone()).collect(),
+            Class::Sr => s.srs.iter().map(|x| x.uuid.clone()).collect(),
+            Class::Pbd => s.pbds.iter().map(|x| x.uuid.clone()).collect(),
+            Class::Vdi => s.vdis.iter().map(|x| x.uuid.clone()).collect(),
+            Class::Vbd => s.vbds.iter().map(|x| x.uuid.clone()).collect(),
             Class::Task => Vec::new(),
         }
     }
@@ -223,6 +247,10 @@ impl View<'_> {
                 .iter()
                 .find(|n| n.uuid == uuid)
                 .map(|n| self.network_record(n)),
+            Class::Sr => s.srs.iter().find(|x| x.uuid == uuid).map(|x| self.sr_record(x)),
+            Class::Pbd => s.pbds.iter().find(|x| x.uuid == uuid).map(|x| self.pbd_record(x)),
+            Class::Vdi => s.vdis.iter().find(|x| x.uuid == uuid).map(|x| self.vdi_record(x)),
+            Class::Vbd => s.vbds.iter().find(|x| x.uuid == uuid).map(|x| self.vbd_record(x)),
             Class::Task => None,
         }
     }

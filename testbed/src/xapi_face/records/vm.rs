@@ -62,6 +62,13 @@ impl View<'_> {
             allowed,
             current,
             other_config: Value::Struct(other_config),
+            vbds: self
+                .state
+                .vbds
+                .iter()
+                .filter(|b| b.vm == vm.uuid)
+                .map(|b| opaque_ref(&b.uuid))
+                .collect(),
         })
     }
 
@@ -79,6 +86,7 @@ impl View<'_> {
             allowed: vec![],
             current: Value::empty_struct(),
             other_config: xapi_record![("storage_driver_domain", NULL_REF), ("is_system_domain", "true")],
+            vbds: Vec::new(),
         })
     }
 
@@ -111,7 +119,7 @@ impl View<'_> {
             ("actions_after_crash", "restart"),
             ("consoles", Value::Array(vec![])),
             ("VIFs", Value::Array(vec![])),
-            ("VBDs", Value::Array(vec![])),
+            ("VBDs", Value::strings(f.vbds)),
             ("VUSBs", Value::Array(vec![])),
             ("crash_dumps", Value::Array(vec![])),
             ("VTPMs", Value::Array(vec![])),
@@ -171,4 +179,5 @@ struct VmFields<'a> {
     allowed: Vec<&'a str>,
     current: Value,
     other_config: Value,
+    vbds: Vec<String>,
 }
