@@ -337,6 +337,9 @@ fn resume(up: &mut Upgrade) -> Result<()> {
 /// at the targets already, the report that says so (and the pool is not touched).
 fn start(up: &mut Upgrade) -> Result<Option<PoolReport>> {
     up.journal = preflight::run(up)?;
+    for warning in up.journal.warnings.clone() {
+        up.log(&format!("warning: {warning}"));
+    }
     if up.journal.hosts.iter().all(|h| h.is_done()) && !up.journal.linstor_change {
         let document = serde_json::json!({
             "command": "pool upgrade",

@@ -66,6 +66,17 @@ fn changes_line(journal: &Journal, host: &str) -> String {
                     .and_then(|t| nevra_version(t, &c.name))
                     .unwrap_or_else(|| "removed".into());
             let from = if from.is_empty() { "none".to_string() } else { from };
+            if from == to {
+                // Same version, another release (`xcp-ng-linstor` 1.2-3 → 1.2-4).
+                let release = |n: &str| {
+                    n.rsplit_once('.')
+                        .and_then(|(vr, _)| vr.rsplit_once('-'))
+                        .map(|(_, r)| r.to_string())
+                };
+                let old = c.from.first().and_then(|f| release(f)).unwrap_or_default();
+                let new = c.to.as_deref().and_then(release).unwrap_or_default();
+                return format!("{} {from}-{old} → {to}-{new}", c.name);
+            }
             format!("{} {from} → {to}", c.name)
         })
         .collect();

@@ -132,5 +132,6 @@ fn to_fault(command: &FaultCommand) -> Fault {
         FaultCommand::PowerOn { host } => Fault::PowerOn { host },
         FaultCommand::PbdUnplugged { host } => Fault::PbdUnplugged { host },
         FaultCommand::PbdPlugs { host } => Fault::PbdPlugs { host },
+        FaultCommand::PoolJoin { host } => Fault::PoolJoin { host },
     }
 }

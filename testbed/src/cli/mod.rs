@@ -241,6 +241,11 @@ pub enum FaultCommand {
         #[arg(long)]
         host: String,
     },
+    /// A host built outside the pool (scenario `join_later`) joins it (`xe pool-join`).
+    PoolJoin {
+        #[arg(long)]
+        host: String,
+    },
 }
 
 #[cfg(test)]

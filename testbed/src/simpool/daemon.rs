@@ -27,8 +27,14 @@ pub fn serve(dir: &Path) -> Result<()> {
     let specs: Vec<_> = input.hosts.iter().map(|h| h.spec()).collect();
     let state = initial_state(&input.scenario, &specs, input.credentials.clone())?;
     let controller_port = input.controller_port;
-    let hosts: Vec<HostInfo> = state
+    // Hosts outside the pool yet (scenario `join_later`) are listed too: their sysroots, configs
+    // and controller doors exist before they join.
+    let every_host: Vec<&crate::world::model::Host> = state
         .hosts
+        .iter()
+        .chain(state.outside.iter().map(|(h, _)| h))
+        .collect();
+    let hosts: Vec<HostInfo> = every_host
         .iter()
         .map(|h| HostInfo {
             name: h.name.clone(),
@@ -43,7 +49,7 @@ pub fn serve(dir: &Path) -> Result<()> {
         .collect();
     let mut host_doors = Vec::new();
     if let Some(port) = controller_port {
-        for h in &state.hosts {
+        for h in &every_host {
             let listener = TcpListener::bind((h.address.as_str(), port))
                 .with_context(|| format!("cannot bind {}:{port} for host {}", h.address, h.name))?;
             host_doors.push((h.name.clone(), listener));

@@ -88,12 +88,17 @@ pub fn initial_state(scenario: &Resolved, hosts: &[HostSpec], credentials: Crede
     for (index, spec) in hosts.iter().enumerate() {
         let joining = scenario.is_joining(index);
         let host = booted_host(scenario, spec, joining);
-        state
-            .pifs
-            .push(pif(spec, &host.uuid, &management, "eth0", Some(&spec.address)));
-        // The storage NIC is cabled but not configured: giving it an address is the agent's
-        // network step.
-        state.pifs.push(pif(spec, &host.uuid, &storage, "eth1", None));
+        let pifs = vec![
+            pif(spec, &host.uuid, &management, "eth0", Some(&spec.address)),
+            // The storage NIC is cabled but not configured: giving it an address is the
+            // agent's network step.
+            pif(spec, &host.uuid, &storage, "eth1", None),
+        ];
+        if joining && scenario.join_later {
+            state.outside.push((host, pifs));
+            continue;
+        }
+        state.pifs.extend(pifs);
         state.hosts.push(host);
         if !joining && scenario.xostor {
             // Registering the node is what `linstor-agent provision` does on a new host.
@@ -173,6 +178,7 @@ fn empty_state(scenario: &Resolved, first_host: &str, credentials: Credentials) 
         vdis: Vec::new(),
         vbds: Vec::new(),
         next_id: 0,
+        outside: Vec::new(),
     }
 }
 

@@ -48,6 +48,9 @@ pub enum Fault {
     PbdUnplugged { host: String },
     /// The host's PBDs plug again (clears `pbd-unplugged`).
     PbdPlugs { host: String },
+    /// A host built outside the pool (scenario `join_later`) joins it, as `xe pool-join` does:
+    /// an XAPI member, up and enabled, with its PIFs; nothing of LINSTOR yet.
+    PoolJoin { host: String },
 }
 
 fn once() -> u32 {
@@ -130,6 +133,24 @@ impl World {
             Fault::PbdPlugs { host } => self.change(|s| {
                 let uuid = find_host(s, host)?.uuid.clone();
                 s.faults.pbd_unplugged.retain(|u| *u != uuid);
+                Ok(())
+            }),
+            Fault::PoolJoin { host } => self.change(|s| {
+                let Some(i) = s.outside.iter().position(|(h, _)| h.name == *host) else {
+                    let outside: Vec<&str> = s.outside.iter().map(|(h, _)| h.name.as_str()).collect();
+                    anyhow::bail!(
+                        "no host {host:?} outside the pool; hosts that can join: {}",
+                        if outside.is_empty() {
+                            "none".to_string()
+                        } else {
+                            outside.join(", ")
+                        }
+                    );
+                };
+                let (joined, pifs) = s.outside.remove(i);
+                tracing::info!(host = %joined.name, "host joins the pool");
+                s.pifs.extend(pifs);
+                s.hosts.push(joined);
                 Ok(())
             }),
             Fault::PowerOn { host } => {

@@ -55,6 +55,10 @@ pub struct State {
     /// Counter behind the fresh UUIDs of objects created through the APIs (`World::fresh_uuid`).
     #[serde(default)]
     pub next_id: u64,
+    /// Hosts built but not in the XAPI pool yet (scenario `join_later`), with their PIFs, until
+    /// `pool-join`.
+    #[serde(default)]
+    pub outside: Vec<(Host, Vec<Pif>)>,
 }
 
 impl State {

@@ -21,6 +21,8 @@
 //!                                 # XAPI members with no LINSTOR node, no replica, no VM and no
 //!                                 # disk (even with --disks); resource and VM indices must name
 //!                                 # the other hosts
+//! join_later = false              # true: the joining hosts are built but not XAPI members yet;
+//!                                 # `testbed fault pool-join --host H` joins one (`xe pool-join`)
 //! xostor = true                   # false: a bare pool, hosts with the packages installed but no
 //!                                 # LINSTOR node, resource or SR, no controller running; VMs
 //!                                 # have no disks (`resources` must be empty, and is by default)
@@ -92,6 +94,7 @@ pub struct Scenario {
     pub time_scale: Option<f64>,
     pub ha_enabled: Option<bool>,
     pub joining: Option<usize>,
+    pub join_later: Option<bool>,
     pub xostor: Option<bool>,
     pub linstor_manager_plugin: Option<bool>,
     pub sr: Option<SrSpec>,
@@ -230,6 +233,9 @@ pub struct Resolved {
     /// XAPI pool HA on at the start.
     #[serde(default)]
     pub ha_enabled: bool,
+    /// The joining hosts are outside the XAPI pool until `pool-join`.
+    #[serde(default)]
+    pub join_later: bool,
     /// The last `joining` hosts of `host_names` are joining the pool (see the module docs).
     #[serde(default)]
     pub joining: usize,
@@ -378,6 +384,7 @@ impl Scenario {
             config_pin,
             ha_enabled: self.ha_enabled.unwrap_or(false),
             joining,
+            join_later: self.join_later.unwrap_or(false),
             xostor,
             linstor_manager_plugin: self.linstor_manager_plugin.unwrap_or(true),
             sr: self.sr.clone(),
