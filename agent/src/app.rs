@@ -9,7 +9,7 @@ use crate::error::{ExitCode, UsageError, exit_code_for};
 use crate::host::{Sysroot, facts, targets};
 use crate::output::{Outcome, Render, print_error};
 use crate::settings::{self, Settings};
-use crate::{kernel_guard, network, packages, pool, probe, provision, register, status, storage, xostor};
+use crate::{kernel_guard, network, packages, pool, probe, provision, register, status, storage};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -120,7 +120,7 @@ fn probe_request(args: ProbeArgs) -> probe::Request {
 fn pool_command(ctx: &Context, command: PoolCommand, quiet: bool) -> anyhow::Result<Outcome> {
     let request = match command {
         PoolCommand::CreateSr(args) => {
-            let options = xostor::create_sr::Options {
+            let options = pool::create_sr::Options {
                 name: args.name,
                 description: args.description,
                 redundancy: args.redundancy,
@@ -130,7 +130,7 @@ fn pool_command(ctx: &Context, command: PoolCommand, quiet: bool) -> anyhow::Res
                 verify_timeout: Duration::from_secs(args.verify_timeout),
                 poll: Duration::from_millis(500),
             };
-            return Outcome::of(&xostor::create_sr::run(ctx, &options)?);
+            return Outcome::of(&pool::create_sr::run(ctx, &options)?);
         }
         PoolCommand::Upgrade(args) => pool::Request::Upgrade(upgrade_options(&args, quiet)?),
         PoolCommand::Status => pool::Request::Status,

@@ -8,6 +8,7 @@
 
 pub mod batches;
 pub mod clock;
+pub mod create_sr;
 pub mod health;
 pub mod journal;
 pub mod linstor_versions;

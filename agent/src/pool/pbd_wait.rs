@@ -40,6 +40,7 @@ pub fn wait_pbd(
     };
     let mut last_plug: Option<Instant> = None;
     let mut plugged_by_us = false;
+    let mut last_failure: Option<String> = None;
     wait::until(&wait, || {
         let pbd = xapi
             .pbds()?
@@ -57,29 +58,30 @@ pub fn wait_pbd(
         if pbd.currently_attached {
             return Ok(Vec::new());
         }
+        // Between attempts the last answer stands: a failed plug stays the same stuck state
+        // (so its clock keeps running), a plug that went through is still settling.
         if last_plug.is_some_and(|t| t.elapsed() < PLUG_EVERY) {
-            return Ok(vec![Blocker::Pending(format!(
-                "{}'s PBD is plugging",
-                entry.name
-            ))]);
+            return Ok(vec![match &last_failure {
+                Some(error) => plug_fails(&entry.name, error),
+                None => Blocker::Pending(format!("{}'s PBD is plugging", entry.name)),
+            }]);
         }
         last_plug = Some(Instant::now());
         match xapi.pbd_plug(&pbd.reference) {
             Ok(()) => {
                 plugged_by_us = true;
+                last_failure = None;
                 Ok(vec![Blocker::Pending(format!(
                     "{}'s PBD plugged, checking",
                     entry.name
                 ))])
             }
-            Err(e) => Ok(vec![Blocker::Stuck {
-                state: format!("{}'s PBD is not plugged and PBD.plug fails ({e:#})", entry.name),
-                hint: format!(
-                    "Find why the SR does not attach on {} (/var/log/SMlog there; `linstor node list`), \
-                     plug it (`xe pbd-plug`).",
-                    entry.name
-                ),
-            }]),
+            Err(e) => {
+                let error = format!("{e:#}");
+                let blocker = plug_fails(&entry.name, &error);
+                last_failure = Some(error);
+                Ok(vec![blocker])
+            }
         }
     })?;
     Ok(Some(if plugged_by_us {
@@ -87,4 +89,14 @@ pub fn wait_pbd(
     } else {
         "PBD plugged".into()
     }))
+}
+
+fn plug_fails(host: &str, error: &str) -> Blocker {
+    Blocker::Stuck {
+        state: format!("{host}'s PBD is not plugged and PBD.plug fails ({error})"),
+        hint: format!(
+            "Find why the SR does not attach on {host} (/var/log/SMlog there; `linstor node list`), \
+             plug it (`xe pbd-plug`)."
+        ),
+    }
 }

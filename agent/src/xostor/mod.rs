@@ -7,7 +7,6 @@
 //! host step), and finds the controller the way the driver does.
 
 pub mod controller;
-pub mod create_sr;
 pub mod health;
 pub mod join;
 pub mod manager;

@@ -11,16 +11,16 @@
 //! that is not ready (named, with why), a redundancy above the diskful hosts, diskful hosts that
 //! disagree on the volume group, more hosts than XOSTOR supports (unless allowed).
 
-use super::{MAX_HOSTS, controller, sr, storage_pool_name};
+use super::plugin::{self, AgentAnswer, AgentArgs};
+use super::targets::{changes, nevra_version};
+use super::wait::{self, Blocker, Wait};
 use crate::context::Context;
 use crate::error::{Refusal, UsageError};
 use crate::linstor;
 use crate::output::Render;
-use crate::pool::plugin::{self, AgentAnswer, AgentArgs};
-use crate::pool::targets::{changes, nevra_version};
-use crate::pool::wait::{self, Blocker, Wait};
 use crate::report::ReportCore;
 use crate::xapi::{self, Client, pool::PoolHost};
+use crate::xostor::{MAX_HOSTS, controller, sr, storage_pool_name};
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -99,7 +99,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<CreateSrReport> {
             &report.device_config,
             &options.name,
             &options.description,
-            super::SR_TYPE,
+            crate::xostor::SR_TYPE,
         )
         .map_err(|e| e.context("SR.create of the linstor SR (Vates' driver on the pool master)"))?;
     report.core.changed = true;
@@ -375,7 +375,7 @@ fn verify(
         format!("{} PBDs plugged", hosts.len()),
         "every host an ONLINE LINSTOR node".into(),
         format!("storage pool {} on every diskful host", storage_pool_name(&group)),
-        format!("{} replicated", super::DATABASE),
+        format!("{} replicated", crate::xostor::DATABASE),
         "drbd-reactor set up on every host".into(),
     ])
 }
@@ -411,14 +411,14 @@ fn linstor_blockers(linstor: &linstor::Client, report: &CreateSrReport, group: &
         .resources(None)?
         .iter()
         .filter(|r| {
-            r.name == super::DATABASE
-                && crate::pool::health::replica_kind(r) == crate::pool::batches::ReplicaKind::Diskful
+            r.name == crate::xostor::DATABASE
+                && super::health::replica_kind(r) == super::batches::ReplicaKind::Diskful
         })
         .count();
     if diskful < redundancy {
         blockers.push(Blocker::Pending(format!(
             "{} has {diskful} diskful replicas, {redundancy} wanted",
-            super::DATABASE
+            crate::xostor::DATABASE
         )));
     }
     Ok(blockers)
