@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # `make demo`: a signed fixture repository and two simulated hosts, planned and installed by the
-# agent with the real rpm/dnf, then installed again to show the converge is a no-op; then a
-# simulated pool of three hosts at the previous release provisioned end to end (install,
-# storage, network, register), and rolling-upgraded to the new release with `pool upgrade`.
+# agent with the real rpm/dnf, then installed again to show the converge is a no-op; then the
+# XOSTOR path: a simulated XCP-ng pool of three hosts at the previous release provisioned end to
+# end (Vates' packages, storage on a loop device, network, firewall, LINSTOR node), its shared
+# `linstor` SR created (`pool create-sr`), a VM disk put on it, a fourth host joined to the pool
+# and the SR (`provision`), and the pool rolling-upgraded (`pool upgrade`) with every PBD plugged
+# and no resource losing quorum. Exits non-zero unless the final report is healthy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_DIR=${DEMO_DIR:-$PWD/demo-out}
@@ -44,70 +47,58 @@ for host in xcp-host1 el-host2; do
   agent --output json install | grep '"changed"'
 done
 
-step "A simulated pool at the previous release (kmod-drbd 9.2.11, LINSTOR 1.29.0): three hosts with a disk each, the LINSTOR controller and XAPI"
+step "An XCP-ng pool at the previous release (kmod-drbd 9.2.11, LINSTOR 1.29.0): three members with a disk each, a fourth host outside the pool, XAPI; no XOSTOR yet"
 POOL="$DEMO_DIR/pool"
-SCENARIO=testbed/scenarios/upgrade-3.toml
+SCENARIO=testbed/scenarios/xostor-demo.toml
 "$TESTBED" down --dir "$POOL" > /dev/null 2>&1 || true
-"$TESTBED" up --dir "$POOL" --scenario "$SCENARIO" --disks --time-scale 60 > /dev/null
+"$TESTBED" up --dir "$POOL" --scenario "$SCENARIO" --disks --time-scale 600 > /dev/null
 trap '"$TESTBED" down --dir "$POOL" > /dev/null 2>&1 || true' EXIT
-pool_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {'d': d}))" "$POOL/pool.json" "$1"; }
-for i in 0 1 2; do
-  host=$(pool_field "d['hosts'][$i]['name']")
-  root=$(pool_field "d['hosts'][$i]['root']")
-  config=$(pool_field "d['hosts'][$i]['config']")
-  disk=$(pool_field "d['hosts'][$i]['disk']")
-  printf '\n[storage]\ndevices = ["%s"]\n' "$disk" >> "$config"
-  # The site's release: what provision keeps these hosts at until the pool is upgraded
-  # (`pool upgrade` writes agent.d/90-pool-upgrade.toml, which comes later in name order).
-  mkdir -p "$(dirname "$config")/agent.d"
-  cat > "$(dirname "$config")/agent.d/10-release.toml" <<'TOML'
-[packages]
-pin = { "kmod-drbd" = "9.2.11", "linstor-satellite" = "1.29.0", "linstor-controller" = "1.29.0", "drbd-utils" = "9.28.0", "drbd-reactor" = "1.4.0", "linstor-client" = "1.23.0" }
-TOML
+demo_pool() { python3 scripts/demo_pool.py "$@"; }
+# The site's release: what provision keeps the hosts at until the pool is upgraded
+# (`pool upgrade` writes agent.d/90-pool-upgrade.toml, which comes later in name order).
+RELEASE='"kmod-drbd" = "9.2.11", "linstor-satellite" = "1.29.0", "linstor-controller" = "1.29.0", "drbd-reactor" = "1.4.0", "linstor-client" = "1.23.0"'
+provision_host() {
+  local host=$1 root config
+  root=$(demo_pool field "$POOL" "next(h['root'] for h in d['hosts'] if h['name'] == '$host')")
+  config=$(demo_pool field "$POOL" "next(h['config'] for h in d['hosts'] if h['name'] == '$host')")
+  demo_pool configure "$POOL" "$host" "$RELEASE"
   agent() { "$AGENT" --root "$root" --config "$config" "$@"; }
-  step "$host: provision (install, storage on $disk, network, register)"
+  step "$host: its agent.toml ([repo], [xapi], [storage]; no [controller]: XOSTOR finds it)"
+  cat "$config"
+  step "$host: provision (install, storage, network, register, xostor)"
   agent provision --timeout 60
-  step "$host: status"
-  agent status
   step "$host: provision again (a converged host changes nothing)"
-  agent --output json provision | python3 -c "import json,sys; print('changed:', json.load(sys.stdin)['changed'])"
+  agent --output json provision --timeout 60 | python3 -c "import json,sys; print('changed:', json.load(sys.stdin)['changed'])"
+}
+for host in xcp-ng-1 xcp-ng-2 xcp-ng-3; do
+  provision_host "$host"
 done
-step "The controller's nodes"
-url=$(pool_field "d['linstor_url']")
-curl -s "$url/v1/nodes" | python3 -c "import json,sys; [print(n['name'], n['type'], n['connection_status']) for n in json.load(sys.stdin)]"
 
-# The operator's machine: it reaches the pool master's XAPI and the controller.
+# The operator's machine: it reaches the pool master's XAPI; the controller is found on the hosts.
 OPERATOR="$DEMO_DIR/operator"
 mkdir -p "$OPERATOR/root"
-cat > "$OPERATOR/agent.toml" <<TOML
-[xapi]
-url = "$(pool_field "d['xapi_url']")"
-username = "$(pool_field "d['username']")"
-password_file = "$(pool_field "d['password_file']")"
-
-[controller]
-urls = ["$url"]
-TOML
+demo_pool operator "$POOL" "$OPERATOR/agent.toml"
 pool() { "$AGENT" --root "$OPERATOR/root" --config "$OPERATOR/agent.toml" pool "$@"; }
+
+step "The XOSTOR SR: the plan (pool create-sr --dry-run)"
+pool create-sr --dry-run
+step "The XOSTOR SR: checks on every host, SR.create type=linstor, verification"
+pool create-sr
+step "A VM disk on the SR (XAPI VDI.create, VBD.create)"
+demo_pool vm-disk "$POOL" vm-1
+
+step "A fourth host joins the pool (xe pool-join), then its agent joins it to the SR"
+"$TESTBED" fault --dir "$POOL" pool-join --host xcp-ng-4 > /dev/null
+provision_host xcp-ng-4
 
 step "Rolling upgrade: the plan (pool upgrade --dry-run)"
 pool upgrade --dry-run
-step "Rolling upgrade: preflight, prefetch, the LINSTOR step, host by host, finish"
+step "Rolling upgrade: preflight, prefetch, the LINSTOR step, host by host (each PBD plugged before the next host), finish"
 pool upgrade
 step "pool status (the journal)"
 pool status
-step "What the simulated pool recorded: versions, reboots, violations (quorum lost, VM down, too many hosts down)"
-"$TESTBED" status --dir "$POOL" | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-for h in d["hosts"]:
-    p = h["packages"]
-    print("%s: kmod-drbd %s, linstor-satellite %s, satellite running %s, reboots %d" % (
-        h["name"], p.get("kmod-drbd"), p.get("linstor-satellite"), h["satellite_version"], h["reboots"]))
-print("controller", d["controller"]["version"])
-print("nodes:", ", ".join(n["name"] + " " + n["connection_status"] for n in d["nodes"]))
-print("violations:", len(d["violations"]))
-sys.exit(1 if d["violations"] else 0)
-'
+step "What the simulated pool recorded: versions, the SR and its PBDs, the controller's hosts, violations"
+"$TESTBED" status --dir "$POOL" > "$DEMO_DIR/pool-status.json"
+demo_pool report "$DEMO_DIR/pool-status.json"
 
-step "Done: hosts provisioned, then the pool upgraded with no resource losing quorum. Files are under $DEMO_DIR"
+step "Done: a shared XOSTOR SR with a VM disk, four hosts in it, upgraded with every PBD plugged and no resource losing quorum. Files are under $DEMO_DIR"
