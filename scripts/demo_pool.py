@@ -11,7 +11,8 @@
       through XAPI's XML-RPC (what the XenAPI SDK speaks; the standard library is enough).
   demo_pool.py report STATUS_JSON              the final report from `testbed status`; exits 1
       unless the pool is healthy (no violation, every PBD plugged, the VM disk in place, the
-      controller moved between hosts during the upgrade, every host at one version).
+      controller moved between hosts during the upgrade, every host at one version and rebooted
+      once).
 """
 import json
 import os
@@ -95,6 +96,8 @@ def report(status_path):
         print("%s: kmod-drbd %s, linstor-satellite %s, xcp-ng-linstor %s, satellite running %s, reboots %d"
               % (h["name"], p.get("kmod-drbd"), p.get("linstor-satellite"), p.get("xcp-ng-linstor"),
                  h["satellite_version"], h["reboots"]))
+        if h["reboots"] != 1:
+            problems.append("%s rebooted %d times, expected once" % (h["name"], h["reboots"]))
     if len(versions) != 1:
         problems.append("the hosts disagree on versions: %s" % sorted(map(str, versions)))
     srs = [s for s in d["srs"] if s["type"] == "linstor"]
