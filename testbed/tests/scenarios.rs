@@ -115,6 +115,7 @@ fn every_scenario_file_resolves_says_what_it_is_for_and_pins_fixture_packages() 
         "upgrade-3.toml",
         "upgrade-5.toml",
         "xostor-bare.toml",
+        "xostor-demo.toml",
     ];
     assert_eq!(names, expected.iter().map(|s| s.to_string()).collect());
     Ok(())
