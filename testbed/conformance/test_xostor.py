@@ -285,6 +285,7 @@ def test_vdis_are_linstor_resources(bare, x):
     assert set(x.SR.get_VDIs(sr)) == {vdi, kept}
     assert vdi in x.VDI.get_all_records()
     assert x.VDI.get_record(vdi)["virtual_size"] == str(1 << 30)
+    assert x.VDI.get_SR(vdi) == sr
     status = bare.status()
     by_uuid = {v["uuid"]: v for v in status["vdis"]}
     resource = by_uuid[x.VDI.get_uuid(vdi)]["resource"]
