@@ -205,22 +205,7 @@ impl Drop for Mount {
 
 /// The lvm.conf of a test host: LVM sees `disks` and nothing else.
 pub fn lvm_conf(disks: &[&str]) -> String {
-    let mut accept: Vec<String> = disks.iter().map(|d| format!("\"a|^{d}$|\"")).collect();
-    accept.push("\"r|.*|\"".into());
-    format!(
-        "# A test host: LVM sees this test's loop devices only.\n\
-         devices {{\n\
-         \tglobal_filter = [ {} ]\n\
-         \tuse_devicesfile = 0\n\
-         \tobtain_device_list_from_udev = 0\n\
-         \thints = \"none\"\n\
-         }}\n\
-         activation {{\n\
-         \tudev_sync = 0\n\
-         \tudev_rules = 0\n\
-         }}\n",
-        accept.join(", ")
-    )
+    testbed::simpool::hosts::lvm_conf("# A test host: LVM sees this test's loop devices only.", disks)
 }
 
 /// The agent's result: exit code, stdout, stderr.

@@ -240,10 +240,18 @@ pub fn install_linstor_manager(root: &Path) -> Result<()> {
 /// world's LVM queries (`world::lvm`) see what the host would. The agent's storage step puts
 /// its DRBD rejection in front of this filter.
 pub fn write_lvm_conf(root: &Path, disk: Option<&str>) -> Result<()> {
-    let mut filter: Vec<String> = disk.iter().map(|d| format!("\"a|^{d}$|\"")).collect();
+    let disks: Vec<&str> = disk.into_iter().collect();
+    let text = lvm_conf("# testbed: this host's LVM sees its own disk only.", &disks);
+    fsutil::write(&root.join(LVM_CONF), text)
+}
+
+/// An lvm.conf under which LVM sees `disks` and nothing else (no devices file, no udev, no
+/// hints: loop devices of other hosts and tests stay invisible), headed by `comment`.
+pub fn lvm_conf(comment: &str, disks: &[&str]) -> String {
+    let mut filter: Vec<String> = disks.iter().map(|d| format!("\"a|^{d}$|\"")).collect();
     filter.push("\"r|.*|\"".into());
-    let text = format!(
-        "# testbed: this host's LVM sees its own disk only.\n\
+    format!(
+        "{comment}\n\
          devices {{\n\
          \tglobal_filter = [ {} ]\n\
          \tuse_devicesfile = 0\n\
@@ -255,8 +263,7 @@ pub fn write_lvm_conf(root: &Path, disk: Option<&str>) -> Result<()> {
          \tudev_rules = 0\n\
          }}\n",
         filter.join(", ")
-    );
-    fsutil::write(&root.join(LVM_CONF), text)
+    )
 }
 
 /// dnf specs for the packages the agent would install (Packages provisioner): the XCP-ng

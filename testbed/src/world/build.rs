@@ -305,21 +305,10 @@ fn add_resource(state: &mut State, hosts: &[HostSpec], r: &ResourceSpec) {
         {
             pool.free_capacity = pool.free_capacity.saturating_sub(size_kib);
         }
-        state.resources.push(Resource {
-            name: r.name.clone(),
-            uuid: derived_uuid("resource", &format!("{}/{node}", r.name)),
-            node,
-            kind,
-            disk_state: if kind == ReplicaKind::Diskful {
-                "UpToDate"
-            } else {
-                "Diskless"
-            }
-            .into(),
-            sync_until: None,
-            out_of_sync_kib: 0,
-            sync_stalled: false,
-        });
+        let uuid = derived_uuid("resource", &format!("{}/{node}", r.name));
+        state
+            .resources
+            .push(Resource::settled(&r.name, &node, uuid, kind));
     }
 }
 

@@ -464,6 +464,27 @@ pub struct Resource {
     pub sync_stalled: bool,
 }
 
+impl Resource {
+    /// A replica at rest: UpToDate when it has a disk, Diskless otherwise, nothing to resync.
+    pub fn settled(name: &str, node: &str, uuid: String, kind: ReplicaKind) -> Resource {
+        Resource {
+            name: name.to_owned(),
+            node: node.to_owned(),
+            uuid,
+            kind,
+            disk_state: if kind == ReplicaKind::Diskful {
+                "UpToDate"
+            } else {
+                "Diskless"
+            }
+            .into(),
+            sync_until: None,
+            out_of_sync_kib: 0,
+            sync_stalled: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Violation {
     /// "quorum_lost", "no_uptodate_replica", "vm_down", "too_many_hosts_down",

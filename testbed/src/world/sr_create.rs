@@ -390,20 +390,13 @@ fn add_database(s: &mut State, plan: &Plan, ha: &str, pool: &str, diskful: &[Str
     for host in &plan.hosts {
         let full = diskful.contains(&host.name);
         let uuid = s.fresh_uuid("resource");
-        s.resources.push(Resource {
-            name: PERSISTENT_DATABASE.into(),
-            node: host.name.clone(),
-            uuid,
-            kind: if full {
-                ReplicaKind::Diskful
-            } else {
-                ReplicaKind::Diskless
-            },
-            disk_state: if full { "UpToDate" } else { "Diskless" }.into(),
-            sync_until: None,
-            out_of_sync_kib: 0,
-            sync_stalled: false,
-        });
+        let kind = if full {
+            ReplicaKind::Diskful
+        } else {
+            ReplicaKind::Diskless
+        };
+        s.resources
+            .push(Resource::settled(PERSISTENT_DATABASE, &host.name, uuid, kind));
         if full
             && !plan.thin
             && let Some(p) = s

@@ -78,21 +78,8 @@ fn placement(state: &State, pool: &str, kib: u64, count: usize) -> Vec<String> {
 }
 
 fn replica(state: &mut State, name: &str, node: &str, kind: ReplicaKind) -> Resource {
-    Resource {
-        name: name.to_owned(),
-        node: node.to_owned(),
-        uuid: state.fresh_uuid("resource"),
-        kind,
-        disk_state: if kind == ReplicaKind::Diskful {
-            "UpToDate"
-        } else {
-            "Diskless"
-        }
-        .into(),
-        sync_until: None,
-        out_of_sync_kib: 0,
-        sync_stalled: false,
-    }
+    let uuid = state.fresh_uuid("resource");
+    Resource::settled(name, node, uuid, kind)
 }
 
 /// Where the call runs: the master, with the SR attached and the controller answering.
