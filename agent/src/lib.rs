@@ -2,6 +2,7 @@
 //! pool that way through upgrades. The library holds everything; `main.rs` only parses and exits.
 
 pub mod app;
+pub mod bounds;
 pub mod cidr;
 pub mod cli;
 pub mod context;

@@ -7,21 +7,29 @@
 //! answer of any kind ends the search. HTTPS uses `ca_file` as trust root and, with `cert_file`
 //! and `key_file` (PEM), a client certificate. The controller's refusals come back as
 //! [`LinstorError::Api`], shown as each entry's message, cause and correction.
+//!
+//! Bounds (issue 14): an answer longer than [`bounds::LINSTOR_BODY_LIMIT`] is refused
+//! ([`LinstorError::TooLarge`]) without reading further, and a client given a deadline
+//! ([`Client::with_deadline`], a step's `--timeout`) clips every request's timeout, connection
+//! and body included, to the time left, so a controller that accepts and never answers cannot
+//! hold a step past its deadline.
 
 pub mod types;
 
+use crate::bounds;
 use crate::error::UsageError;
 use crate::settings::ControllerSettings;
 use anyhow::Context as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 pub use types::*;
 
 /// How long to wait for a TCP connection to one controller URL.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one request may take once connected.
+/// How long one request may take, connection and body included (less when a deadline is
+/// nearer).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +45,14 @@ pub enum LinstorError {
         status: u16,
         entries: Vec<ApiCallRc>,
     },
+    /// An answer longer than any the API gives: not read to its end.
+    #[error(
+        "LINSTOR controller at {url} answered {call} with more than {} (the agent's limit for one \
+         answer): this is not a LINSTOR controller answering normally; check [controller] urls and \
+         what listens there",
+        bounds::show_size(*.limit)
+    )]
+    TooLarge { url: String, call: String, limit: u64 },
     /// An answer that is not what the API says (no `ApiCallRc` body to show).
     #[error("LINSTOR controller at {url} answered {call} with HTTP {status}: {body}")]
     Http {
@@ -70,7 +86,7 @@ impl LinstorError {
                     })
             }
             LinstorError::Http { status, .. } => *status == 404,
-            LinstorError::Unreachable { .. } => false,
+            LinstorError::Unreachable { .. } | LinstorError::TooLarge { .. } => false,
         }
     }
 }
@@ -96,6 +112,8 @@ pub struct Client {
     urls: Vec<String>,
     /// The URL that answered last: calls start there.
     current: AtomicUsize,
+    /// No request runs past this (a step's `--timeout`).
+    deadline: Option<Instant>,
 }
 
 impl Client {
@@ -155,7 +173,15 @@ impl Client {
             http,
             urls,
             current: AtomicUsize::new(0),
+            deadline: None,
         })
+    }
+
+    /// This client, with every request's timeout clipped to the time left before `deadline`;
+    /// once it has passed, calls fail as [`LinstorError::Unreachable`] without being sent.
+    pub fn with_deadline(mut self, deadline: Instant) -> Client {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// The URLs, in the order they are tried.
@@ -182,25 +208,44 @@ impl Client {
         for k in 0..n {
             let idx = (start + k) % n;
             let base = &self.urls[idx];
-            let mut request = self.http.request(method.clone(), format!("{base}{path}"));
+            let Some(timeout) = bounds::clip(self.deadline, REQUEST_TIMEOUT) else {
+                errors.push(format!(
+                    "{base}: not tried, the step's deadline (--timeout) has passed"
+                ));
+                tried.push(base.clone());
+                continue;
+            };
+            // The request's own timeout covers connecting, the headers and the whole body.
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{base}{path}"))
+                .timeout(timeout);
             if let Some(body) = body {
                 request = request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.to_string());
             }
             tracing::debug!("LINSTOR {method} {base}{path}");
-            match request.send().and_then(|r| {
+            let answer = request.send().map_err(|e| describe(&e, timeout)).and_then(|r| {
                 let status = r.status().as_u16();
-                r.text().map(|t| (status, t))
-            }) {
-                Ok((status, text)) => {
+                read_body(r, timeout).map(|t| t.map(|t| (status, t)))
+            });
+            match answer {
+                Ok(Ok((status, text))) => {
                     self.current.store(idx, Ordering::Relaxed);
                     return Ok((base.clone(), status, text));
+                }
+                Ok(Err(bounds::Exceeded)) => {
+                    return Err(LinstorError::TooLarge {
+                        url: base.clone(),
+                        call: format!("{method} {path}"),
+                        limit: bounds::LINSTOR_BODY_LIMIT,
+                    });
                 }
                 Err(e) => {
                     tracing::info!("LINSTOR controller {base} did not answer: {e}");
                     tried.push(base.clone());
-                    errors.push(format!("{base}: {}", error_chain(&e)));
+                    errors.push(format!("{base}: {e}"));
                 }
             }
         }
@@ -378,8 +423,45 @@ fn failure(url: String, call: String, status: u16, text: String) -> LinstorError
     }
 }
 
+/// The body of an answer, at most [`bounds::LINSTOR_BODY_LIMIT`] bytes of it; a read error
+/// (the connection cut, the timeout) is described like a send error.
+fn read_body(
+    response: reqwest::blocking::Response,
+    timeout: Duration,
+) -> Result<Result<String, bounds::Exceeded>, String> {
+    match bounds::read_capped(response, bounds::LINSTOR_BODY_LIMIT) {
+        Ok(Ok(bytes)) => Ok(Ok(utf8(bytes))),
+        Ok(Err(exceeded)) => Ok(Err(exceeded)),
+        Err(e) => Err(
+            match e.get_ref().and_then(|i| i.downcast_ref::<reqwest::Error>()) {
+                Some(inner) => describe(inner, timeout),
+                None => format!("reading the answer: {e}"),
+            },
+        ),
+    }
+}
+
+/// A failed request in words: its causes, and how long it was given when it timed out.
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("no complete answer within {} s", timeout.as_secs_f64().ceil())
+    } else {
+        error_chain(e)
+    }
+}
+
 fn read_tls_file(path: &std::path::Path, key: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| UsageError(format!("[controller] {key} {}: {e}", path.display())).into())
+    let shown = path.display();
+    match bounds::read_file_capped(path, bounds::CONFIG_FILE_LIMIT) {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(bounds::Exceeded)) => Err(UsageError(format!(
+            "[controller] {key} {shown} is larger than {}, which no PEM file of certificates or key is: \
+             point [controller] {key} at the PEM file",
+            bounds::show_size(bounds::CONFIG_FILE_LIMIT)
+        ))
+        .into()),
+        Err(e) => Err(UsageError(format!("[controller] {key} {shown}: {e}")).into()),
+    }
 }
 
 /// The error with its sources (reqwest hides the useful part, "Connection refused", there).
@@ -395,6 +477,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// The body as text, without a copy when it is UTF-8 (it is up to the body limit long).
+fn utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub const SATELLITE_UNIT: &str = "linstor-satellite.service";
 pub const DEFAULT_NETIF: &str = "default";
 /// The name of the replication interface (and the `PrefNic` value).
 pub const STORAGE_NETIF: &str = "storage";
-/// The default for `--timeout`.
+/// The default for `--timeout`: the deadline of the whole step.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Between two tries while waiting for the controller or the node.
 const POLL: Duration = Duration::from_millis(500);
@@ -89,7 +89,9 @@ impl RegisterReport {
 /// Runs the register step.
 pub fn run(ctx: &Context, options: &Options) -> Result<RegisterReport> {
     let deadline = Instant::now() + options.timeout;
-    let Some(resolved) = crate::xostor::controller::resolve(ctx)? else {
+    // One deadline for the whole step: finding the controller through XAPI, every LINSTOR
+    // request (each clipped to the time left), and the wait for ONLINE.
+    let Some(resolved) = crate::xostor::controller::resolve_by(ctx, Some(deadline))? else {
         if ctx.settings.xapi()?.is_none() {
             ctx.settings.require_controller("register")?;
         }
@@ -97,7 +99,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<RegisterReport> {
     };
     let group = resolved.xostor.as_ref().map(|x| x.group_name.as_str());
     let desired = desired(ctx, &resolved.settings, group)?;
-    let client = Client::new(&resolved.settings)?;
+    let client = Client::new(&resolved.settings)?.with_deadline(deadline);
     let mut report = empty_report(&desired, options.dry_run);
     if report.diskless {
         report

@@ -47,6 +47,16 @@ impl Cache {
         self.root.join("packages")
     }
 
+    /// Every directory a download is written into: packages, and each metadata revision.
+    pub(crate) fn download_dirs(&self) -> Vec<PathBuf> {
+        let revisions = std::fs::read_dir(self.root.join("metadata"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path());
+        std::iter::once(self.packages_dir()).chain(revisions).collect()
+    }
+
     /// Removes the metadata of other repository revisions: they can never be used again
     /// (a revision is a repomd hash) and would otherwise pile up with every repository update.
     /// Best effort: a directory another process still reads is harmless to leave.

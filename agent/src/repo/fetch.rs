@@ -4,21 +4,33 @@
 //! Every download is scanned while it is written (its sha256 and, for a package, its RPM
 //! headers and payload digest: see [`super::scan`]) and counted, so a short one is called
 //! "truncated" instead of surfacing later as a puzzling checksum mismatch.
+//!
+//! Bounds (issue 14): every transfer is held to the low-speed limit of [`super::pace`]
+//! (`[repo] minrate` over `[repo] timeout`, which is also the connect timeout and the longest
+//! wait for any data), and read no further than its size: the signed metadata's for packages
+//! and metadata files, the caller's limit for repomd.xml and its signature, and
+//! [`UNSIZED_LIMIT`] for a metadata file whose size repomd.xml does not give. A download in
+//! progress holds a lock on its part file so that leftovers of killed runs can be told apart
+//! and removed ([`super::partials`]).
 
+use super::pace::Speed;
+use super::partials;
 use super::scan::{self, Chunk, Content, Hashing, Scanned};
+use crate::bounds::show_size;
 use crate::error::UsageError;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use transfer::{Limits, copy_checked};
 use url::Url;
 
-/// How long to wait for a TCP/TLS connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// reqwest's blocking timeout applies to each wait (the response headers, then every body
-/// read), so it bounds a stall, not a whole download: a large package on a slow link is fine,
-/// a server that stops sending is not.
-const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+mod transfer;
+
+/// A file the signed metadata gives no size for (only a metadata file can be one: createrepo_c
+/// always writes sizes, but the format does not require them). The largest repositories'
+/// compressed filelists are tens of MB.
+pub(crate) const UNSIZED_LIMIT: u64 = 256 * 1024 * 1024;
 
 /// Why a fetch failed. Callers may match on it (e.g. to retry only on `Unreachable`); the
 /// messages are complete sentences that name the URL and the way out.
@@ -54,8 +66,23 @@ pub enum FetchError {
         actual: String,
         expected: u64,
     },
-    #[error("{url} is larger than {limit} bytes, far more than it can be: is [repo] baseurl right?")]
+    #[error(
+        "{url} is larger than {}, the agent's limit for that file, far more than it can be: is [repo] \
+         baseurl right?",
+        show_size(*.limit)
+    )]
     TooLarge { url: String, limit: u64 },
+    #[error(
+        "download of {url} is too slow: {got} bytes in {secs} s, below [repo] minrate = {minrate} bytes/s \
+         over [repo] timeout = {secs} s; check the mirror and the network (or lower [repo] minrate), then \
+         run again"
+    )]
+    TooSlow {
+        url: String,
+        got: u64,
+        secs: u64,
+        minrate: u64,
+    },
     #[error("cannot read {url}: {cause} — run again, and check the server or the disk if it keeps happening")]
     Read { url: String, cause: String },
     #[error("cannot write {path}: {cause} — check free space and permissions of the cache directory")]
@@ -67,11 +94,14 @@ pub enum FetchError {
 pub(crate) struct Download {
     pub file: tempfile::NamedTempFile,
     pub scanned: Scanned,
+    /// Marks the part file as being written until the download is dropped.
+    _claim: Option<partials::Claim>,
 }
 
 /// Fetches files relative to the repository's base URL.
 pub(crate) struct Fetcher {
     base: Url,
+    speed: Speed,
     /// Only built for http(s): a blocking client starts a runtime thread.
     http: Option<reqwest::blocking::Client>,
 }
@@ -85,8 +115,15 @@ impl fmt::Debug for Fetcher {
 }
 
 impl Fetcher {
-    /// Checks the base URL (a bad one is a config error, exit 2) and prepares a client.
+    /// [`Fetcher::with_speed`] with `[repo]`'s default low-speed limit (the tests' fetcher).
+    #[cfg(test)]
     pub(crate) fn new(baseurl: &str) -> anyhow::Result<Fetcher> {
+        Fetcher::with_speed(baseurl, Speed::DEFAULT)
+    }
+
+    /// Checks the base URL (a bad one is a config error, exit 2) and prepares a client that
+    /// holds every transfer to the low-speed limit `speed`.
+    pub(crate) fn with_speed(baseurl: &str, speed: Speed) -> anyhow::Result<Fetcher> {
         let mut text = baseurl.trim().to_string();
         // Without the trailing slash, Url::join would replace the last path segment
         // (".../x86_64" + "repodata/repomd.xml" = ".../repodata/repomd.xml").
@@ -101,9 +138,12 @@ impl Fetcher {
         })?;
         let http = match base.scheme() {
             "http" | "https" => Some(
+                // reqwest's blocking timeout applies to each wait (the response headers, then
+                // every body read): it bounds a stall, not a whole download, so a large package
+                // on a slow link is fine and a server that stops sending is not.
                 reqwest::blocking::Client::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .timeout(STALL_TIMEOUT)
+                    .connect_timeout(speed.window)
+                    .timeout(speed.window)
                     .user_agent(concat!("linstor-agent/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .map_err(|e| {
@@ -128,7 +168,7 @@ impl Fetcher {
                 .into());
             }
         };
-        Ok(Fetcher { base, http })
+        Ok(Fetcher { base, speed, http })
     }
 
     pub(crate) fn base(&self) -> &Url {
@@ -161,7 +201,13 @@ impl Fetcher {
             out.extend_from_slice(chunk.bytes());
             Ok(chunk)
         };
-        copy_checked(url, reader, length, None, limit, Chunk::new(), &mut sink)?;
+        let limits = Limits {
+            length,
+            expected_size: None,
+            limit,
+            speed: self.speed,
+        };
+        copy_checked(url, reader, limits, Chunk::new(), &mut sink)?;
         Ok(out)
     }
 
@@ -182,10 +228,14 @@ impl Fetcher {
             cause: e.to_string(),
         };
         let mut file = tempfile::Builder::new()
-            .prefix(".download-")
-            .suffix(".part")
+            .prefix(partials::PREFIX)
+            .suffix(partials::SUFFIX)
             .tempfile_in(dir)
             .map_err(write_error)?;
+        // A filesystem without flock only loses the sweep's certainty, not the download.
+        let claim = partials::claim(file.as_file())
+            .inspect_err(|e| tracing::debug!(file = %file.path().display(), "cannot lock the part file: {e}"))
+            .ok();
         if let Some(size) = expected_size {
             preallocate(file.as_file(), size).map_err(write_error)?;
         }
@@ -200,18 +250,20 @@ impl Fetcher {
                 })?;
                 Ok(feeder.feed(chunk))
             };
-            copy_checked(
-                url,
-                reader,
+            let limits = Limits {
                 length,
                 expected_size,
-                u64::MAX,
-                Chunk::new(),
-                &mut sink,
-            )
+                limit: UNSIZED_LIMIT,
+                speed: self.speed,
+            };
+            copy_checked(url, reader, limits, Chunk::new(), &mut sink)
         });
         copied?;
-        Ok(Download { file, scanned })
+        Ok(Download {
+            file,
+            scanned,
+            _claim: claim,
+        })
     }
 
     /// The body of `url` as a reader, and its length when the server or filesystem says.
@@ -223,7 +275,7 @@ impl Fetcher {
                     .send()
                     .map_err(|e| FetchError::Unreachable {
                         url: url.to_string(),
-                        cause: describe_send_error(&e),
+                        cause: describe_send_error(&e, self.speed.window),
                     })?;
                 let status = response.status();
                 if status == reqwest::StatusCode::NOT_FOUND {
@@ -278,103 +330,9 @@ fn preallocate(file: &std::fs::File, size: u64) -> io::Result<()> {
     }
 }
 
-/// Copies `reader` into `sink`, one filled buffer at a time (`sink` gives back an empty one),
-/// enforcing the sizes:
-/// - fewer bytes than the transport announced (Content-Length, file length) → `Truncated`;
-///   with no announced length (chunked), fewer than the metadata size is taken as truncated;
-/// - all announced bytes arrived but the size differs from the metadata → `SizeMismatch`
-///   (a different file, not a cut connection), stopping one byte past the expected size;
-/// - more than `limit` (no metadata size) → `TooLarge`.
-fn copy_checked(
-    url: &Url,
-    reader: Box<dyn Read>,
-    length: Option<u64>,
-    expected_size: Option<u64>,
-    limit: u64,
-    chunk: Chunk,
-    sink: &mut dyn FnMut(Chunk) -> Result<Chunk, FetchError>,
-) -> Result<u64, FetchError> {
-    let max = expected_size.unwrap_or(limit);
-    // Never read more than one byte past the maximum: enough to know it is too large.
-    let (received, failure) = pump(reader.take(max.saturating_add(1)), chunk, sink)?;
-    let url = url.to_string();
-    // Past the maximum first: the read stopped there on purpose, so it is not a truncation.
-    if received > max {
-        return Err(match expected_size {
-            Some(expected) => FetchError::SizeMismatch {
-                url,
-                actual: length.map_or_else(|| format!("more than {expected}"), |l| l.to_string()),
-                expected,
-            },
-            None => FetchError::TooLarge { url, limit },
-        });
-    }
-    // The announced length (or, without one, the metadata's) says whether bytes went missing.
-    if let Some(expected) = length.or(expected_size)
-        && received < expected
-    {
-        // A body cut short, whatever the transport calls it ("unexpected EOF", "incomplete message").
-        return Err(FetchError::Truncated {
-            url,
-            received,
-            expected,
-        });
-    }
-    if let Some(e) = failure {
-        return Err(FetchError::Read {
-            url,
-            cause: chain(&e),
-        });
-    }
-    match expected_size {
-        // Everything announced arrived, and it is not the size the metadata states.
-        Some(expected) if received != expected => Err(FetchError::SizeMismatch {
-            url,
-            actual: received.to_string(),
-            expected,
-        }),
-        _ => Ok(received),
-    }
-}
-
-/// Reads `reader` to its end (or its first error, returned beside the count) into `sink`, one
-/// filled buffer at a time; returns how many bytes were read.
-fn pump(
-    mut reader: impl Read,
-    mut chunk: Chunk,
-    sink: &mut dyn FnMut(Chunk) -> Result<Chunk, FetchError>,
-) -> Result<(u64, Option<io::Error>), FetchError> {
-    let mut received = 0u64;
-    let mut failure = None;
-    loop {
-        // Fill the buffer (a read returns what one network packet or body chunk holds), then
-        // hand it on whole: one write and one hand-over per buffer, not per read.
-        let done = match reader.read(chunk.spare()) {
-            Ok(0) => true,
-            Ok(n) => {
-                chunk.filled(n);
-                received += n as u64;
-                false
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                failure = Some(e);
-                true
-            }
-        };
-        if (done || chunk.is_full()) && !chunk.bytes().is_empty() {
-            chunk = sink(chunk)?;
-            chunk.clear();
-        }
-        if done {
-            return Ok((received, failure));
-        }
-    }
-}
-
 /// reqwest's top-level message is "error sending request for url (…)", which repeats the URL
 /// and hides the useful part; the cause chain says "Connection refused", "dns error"...
-fn describe_send_error(e: &reqwest::Error) -> String {
+fn describe_send_error(e: &reqwest::Error, waited: Duration) -> String {
     let mut causes = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -385,7 +343,10 @@ fn describe_send_error(e: &reqwest::Error) -> String {
         source = cause.source();
     }
     if e.is_timeout() {
-        causes.push(format!("no answer within {} s", STALL_TIMEOUT.as_secs()));
+        causes.push(format!(
+            "no answer within {} s ([repo] timeout)",
+            waited.as_secs()
+        ));
     }
     if causes.is_empty() {
         e.to_string()

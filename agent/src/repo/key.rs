@@ -3,6 +3,7 @@
 //! the `pgp` crate) and the RPM header signatures (through the `rpm` crate's verifier, built
 //! from the same certificates so the two checks can never trust different keys).
 
+use crate::bounds;
 use crate::error::UsageError;
 use anyhow::Result;
 use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
@@ -32,13 +33,7 @@ impl RepoKey {
     /// a key that does not match the pin is a trust problem (exit 1) — the file exists and
     /// parses, it is just not the key the operator said to trust.
     pub(crate) fn load(path: &Path, pin: Option<&str>) -> Result<RepoKey> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            UsageError(format!(
-                "cannot read [repo] gpgkey {}: {e} — install the repository's public key there \
-                 (ASCII-armored, as `gpg --armor --export` writes it) or fix [repo] gpgkey",
-                path.display()
-            ))
-        })?;
+        let text = read_key_file(path)?;
         let all = certificates(path, &text)?;
         let selected = match pin {
             None => all,
@@ -124,6 +119,32 @@ impl RepoKey {
             self.fingerprint()
         )
     }
+}
+
+/// The key file's text, read with a ceiling ([`bounds::CONFIG_FILE_LIMIT`]): `gpgkey =
+/// "/dev/zero"` or a wrong path to a huge file is an error, not a read that never ends.
+fn read_key_file(path: &Path) -> Result<String> {
+    let install = "install the repository's public key there (ASCII-armored, as `gpg --armor --export` \
+                   writes it) or fix [repo] gpgkey";
+    let bytes = match bounds::read_file_capped(path, bounds::CONFIG_FILE_LIMIT) {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(bounds::Exceeded)) => {
+            return Err(UsageError(format!(
+                "[repo] gpgkey {} is larger than {}, which no public key file is: {install}",
+                path.display(),
+                bounds::show_size(bounds::CONFIG_FILE_LIMIT)
+            ))
+            .into());
+        }
+        Err(e) => {
+            return Err(UsageError(format!(
+                "cannot read [repo] gpgkey {}: {e} — {install}",
+                path.display()
+            ))
+            .into());
+        }
+    };
+    String::from_utf8(bytes).map_err(|_| not_a_key(path, "the file is not text".into()).into())
 }
 
 /// A certificate of the key file, and the armored block it came from (the rpm verifier is

@@ -8,7 +8,8 @@
 //! 4. each package, by the sha256 in the (now trusted) primary metadata, then by its own RPM
 //!    header signature under the same key and its payload digest (`package_check`).
 //!
-//! Modules: `fetch` (http(s)/file transport, truncation), `scan` (one pass over a file: its
+//! Modules: `fetch` (http(s)/file transport, truncation, size bounds), `pace` (the low-speed
+//! limit), `partials` (leftover partial downloads), `scan` (one pass over a file: its
 //! sha256 and RPM payload digest, hashed on worker threads while it is written), `sha256x2`
 //! (both digests of a download on one thread, interleaved), `digest` (sha256 helpers), `cache`
 //! (layout and verified reuse), `metadata` (parsing), `package_check` (RPM verification),
@@ -19,7 +20,9 @@ mod digest;
 mod fetch;
 mod key;
 mod metadata;
+mod pace;
 mod package_check;
+mod partials;
 mod scan;
 mod sha256x2;
 
@@ -165,14 +168,23 @@ impl Repository {
     /// `repo.gpgkey` and a `file://` base URL are paths on the machine the agent runs on, like
     /// the config file itself (not inside `--root`); only the cache lives in the sysroot.
     pub fn open(repo: &RepoSettings, sysroot: &Sysroot) -> Result<Repository> {
-        let fetcher = Fetcher::new(&repo.baseurl)?;
+        let speed = pace::Speed {
+            minrate: repo.minrate,
+            window: repo.timeout,
+        };
+        let fetcher = Fetcher::with_speed(&repo.baseurl, speed)?;
         let key = RepoKey::load(&repo.gpgkey, repo.fingerprint.as_deref())?;
         tracing::debug!(baseurl = %fetcher.base(), key = %key.fingerprint(), "repository opened");
+        let cache = Cache::new(sysroot.cache_dir());
+        // Partial downloads of runs that were killed (issue 14): removed before they pile up.
+        for dir in cache.download_dirs() {
+            partials::sweep(&dir);
+        }
         Ok(Repository {
             baseurl: fetcher.base().to_string(),
             fetcher,
             key,
-            cache: Cache::new(sysroot.cache_dir()),
+            cache,
         })
     }
 

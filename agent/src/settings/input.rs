@@ -38,6 +38,11 @@ pub struct RepoConfig {
     pub gpgkey: Option<PathBuf>,
     /// Optional pin: the key's fingerprint must equal this (hex, spaces allowed).
     pub fingerprint: Option<String>,
+    /// Low-speed limit, as dnf's: a download slower than this many bytes/s over `timeout`
+    /// seconds is aborted (0: only a stall of `timeout` seconds is).
+    pub minrate: Option<u64>,
+    /// Seconds: connecting, the window of `minrate`, and the longest wait for any data.
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -57,6 +57,29 @@ pub struct RepoSettings {
     pub gpgkey: PathBuf,
     /// Upper-case hex without spaces.
     pub fingerprint: Option<String>,
+    /// Bytes per second a download must keep up over `timeout` (0: no rate check).
+    pub minrate: u64,
+    /// Connecting, the window of `minrate`, the longest wait for data.
+    pub timeout: std::time::Duration,
+}
+
+impl RepoSettings {
+    /// dnf's defaults (dnf.conf `minrate`, `timeout`): 1000 bytes/s over 30 s.
+    pub const DEFAULT_MINRATE: u64 = 1000;
+    pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+    /// Longer than any wait that is worth making: past it the key is surely a mistake.
+    pub const MAX_TIMEOUT_SECS: u64 = 3600;
+
+    /// A repository with the default download speed limits.
+    pub fn new(baseurl: String, gpgkey: PathBuf, fingerprint: Option<String>) -> RepoSettings {
+        RepoSettings {
+            baseurl,
+            gpgkey,
+            fingerprint,
+            minrate: Self::DEFAULT_MINRATE,
+            timeout: std::time::Duration::from_secs(Self::DEFAULT_TIMEOUT_SECS),
+        }
+    }
 }
 
 /// `[packages]`: the DRBD module package, the userland, and pins (package → version).

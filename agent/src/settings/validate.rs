@@ -36,6 +36,16 @@ pub(super) fn repo(input: &input::RepoConfig, files: &str) -> Result<Result<Repo
             Some(normalised)
         }
     };
+    let timeout = input.timeout.unwrap_or(RepoSettings::DEFAULT_TIMEOUT_SECS);
+    if !(1..=RepoSettings::MAX_TIMEOUT_SECS).contains(&timeout) {
+        return Err(UsageError(format!(
+            "[repo] timeout = {timeout} in {files} is out of range: give the seconds a download may \
+             wait for data, 1 to {} (default {})",
+            RepoSettings::MAX_TIMEOUT_SECS,
+            RepoSettings::DEFAULT_TIMEOUT_SECS
+        ))
+        .into());
+    }
     let Some(baseurl) = input.baseurl.clone() else {
         return Ok(Err(not_set("repo", "baseurl", files)));
     };
@@ -43,9 +53,9 @@ pub(super) fn repo(input: &input::RepoConfig, files: &str) -> Result<Result<Repo
         return Ok(Err(not_set("repo", "gpgkey", files)));
     };
     Ok(Ok(RepoSettings {
-        baseurl,
-        gpgkey,
-        fingerprint,
+        minrate: input.minrate.unwrap_or(RepoSettings::DEFAULT_MINRATE),
+        timeout: std::time::Duration::from_secs(timeout),
+        ..RepoSettings::new(baseurl, gpgkey, fingerprint)
     }))
 }
 

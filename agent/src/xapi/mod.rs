@@ -7,19 +7,25 @@
 //! sessions), follows `HOST_IS_SLAVE [master]` to the pool master, and speaks TLS with a CA
 //! file or a pinned certificate fingerprint. The password comes from a file that must be mode
 //! 0600 and is never logged: requests are logged by method name only.
+//!
+//! Bounds (issue 14): an answer longer than [`bounds::XAPI_BODY_LIMIT`] is refused without
+//! reading further (plugin output comes back inside an answer, so it is bounded too), and a
+//! client given a deadline ([`Client::set_deadline`], a step's `--timeout`) clips every call's
+//! timeout, connection and body included, to the time left.
 
 pub mod host;
 pub mod pool;
 pub mod storage;
 pub mod tls;
 
+use crate::bounds;
 use crate::error::UsageError;
 use crate::settings::XapiSettings;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use host::{HostRef, Pif};
 
@@ -66,9 +72,10 @@ pub fn read_password_file(path: &Path) -> Result<Password> {
         ))
         .into());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = read_config_file(path, "password_file")?;
+    let text = String::from_utf8(bytes).map_err(|_| {
         UsageError(format!(
-            "cannot read [xapi] password_file {}: {e}",
+            "[xapi] password_file {} is not UTF-8 text: write the pool's password in it",
             path.display()
         ))
     })?;
@@ -77,6 +84,21 @@ pub fn read_password_file(path: &Path) -> Result<Password> {
         return Err(UsageError(format!("[xapi] password_file {} is empty", path.display())).into());
     }
     Ok(Password(password))
+}
+
+/// A file named by `[xapi]`, read with the ceiling of [`bounds::CONFIG_FILE_LIMIT`].
+fn read_config_file(path: &Path, key: &str) -> Result<Vec<u8>> {
+    let shown = path.display();
+    match bounds::read_file_capped(path, bounds::CONFIG_FILE_LIMIT) {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(bounds::Exceeded)) => Err(UsageError(format!(
+            "[xapi] {key} {shown} is larger than {}, far more than such a file holds: point [xapi] \
+             {key} at the right file",
+            bounds::show_size(bounds::CONFIG_FILE_LIMIT)
+        ))
+        .into()),
+        Err(e) => Err(UsageError(format!("cannot read [xapi] {key} {shown}: {e}")).into()),
+    }
 }
 
 /// How to reach XAPI, once the `[xapi]` section is validated.
@@ -110,6 +132,8 @@ pub struct Client {
     base: url::Url,
     session: Option<String>,
     next_id: u64,
+    /// No call runs past this (a step's `--timeout`).
+    deadline: Option<Instant>,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -123,8 +147,7 @@ impl Client {
         if let Some(pin) = settings.fingerprint {
             builder = builder.use_preconfigured_tls(tls::pinned_config(pin)?);
         } else if let Some(ca_file) = &settings.ca_file {
-            let pem = std::fs::read(ca_file)
-                .map_err(|e| UsageError(format!("cannot read [xapi] ca_file {}: {e}", ca_file.display())))?;
+            let pem = read_config_file(ca_file, "ca_file")?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
                 UsageError(format!(
                     "[xapi] ca_file {} is not a PEM certificate: {e}",
@@ -140,7 +163,14 @@ impl Client {
             base,
             session: None,
             next_id: 1,
+            deadline: None,
         })
+    }
+
+    /// Clips every call's timeout to the time left before `deadline` (none: each call has its
+    /// own); once it has passed, calls fail without being sent.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
     }
 
     /// The URL requests go to now (the master's).
@@ -262,8 +292,15 @@ impl Client {
             .base
             .join("/jsonrpc")
             .with_context(|| format!("cannot build the JSON-RPC URL from {}", self.base))?;
+        let Some(timeout) = bounds::clip(self.deadline, timeout) else {
+            bail!(
+                "XAPI at {endpoint}: {method} not sent, the step's deadline (--timeout) has passed: \
+                 check that XAPI answers there, then run again"
+            );
+        };
         let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id});
         tracing::debug!(%endpoint, method, id, "XAPI call");
+        // The request's own timeout covers connecting, the headers and the whole body.
         let response = self
             .http
             .post(endpoint.clone())
@@ -271,11 +308,25 @@ impl Client {
             .timeout(timeout)
             .body(body.to_string())
             .send()
+            .map_err(|e| timed_out(e, timeout))
             .with_context(|| format!("cannot reach XAPI at {endpoint} ({method})"))?;
         let status = response.status();
-        let text = response
-            .text()
-            .with_context(|| format!("cannot read XAPI's answer from {endpoint} ({method})"))?;
+        let text = match bounds::read_capped(response, bounds::XAPI_BODY_LIMIT) {
+            Ok(Ok(bytes)) => utf8(bytes),
+            Ok(Err(bounds::Exceeded)) => bail!(
+                "XAPI at {endpoint} answered {method} with more than {} (the agent's limit for one \
+                 answer): this is not XAPI answering normally; check [xapi] url and what listens there",
+                bounds::show_size(bounds::XAPI_BODY_LIMIT)
+            ),
+            Err(e) => {
+                let hit = e
+                    .get_ref()
+                    .and_then(|i| i.downcast_ref::<reqwest::Error>())
+                    .is_some_and(reqwest::Error::is_timeout);
+                let cause = if hit { timeout_error(timeout) } else { anyhow!(e) };
+                return Err(cause.context(format!("cannot read XAPI's answer from {endpoint} ({method})")));
+            }
+        };
         if !status.is_success() {
             bail!(
                 "XAPI at {endpoint} answered HTTP {status} to {method}: {}",
@@ -287,6 +338,20 @@ impl Client {
         })?;
         parse_response(&doc).with_context(|| format!("XAPI {method} at {endpoint}"))
     }
+}
+
+/// A timeout said as such (reqwest says "operation timed out" deep in its chain), with how
+/// long the call was given; other errors as they are.
+fn timed_out(e: reqwest::Error, timeout: Duration) -> anyhow::Error {
+    if e.is_timeout() {
+        timeout_error(timeout)
+    } else {
+        e.into()
+    }
+}
+
+fn timeout_error(timeout: Duration) -> anyhow::Error {
+    anyhow!("no complete answer within {} s", timeout.as_secs_f64().ceil())
 }
 
 impl Drop for Client {
@@ -332,6 +397,11 @@ fn parse_response(doc: &Value) -> Result<Value> {
             Err(error.into())
         }
     }
+}
+
+/// The body as text, without a copy when it is UTF-8 (it is up to the body limit long).
+fn utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::context::Context;
 use crate::settings::ControllerSettings;
 use crate::xapi::{self, Client, pool::PoolHost};
 use anyhow::Result;
+use std::time::Instant;
 
 /// The controller's REST port, plain and with TLS.
 pub const PORT: u16 = 3370;
@@ -56,9 +57,18 @@ pub struct Resolved {
 /// a pool with an XOSTOR SR, the discovered URLs (with `[controller]`'s other keys when the
 /// section is there). None: no urls and no XOSTOR SR (nothing to talk to yet).
 pub fn resolve(ctx: &Context) -> Result<Option<Resolved>> {
+    resolve_by(ctx, None)
+}
+
+/// [`resolve`], with every XAPI call of it clipped to `deadline` (a step's `--timeout`).
+pub fn resolve_by(ctx: &Context, deadline: Option<Instant>) -> Result<Option<Resolved>> {
     let configured = ctx.settings.controller.clone();
     let mut client = match ctx.settings.xapi()? {
-        Some(x) => Some(Client::new(xapi::Settings::from_settings(x)?)?),
+        Some(x) => {
+            let mut client = Client::new(xapi::Settings::from_settings(x)?)?;
+            client.set_deadline(deadline);
+            Some(client)
+        }
         None => None,
     };
     let xostor = match client.as_mut() {

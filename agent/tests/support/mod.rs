@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod hostile;
 pub mod http;
 pub mod netns;
 pub mod tls;
@@ -35,11 +36,11 @@ pub fn private_copy() -> (tempfile::TempDir, FixtureRepo) {
 }
 
 pub fn config(fixture: &FixtureRepo, baseurl: &str) -> RepoSettings {
-    RepoSettings {
-        baseurl: baseurl.to_string(),
-        gpgkey: fixture.key_path.clone(),
-        fingerprint: Some(fixture.fingerprint.clone()),
-    }
+    RepoSettings::new(
+        baseurl.to_string(),
+        fixture.key_path.clone(),
+        Some(fixture.fingerprint.clone()),
+    )
 }
 
 /// A repository over `baseurl` with the fixture's key, caching into a fresh sysroot.
