@@ -117,7 +117,8 @@ pub struct ProvisionArgs {
     /// Do not fail the network step when a peer is unreachable or its path does not carry the MTU.
     #[arg(long)]
     pub skip_peer_check: bool,
-    /// Seconds the register step waits for the controller and for the node to come ONLINE.
+    /// The register step's deadline in seconds (for its plan, then its apply): finding and
+    /// reaching the controller, every request, the node coming ONLINE.
     #[arg(long, default_value_t = 120, value_name = "S")]
     pub timeout: u64,
 }
@@ -127,7 +128,8 @@ pub struct RegisterArgs {
     /// Show what would change on the controller and on this host, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Seconds to wait for the controller to answer and for the node to come ONLINE.
+    /// The whole step's deadline in seconds: finding and reaching the controller, every
+    /// request, the node coming ONLINE.
     #[arg(long, default_value_t = 120, value_name = "S")]
     pub timeout: u64,
 }
