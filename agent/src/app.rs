@@ -7,11 +7,52 @@ use crate::cli::{Cli, Command, PoolCommand, ProbeArgs, ProbeCommand, UpgradeArgs
 use crate::context::Context;
 use crate::error::{ExitCode, UsageError, exit_code_for};
 use crate::host::{Sysroot, facts, targets};
-use crate::output::{Outcome, Render, print_error};
+use crate::output::{Outcome, OutputFormat, Render, print_error};
 use crate::settings::{self, Settings};
 use crate::{kernel_guard, network, packages, pool, probe, provision, register, status, storage};
+use clap::Parser;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The command line, or the exit code when it is wrong (or asked for help or the version):
+/// clap's message on stderr, or under `--output json` the same JSON error document every other
+/// failure prints (`{"changed": false, "error": {"message", "exit_code"}}`) on stdout.
+pub fn parse(args: Vec<OsString>) -> Result<Cli, ExitCode> {
+    let err = match Cli::try_parse_from(&args) {
+        Ok(cli) => return Ok(cli),
+        Err(err) => err,
+    };
+    let code = if err.exit_code() == 0 {
+        ExitCode::Ok
+    } else {
+        ExitCode::Usage
+    };
+    if code == ExitCode::Usage && wants_json(&args) {
+        let message = err.render().to_string();
+        print_error(
+            OutputFormat::Json,
+            &anyhow::anyhow!("{}", message.trim_end()),
+            code,
+        );
+    } else {
+        let _ = err.print();
+    }
+    Err(code)
+}
+
+/// `--output json` or `--output=json` among the arguments (before a `--`), read without clap,
+/// which has just refused the command line.
+fn wants_json(args: &[OsString]) -> bool {
+    let args: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_str().unwrap_or(""))
+        .take_while(|a| *a != "--")
+        .collect();
+    args.iter().any(|a| *a == "--output=json")
+        || args.windows(2).any(|w| w[0] == "--output" && w[1] == "json")
+}
 
 pub fn run(cli: Cli) -> ExitCode {
     init_tracing(cli.global.verbose, cli.global.quiet);
@@ -31,13 +72,15 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn execute(cli: Cli) -> anyhow::Result<Outcome> {
     let sysroot = Sysroot::new(absolute_root(cli.global.root.as_deref())?);
+    // A wrong package manager is said before anything runs, whatever the command.
+    packages::backend::chosen_manager()?;
     let (config_path, required) = match &cli.global.config {
         // Absolute too, so that the files named in messages and the `agent.d/` that
         // `install --save-pins` writes to do not depend on the working directory.
         Some(path) => (std::path::absolute(path).unwrap_or_else(|_| path.clone()), true),
         None => (sysroot.path(settings::DEFAULT_CONFIG), false),
     };
-    let settings = Settings::load(&config_path, required)?;
+    let settings = Settings::load_in(&sysroot, &config_path, required)?;
     let ctx = Context { sysroot, settings };
     dispatch(&ctx, cli.command, cli.global.quiet)
 }

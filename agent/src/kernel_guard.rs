@@ -166,9 +166,11 @@ fn choose_modules(
 ) -> Result<Option<Vec<ModuleChoice>>> {
     let metadata = repository.metadata_with(&packages::module_files(&packages.kmod))?;
     let sources = packages::sources(ctx, &options.packages);
+    let pins_from = packages::pin_sources(ctx, &options.packages, packages);
     let origin = select::Origin {
         config_files: &sources,
         baseurl: repository.baseurl(),
+        pins_from: &pins_from,
     };
     match select::select_modules(&metadata, packages, missing, &origin) {
         Ok(choices) => Ok(Some(choices)),

@@ -1,10 +1,10 @@
 //! Thin entry point: parse the command line, run, map the error to an exit code (the codes are
 //! in `error.rs` and README "Exit codes").
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let cli = linstor_agent::cli::Cli::parse();
-    let code = linstor_agent::app::run(cli);
+    let code = match linstor_agent::app::parse(std::env::args_os().collect()) {
+        Ok(cli) => linstor_agent::app::run(cli),
+        Err(code) => code,
+    };
     std::process::ExitCode::from(code as u8)
 }

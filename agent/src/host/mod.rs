@@ -5,6 +5,7 @@ pub mod sysroot;
 
 pub mod bls;
 pub mod boot;
+pub mod confined;
 pub mod facts;
 pub mod grub;
 pub mod inventory;
@@ -17,4 +18,5 @@ pub mod shell_vars;
 pub mod symvers;
 pub mod targets;
 
+pub use confined::{FileMode, HostDir};
 pub use sysroot::Sysroot;

@@ -91,7 +91,7 @@ fn through_plugin(
 /// What `service iptables save` does: the running rules into `/etc/sysconfig/iptables`.
 fn save_rules(ctx: &Context) -> Result<()> {
     let text = exec::stdout(&mut Command::new("iptables-save"))?;
-    write_file(&ctx.sysroot.path(firewall::PATH), &text)
+    write_file(&ctx.sysroot, firewall::PATH, &text)
 }
 
 fn through_file(
@@ -103,7 +103,7 @@ fn through_file(
 ) -> Result<()> {
     let sysroot = &ctx.sysroot;
     let path = sysroot.path(firewall::PATH);
-    let Some(text) = read_optional(&path)? else {
+    let Some(text) = read_optional(sysroot, firewall::PATH)? else {
         report.core.note(format!(
             "no {} (where XCP-ng keeps its rules): firewall left alone; open TCP {} and {} yourself",
             firewall::PATH,
@@ -128,7 +128,7 @@ fn through_file(
         });
     }
     if apply && !added.is_empty() {
-        write_file(&path, &new_text)?;
+        write_file(sysroot, firewall::PATH, &new_text)?;
     }
     if !sysroot.is_live() {
         report

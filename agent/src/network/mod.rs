@@ -13,7 +13,7 @@ pub mod peers;
 pub mod sysctl;
 
 use crate::context::Context;
-use crate::host::{Sysroot, inventory};
+use crate::host::{FileMode, Sysroot, inventory, rootfs};
 use crate::report::ReportCore;
 use crate::settings::{FirewallSource, NetworkSettings};
 use crate::xapi;
@@ -75,32 +75,17 @@ fn parse_sysctl_file(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn read_optional(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+/// The host file's text (links followed inside the root), `None` when it does not exist.
+fn read_optional(sysroot: &Sysroot, host_path: &str) -> Result<Option<String>> {
+    rootfs::read_optional(sysroot, Path::new(host_path))
+        .with_context(|| format!("cannot read {}", sysroot.path(host_path).display()))
 }
 
-/// Writes through a temporary file and a rename, keeping an existing file's permissions.
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    let perms = match std::fs::metadata(path) {
-        Ok(m) => m.permissions(),
-        Err(_) => std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    };
-    std::fs::set_permissions(tmp.path(), perms)
-        .with_context(|| format!("cannot chmod {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+/// Replaces the host file atomically inside the root, keeping an existing file's permissions.
+fn write_file(sysroot: &Sysroot, host_path: &str, text: &str) -> Result<()> {
+    sysroot
+        .write_file(host_path, text.as_bytes(), FileMode::KeepOr(0o644))
+        .map(drop)
 }
 
 /// The management network: the management PIF through XAPI, else (live) the address of the
@@ -293,13 +278,12 @@ fn sysctl_step(
     report: &mut NetworkReport,
 ) -> Result<()> {
     let profile = sysctl::profile(&net.sysctl);
-    let path = sysroot.path(sysctl::PATH);
     let text = sysctl::render(&profile);
-    let existing = read_optional(&path)?;
+    let existing = read_optional(sysroot, sysctl::PATH)?;
     if existing.as_deref() != Some(text.as_str()) {
         sysctl_file_changes(&profile, existing.as_deref(), report);
         if apply {
-            write_file(&path, &text)?;
+            write_file(sysroot, sysctl::PATH, &text)?;
         }
     }
     if !sysroot.is_live() {
@@ -382,9 +366,8 @@ fn modprobe_step(sysroot: &Sysroot, apply: bool, report: &mut NetworkReport) -> 
         ));
         return Ok(());
     }
-    let path = sysroot.path(modprobe::PATH);
     let text = modprobe::render();
-    let existing = read_optional(&path)?;
+    let existing = read_optional(sysroot, modprobe::PATH)?;
     if existing.as_deref() != Some(text.as_str()) {
         report.changes.push(Change {
             what: "DRBD transport options".into(),
@@ -397,7 +380,7 @@ fn modprobe_step(sysroot: &Sysroot, apply: bool, report: &mut NetworkReport) -> 
             to: modprobe::OPTIONS.into(),
         });
         if apply {
-            write_file(&path, &text)?;
+            write_file(sysroot, modprobe::PATH, &text)?;
         }
     }
     Ok(())

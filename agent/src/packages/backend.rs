@@ -4,9 +4,10 @@
 //! the dependencies, and `--installroot` when the agent acts on a root.
 
 use crate::context::Context;
+use crate::error::UsageError;
 use crate::exec;
-use crate::host::Sysroot;
 use crate::host::facts::Facts;
+use crate::host::{FileMode, HostDir, Sysroot, rootfs};
 use crate::repo::Repository;
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,13 @@ use std::process::Command;
 
 /// Id of the repository the agent hands to yum/dnf; stable, so it never duplicates a repo.
 pub const REPO_ID: &str = "linstor-agent";
+
+/// Where its `.repo` file is written (a host path, in the cache).
+pub const REPO_DIR: &str = "/var/cache/linstor-agent/yum.repos.d";
+
+/// The variable that overrides the package manager detection, and the values it takes.
+pub const MANAGER_VAR: &str = "LINSTOR_AGENT_PACKAGE_MANAGER";
+pub const MANAGERS: [&str; 2] = ["yum", "dnf"];
 
 /// One transaction's worth of work.
 pub struct Transaction<'a> {
@@ -50,13 +58,15 @@ pub struct Installer {
 impl Installer {
     /// Detects the package manager and writes the `.repo` file of `repository`.
     pub fn new(ctx: &Context, facts: &Facts, repository: &Repository) -> Result<Installer> {
-        let manager = detect();
+        let manager = detect()?;
         let gpgkey = &ctx.settings.repo()?.gpgkey;
-        let repo_dir = ctx.sysroot.cache_dir().join("yum.repos.d");
+        // Opened inside the root, and handed to yum/dnf as the directory it resolved to: the
+        // file they read is the file written, whatever links the root holds.
+        let repo_dir = ctx.sysroot.dir(REPO_DIR)?;
         write_repo_file(&repo_dir, repository.baseurl(), gpgkey)?;
         Ok(Installer {
             manager,
-            repo_dir,
+            repo_dir: repo_dir.path().to_path_buf(),
             releasever: super::releasever(facts),
         })
     }
@@ -158,11 +168,14 @@ fn join_paths(paths: &[&PathBuf]) -> String {
 /// Runs a `yum/dnf shell` transaction script. Their shells exit 0 even when a job fails, so
 /// the output is checked for errors too; the caller verifies the rpm database afterwards.
 fn run_shell(program: &str, tx: &Transaction, script: &str) -> Result<()> {
-    let file = tempfile::Builder::new()
+    let mut file = tempfile::Builder::new()
         .prefix("linstor-agent-transaction")
         .tempfile()
         .context("cannot create the transaction script")?;
-    std::fs::write(file.path(), script).with_context(|| format!("cannot write {}", file.path().display()))?;
+    // Through the handle tempfile created (O_EXCL): never by name, which could be replaced.
+    std::io::Write::write_all(&mut file, script.as_bytes())
+        .and_then(|()| file.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", file.path().display()))?;
     let mut cmd = base_command(program, tx);
     cmd.arg("shell").arg(file.path());
     let output = exec::run(&mut cmd).with_context(|| format!("{program} could not run the transaction"))?;
@@ -181,17 +194,36 @@ fn run_shell(program: &str, tx: &Transaction, script: &str) -> Result<()> {
 }
 
 /// The package manager of the machine the agent runs on: dnf where it exists, else yum.
-/// `LINSTOR_AGENT_PACKAGE_MANAGER=yum|dnf` overrides the detection.
-pub fn detect() -> Box<dyn PackageManager> {
-    match std::env::var("LINSTOR_AGENT_PACKAGE_MANAGER").ok().as_deref() {
-        Some("yum") => return Box::new(Yum),
-        Some("dnf") => return Box::new(Dnf),
-        _ => {}
+/// `LINSTOR_AGENT_PACKAGE_MANAGER=yum|dnf` overrides the detection; any other value is a usage
+/// error (see [`chosen_manager`]).
+pub fn detect() -> Result<Box<dyn PackageManager>> {
+    Ok(match chosen_manager()? {
+        Some("yum") => Box::new(Yum),
+        Some(_) => Box::new(Dnf),
+        None if on_path("dnf") => Box::new(Dnf),
+        None => Box::new(Yum),
+    })
+}
+
+/// `LINSTOR_AGENT_PACKAGE_MANAGER`: `Some("yum" | "dnf")`, `None` when unset or empty (detect),
+/// and a usage error (exit 2) naming the allowed values for anything else, so that a typo never
+/// quietly installs with the other manager. `app` checks it before any command runs.
+pub fn chosen_manager() -> Result<Option<&'static str>> {
+    let Some(value) = std::env::var_os(MANAGER_VAR) else {
+        return Ok(None);
+    };
+    let text = value.to_string_lossy();
+    if text.is_empty() {
+        return Ok(None);
     }
-    if on_path("dnf") {
-        Box::new(Dnf)
-    } else {
-        Box::new(Yum)
+    match MANAGERS.iter().find(|m| **m == text) {
+        Some(m) => Ok(Some(*m)),
+        None => Err(UsageError(format!(
+            "{MANAGER_VAR}={:?}: use {} (or leave it unset: dnf where it is on PATH, else yum)",
+            crate::settings::limits::shorten(&text),
+            MANAGERS.join(" or ")
+        ))
+        .into()),
     }
 }
 
@@ -203,16 +235,18 @@ fn on_path(program: &str) -> bool {
 
 /// Writes the `.repo` file for the agent's repository: signature checks on for packages and
 /// for repomd.xml, as Vates' `xcp-ng-release-linstor` configures it.
-pub fn write_repo_file(dir: &Path, baseurl: &str, gpgkey: &Path) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(format!("{REPO_ID}.repo"));
+pub fn write_repo_file(dir: &HostDir, baseurl: &str, gpgkey: &Path) -> Result<PathBuf> {
+    let name = format!("{REPO_ID}.repo");
+    let path = dir.path().join(&name);
     let text = format!(
         "# Written by linstor-agent for its own transactions; not read by plain yum/dnf.\n\
          [{REPO_ID}]\nname=linstor-agent ({baseurl})\nbaseurl={baseurl}\nenabled=1\n\
          gpgcheck=1\nrepo_gpgcheck=1\ngpgkey=file://{}\n",
         gpgkey.display()
     );
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    // Renamed over whatever is there: a link in its place is replaced, never followed.
+    dir.write(&name, text.as_bytes(), FileMode::Set(0o644))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 
@@ -220,7 +254,8 @@ fn base_command(program: &str, tx: &Transaction) -> Command {
     let mut cmd = Command::new(program);
     cmd.env("LC_ALL", "C").args(["-y", "-q"]);
     let mut repo_dirs = vec![tx.repo_dir.to_path_buf()];
-    let own_repos = tx.sysroot.path("/etc/yum.repos.d");
+    let own_repos = rootfs::real_path(tx.sysroot, Path::new("/etc/yum.repos.d"))
+        .unwrap_or_else(|_| tx.sysroot.path("/etc/yum.repos.d"));
     if own_repos.is_dir() {
         // The host's own repositories (base, updates) provide the dependencies.
         repo_dirs.insert(0, own_repos);
@@ -262,7 +297,8 @@ mod tests {
     #[test]
     fn repo_file_keeps_signature_checks_on() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_repo_file(dir.path(), "file:///srv/repo/", Path::new("/etc/pki/KEY")).unwrap();
+        let dir = Sysroot::new(dir.path()).dir(REPO_DIR).unwrap();
+        let path = write_repo_file(&dir, "file:///srv/repo/", Path::new("/etc/pki/KEY")).unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         assert!(text.contains("gpgcheck=1\n"));
         assert!(text.contains("repo_gpgcheck=1\n"));

@@ -22,7 +22,7 @@ use crate::settings::{self, SavedPins};
 use anyhow::{Context as _, Result};
 pub use options::Options;
 use plan::{Change, InstallPlan};
-pub use prepare::{Prepared, module_files, prepare, prepare_with, sources};
+pub use prepare::{Prepared, module_files, pin_sources, prepare, prepare_with, sources};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -124,7 +124,7 @@ pub fn install_with(ctx: &Context, options: &InstallOptions) -> Result<InstallRe
                 .collect();
             format!("after `install {}`", given.join(" "))
         };
-        let saved = settings::write_pin_fragment(&path, &pins, &why)
+        let saved = settings::write_pin_fragment(&ctx.sysroot, &path, &pins, &why)
             .context("the packages are installed, but the pins were not saved")?;
         report.core.changed |= saved.changed;
         report.saved_pins = Some(saved);

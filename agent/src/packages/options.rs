@@ -94,25 +94,8 @@ fn parse_pin(arg: &str) -> Result<(String, String)> {
     Ok((name.to_owned(), version.to_owned()))
 }
 
-/// `^[A-Za-z0-9][A-Za-z0-9._+-]*$` (what the XAPI plugin accepts too).
-pub fn is_package_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
-}
-
-/// `^([0-9]+:)?[A-Za-z0-9][A-Za-z0-9._+~^-]*$`: a version or version-release, with an
-/// optional epoch (the XAPI plugin accepts the same without the epoch).
-pub fn is_version(s: &str) -> bool {
-    let rest = match s.split_once(':') {
-        Some((epoch, rest)) if !epoch.is_empty() && epoch.chars().all(|c| c.is_ascii_digit()) => rest,
-        Some(_) => return false,
-        None => s,
-    };
-    let mut chars = rest.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '~' | '^' | '-'))
-}
+/// The same rules as the config's package names and pins (`settings::limits`).
+pub use crate::settings::limits::{is_package_name, is_version};
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ use crate::host::targets::{self, KernelTarget};
 use crate::repo::{Files, RepoMetadata, RepoPackage, Repository};
 use crate::settings::PackagesSettings;
 use anyhow::Result;
+use std::collections::BTreeMap;
 
 /// Everything the step knows once it has looked at the host and the repository.
 pub struct Prepared {
@@ -41,6 +42,78 @@ pub fn sources(ctx: &Context, options: &Options) -> String {
     }
 }
 
+/// Package → where its pin comes from, for messages: `--pin` when the command line pins it,
+/// else the config file that sets it.
+pub fn pin_sources(
+    ctx: &Context,
+    options: &Options,
+    packages: &PackagesSettings,
+) -> BTreeMap<String, String> {
+    packages
+        .pin
+        .keys()
+        .map(|name| {
+            let from = if options.pins.contains_key(name) {
+                "--pin on the command line".to_string()
+            } else {
+                ctx.settings.sources.pin_file(name)
+            };
+            (name.clone(), from)
+        })
+        .collect()
+}
+
+/// A pin must be on a package the plan can use it for: the module, the userland, a `--only`
+/// name, a package installed on the host (the pool upgrade pins `linstor-controller` and
+/// `linstor-common` where they are), or one a managed package requires (a pin there decides
+/// which version of the managed package is chosen). Anything else is a typo that would be
+/// ignored silently: a usage error naming it and the managed packages.
+fn check_pins_are_used(
+    ctx: &Context,
+    metadata: &RepoMetadata,
+    packages: &PackagesSettings,
+    options: &Options,
+    origin: &select::Origin,
+) -> Result<()> {
+    let managed = managed_names(packages);
+    let required = |name: &str| {
+        managed
+            .iter()
+            .flat_map(|m| metadata.named(m))
+            .any(|p| p.requires.iter().any(|d| d.name == name))
+    };
+    let candidates: Vec<&str> = packages
+        .pin
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !managed.contains(n) && !options.only.iter().any(|o| o == n) && !required(n))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let installed = rpmdb::installed_named(&ctx.sysroot, &candidates)?;
+    let unused: Vec<&str> = candidates
+        .into_iter()
+        .filter(|n| !installed.iter().any(|p| p.name == *n))
+        .collect();
+    let Some(first) = unused.first() else {
+        return Ok(());
+    };
+    Err(UsageError(format!(
+        "the pin on {first} (in {}) names a package this host's plan does not manage: it is not the module \
+         package, not in the userland, not installed, and no managed package requires it{}. The managed \
+         packages are {}. Fix the name, or remove the pin.",
+        origin.pin_from(first),
+        if unused.len() > 1 {
+            format!(" (nor are {})", unused[1..].join(", "))
+        } else {
+            String::new()
+        },
+        managed.join(", ")
+    ))
+    .into())
+}
+
 /// [`prepare`] with `--pin` over the config's pins and, with `--only`, a plan that touches only
 /// the named packages: the others are shown `untouched`, as installed. A named package outside
 /// `[packages]` is upgraded (or pinned) when the host has it installed (linstor-controller,
@@ -65,15 +138,18 @@ pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
     let metadata = repository.metadata_with(&files)?;
     let packages = super::profile::apply(&facts, &metadata, packages);
     let config_files = sources(ctx, options);
+    let pins_from = pin_sources(ctx, options, &packages);
     let origin = select::Origin {
         config_files: &config_files,
         baseurl: repository.baseurl(),
+        pins_from: &pins_from,
     };
 
     let extra = extra_names(options, &packages);
     let mut names: Vec<&str> = managed_names(&packages);
     names.extend(extra.iter().copied());
     let installed = rpmdb::installed_named(&ctx.sysroot, &names)?;
+    check_pins_are_used(ctx, &metadata, &packages, options, &origin)?;
 
     let modules = if want_kmod {
         select::select_modules(&metadata, &packages, &kernels, &origin)?

@@ -9,6 +9,7 @@ use crate::settings::PackagesSettings;
 use anyhow::{Result, anyhow};
 use serde::Serialize;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 /// The module package chosen for one kernel.
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +42,17 @@ impl Selection {
 pub struct Origin<'a> {
     pub config_files: &'a str,
     pub baseurl: &'a str,
+    /// Package → where its pin comes from (a config file, or `--pin`); see [`pin_sources`].
+    ///
+    /// [`pin_sources`]: super::prepare::pin_sources
+    pub pins_from: &'a BTreeMap<String, String>,
+}
+
+impl Origin<'_> {
+    /// Where the pin of `name` comes from: its file or `--pin`, else the config files.
+    pub fn pin_from(&self, name: &str) -> &str {
+        self.pins_from.get(name).map_or(self.config_files, String::as_str)
+    }
 }
 
 pub fn select(
@@ -82,6 +94,8 @@ pub fn select_modules(
 
     let mut modules = Vec::new();
     let mut unserved = Vec::new();
+    // Kernels a module fits, but not at the pinned version: the pin is what is wrong there.
+    let mut excluded_by_pin = 0;
     for kernel in kernels {
         let fitting: Vec<(&RepoPackage, Evidence)> = kmods
             .iter()
@@ -101,8 +115,36 @@ pub fn select_modules(
                 package: package.clone(),
                 evidence,
             }),
-            None => unserved.push(unserved_reason(kernel, &fitting, pin, &config.kmod)),
+            None => {
+                if pin.is_some() && !fitting.is_empty() {
+                    excluded_by_pin += 1;
+                }
+                unserved.push(unserved_reason(kernel, &fitting, pin, &config.kmod));
+            }
         }
+    }
+    if let Some(pin) = pin
+        && !unserved.is_empty()
+        && excluded_by_pin == unserved.len()
+    {
+        // Every kernel has a module; the pin rules them out: a config error (README "Exit
+        // codes": a pin the repository cannot satisfy is exit 2), naming where the pin is.
+        return Err(UsageError(format!(
+            "{kmod} is pinned to {pin} in {}, but no {kmod} of that version fits {}:\n  {}\nthe repository {} \
+             has {kmod} {}. Nothing was installed. Change the pin to a version that fits (listed above), \
+             or remove it to get the newest that fits.",
+            origin.pin_from(&config.kmod),
+            if unserved.len() == 1 {
+                "this kernel".to_string()
+            } else {
+                format!("these {} kernels", unserved.len())
+            },
+            unserved.join("\n  "),
+            origin.baseurl,
+            available(&kmods),
+            kmod = config.kmod,
+        ))
+        .into());
     }
     if !unserved.is_empty() {
         return Err(Refusal(format!(
@@ -117,7 +159,7 @@ pub fn select_modules(
             unserved.join("\n  "),
             origin.baseurl,
             available(&kmods),
-            origin.config_files,
+            origin.pin_from(&config.kmod),
             kmod = config.kmod,
         ))
         .into());
@@ -161,7 +203,7 @@ pub fn select_userland(
         (None, pin) => Err(UsageError(format!(
             "{name} is pinned to {} in {}, but the repository {} has only {}: change the pin",
             pin.map(String::as_str).unwrap_or_default(),
-            origin.config_files,
+            origin.pin_from(name),
             origin.baseurl,
             available(&candidates)
         ))
@@ -318,6 +360,7 @@ mod tests {
     }
 
     const ORIGIN: Origin = Origin {
+        pins_from: &BTreeMap::new(),
         config_files: "agent.toml",
         baseurl: "file:///repo/",
     };
@@ -360,16 +403,36 @@ mod tests {
     }
 
     #[test]
-    fn a_pin_that_excludes_every_fitting_module_is_refused() {
+    fn a_pin_that_excludes_every_fitting_module_is_a_config_error() {
+        let pins_from = BTreeMap::from([("kmod-drbd".to_string(), "/etc/agent.d/10-pins.toml".to_string())]);
+        let origin = Origin {
+            pins_from: &pins_from,
+            ..ORIGIN
+        };
         let err = select(
             &metadata(),
             &config(&[("kmod-drbd", "9.2.99")]),
             &[kernel("4.19.0+1")],
-            &ORIGIN,
+            &origin,
         )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("pinned to 9.2.99"), "{err}");
+        .unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::ExitCode::Usage);
+        let err = err.to_string();
+        assert!(
+            err.contains("pinned to 9.2.99 in /etc/agent.d/10-pins.toml"),
+            "{err}"
+        );
+        assert!(err.contains("9.2.11-1.xcpng8.3, 9.2.12-1.xcpng8.3"), "{err}");
+
+        // A kernel nothing fits at all stays a refusal, pin or no pin.
+        let err = select(
+            &metadata(),
+            &config(&[("kmod-drbd", "9.2.99")]),
+            &[kernel("4.19.0+1"), kernel("5.14.0-503.el9.x86_64")],
+            &origin,
+        )
+        .unwrap_err();
+        assert_eq!(crate::error::exit_code_for(&err), crate::error::ExitCode::Refused);
     }
 
     #[test]

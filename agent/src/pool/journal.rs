@@ -7,11 +7,11 @@
 
 pub use super::clock::now;
 pub use super::targets::PackageChange;
-use anyhow::{Context, Result, anyhow};
+use crate::host::{FileMode, Sysroot, rootfs};
+use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const JOURNAL_FILE: &str = "/var/lib/linstor-agent/pool-upgrade.json";
 
@@ -218,76 +218,85 @@ impl Journal {
     }
 }
 
-/// The journal file and the request files beside it.
+/// The journal file and the files beside it (requests, lock, saved settings), in the root of
+/// the machine running the upgrade; written only inside it (`host::confined`).
 #[derive(Debug, Clone)]
 pub struct JournalFile {
+    /// Where it is, for messages and reports.
     pub path: PathBuf,
+    pub(super) sysroot: Sysroot,
+    /// The journal's host path (`/var/lib/linstor-agent/pool-upgrade.json`).
+    pub(super) host_path: PathBuf,
 }
 
 impl JournalFile {
-    pub fn new(path: PathBuf) -> JournalFile {
-        JournalFile { path }
-    }
-
-    pub fn load(&self) -> Result<Option<Journal>> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => {
-                let journal = serde_json::from_slice(&bytes).with_context(|| {
-                    format!(
-                        "{} is not a pool-upgrade journal this version reads: move it away to start over",
-                        self.path.display()
-                    )
-                })?;
-                Ok(Some(journal))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(anyhow!("cannot read {}: {e}", self.path.display())),
+    pub fn new(sysroot: &Sysroot, host_path: impl Into<PathBuf>) -> JournalFile {
+        let host_path = host_path.into();
+        JournalFile {
+            path: sysroot.path(&host_path),
+            sysroot: sysroot.clone(),
+            host_path,
         }
     }
 
+    pub fn load(&self) -> Result<Option<Journal>> {
+        let text = rootfs::read_optional(&self.sysroot, &self.host_path)
+            .map_err(|e| anyhow!("cannot read {}: {e}", self.path.display()))?;
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let journal = serde_json::from_str(&text).map_err(|e| {
+            anyhow!(
+                "{} is not a pool-upgrade journal this version reads ({e}): move it away to start over{}",
+                self.path.display(),
+                self.saved_settings_advice()
+            )
+        })?;
+        Ok(Some(journal))
+    }
+
     /// Writes the whole journal atomically: a crash leaves the old or the new one, never half.
+    /// The data reaches the disk before the rename makes it the journal. The directory is not
+    /// synced: after a power loss the journal may be one step behind, and every step is safe to
+    /// run again on resume.
     pub fn save(&self, journal: &Journal) -> Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot write in {}", dir.display()))?;
         // Compact: the journal is rewritten at every step of every host.
-        serde_json::to_writer(std::io::BufWriter::new(&mut tmp), journal)?;
-        tmp.write_all(b"\n")?;
-        // The data reaches the disk before the rename makes it the journal. The directory is
-        // not synced: after a power loss the journal may be one step behind, and every step
-        // is safe to run again on resume.
-        tmp.as_file().sync_data()?;
-        tmp.persist(&self.path)
-            .map_err(|e| anyhow!("cannot write {}: {}", self.path.display(), e.error))?;
+        let mut text = serde_json::to_string(journal)?;
+        text.push('\n');
+        self.sysroot
+            .write_file(&self.host_path, text.as_bytes(), FileMode::Set(0o600))?;
         Ok(())
     }
 
-    fn request_path(&self, what: &str) -> PathBuf {
-        self.path.with_extension(what)
+    /// A file beside the journal: `pool-upgrade.<what>`.
+    pub(super) fn beside(&self, what: &str) -> PathBuf {
+        self.host_path.with_extension(what)
     }
 
     pub fn lock_path(&self) -> PathBuf {
-        self.path.with_extension("lock")
+        self.sysroot.path(self.beside("lock"))
+    }
+
+    /// Opens (creating it) the lock file beside the journal.
+    pub fn open_lock(&self) -> Result<std::fs::File> {
+        self.sysroot.open_lock(self.beside("lock"))
     }
 
     /// Asks the running upgrade to pause (`"pause"`) or abort (`"abort"`) at its next safe point.
     pub fn request(&self, what: &str) -> Result<PathBuf> {
-        let path = self.request_path(what);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&path, format!("{}\n", now()))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(path)
+        self.sysroot.write_file(
+            self.beside(what),
+            format!("{}\n", now()).as_bytes(),
+            FileMode::Set(0o644),
+        )
     }
 
     pub fn requested(&self, what: &str) -> bool {
-        self.request_path(what).exists()
+        rootfs::exists(&self.sysroot, &self.beside(what))
     }
 
     pub fn clear_request(&self, what: &str) {
-        let _ = std::fs::remove_file(self.request_path(what));
+        let _ = self.sysroot.remove_file(self.beside(what));
     }
 }
 
@@ -335,7 +344,7 @@ mod tests {
     #[test]
     fn a_saved_journal_reads_back_the_same() {
         let dir = tempfile::tempdir().unwrap();
-        let file = JournalFile::new(dir.path().join("j/pool-upgrade.json"));
+        let file = JournalFile::new(&Sysroot::new(dir.path()), "/j/pool-upgrade.json");
         assert!(file.load().unwrap().is_none());
         let mut j = sample();
         j.host_mut("a").unwrap().steps.insert(
@@ -355,7 +364,7 @@ mod tests {
     #[test]
     fn requests_are_files_beside_the_journal() {
         let dir = tempfile::tempdir().unwrap();
-        let file = JournalFile::new(dir.path().join("pool-upgrade.json"));
+        let file = JournalFile::new(&Sysroot::new(dir.path()), "/pool-upgrade.json");
         assert!(!file.requested("pause"));
         file.request("pause").unwrap();
         assert!(file.requested("pause"));
@@ -368,7 +377,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pool-upgrade.json");
         std::fs::write(&path, "{not json").unwrap();
-        let err = JournalFile::new(path).load().unwrap_err();
+        let err = JournalFile::new(&Sysroot::new(dir.path()), "/pool-upgrade.json")
+            .load()
+            .unwrap_err();
         assert!(format!("{err:#}").contains("move it away"), "{err:#}");
     }
 }

@@ -17,6 +17,7 @@ pub mod phases;
 pub mod plugin;
 pub mod preflight;
 pub mod render;
+pub mod saved_settings;
 pub mod steps;
 pub mod targets;
 pub mod wait;
@@ -86,7 +87,7 @@ pub struct Upgrade {
 }
 
 pub fn run(ctx: &Context, request: &Request) -> Result<PoolReport> {
-    let file = JournalFile::new(ctx.sysroot.path(journal::JOURNAL_FILE));
+    let file = JournalFile::new(&ctx.sysroot, journal::JOURNAL_FILE);
     match request {
         Request::Upgrade(opts) => upgrade(ctx, file, opts.clone()),
         Request::Status => render::status(&file),
@@ -182,9 +183,7 @@ fn request(file: &JournalFile, what: &str) -> Result<PoolReport> {
 /// Whether a run holds the journal's lock.
 fn is_locked(file: &JournalFile) -> Result<bool> {
     let path = file.lock_path();
-    let Ok(f) = std::fs::OpenOptions::new().read(true).write(true).open(&path) else {
-        return Ok(false);
-    };
+    let f = file.open_lock()?;
     match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(_) => Ok(false),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(true),
@@ -194,16 +193,7 @@ fn is_locked(file: &JournalFile) -> Result<bool> {
 
 fn take_lock(file: &JournalFile) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let path = file.lock_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| anyhow!("cannot open {}: {e}", path.display()))?;
+    let f = file.open_lock()?;
     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
         if e == nix::errno::Errno::EWOULDBLOCK {
             UsageError(format!(

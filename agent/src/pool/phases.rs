@@ -14,7 +14,7 @@ use crate::linstor::types::PropsModify;
 use anyhow::{Result, anyhow};
 use std::collections::BTreeMap;
 
-pub const AUTO_EVICT: &str = "DrbdOptions/AutoEvictAllowEviction";
+pub use super::saved_settings::AUTO_EVICT;
 
 /// Why the run stopped early without failing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +109,7 @@ fn settings(up: &mut Upgrade) -> Result<()> {
         let props = up.linstor.controller_properties()?;
         up.journal.settings.auto_evict_allow = props.get(AUTO_EVICT).cloned();
         up.journal.settings.auto_evict_saved = true;
-        up.save()?;
+        save_settings(up)?;
     }
     let mut modify = PropsModify::default();
     modify.override_props.insert(AUTO_EVICT.into(), "false".into());
@@ -121,14 +121,21 @@ fn settings(up: &mut Upgrade) -> Result<()> {
     if pool.ha_enabled {
         up.journal.settings.ha_was_enabled = true;
         up.journal.settings.ha_heartbeat_srs = pool.ha_heartbeat_srs.clone();
-        up.save()?;
+        save_settings(up)?;
         up.xapi.pool_disable_ha()?;
         notes.push("HA disabled for the run".into());
     }
     up.end_phase("settings", StepState::Done, Some(notes.join(", ")))
 }
 
-/// Puts back what `settings` changed.
+/// Records the settings before they are changed: in the copy beside the journal first (which
+/// outlives a damaged journal), then in the journal.
+fn save_settings(up: &mut Upgrade) -> Result<()> {
+    up.file.save_settings(&up.journal.settings, up.journal.started)?;
+    up.save()
+}
+
+/// Puts back what `settings` changed; the copy beside the journal goes once they are back.
 pub fn restore_settings(up: &mut Upgrade) -> Result<()> {
     if up.journal.settings.auto_evict_saved {
         let mut modify = PropsModify::default();
@@ -149,6 +156,7 @@ pub fn restore_settings(up: &mut Upgrade) -> Result<()> {
             up.xapi.pool_enable_ha(&srs)?;
         }
     }
+    up.file.clear_settings();
     Ok(())
 }
 

@@ -97,10 +97,16 @@ pub fn agent(
                     }
                     "LINSTOR_AGENT_FAILED" => {
                         let message = x.params.get(1).cloned().unwrap_or_default();
-                        return Err(anyhow!(
-                            "{host_name}: linstor-agent {function} failed (exit {}): {message}",
-                            x.params.first().map(String::as_str).unwrap_or("?")
-                        ));
+                        let code = x.params.first().map(String::as_str).unwrap_or("?");
+                        let text =
+                            format!("{host_name}: linstor-agent {function} failed (exit {code}): {message}");
+                        // The host's agent found a config error (a pin its repository cannot
+                        // satisfy, a bad agent.toml): the pool command exits 2 for it too.
+                        return Err(if code == "2" {
+                            crate::error::UsageError(text).into()
+                        } else {
+                            anyhow!(text)
+                        });
                     }
                     "XENAPI_MISSING_PLUGIN" => {
                         return Err(anyhow!(

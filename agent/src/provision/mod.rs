@@ -13,7 +13,6 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::Value;
 use state::{RunState, State, StepState, load_state, now_rfc3339, save_state};
-use std::path::PathBuf;
 use std::time::Duration;
 
 pub use state::{LOCK_FILE, STATE_DIR, STATE_FILE, lock};
@@ -129,8 +128,8 @@ pub fn run(ctx: &Context, options: &Options) -> Result<ProvisionReport> {
     if options.dry_run {
         return Ok(report);
     }
-    let state_path: PathBuf = ctx.sysroot.path(STATE_FILE);
-    let mut state = load_state(&state_path);
+    let sysroot = &ctx.sysroot;
+    let mut state = load_state(sysroot);
     state.last_run = Some(RunState {
         started_at: now_rfc3339(),
         finished_at: None,
@@ -138,7 +137,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<ProvisionReport> {
         failed_step: None,
         error: None,
     });
-    save_state(&state_path, &state)?;
+    save_state(sysroot, &state)?;
     for (step, planned) in STEPS.iter().zip(std::mem::take(&mut report.plan)) {
         let result = apply_step(ctx, *step, &planned, &run);
         report.plan.push(planned);
@@ -147,18 +146,18 @@ pub fn run(ctx: &Context, options: &Options) -> Result<ProvisionReport> {
                 report.core.changed |= done.changed;
                 if done.skipped.is_none() {
                     record(&mut state, step.name(), done.changed);
-                    save_state(&state_path, &state)?;
+                    save_state(sysroot, &state)?;
                 }
                 report.steps.push(done);
             }
-            Err(e) => return Err(stopped(&state_path, &mut state, &report, step.name(), e)),
+            Err(e) => return Err(stopped(sysroot, &mut state, &report, step.name(), e)),
         }
     }
     if let Some(last) = state.last_run.as_mut() {
         last.finished_at = Some(now_rfc3339());
         last.result = "ok".into();
     }
-    save_state(&state_path, &state)?;
+    save_state(sysroot, &state)?;
     Ok(report)
 }
 
@@ -207,7 +206,7 @@ fn record(state: &mut State, step: StepName, changed: bool) {
 
 /// The run stopped at `step`: the state says so, the error says what stays applied.
 fn stopped(
-    state_path: &std::path::Path,
+    sysroot: &crate::host::Sysroot,
     state: &mut State,
     report: &ProvisionReport,
     step: StepName,
@@ -220,10 +219,10 @@ fn stopped(
         last.failed_step = Some(step.as_str().to_string());
         last.error = Some(format!("{e:#}"));
     }
-    if let Err(save) = save_state(state_path, state) {
+    if let Err(save) = save_state(sysroot, state) {
         tracing::warn!(
             "cannot record the failed run in {}: {save:#}",
-            state_path.display()
+            sysroot.path(STATE_FILE).display()
         );
     }
     let kept = if done.is_empty() {

@@ -3,7 +3,8 @@
 //! run's exclusive `flock` on `<root>/var/lib/linstor-agent/lock` (holding its pid): a second run
 //! started meanwhile does not wait, it exits 1 saying which pid runs.
 
-use anyhow::{Context as _, Result, anyhow};
+use crate::host::{FileMode, Sysroot, rootfs};
+use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, Write};
@@ -48,18 +49,9 @@ pub struct RunLock {
 }
 
 /// Takes the lock, or says which pid holds it.
-pub fn lock(sysroot: &crate::host::Sysroot) -> Result<RunLock> {
+pub fn lock(sysroot: &Sysroot) -> Result<RunLock> {
     let path = sysroot.path(LOCK_FILE);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let file = sysroot.open_lock(LOCK_FILE)?;
     match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
             lock.set_len(0)?;
@@ -107,23 +99,20 @@ pub fn now_rfc3339() -> String {
     )
 }
 
-pub fn load_state(path: &Path) -> State {
-    std::fs::read_to_string(path)
+/// `state.json` (links followed inside the root); an unreadable one starts afresh.
+pub fn load_state(sysroot: &Sysroot) -> State {
+    rootfs::read_optional(sysroot, Path::new(STATE_FILE))
         .ok()
+        .flatten()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
 }
 
-pub fn save_state(path: &Path, state: &State) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(serde_json::to_string_pretty(state)?.as_bytes())?;
-    tmp.write_all(b"\n")?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+/// Replaces `state.json` atomically inside the root.
+pub fn save_state(sysroot: &Sysroot, state: &State) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(state)?;
+    text.push('\n');
+    sysroot.write_file(STATE_FILE, text.as_bytes(), FileMode::Set(0o600))?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use super::{Desired, RegisterReport, SATELLITE_CONFIG, SATELLITE_UNIT};
 use crate::exec;
-use crate::host::Sysroot;
+use crate::host::{FileMode, Sysroot, rootfs};
 use anyhow::{Context as _, Result};
 use std::path::Path;
 use std::process::Command;
@@ -30,16 +30,14 @@ pub(super) fn satellite_config(
 ) -> Result<()> {
     let path = sysroot.path(SATELLITE_CONFIG);
     let text = satellite_config_text(desired);
-    let current = match std::fs::read_to_string(&path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
+    let current = rootfs::read_optional(sysroot, Path::new(SATELLITE_CONFIG))
+        .with_context(|| format!("cannot read {}", path.display()))?;
     if current.as_deref() == Some(text.as_str()) {
         return Ok(());
     }
     if apply {
-        write_file(&path, &text)?;
+        // 0600, as before: the file was always created private.
+        sysroot.write_file(SATELLITE_CONFIG, text.as_bytes(), FileMode::Set(0o600))?;
     }
     report.act(
         "satellite config",
@@ -48,19 +46,6 @@ pub(super) fn satellite_config(
             SATELLITE_CONFIG, desired.address, desired.port, desired.encryption
         ),
     );
-    Ok(())
-}
-
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

@@ -12,14 +12,20 @@
 
 use super::fetch::Fetcher;
 use super::scan::{Content, Scanned, scan_file};
+use crate::host::{HostDir, Sysroot, rootfs};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use url::Url;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Cache {
-    root: PathBuf,
+    /// The cache is `/var/cache/linstor-agent` of this root, opened inside it (`host::confined`):
+    /// a link there, or on the way to it, never sends downloads or metadata out of the root.
+    sysroot: Sysroot,
 }
+
+/// The cache's host path.
+pub(crate) const CACHE_DIR: &str = "/var/cache/linstor-agent";
 
 /// What a file must be: its sha256 and, when known, its size.
 pub(crate) struct Expected<'a> {
@@ -35,33 +41,50 @@ pub(crate) enum Origin {
 }
 
 impl Cache {
-    pub(crate) fn new(root: PathBuf) -> Cache {
-        Cache { root }
+    pub(crate) fn new(sysroot: &Sysroot) -> Cache {
+        Cache {
+            sysroot: sysroot.clone(),
+        }
     }
 
-    pub(crate) fn metadata_dir(&self, revision: &str) -> PathBuf {
-        self.root.join("metadata").join(revision)
+    /// `sub` of the cache (`metadata/<revision>`, `packages`), created, opened inside the root.
+    pub(crate) fn dir(&self, sub: &str) -> Result<HostDir> {
+        self.sysroot.dir(Path::new(CACHE_DIR).join(sub)).with_context(|| {
+            format!(
+                "cannot create the cache directory {}: check permissions and free space (or the --root directory)",
+                self.sysroot.path(CACHE_DIR).join(sub).display()
+            )
+        })
     }
 
-    pub(crate) fn packages_dir(&self) -> PathBuf {
-        self.root.join("packages")
+    pub(crate) fn metadata_dir(&self, revision: &str) -> Result<HostDir> {
+        self.dir(&format!("metadata/{revision}"))
     }
 
-    /// Every directory a download is written into: packages, and each metadata revision.
+    pub(crate) fn packages_dir(&self) -> Result<HostDir> {
+        self.dir("packages")
+    }
+
+    /// Every directory a download is written into: packages, and each metadata revision; as
+    /// they resolve inside the root (created by nobody: a cache not there yet has nothing to
+    /// sweep), and only real directories (a link among the revisions is not followed).
     pub(crate) fn download_dirs(&self) -> Vec<PathBuf> {
-        let revisions = std::fs::read_dir(self.root.join("metadata"))
+        let resolved = |sub: &str| rootfs::real_path(&self.sysroot, &Path::new(CACHE_DIR).join(sub)).ok();
+        let revisions = resolved("metadata")
+            .and_then(|dir| std::fs::read_dir(dir).ok())
             .into_iter()
             .flatten()
             .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
             .map(|entry| entry.path());
-        std::iter::once(self.packages_dir()).chain(revisions).collect()
+        resolved("packages").into_iter().chain(revisions).collect()
     }
 
     /// Removes the metadata of other repository revisions: they can never be used again
     /// (a revision is a repomd hash) and would otherwise pile up with every repository update.
     /// Best effort: a directory another process still reads is harmless to leave.
     pub(crate) fn prune_metadata(&self, keep: &str) {
-        let Ok(entries) = std::fs::read_dir(self.root.join("metadata")) else {
+        let Ok(Ok(entries)) = self.dir("metadata").map(|dir| std::fs::read_dir(dir.path())) else {
             return;
         };
         for entry in entries.flatten() {
@@ -72,16 +95,6 @@ impl Cache {
             }
         }
     }
-}
-
-/// Creates a cache directory, with a message that says where and why it matters.
-pub(crate) fn create_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "cannot create the cache directory {}: check permissions and free space (or the --root directory)",
-            dir.display()
-        )
-    })
 }
 
 /// The file name a location (`repodata/abc-primary.xml.gz`, `Packages/k/kmod.rpm`) is cached
@@ -117,6 +130,12 @@ pub(crate) fn ensure_file(
     content: Content,
     check: impl Fn(&Path, &Scanned) -> Result<()>,
 ) -> Result<Origin> {
+    // Only a regular file is read as a cached copy: a link (to anywhere) or a FIFO planted in
+    // the cache is removed (the link itself) and the file downloaded afresh.
+    if std::fs::symlink_metadata(dest).is_ok_and(|m| !m.file_type().is_file()) {
+        tracing::warn!(file = %dest.display(), "the cached {what} is not a regular file; downloading it again");
+        let _ = std::fs::remove_file(dest);
+    }
     match scan_file(dest, content) {
         Ok(scanned)
             if scanned.sha256 == expected.sha256 && expected.size.is_none_or(|s| s == scanned.size) =>

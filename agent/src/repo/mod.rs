@@ -30,7 +30,7 @@ pub use crate::rpmver::{compare_evr, compare_versions};
 pub use fetch::FetchError;
 pub use package_check::PackageCheckError;
 
-use crate::host::Sysroot;
+use crate::host::{FileMode, HostDir, Sysroot};
 use crate::settings::RepoSettings;
 use anyhow::{Context, Result};
 use cache::{Cache, Expected};
@@ -175,7 +175,7 @@ impl Repository {
         let fetcher = Fetcher::with_speed(&repo.baseurl, speed)?;
         let key = RepoKey::load(&repo.gpgkey, repo.fingerprint.as_deref())?;
         tracing::debug!(baseurl = %fetcher.base(), key = %key.fingerprint(), "repository opened");
-        let cache = Cache::new(sysroot.cache_dir());
+        let cache = Cache::new(sysroot);
         // Partial downloads of runs that were killed (issue 14): removed before they pile up.
         for dir in cache.download_dirs() {
             partials::sweep(&dir);
@@ -230,16 +230,15 @@ impl Repository {
         // From here on repomd.xml is trusted.
         let revision = digest::sha256_hex(&repomd_bytes);
         let repomd = metadata::parse_repomd(&repomd_bytes, repomd_url.as_str())?;
-        let dir = self.cache.metadata_dir(&revision);
-        cache::create_dir(&dir)?;
+        let dir = self.cache.metadata_dir(&revision)?;
         // Kept beside the files they describe, for whoever inspects the cache.
-        write_atomic(&dir.join("repomd.xml"), &repomd_bytes)?;
-        write_atomic(&dir.join("repomd.xml.asc"), &signature)?;
+        write_atomic(&dir, "repomd.xml", &repomd_bytes)?;
+        write_atomic(&dir, "repomd.xml.asc", &signature)?;
 
-        let primary_path = self.metadata_file(&repomd.primary, &dir)?;
+        let primary_path = self.metadata_file(&repomd.primary, dir.path())?;
         let filelists_path = match files {
             Files::Skip => None,
-            _ => Some(self.metadata_file(&repomd.filelists, &dir)?),
+            _ => Some(self.metadata_file(&repomd.filelists, dir.path())?),
         };
         let filelists = filelists_path.as_deref().map(|path| (&repomd.filelists, path));
         let packages = metadata::read_packages(&repomd.primary, &primary_path, filelists, files)?;
@@ -290,8 +289,8 @@ impl Repository {
             .fetcher
             .resolve(&pkg.location)
             .with_context(|| format!("cannot fetch {nevra}"))?;
-        let dir = self.cache.packages_dir();
-        cache::create_dir(&dir)?;
+        let dir = self.cache.packages_dir()?;
+        let dir = dir.path();
         let dest =
             dir.join(cache::file_name(&pkg.location).with_context(|| format!("cannot fetch {nevra}"))?);
         let expected = Expected {
@@ -320,22 +319,15 @@ impl Repository {
     }
 }
 
-/// Writes a small file via a temporary file and a rename, so readers never see half of it.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |e: std::io::Error| {
+/// Writes a small file of the cache via a temporary file and a rename, so readers never see
+/// half of it.
+fn write_atomic(dir: &HostDir, name: &str, bytes: &[u8]) -> Result<()> {
+    dir.write(name, bytes, FileMode::Set(0o644)).map_err(|e| {
         anyhow::anyhow!(
             "cannot write {}: {e} — check permissions and free space of the cache directory",
-            path.display()
+            dir.path().join(name).display()
         )
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix(".write-")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    std::io::Write::write_all(&mut file, bytes).map_err(io)?;
-    file.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

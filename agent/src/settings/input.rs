@@ -5,12 +5,17 @@
 //! [`super::Settings`] validates into typed values; nothing else reads these structs.
 
 use crate::error::UsageError;
+use crate::host::{Sysroot, confined, rootfs};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG: &str = "/etc/linstor-agent/agent.toml";
+
+/// The largest config file read (bytes): far above any real one, and below what would make a
+/// mistaken `--config` (a disk image, a log) a memory problem.
+const MAX_FILE: usize = 16 << 20;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -144,13 +149,24 @@ pub struct LoadedConfig {
     pub files: Vec<PathBuf>,
     /// The main file's path (whether or not it exists): `agent.d/` is beside it.
     pub main: PathBuf,
+    /// Package → the file its `[packages] pin` comes from (the last file that sets it).
+    pub pin_files: BTreeMap<String, PathBuf>,
 }
 
 /// Loads `path` and the fragments in `agent.d/` beside it. A missing main file is an error
 /// only when `required` (the user named it with `--config`); the fragments are optional.
 pub fn load(path: &Path, required: bool) -> Result<LoadedConfig> {
+    load_in(&Sysroot::live(), path, required)
+}
+
+/// [`load`], for files that may lie in a root: a path under `sysroot` is read with its links
+/// followed inside the root (`host::rootfs`), as the booted host would read it, never out of
+/// it; messages name the paths as given.
+pub fn load_in(sysroot: &Sysroot, path: &Path, required: bool) -> Result<LoadedConfig> {
+    let (root, host_path) = confined::locate(sysroot, path);
+    let reader = Reader { root, host_path };
     let mut files = Vec::new();
-    if path.exists() {
+    if rootfs::exists(&reader.root, &reader.host_path) {
         files.push(path.to_path_buf());
     } else if required {
         return Err(UsageError(format!(
@@ -159,11 +175,22 @@ pub fn load(path: &Path, required: bool) -> Result<LoadedConfig> {
         ))
         .into());
     }
-    files.extend(fragments(path)?);
+    files.extend(fragments(&reader, path)?);
 
     let mut merged = toml::Table::new();
+    let mut pin_files = BTreeMap::new();
     for file in &files {
-        let table = parse_file(file)?;
+        let table = parse_file(&reader, path, file)?;
+        // Which file each pin comes from: the last one to set it wins, as in the merge.
+        if let Some(pins) = table
+            .get("packages")
+            .and_then(|p| p.get("pin"))
+            .and_then(|p| p.as_table())
+        {
+            for name in pins.keys() {
+                pin_files.insert(name.clone(), file.clone());
+            }
+        }
         merge(&mut merged, table);
     }
     let config: Config = toml::Value::Table(merged)
@@ -173,7 +200,24 @@ pub fn load(path: &Path, required: bool) -> Result<LoadedConfig> {
         config,
         files,
         main: path.to_path_buf(),
+        pin_files,
     })
+}
+
+/// Reads the config files of one root: the main file's host path gives the others'.
+struct Reader {
+    root: Sysroot,
+    host_path: PathBuf,
+}
+
+impl Reader {
+    /// The host path of `file`, a path beside (or under) the main file as given.
+    fn host_path_of(&self, main: &Path, file: &Path) -> PathBuf {
+        match file.strip_prefix(main.parent().unwrap_or(Path::new("/"))) {
+            Ok(rest) => self.host_path.parent().unwrap_or(Path::new("/")).join(rest),
+            Err(_) => file.to_path_buf(),
+        }
+    }
 }
 
 /// The fragment directory beside a main config file: `<dir of main>/agent.d`.
@@ -182,22 +226,21 @@ pub fn fragment_dir(main: &Path) -> PathBuf {
 }
 
 /// `agent.d/*.toml` beside the main file, in name order.
-fn fragments(main: &Path) -> Result<Vec<PathBuf>> {
+fn fragments(reader: &Reader, main: &Path) -> Result<Vec<PathBuf>> {
     let dir = fragment_dir(main);
-    let entries = match std::fs::read_dir(&dir) {
+    let cannot =
+        |e: std::io::Error| UsageError(format!("cannot read config directory {}: {e}", dir.display()));
+    let real = rootfs::real_path(&reader.root, &reader.host_path_of(main, &dir)).map_err(cannot)?;
+    let entries = match std::fs::read_dir(&real) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(UsageError(format!("cannot read config directory {}: {e}", dir.display())).into());
-        }
+        Err(e) => return Err(cannot(e).into()),
     };
     let mut found = Vec::new();
     for entry in entries {
-        let entry =
-            entry.map_err(|e| UsageError(format!("cannot read config directory {}: {e}", dir.display())))?;
-        let path = entry.path();
-        if path.extension().is_some_and(|ext| ext == "toml") {
-            found.push(path);
+        let name = entry.map_err(cannot)?.file_name();
+        if Path::new(&name).extension().is_some_and(|ext| ext == "toml") {
+            found.push(dir.join(name));
         }
     }
     found.sort();
@@ -206,11 +249,24 @@ fn fragments(main: &Path) -> Result<Vec<PathBuf>> {
 
 /// Reads one file, checks it against the schema on its own (for file:line errors) and returns
 /// its table for merging.
-fn parse_file(file: &Path) -> Result<toml::Table> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| UsageError(format!("cannot read config file {}: {e}", file.display())))?;
+fn parse_file(reader: &Reader, main: &Path, file: &Path) -> Result<toml::Table> {
+    let cannot = |e: String| UsageError(format!("cannot read config file {}: {e}", file.display()));
+    let text = rootfs::read_optional(&reader.root, &reader.host_path_of(main, file))
+        .map_err(|e| cannot(e.to_string()))?
+        .ok_or_else(|| cannot("it does not exist".into()))?;
+    if text.len() > MAX_FILE {
+        return Err(UsageError(format!(
+            "config file {} is {} bytes: more than a config file needs ({MAX_FILE} at most); check that it is the right file",
+            file.display(),
+            text.len()
+        ))
+        .into());
+    }
     let located = |e: toml::de::Error| -> anyhow::Error {
-        let line = e.span().map(|span| line_of(&text, span.start)).unwrap_or(1);
+        let line = e
+            .span()
+            .map(|span| super::limits::line_of(&text, span.start))
+            .unwrap_or(1);
         UsageError(format!(
             "{}:{}: {} (fix or remove this line; the keys are listed in README \"Config reference\")",
             file.display(),
@@ -220,16 +276,10 @@ fn parse_file(file: &Path) -> Result<toml::Table> {
         .into()
     };
     let table: toml::Table = toml::from_str(&text).map_err(located)?;
+    // Before the schema: a wrong-typed value would otherwise be quoted whole in its message.
+    super::limits::check_file(file, &text)?;
     toml::from_str::<Config>(&text).map_err(located)?;
     Ok(table)
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 /// Deep merge: tables merge key by key, anything else is replaced by the later file's value.

@@ -8,6 +8,7 @@
 //! into the same usage error, naming the files to edit, for the commands that need it.
 
 pub mod input;
+pub mod limits;
 pub mod pins;
 mod validate;
 
@@ -27,6 +28,8 @@ pub use validate::parse_fingerprint;
 pub struct Sources {
     pub files: Vec<PathBuf>,
     pub main: PathBuf,
+    /// Package → the file its pin comes from.
+    pub pin_files: BTreeMap<String, PathBuf>,
 }
 
 impl Sources {
@@ -40,6 +43,14 @@ impl Sources {
             .map(|f| f.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// The file package `name`'s pin comes from, for messages (all the files when unknown).
+    pub fn pin_file(&self, name: &str) -> String {
+        self.pin_files
+            .get(name)
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| self.describe())
     }
 
     /// Where `install --save-pins` writes: `agent.d/90-pool-upgrade.toml` beside the main file.
@@ -237,12 +248,18 @@ impl Settings {
     /// Loads `path` and its fragments and validates them. A missing main file is an error only
     /// when `required` (named with `--config`).
     pub fn load(path: &Path, required: bool) -> Result<Settings> {
-        let loaded = input::load(path, required)?;
+        Settings::load_in(&crate::host::Sysroot::live(), path, required)
+    }
+
+    /// [`Settings::load`] of files that may lie in the root (`input::load_in`).
+    pub fn load_in(sysroot: &crate::host::Sysroot, path: &Path, required: bool) -> Result<Settings> {
+        let loaded = input::load_in(sysroot, path, required)?;
         Settings::from_input(
             loaded.config,
             Sources {
                 files: loaded.files,
                 main: loaded.main,
+                pin_files: loaded.pin_files,
             },
         )
     }
@@ -388,7 +405,7 @@ mod tests {
         ]);
         let path = Settings::load(&main, true).unwrap().sources.pin_fragment_path();
         assert_eq!(path, dir.path().join("agent.d/90-pool-upgrade.toml"));
-        let saved = write_pin_fragment(&path, &pins, "test").unwrap();
+        let saved = write_pin_fragment(&crate::host::Sysroot::live(), &path, &pins, "test").unwrap();
         assert!(saved.changed);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -405,7 +422,11 @@ mod tests {
         assert_eq!(again.files.last().unwrap(), &path);
 
         // Writing the same pins again is no change; no temporary file is left behind.
-        assert!(!write_pin_fragment(&path, &pins, "test").unwrap().changed);
+        assert!(
+            !write_pin_fragment(&crate::host::Sysroot::live(), &path, &pins, "test")
+                .unwrap()
+                .changed
+        );
         let names: Vec<_> = std::fs::read_dir(dir.path().join("agent.d"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

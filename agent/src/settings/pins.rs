@@ -1,6 +1,7 @@
 //! The pin fragment `install --save-pins` writes into `agent.d/`: the versions a pool upgrade
 //! installed, kept for later `provision` and `install` runs.
 
+use crate::host::{FileMode, Sysroot, confined, rootfs};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -24,9 +25,14 @@ pub struct SavedPins {
 /// Writes `pins` as a `[packages.pin]` fragment at `path`, atomically (a temporary file in the
 /// same directory, flushed, then renamed over the old one), with a header that says who wrote
 /// it, why, and how to undo it. The text is checked against the config schema before it
-/// replaces anything. Writing the same pins again leaves the file alone.
-pub fn write_pin_fragment(path: &Path, pins: &BTreeMap<String, String>, why: &str) -> Result<SavedPins> {
-    use std::io::Write as _;
+/// replaces anything. Writing the same pins again leaves the file alone. A `path` under the
+/// root is written inside it (`host::confined`), like every file the agent writes there.
+pub fn write_pin_fragment(
+    sysroot: &Sysroot,
+    path: &Path,
+    pins: &BTreeMap<String, String>,
+    why: &str,
+) -> Result<SavedPins> {
     let why = why.replace(['\n', '\r'], " ");
     let mut text = format!(
         "# Written by `linstor-agent install --save-pins` ({why}).\n\
@@ -51,28 +57,24 @@ pub fn write_pin_fragment(path: &Path, pins: &BTreeMap<String, String>, why: &st
         pins: pins.clone(),
         changed,
     };
-    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+    let (root, host_path) = confined::locate(sysroot, path);
+    if rootfs::read_optional(&root, &host_path).is_ok_and(|old| old.as_deref() == Some(text.as_str())) {
         return Ok(saved(false));
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("cannot create the config directory {}: {e}", dir.display()))?;
-    let write = || -> std::io::Result<()> {
-        let mut file = tempfile::Builder::new()
-            .prefix(".90-pool-upgrade.")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        file.write_all(text.as_bytes())?;
-        file.as_file().sync_all()?;
-        file.as_file()
-            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        file.persist(path).map_err(|e| e.error)?;
+    let write = || -> Result<()> {
+        let dir = root.dir(host_path.parent().unwrap_or(Path::new("/")))?;
+        let name = host_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(POOL_UPGRADE_FRAGMENT);
+        dir.write(name, text.as_bytes(), FileMode::Set(0o644))?;
         // The rename is durable once the directory is.
-        std::fs::File::open(dir)?.sync_all()
+        dir.sync()?;
+        Ok(())
     };
     write().map_err(|e| {
         anyhow::anyhow!(
-            "cannot write the pin fragment {}: {e}; check that the directory is writable, or run \
+            "cannot write the pin fragment {}: {e:#}; check that the directory is writable, or run \
              install without --save-pins",
             path.display()
         )

@@ -217,7 +217,7 @@ fn plan_and_apply(
     dry_run: bool,
     sources: &str,
 ) -> Result<Plan> {
-    let filter_edit = filter::plan(lvm.conf_path())?;
+    let filter_edit = filter::plan(lvm)?;
     let mut plan = plan::build(desired, state, filter_edit, lvm)?;
     let creates_thin_pool = plan
         .actions

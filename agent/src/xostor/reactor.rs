@@ -4,9 +4,10 @@
 //! drbd-reactor itself enabled and running on every host of the SR.
 
 use crate::exec;
-use crate::host::Sysroot;
+use crate::host::{FileMode, Sysroot, rootfs};
 use crate::report::ReportCore;
-use anyhow::{Context as _, Result};
+use anyhow::Result;
+use std::path::Path;
 use std::process::Command;
 
 pub const CONFIG: &str = "/etc/drbd-reactor.d/sm-linstor.toml";
@@ -17,20 +18,14 @@ pub const CONTENT: &str = "[[promoter]]\n\n[promoter.resources.xcp-persistent-da
 
 /// Whether the promoter configuration is in place, as the driver writes it.
 pub fn configured(sysroot: &Sysroot) -> bool {
-    std::fs::read_to_string(sysroot.path(CONFIG)).is_ok_and(|t| t == CONTENT)
+    rootfs::read_optional(sysroot, Path::new(CONFIG)).is_ok_and(|t| t.as_deref() == Some(CONTENT))
 }
 
 /// Writes the promoter configuration (0600, as the driver's write leaves it), then enables
 /// drbd-reactor: live, `systemctl daemon-reload` and `enable --now` (a running drbd-reactor is
 /// reloaded so it reads the file); under `--root`, the enabling is reported as skipped.
 pub fn configure(sysroot: &Sysroot, core: &mut ReportCore) -> Result<()> {
-    let path = sysroot.path(CONFIG);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(&path, CONTENT).with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .with_context(|| format!("cannot chmod {}", path.display()))?;
+    sysroot.write_file(CONFIG, CONTENT.as_bytes(), FileMode::Set(0o600))?;
     if !sysroot.is_live() {
         core.skip(format!("systemctl enable --now {UNIT} (live only)"));
         return Ok(());

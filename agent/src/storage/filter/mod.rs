@@ -12,12 +12,11 @@
 
 mod conf;
 
-use super::lvm::Lvm;
+use super::lvm::{self, Lvm};
+use crate::host::{FileMode, rootfs};
 use anyhow::{Context, Result, bail};
 use conf::{Occurrence, parse};
 use serde::Serialize;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// The rejection Vates ships.
@@ -183,13 +182,10 @@ fn cannot_read(path: &Path, e: anyhow::Error) -> anyhow::Error {
     ))
 }
 
-/// What would change in `path` (the host's `lvm.conf`), or `None` when it already rejects DRBD.
-pub fn plan(path: &Path) -> Result<Option<FilterEdit>> {
-    let old_text = match std::fs::read_to_string(path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
+/// What would change in the host's `lvm.conf`, or `None` when it already rejects DRBD.
+pub fn plan(lvm: &Lvm) -> Result<Option<FilterEdit>> {
+    let path = lvm.conf_path();
+    let old_text = read(lvm)?;
     let text = old_text.clone().unwrap_or_default();
     let Some(new_text) = edit_text(&text).map_err(|e| cannot_read(path, e))? else {
         return Ok(None);
@@ -207,20 +203,20 @@ pub fn plan(path: &Path) -> Result<Option<FilterEdit>> {
 /// Writes the edit (atomically, same permissions), then asks LVM what it reads; puts the old
 /// file back when LVM does not read the DRBD rejection first.
 pub fn apply(edit: &FilterEdit, lvm: &Lvm) -> Result<()> {
-    let current = std::fs::read_to_string(&edit.path).ok();
+    let current = read(lvm).ok().flatten();
     if current != edit.old_text {
         bail!(
             "{} changed while the agent was planning: run again to plan against the new file",
             edit.path.display()
         );
     }
-    write_atomically(&edit.path, &edit.new_text)?;
+    write(lvm, &edit.new_text)?;
     match lvm_reads_rejection(lvm) {
         Ok(()) => Ok(()),
         Err(e) => {
             let restore = match &edit.old_text {
-                Some(old) => write_atomically(&edit.path, old),
-                None => std::fs::remove_file(&edit.path).map_err(Into::into),
+                Some(old) => write(lvm, old),
+                None => lvm.sysroot().remove_file(lvm::CONF).map(drop),
             };
             let restored = match restore {
                 Ok(()) => "the file was put back as it was".to_owned(),
@@ -254,21 +250,17 @@ fn lvm_reads_rejection(lvm: &Lvm) -> Result<()> {
     }
 }
 
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode())
-        .unwrap_or(0o644);
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
+/// `lvm.conf` as it is (links followed inside the root), `None` when there is none.
+fn read(lvm: &Lvm) -> Result<Option<String>> {
+    rootfs::read_optional(lvm.sysroot(), Path::new(lvm::CONF))
+        .with_context(|| format!("cannot read {}", lvm.conf_path().display()))
+}
+
+/// Replaces `lvm.conf` atomically inside the root, keeping its permissions.
+fn write(lvm: &Lvm, text: &str) -> Result<()> {
+    lvm.sysroot()
+        .write_file(lvm::CONF, text.as_bytes(), FileMode::KeepOr(0o644))
+        .map(drop)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub use errors::{explain_failure, kernel_thin_pool_support, missing_kernel_targe
 pub use report::{Lv, LvmState, Pv, Vg};
 
 use crate::exec;
-use crate::host::Sysroot;
+use crate::host::{Sysroot, rootfs};
 use anyhow::{Context, Result, bail};
 use report::{LV_COLUMNS, LvRow, PV_COLUMNS, PvRow, ReportDoc, VG_COLUMNS, VgRow};
 use serde::Deserialize;
@@ -33,15 +33,28 @@ pub struct Lvm {
     /// `Some(DIR/etc/lvm)` under `--root`; `None` on the live system (LVM's own default).
     system_dir: Option<PathBuf>,
     conf: PathBuf,
+    sysroot: Sysroot,
 }
+
+/// The host path of LVM's configuration file.
+pub const CONF: &str = "/etc/lvm/lvm.conf";
 
 impl Lvm {
     pub fn for_sysroot(sysroot: &Sysroot) -> Lvm {
-        let dir = sysroot.path("/etc/lvm");
+        // Links on the way resolved inside the root, so that LVM reads (and keeps its backups
+        // in) the directory the agent edits, never one outside the root.
+        let dir =
+            rootfs::real_path(sysroot, Path::new("/etc/lvm")).unwrap_or_else(|_| sysroot.path("/etc/lvm"));
         Lvm {
             conf: dir.join("lvm.conf"),
             system_dir: (!sysroot.is_live()).then_some(dir),
+            sysroot: sysroot.clone(),
         }
+    }
+
+    /// The root whose `lvm.conf` this is (where edits of it are written).
+    pub fn sysroot(&self) -> &Sysroot {
+        &self.sysroot
     }
 
     /// The `lvm.conf` these commands read.
