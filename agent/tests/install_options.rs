@@ -219,3 +219,59 @@ fn only_leaves_a_kernel_without_module_to_kernel_guard() {
     assert_eq!(action(&doc, "kmod-drbd")["change"], "untouched");
     assert_eq!(doc["pending"], true);
 }
+
+/// Issue 14: a pin the repository cannot satisfy is a config error (exit 2, as README "Exit
+/// codes" says), naming the file the pin is in, the package and the versions there are; a pin
+/// on a package the plan does not manage is an error naming it and the managed packages.
+/// Either way nothing is installed.
+#[test]
+fn pins_the_plan_cannot_use_exit_2_naming_their_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = shared_repo();
+    let host = host(dir.path(), "h1", &repo, &[KERNEL_XCPNG_38.nevra]);
+    let fragment = host.host_dir().join("agent.d/10-pins.toml");
+    std::fs::create_dir_all(fragment.parent().unwrap()).unwrap();
+
+    std::fs::write(&fragment, "[packages.pin]\n\"kmod-drbd\" = \"9.2.99\"\n").unwrap();
+    for command in ["plan", "install"] {
+        let run = agent(&host, &[command]);
+        assert_eq!(run.code, 2, "{command}: {}", run.message());
+        let msg = run.message();
+        assert!(
+            msg.contains(&format!(
+                "kmod-drbd is pinned to 9.2.99 in {}",
+                fragment.display()
+            )),
+            "{command}: {msg}"
+        );
+        assert!(msg.contains("9.2.12-1.xcpng8.3"), "the versions there are: {msg}");
+    }
+    std::fs::write(&fragment, "").unwrap();
+    let userland = agent(&host, &["plan", "--pin", "drbd-utils=0.1"]);
+    assert_eq!(userland.code, 2, "{}", userland.message());
+    assert!(
+        userland
+            .message()
+            .contains("drbd-utils is pinned to 0.1 in --pin on the command line"),
+        "{}",
+        userland.message()
+    );
+
+    std::fs::write(&fragment, "[packages.pin]\n\"kmod-drdb\" = \"9.2.12\"\n").unwrap();
+    let run = agent(&host, &["--output", "json", "install"]);
+    assert_eq!(run.code, 2, "{}", run.message());
+    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains(&format!("the pin on kmod-drdb (in {})", fragment.display())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("kmod-drbd, drbd-utils"),
+        "the managed packages: {msg}"
+    );
+    // A package the host has (linstor-common, which linstor-satellite requires) may be pinned.
+    std::fs::write(&fragment, "[packages.pin]\n\"linstor-common\" = \"1.29.2\"\n").unwrap();
+    let run = agent(&host, &["plan"]);
+    assert_eq!(run.code, 0, "{}", run.message());
+    assert_eq!(installed_besides_kernels(&host), Vec::<String>::new());
+}

@@ -398,6 +398,50 @@ fn ha_is_disabled_for_the_run_and_enabled_again_after_it() {
     assert_upgraded(&pool, &before, NEW_KMOD, NEW_LINSTOR);
 }
 
+/// Issue 14: the settings the run turns off are copied beside the journal when first saved, so
+/// the damaged-journal message (which advises moving the journal away) prints them and how to
+/// put them back; with the journal repaired the run resumes, restores them and drops the copy.
+#[test]
+fn a_damaged_journal_prints_the_settings_saved_beside_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let scenario = tmp.path().join("ha.toml");
+    let base = std::fs::read_to_string(pool_support::scenario("upgrade-3.toml")).expect("scenario");
+    std::fs::write(&scenario, format!("ha_enabled = true\n{base}")).expect("write");
+    let pool = Pool::up(scenario.to_str().expect("utf-8"), &[]);
+    let before = placement(&pool.status());
+    let run = pool.pool(
+        &["upgrade"],
+        &[(linstor_agent::pool::KILL_AT_ENV, "phase:settings:done")],
+    );
+    assert!(run.killed, "{}", run.text);
+    let journal = pool.journal_path();
+    let copy = journal.with_extension("settings.json");
+    assert!(copy.is_file(), "the settings are copied when saved");
+    let intact = std::fs::read(&journal).expect("journal");
+    std::fs::write(&journal, "{\"format\": 1, damaged").expect("damage");
+    for args in [&["status"][..], &["upgrade", "--resume"][..]] {
+        let run = pool.pool(args, &[]);
+        assert_ne!(run.code, Some(0), "{args:?}: {}", run.text);
+        let message = run.doc["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(message.contains("move it away"), "{args:?}: {message}");
+        assert!(message.contains(&format!("Keep {}", copy.display())), "{message}");
+        assert!(
+            message.contains("DrbdOptions/AutoEvictAllowEviction was unset"),
+            "{message}"
+        );
+        assert!(message.contains("XAPI HA was enabled"), "{message}");
+    }
+    std::fs::write(&journal, intact).expect("journal repaired");
+    let run = pool.pool(&["upgrade", "--resume"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    assert!(!copy.exists(), "the copy goes once the settings are restored");
+    assert_eq!(pool.status()["pool"]["ha_enabled"], true, "HA restored");
+    assert_upgraded(&pool, &before, NEW_KMOD, NEW_LINSTOR);
+}
+
 #[test]
 fn pause_stops_between_batches_and_abort_closes_the_journal() {
     let pool = Pool::up("upgrade-5.toml", &[]);

@@ -24,6 +24,7 @@
 //! 2.17 (its Linux backend makes the system calls itself).
 
 use super::Sysroot;
+use crate::error::Refusal;
 use anyhow::{Result, anyhow};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -36,6 +37,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// As Linux's limit on nested links (ELOOP): a cycle is an error, not a hang.
 const MAX_LINKS: usize = 40;
+
+const LOCK_IS_A_LINK: &str = "is a symbolic link: the agent does not lock through a link (it could \
+     be another file than the one other runs lock); remove the link, the agent creates its lock files itself";
 
 /// The permissions of a file written by [`HostDir::write`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,9 +125,7 @@ impl HostDir {
             Mode::from_raw_mode(0o644),
         )
         .map_err(|e| match e {
-            Errno::LOOP => std::io::Error::other(
-                "it is a symbolic link: remove it (the agent creates its lock files itself)",
-            ),
+            Errno::LOOP => std::io::Error::new(std::io::ErrorKind::InvalidInput, LOCK_IS_A_LINK),
             e => e.into(),
         })?;
         Ok(std::fs::File::from(fd))
@@ -166,15 +168,18 @@ impl Sysroot {
             .map_err(|e| anyhow!("cannot remove {}: {e}", self.path(host_path).display()))
     }
 
-    /// Opens (creating it) the lock file `host_path` inside the root.
+    /// Opens (creating it) the lock file `host_path` inside the root. One that is a link is
+    /// refused (exit 3): nothing has been done yet, and nothing is.
     pub fn open_lock(&self, host_path: impl AsRef<Path>) -> Result<std::fs::File> {
         let host_path = host_path.as_ref();
         let (parent, name) = split(self, host_path)?;
         self.dir(parent)?.open_lock(name).map_err(|e| {
-            anyhow!(
-                "cannot open the lock file {}: {e}",
-                self.path(host_path).display()
-            )
+            let shown = self.path(host_path);
+            if e.to_string() == LOCK_IS_A_LINK {
+                Refusal(format!("the lock file {} {LOCK_IS_A_LINK}", shown.display())).into()
+            } else {
+                anyhow!("cannot open the lock file {}: {e}", shown.display())
+            }
         })
     }
 

@@ -277,6 +277,10 @@ impl JournalFile {
         self.sysroot.path(self.beside("lock"))
     }
 
+    pub fn lock_exists(&self) -> bool {
+        rootfs::exists(&self.sysroot, &self.beside("lock"))
+    }
+
     /// Opens (creating it) the lock file beside the journal.
     pub fn open_lock(&self) -> Result<std::fs::File> {
         self.sysroot.open_lock(self.beside("lock"))

@@ -183,6 +183,10 @@ fn request(file: &JournalFile, what: &str) -> Result<PoolReport> {
 /// Whether a run holds the journal's lock.
 fn is_locked(file: &JournalFile) -> Result<bool> {
     let path = file.lock_path();
+    // No lock file, no run: asking creates nothing.
+    if !file.lock_exists() {
+        return Ok(false);
+    }
     let f = file.open_lock()?;
     match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
         Ok(_) => Ok(false),

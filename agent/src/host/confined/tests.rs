@@ -110,10 +110,9 @@ fn a_lock_file_that_is_a_link_is_refused() {
     let (_dir, root, outside) = setup();
     std::fs::create_dir_all(root.path("/var/lib/linstor-agent")).unwrap();
     symlink(outside.join("lock"), root.path("/var/lib/linstor-agent/lock")).unwrap();
-    let err = root
-        .open_lock("/var/lib/linstor-agent/lock")
-        .unwrap_err()
-        .to_string();
+    let err = root.open_lock("/var/lib/linstor-agent/lock").unwrap_err();
+    assert_eq!(crate::error::exit_code_for(&err), crate::error::ExitCode::Refused);
+    let err = err.to_string();
     assert!(
         err.contains("/var/lib/linstor-agent/lock") && err.contains("symbolic link"),
         "{err}"
