@@ -50,8 +50,7 @@ fn wants_json(args: &[OsString]) -> bool {
         .map(|a| a.to_str().unwrap_or(""))
         .take_while(|a| *a != "--")
         .collect();
-    args.iter().any(|a| *a == "--output=json")
-        || args.windows(2).any(|w| w[0] == "--output" && w[1] == "json")
+    args.contains(&"--output=json") || args.windows(2).any(|w| w[0] == "--output" && w[1] == "json")
 }
 
 pub fn run(cli: Cli) -> ExitCode {

@@ -361,7 +361,7 @@ fn global_filter_keeps_what_is_there_adds_the_drbd_rejection_once_and_lvm_reads_
 fn a_root_without_lvm_conf_gets_one_with_the_rejection() {
     let dir = tempfile::tempdir().unwrap();
     let lvm = Lvm::for_sysroot(&Sysroot::new(dir.path()));
-    let edit = storage::filter::plan(lvm.conf_path()).unwrap().expect("an edit");
+    let edit = storage::filter::plan(&lvm).unwrap().expect("an edit");
     assert!(edit.create);
     assert!(!lvm.conf_path().exists(), "planning writes nothing");
     storage::filter::apply(&edit, &lvm).unwrap();
@@ -369,5 +369,5 @@ fn a_root_without_lvm_conf_gets_one_with_the_rejection() {
         storage::filter::lvm_global_filter(&lvm).unwrap(),
         ["r|^/dev/drbd.*|"]
     );
-    assert!(storage::filter::plan(lvm.conf_path()).unwrap().is_none(), "once");
+    assert!(storage::filter::plan(&lvm).unwrap().is_none(), "once");
 }

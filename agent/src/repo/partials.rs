@@ -44,9 +44,8 @@ pub(crate) fn sweep(dir: &Path) -> usize {
         let name = name.to_string_lossy();
         // Only regular files: a link or a FIFO planted under that name is not opened (an open
         // would follow the link out of the root, or block on the FIFO).
-        if !(name.starts_with(PREFIX) && name.ends_with(SUFFIX))
-            || !entry.file_type().is_ok_and(|t| t.is_file())
-        {
+        let is_part = name.starts_with(PREFIX) && name.ends_with(SUFFIX);
+        if !(is_part && entry.file_type().is_ok_and(|t| t.is_file())) {
             continue;
         }
         let path = entry.path();

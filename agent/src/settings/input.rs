@@ -4,6 +4,7 @@
 //! table (a fragment's key replaces the same key from earlier files). The merged input is what
 //! [`super::Settings`] validates into typed values; nothing else reads these structs.
 
+use crate::bounds;
 use crate::error::UsageError;
 use crate::host::{Sysroot, confined, rootfs};
 use anyhow::Result;
@@ -15,7 +16,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/linstor-agent/agent.toml";
 
 /// The largest config file read (bytes): far above any real one, and below what would make a
 /// mistaken `--config` (a disk image, a log) a memory problem.
-const MAX_FILE: usize = 16 << 20;
+const MAX_FILE: u64 = 16 << 20;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -251,17 +252,18 @@ fn fragments(reader: &Reader, main: &Path) -> Result<Vec<PathBuf>> {
 /// its table for merging.
 fn parse_file(reader: &Reader, main: &Path, file: &Path) -> Result<toml::Table> {
     let cannot = |e: String| UsageError(format!("cannot read config file {}: {e}", file.display()));
-    let text = rootfs::read_optional(&reader.root, &reader.host_path_of(main, file))
+    let real = rootfs::real_path(&reader.root, &reader.host_path_of(main, file))
+        .map_err(|e| cannot(e.to_string()))?;
+    let bytes = bounds::read_file_capped(&real, MAX_FILE)
         .map_err(|e| cannot(e.to_string()))?
-        .ok_or_else(|| cannot("it does not exist".into()))?;
-    if text.len() > MAX_FILE {
-        return Err(UsageError(format!(
-            "config file {} is {} bytes: more than a config file needs ({MAX_FILE} at most); check that it is the right file",
-            file.display(),
-            text.len()
-        ))
-        .into());
-    }
+        .map_err(|_| {
+            UsageError(format!(
+                "config file {} is larger than a config file can be ({}): check that it is the right file",
+                file.display(),
+                bounds::show_size(MAX_FILE)
+            ))
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text".into()))?;
     let located = |e: toml::de::Error| -> anyhow::Error {
         let line = e
             .span()
