@@ -286,8 +286,7 @@ impl Repository {
     pub fn fetch_package(&self, pkg: &RepoPackage) -> Result<PathBuf> {
         let nevra = pkg.nevra();
         let url = self
-            .fetcher
-            .resolve(&pkg.location)
+            .package_url(pkg)
             .with_context(|| format!("cannot fetch {nevra}"))?;
         let dir = self.cache.packages_dir()?;
         let dir = dir.path();
@@ -316,6 +315,26 @@ impl Repository {
         )?;
         tracing::debug!(package = %nevra, file = %dest.display(), ?origin, "package verified");
         Ok(dest)
+    }
+
+    /// The URL of `pkg`. A relative location must resolve inside the base URL: the metadata
+    /// parser already refuses an href that climbs out, and this holds for a package from
+    /// anywhere. (An absolute location comes from an `xml:base`, a mirror layout.)
+    fn package_url(&self, pkg: &RepoPackage) -> Result<url::Url> {
+        let url = self.fetcher.resolve(&pkg.location)?;
+        let relative = url::Url::parse(&pkg.location).is_err();
+        let why = metadata::escapes(&pkg.location);
+        if relative && (why.is_some() || !url.as_str().starts_with(self.fetcher.base().as_str())) {
+            anyhow::bail!(
+                "package {} has the location href {:?}, which leaves the repository {} ({}): the agent only \
+                 reads packages from inside the repository; ask the repository owner to rebuild it with createrepo_c",
+                pkg.nevra(),
+                pkg.location,
+                self.baseurl,
+                why.unwrap_or("it resolves outside the base URL")
+            );
+        }
+        Ok(url)
     }
 }
 

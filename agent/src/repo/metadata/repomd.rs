@@ -55,6 +55,13 @@ fn metadata_file(kind: &'static str, record: &RepomdRecord, url: &str) -> Result
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("{url}: the {kind} location is not UTF-8"))?
         .to_string();
+    if let Some(why) = super::location::escapes(&location) {
+        anyhow::bail!(
+            "{url} gives the {kind} metadata the location href {location:?}, which leaves the repository \
+             ({why}): the agent only reads files from inside the repository; ask the repository owner to \
+             rerun createrepo_c"
+        );
+    }
     let sha256 = |checksum: &Checksum, field: &str| -> Result<String> {
         match checksum {
             Checksum::Sha256(hex) => Ok(hex.to_ascii_lowercase()),
