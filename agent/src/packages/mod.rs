@@ -2,6 +2,7 @@
 //! LINSTOR/DRBD userland, from the signed repository, verified before anything is installed.
 
 pub mod backend;
+mod downgrade;
 pub mod fit;
 pub mod installed;
 pub mod live;

@@ -3,7 +3,7 @@
 
 use super::Options;
 use super::plan::InstallPlan;
-use super::select;
+use super::{downgrade, installed, select};
 use crate::context::Context;
 use crate::error::{Refusal, UsageError};
 use crate::host::facts::{self, Facts};
@@ -161,6 +161,21 @@ pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
     userland.extend(extra_userland);
     let selection = select::Selection { modules, userland };
     let mut plan = new_plan(&metadata, &packages, &selection, &installed, want_kmod, &origin);
+    // Never backwards unless pinned: what the host has decides, kernel by kernel for modules.
+    let installed_modules = if selection.modules.is_empty() {
+        Vec::new()
+    } else {
+        installed::module_packages(&ctx.sysroot, &packages.kmod)?
+    };
+    downgrade::guard(
+        &mut plan,
+        &selection,
+        &packages.kmod,
+        &installed,
+        &installed_modules,
+        &packages.pin,
+        &origin,
+    )?;
     if options.is_scoped() {
         mark_untouched(&mut plan, options, &packages, &installed, &left_alone);
     }

@@ -2,13 +2,16 @@
 //!
 //! Trust flows one way, and nothing is used before it is checked:
 //! 1. the key file (`[repo] gpgkey`), optionally pinned by `[repo] fingerprint` (`key`);
-//! 2. `repodata/repomd.xml`, by its detached signature `repomd.xml.asc` under that key;
+//! 2. `repodata/repomd.xml`, by its detached signature `repomd.xml.asc` under that key, then
+//!    by its age: never older than the newest this host accepted from the repository, nor than
+//!    `[repo] max_metadata_age` (`freshness`);
 //! 3. primary and filelists, by the sha256 the signed repomd.xml gives them (`cache`,
 //!    `metadata`);
 //! 4. each package, by the sha256 in the (now trusted) primary metadata, then by its own RPM
 //!    header signature under the same key and its payload digest (`package_check`).
 //!
-//! Modules: `fetch` (http(s)/file transport, truncation, size bounds), `pace` (the low-speed
+//! Modules: `fetch` (http(s)/file transport, truncation, size bounds), `freshness` (rollback
+//! and freeze checks, `<root>/var/lib/linstor-agent/repo-state.json`), `pace` (the low-speed
 //! limit), `partials` (leftover partial downloads), `scan` (one pass over a file: its
 //! sha256 and RPM payload digest, hashed on worker threads while it is written), `sha256x2`
 //! (both digests of a download on one thread, interleaved), `digest` (sha256 helpers), `cache`
@@ -18,6 +21,7 @@
 mod cache;
 mod digest;
 mod fetch;
+mod freshness;
 mod key;
 mod metadata;
 mod pace;
@@ -35,6 +39,7 @@ use crate::settings::RepoSettings;
 use anyhow::{Context, Result};
 use cache::{Cache, Expected};
 use fetch::Fetcher;
+use freshness::Freshness;
 use key::RepoKey;
 use scan::Content;
 use std::path::{Path, PathBuf};
@@ -51,6 +56,7 @@ pub struct Repository {
     fetcher: Fetcher,
     key: RepoKey,
     cache: Cache,
+    freshness: Freshness,
 }
 
 /// What the repository offers, as of one signed revision.
@@ -180,11 +186,18 @@ impl Repository {
         for dir in cache.download_dirs() {
             partials::sweep(&dir);
         }
+        let freshness = Freshness::new(
+            sysroot.state_dir(),
+            fetcher.base().as_str(),
+            &key.fingerprint(),
+            repo.max_metadata_age.clone(),
+        );
         Ok(Repository {
             baseurl: fetcher.base().to_string(),
             fetcher,
             key,
             cache,
+            freshness,
         })
     }
 
@@ -230,6 +243,13 @@ impl Repository {
         // From here on repomd.xml is trusted.
         let revision = digest::sha256_hex(&repomd_bytes);
         let repomd = metadata::parse_repomd(&repomd_bytes, repomd_url.as_str())?;
+        // Signed is not enough: it must not be older than what this host has seen (exit 3).
+        let seen = freshness::Seen {
+            revision: repomd.revision.clone(),
+            timestamp: repomd.timestamp,
+            repomd_sha256: revision.clone(),
+        };
+        self.freshness.accept(&seen, repomd_url.as_str())?;
         let dir = self.cache.metadata_dir(&revision)?;
         // Kept beside the files they describe, for whoever inspects the cache.
         write_atomic(&dir, "repomd.xml", &repomd_bytes)?;
@@ -286,8 +306,7 @@ impl Repository {
     pub fn fetch_package(&self, pkg: &RepoPackage) -> Result<PathBuf> {
         let nevra = pkg.nevra();
         let url = self
-            .fetcher
-            .resolve(&pkg.location)
+            .package_url(pkg)
             .with_context(|| format!("cannot fetch {nevra}"))?;
         let dir = self.cache.packages_dir()?;
         let dir = dir.path();
@@ -316,6 +335,26 @@ impl Repository {
         )?;
         tracing::debug!(package = %nevra, file = %dest.display(), ?origin, "package verified");
         Ok(dest)
+    }
+
+    /// The URL of `pkg`. A relative location must resolve inside the base URL: the metadata
+    /// parser already refuses an href that climbs out, and this holds for a package from
+    /// anywhere. (An absolute location comes from an `xml:base`, a mirror layout.)
+    fn package_url(&self, pkg: &RepoPackage) -> Result<url::Url> {
+        let url = self.fetcher.resolve(&pkg.location)?;
+        let relative = url::Url::parse(&pkg.location).is_err();
+        let why = metadata::escapes(&pkg.location);
+        if relative && (why.is_some() || !url.as_str().starts_with(self.fetcher.base().as_str())) {
+            anyhow::bail!(
+                "package {} has the location href {:?}, which leaves the repository {} ({}): the agent only \
+                 reads packages from inside the repository; ask the repository owner to rebuild it with createrepo_c",
+                pkg.nevra(),
+                pkg.location,
+                self.baseurl,
+                why.unwrap_or("it resolves outside the base URL")
+            );
+        }
+        Ok(url)
     }
 }
 

@@ -4,6 +4,7 @@
 //! table (a fragment's key replaces the same key from earlier files). The merged input is what
 //! [`super::Settings`] validates into typed values; nothing else reads these structs.
 
+use super::duration::ConfigDuration;
 use crate::bounds;
 use crate::error::UsageError;
 use crate::host::{Sysroot, confined, rootfs};
@@ -49,6 +50,8 @@ pub struct RepoConfig {
     pub minrate: Option<u64>,
     /// Seconds: connecting, the window of `minrate`, and the longest wait for any data.
     pub timeout: Option<u64>,
+    /// Optional: refuse metadata whose repomd.xml timestamp is older than this (`7d`, `12h`).
+    pub max_metadata_age: Option<ConfigDuration>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

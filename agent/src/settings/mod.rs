@@ -7,6 +7,7 @@
 //! [`Settings::require_controller`], [`Settings::require_xapi`]) turn a missing section or key
 //! into the same usage error, naming the files to edit, for the commands that need it.
 
+mod duration;
 pub mod input;
 pub mod limits;
 pub mod pins;
@@ -18,6 +19,7 @@ use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use duration::ConfigDuration;
 pub use input::DEFAULT_CONFIG;
 pub use pins::{POOL_UPGRADE_FRAGMENT, SavedPins, write_pin_fragment};
 pub use validate::parse_fingerprint;
@@ -72,6 +74,8 @@ pub struct RepoSettings {
     pub minrate: u64,
     /// Connecting, the window of `minrate`, the longest wait for data.
     pub timeout: std::time::Duration,
+    /// Metadata whose repomd.xml timestamp is older than this is refused (a freeze attack).
+    pub max_metadata_age: Option<ConfigDuration>,
 }
 
 impl RepoSettings {
@@ -89,6 +93,7 @@ impl RepoSettings {
             fingerprint,
             minrate: Self::DEFAULT_MINRATE,
             timeout: std::time::Duration::from_secs(Self::DEFAULT_TIMEOUT_SECS),
+            max_metadata_age: None,
         }
     }
 }
@@ -484,6 +489,38 @@ mod tests {
         let err = settings.repo().unwrap_err();
         assert!(err.to_string().contains("[repo] gpgkey"), "{err}");
         assert_eq!(exit_code_for(&err), ExitCode::Usage);
+    }
+
+    #[test]
+    fn max_metadata_age_is_checked_where_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = write(
+            dir.path(),
+            "agent.toml",
+            "[repo]\nbaseurl = \"file:///r/\"\ngpgkey = \"/k\"\n",
+        );
+        write(
+            dir.path(),
+            "agent.d/10-age.toml",
+            "[repo]\nmax_metadata_age = \"12h\"\n",
+        );
+        let repo = Settings::load(&main, true).unwrap().repo().unwrap().clone();
+        let age = repo.max_metadata_age.unwrap();
+        assert_eq!(age.as_duration().as_secs(), 12 * 3600);
+        assert_eq!(age.to_string(), "12h");
+
+        for (bad, why) in [("\"7x\"", "no unit"), ("\"0d\"", "zero"), ("7", "invalid type")] {
+            write(
+                dir.path(),
+                "agent.d/10-age.toml",
+                &format!("# freeze attacks\n[repo]\nmax_metadata_age = {bad}\n"),
+            );
+            let err = Settings::load(&main, true).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("10-age.toml:3:"), "{msg}");
+            assert!(msg.contains(why), "{msg}");
+            assert_eq!(exit_code_for(&err), ExitCode::Usage);
+        }
     }
 
     #[test]

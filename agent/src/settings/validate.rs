@@ -55,6 +55,7 @@ pub(super) fn repo(input: &input::RepoConfig, files: &str) -> Result<Result<Repo
     Ok(Ok(RepoSettings {
         minrate: input.minrate.unwrap_or(RepoSettings::DEFAULT_MINRATE),
         timeout: std::time::Duration::from_secs(timeout),
+        max_metadata_age: input.max_metadata_age.clone(),
         ..RepoSettings::new(baseurl, gpgkey, fingerprint)
     }))
 }

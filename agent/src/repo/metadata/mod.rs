@@ -16,22 +16,26 @@
 //! the byte level, reads its `name` attribute, and passes on only the blocks of the wanted
 //! packages; the crate's parser sees a few kB.
 
+mod bounded;
 mod filelists;
+mod location;
 mod package_filter;
 mod primary;
 mod repomd;
 
+pub(crate) use location::escapes;
 pub(crate) use repomd::{MetadataFile, parse_repomd};
 
 use super::{Files, RepoPackage};
 use anyhow::{Context, Result};
+use bounded::{Bounded, MAX_TOKEN, Tally, Violation};
 use filelists::FilesCollector;
 use package_filter::PackageFilter;
 use primary::PrimaryCollector;
 use rpmrepo_metadata::MetadataError;
 use rpmrepo_metadata::visitor::{parse_filelists, parse_primary};
 use std::collections::HashMap;
-use std::io::{self, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 /// Reads the packages from a primary and (unless `files` is [`Files::Skip`]) a filelists file
@@ -108,7 +112,7 @@ enum Parser<'a, 'b> {
     Filelists(&'a mut FilesCollector<'b>),
 }
 
-/// One streaming pass: decompress, count the decompressed bytes, parse.
+/// One streaming pass: decompress, count and bound the decompressed bytes (`bounded`), parse.
 fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Result<()> {
     let what = || {
         format!(
@@ -118,21 +122,28 @@ fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Resul
             file.location
         )
     };
+    let limit = total_limit(file, &what)?;
     let decoded =
         rpmrepo_metadata::utils::reader_from_file(path).with_context(|| format!("cannot open {}", what()))?;
-    let mut size = 0u64;
-    let counting = CountingReader {
-        inner: decoded,
-        count: &mut size,
-    };
+    let mut tally = Tally::default();
+    // Counted before the filter: what is skipped counts too.
+    let bounded = Bounded::new(decoded, Some(limit), MAX_TOKEN, &mut tally);
     let named = match &parser {
         Parser::Filelists(collector) => collector.named(),
         Parser::Primary(_) => None,
     };
+    // What the filter drops can join the text around it: what it passes on is measured again.
+    let mut filtered = Tally::default();
     let parsed = match named {
-        Some(names) => parse_xml(PackageFilter::new(counting, names), parser),
-        None => parse_xml(counting, parser),
+        Some(names) => parse_xml(
+            Bounded::new(PackageFilter::new(bounded, names), None, MAX_TOKEN, &mut filtered),
+            parser,
+        ),
+        None => parse_xml(bounded, parser),
     };
+    if let Some(violation) = tally.violation.or(filtered.violation) {
+        return Err(refusal(file, violation, &what()));
+    }
     parsed.map_err(|e| {
         anyhow::anyhow!(
             "cannot parse {}: {e} — the repository metadata is malformed; ask the repository owner to rerun \
@@ -141,15 +152,66 @@ fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Resul
         )
     })?;
     if let Some(expected) = file.open_size
-        && expected != size
+        && expected != tally.bytes
     {
         anyhow::bail!(
-            "checksum mismatch for {}: it decompresses to {size} bytes, but repomd.xml says {expected} — the \
+            "checksum mismatch for {}: it decompresses to {} bytes, but repomd.xml says {expected} — the \
              repository metadata is inconsistent; ask the repository owner to rerun createrepo_c",
-            what()
+            what(),
+            tally.bytes
         );
     }
     Ok(())
+}
+
+/// The most `file` may decompress to: what repomd.xml says (no more), within the limit of its
+/// kind. A stated size past that limit is refused before anything is decompressed.
+fn total_limit(file: &MetadataFile, what: &dyn Fn() -> String) -> Result<u64> {
+    let max = max_size(file.kind);
+    match file.open_size {
+        Some(stated) if stated > max => anyhow::bail!(
+            "{}: repomd.xml says it decompresses to {stated} bytes, more than the {max} bytes the agent reads \
+             from {} metadata (real repositories stay far below) — refusing it: the metadata is hostile or \
+             broken; tell the repository owner",
+            what(),
+            file.kind
+        ),
+        Some(stated) => Ok(stated),
+        None => Ok(max),
+    }
+}
+
+fn max_size(kind: &str) -> u64 {
+    if kind == "filelists" {
+        bounded::MAX_FILELISTS
+    } else {
+        bounded::MAX_PRIMARY
+    }
+}
+
+/// The error for a file the bounded reader stopped.
+fn refusal(file: &MetadataFile, violation: Violation, what: &str) -> anyhow::Error {
+    let hint = "the metadata is hostile or broken (its signature only says who published it); tell the \
+                repository owner";
+    match violation {
+        Violation::Total { limit } if Some(limit) == file.open_size => anyhow::anyhow!(
+            "checksum mismatch for {what}: it decompresses to more than the {limit} bytes repomd.xml says — the \
+             repository metadata is inconsistent; ask the repository owner to rerun createrepo_c"
+        ),
+        Violation::Total { limit } => anyhow::anyhow!(
+            "{what} decompresses to more than {limit} bytes, the most the agent reads from {} metadata — \
+             refusing it: {hint}",
+            file.kind
+        ),
+        Violation::Token { limit, offset } => anyhow::anyhow!(
+            "{what} holds an XML text or tag longer than {limit} bytes (at byte {offset} of its decompressed \
+             content), far longer than any real repository's — refusing it: {hint}"
+        ),
+        Violation::Doctype { offset } => anyhow::anyhow!(
+            "{what} has a document type declaration (<!DOCTYPE, at byte {offset}), which no yum metadata \
+             has — refusing it: {hint}"
+        ),
+    }
 }
 
 fn parse_xml<R: Read>(input: R, parser: Parser<'_, '_>) -> Result<usize, MetadataError> {
@@ -157,20 +219,6 @@ fn parse_xml<R: Read>(input: R, parser: Parser<'_, '_>) -> Result<usize, Metadat
     match parser {
         Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
         Parser::Filelists(visitor) => parse_filelists(&mut xml, visitor),
-    }
-}
-
-/// Counts the bytes read through it.
-struct CountingReader<'a, R> {
-    inner: R,
-    count: &'a mut u64,
-}
-
-impl<R: Read> Read for CountingReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        *self.count += n as u64;
-        Ok(n)
     }
 }
 
@@ -435,6 +483,40 @@ mod tests {
                     .contains("checksum mismatch for filelists metadata"),
                 "{err}"
             );
+        }
+    }
+
+    /// Sizes no real repository has are refused, naming the file: a stated open-size before
+    /// decompressing anything, a text node as it is read.
+    #[test]
+    fn hostile_sizes_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.gz");
+        let read = |text: &str, open_size: Option<u64>| {
+            let stored = gz(text);
+            std::fs::write(&path, &stored).unwrap();
+            let mut primary = file("primary", &stored, text);
+            primary.open_size = open_size;
+            read_packages(&primary, &path, None, &Files::Skip)
+                .unwrap_err()
+                .to_string()
+        };
+        let msg = read(PRIMARY, Some(bounded::MAX_PRIMARY + 1));
+        assert!(
+            msg.contains("repomd.xml says it decompresses to 1073741825 bytes"),
+            "{msg}"
+        );
+        assert!(msg.contains("p.gz (from repodata/primary.xml.gz)"), "{msg}");
+
+        let long = "A".repeat(MAX_TOKEN as usize + 1);
+        let bomb = PRIMARY.replace("DRBD module", &long);
+        for open_size in [Some(bomb.len() as u64), None] {
+            let msg = read(&bomb, open_size);
+            assert!(
+                msg.contains("holds an XML text or tag longer than 8388608 bytes"),
+                "{msg}"
+            );
+            assert!(msg.contains("primary metadata"), "{msg}");
         }
     }
 }

@@ -89,6 +89,15 @@ impl PrimaryVisitor for PrimaryCollector {
 
     fn set_location(&mut self, href: &str, base: Option<&str>) {
         let Some(pkg) = self.current.as_mut() else { return };
+        // Relative to the base URL or to the xml:base, it must stay inside it.
+        if let Some(why) = super::location::escapes(href) {
+            let nevra = pkg.nevra();
+            self.problem(format!(
+                "package {nevra} has the location href {href:?}, which leaves the repository ({why}); the agent \
+                 only reads packages from inside the repository it is configured with"
+            ));
+            return;
+        }
         pkg.location = match base {
             None => href.to_owned(),
             // xml:base puts the package on another server (a mirror layout); like dnf, take it as

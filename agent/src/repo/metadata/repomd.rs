@@ -22,6 +22,10 @@ pub(crate) struct MetadataFile {
 /// The parts of repomd.xml the agent needs.
 #[derive(Debug, Clone)]
 pub(crate) struct Repomd {
+    /// `<revision>`: createrepo_c writes the Unix time of the build unless told otherwise.
+    pub revision: Option<String>,
+    /// The newest `<timestamp>` of its records: when the metadata was generated.
+    pub timestamp: Option<i64>,
     pub primary: MetadataFile,
     pub filelists: MetadataFile,
 }
@@ -44,6 +48,17 @@ pub(crate) fn parse_repomd(bytes: &[u8], url: &str) -> Result<Repomd> {
         metadata_file(kind, record, url)
     };
     Ok(Repomd {
+        revision: data
+            .revision()
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty()),
+        // 0 is what the parser makes of a missing or unreadable timestamp.
+        timestamp: data
+            .records()
+            .iter()
+            .map(|r| r.timestamp)
+            .filter(|&t| t > 0)
+            .max(),
         primary: file("primary")?,
         filelists: file("filelists")?,
     })
@@ -55,6 +70,13 @@ fn metadata_file(kind: &'static str, record: &RepomdRecord, url: &str) -> Result
         .to_str()
         .ok_or_else(|| anyhow::anyhow!("{url}: the {kind} location is not UTF-8"))?
         .to_string();
+    if let Some(why) = super::location::escapes(&location) {
+        anyhow::bail!(
+            "{url} gives the {kind} metadata the location href {location:?}, which leaves the repository \
+             ({why}): the agent only reads files from inside the repository; ask the repository owner to \
+             rerun createrepo_c"
+        );
+    }
     let sha256 = |checksum: &Checksum, field: &str| -> Result<String> {
         match checksum {
             Checksum::Sha256(hex) => Ok(hex.to_ascii_lowercase()),
@@ -107,6 +129,8 @@ mod tests {
 </repomd>
 "#;
         let parsed = parse_repomd(repomd.as_bytes(), "file:///r/repodata/repomd.xml").unwrap();
+        assert_eq!(parsed.revision.as_deref(), Some("1700000000"));
+        assert_eq!(parsed.timestamp, Some(1700000000));
         assert_eq!(parsed.primary.location, "repodata/1111-primary.xml.gz");
         assert_eq!(parsed.primary.size, Some(100));
         assert_eq!(parsed.primary.open_size, Some(1000));
