@@ -136,8 +136,9 @@ fn an_older_signed_snapshot_is_refused_and_nothing_goes_down() {
     assert_eq!(kmod["change"], "downgrade");
     assert!(
         kmod["reason"].as_str().unwrap().ends_with(&format!(
-            "downgrade from {}: pinned to 9.2.11",
-            KMOD_XCPNG_9_2_12.nevra
+            "downgrade from {}: pinned to 9.2.11 by {}",
+            KMOD_XCPNG_9_2_12.nevra,
+            fragments.join("50-back.toml").display()
         )),
         "{kmod}"
     );

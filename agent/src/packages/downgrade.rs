@@ -53,7 +53,11 @@ pub fn guard(
         match pins.get(&step.name) {
             // The pin names the older version, and not the one installed.
             Some(pin) if pin_matches(&step.to, pin) && !pin_matches(&step.from, pin) => {
-                let note = format!("; downgrade from {}: pinned to {pin}", step.from.nevra());
+                let note = format!(
+                    "; downgrade from {}: pinned to {pin} by {}",
+                    step.from.nevra(),
+                    origin.pin_from(&step.name)
+                );
                 if let Some(action) = plan
                     .actions
                     .iter_mut()
@@ -239,7 +243,7 @@ mod tests {
         let selection = selection(module, userland);
         let mut plan = InstallPlan::new("file:///r/", "REV", "kmod-drbd", &selection, &installed);
         let pins = pins.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let pins_from = std::collections::BTreeMap::new();
+        let pins_from = BTreeMap::from([("kmod-drbd".to_owned(), "agent.d/50-back.toml".to_owned())]);
         let origin = Origin {
             config_files: "agent.toml",
             baseurl: "file:///r/",
@@ -293,12 +297,15 @@ mod tests {
         let reasons: Vec<&str> = plan.actions.iter().map(|a| a.reason.as_str()).collect();
         assert!(
             reasons.contains(
-                &"DRBD module for kernel 4.19.0+1; downgrade from kmod-drbd-9.2.12-1.x86_64: pinned to 9.2.11"
+                &"DRBD module for kernel 4.19.0+1; downgrade from kmod-drbd-9.2.12-1.x86_64: pinned to 9.2.11 by \
+                  agent.d/50-back.toml"
             ),
             "{reasons:?}"
         );
         assert!(
-            reasons.contains(&"userland; downgrade from drbd-utils-9.29.0-1.x86_64: pinned to 9.28.0-1"),
+            reasons.contains(
+                &"userland; downgrade from drbd-utils-9.29.0-1.x86_64: pinned to 9.28.0-1 by agent.toml"
+            ),
             "{reasons:?}"
         );
         // A pin on one package allows only that one.

@@ -4,9 +4,9 @@
 //! between can serve an older, genuinely signed snapshot (a rollback: the newest packages are
 //! gone, and a host would be downgraded) or keep serving the same old one (a freeze: updates
 //! never arrive). So the agent remembers, per repository (its base URL and the key's
-//! fingerprint), the newest repomd.xml it accepted, in `<root>/var/lib/linstor-agent/`
-//! [`STATE_FILE`], and refuses anything older (exit 3). The file is written only after the
-//! signature verified, atomically, under a lock. With `[repo] max_metadata_age`, metadata
+//! fingerprint), the newest repomd.xml it accepted, in `<root>`[`STATE_FILE`], and refuses
+//! anything older (exit 3). The file is written only after the signature verified, atomically,
+//! under a lock, inside the root (`host::confined`). With `[repo] max_metadata_age`, metadata
 //! generated longer ago than that is refused too (exit 3).
 //!
 //! "Older": a lower `<revision>` when both are numbers (createrepo_c writes the Unix time of
@@ -14,18 +14,18 @@
 //! says neither cannot be ordered, and is accepted.
 
 use crate::error::Refusal;
+use crate::host::{FileMode, Sysroot, rootfs};
 use crate::settings::ConfigDuration;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The file, in the agent's state directory.
-pub(crate) const STATE_FILE: &str = "repo-state.json";
+/// The file, on the host.
+pub(crate) const STATE_FILE: &str = "/var/lib/linstor-agent/repo-state.json";
 /// Held while the file is read, compared and written (a kernel-guard hook may run meanwhile).
-const LOCK_FILE: &str = "repo-state.lock";
+const LOCK_FILE: &str = "/var/lib/linstor-agent/repo-state.lock";
 
 /// What one signed repomd.xml says about its age.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +58,7 @@ struct StateFile {
 /// The checks for one repository, as configured.
 #[derive(Debug, Clone)]
 pub(crate) struct Freshness {
-    dir: PathBuf,
+    sysroot: Sysroot,
     baseurl: String,
     fingerprint: String,
     max_age: Option<ConfigDuration>,
@@ -66,21 +66,23 @@ pub(crate) struct Freshness {
 
 impl Freshness {
     pub(crate) fn new(
-        state_dir: PathBuf,
+        sysroot: &Sysroot,
         baseurl: &str,
         fingerprint: &str,
         max_age: Option<ConfigDuration>,
     ) -> Freshness {
         Freshness {
-            dir: state_dir,
+            sysroot: sysroot.clone(),
             baseurl: baseurl.to_owned(),
             fingerprint: fingerprint.to_owned(),
             max_age,
         }
     }
 
+    /// Where the file is on the agent's machine (links resolved inside the root), for messages.
     pub(crate) fn path(&self) -> PathBuf {
-        self.dir.join(STATE_FILE)
+        rootfs::real_path(&self.sysroot, Path::new(STATE_FILE))
+            .unwrap_or_else(|_| self.sysroot.path(STATE_FILE))
     }
 
     /// Refuses `seen` (a repomd.xml whose signature verified, from `url`) when it is older than
@@ -89,7 +91,7 @@ impl Freshness {
     pub(crate) fn accept(&self, seen: &Seen, url: &str) -> Result<()> {
         let _lock = self.lock()?;
         let path = self.path();
-        let mut state = load(&path)?;
+        let mut state = load(&self.sysroot, &path)?;
         let key = format!("{} {}", self.fingerprint, self.baseurl);
         let known = state.repositories.get(&key);
         if let Some(entry) = known
@@ -122,7 +124,11 @@ impl Freshness {
                 accepted_at: now(),
             },
         );
-        save(&path, &state)
+        let mut text = serde_json::to_string_pretty(&state)?;
+        text.push('\n');
+        self.sysroot
+            .write_file(STATE_FILE, text.as_bytes(), FileMode::Set(0o644))
+            .map(drop)
     }
 
     /// The freeze check: metadata generated longer ago than `max_metadata_age` is refused.
@@ -155,17 +161,10 @@ impl Freshness {
     }
 
     fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>> {
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("cannot create the state directory {}", self.dir.display()))?;
-        let path = self.dir.join(LOCK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, errno)| anyhow::anyhow!("cannot lock {}: {errno}", path.display()))
+        let file = self.sysroot.open_lock(LOCK_FILE)?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| {
+            anyhow::anyhow!("cannot lock {}: {errno}", self.sysroot.path(LOCK_FILE).display())
+        })
     }
 }
 
@@ -206,11 +205,13 @@ fn now() -> i64 {
 }
 
 /// The state, or none yet; a file that cannot be read is an error (it is the rollback memory).
-fn load(path: &Path) -> Result<StateFile> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StateFile::default()),
-        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+/// `path` names it in messages.
+fn load(sysroot: &Sysroot, path: &Path) -> Result<StateFile> {
+    let text = match rootfs::read_optional(sysroot, Path::new(STATE_FILE))
+        .with_context(|| format!("cannot read {}", path.display()))?
+    {
+        Some(text) => text,
+        None => return Ok(StateFile::default()),
     };
     serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
@@ -222,24 +223,14 @@ fn load(path: &Path) -> Result<StateFile> {
     })
 }
 
-/// Written through a temporary file and a rename: a reader never sees half of it.
-fn save(path: &Path, state: &StateFile) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let write = || -> std::io::Result<()> {
-        let mut tmp = tempfile::Builder::new().prefix(".repo-state-").tempfile_in(dir)?;
-        tmp.write_all(serde_json::to_string_pretty(state)?.as_bytes())?;
-        tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    };
-    write().with_context(|| format!("cannot write {}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::{ExitCode, exit_code_for};
+
+    fn root_file(root: &Path) -> PathBuf {
+        root.join("var/lib/linstor-agent/repo-state.json")
+    }
 
     fn seen(revision: &str, timestamp: Option<i64>) -> Seen {
         Seen {
@@ -266,8 +257,9 @@ mod tests {
     #[test]
     fn the_newest_is_remembered_and_an_older_one_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("var/lib/linstor-agent");
-        let repo = Freshness::new(state.clone(), "file:///r/", "ABCD", None);
+        let root = Sysroot::new(dir.path());
+        let file = dir.path().join("var/lib/linstor-agent/repo-state.json");
+        let repo = Freshness::new(&root, "file:///r/", "ABCD", None);
         let t = now();
         repo.accept(&seen(&t.to_string(), Some(t)), "R").unwrap();
         repo.accept(&seen(&(t + 10).to_string(), Some(t + 10)), "R")
@@ -279,25 +271,22 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains(&format!("revision {t} (timestamp {t})")), "{msg}");
         assert!(msg.contains(&format!("revision {}", t + 10)), "{msg}");
-        assert!(
-            msg.contains(&state.join(STATE_FILE).display().to_string()),
-            "{msg}"
-        );
+        assert!(msg.contains(&file.display().to_string()), "{msg}");
         // The same metadata again is fine; another repository, or another key, is its own.
         repo.accept(&seen(&(t + 10).to_string(), Some(t + 10)), "R")
             .unwrap();
-        Freshness::new(state.clone(), "file:///other/", "ABCD", None)
+        Freshness::new(&root, "file:///other/", "ABCD", None)
             .accept(&seen("1", Some(1)), "R")
             .unwrap();
-        Freshness::new(state.clone(), "file:///r/", "EF01", None)
+        Freshness::new(&root, "file:///r/", "EF01", None)
             .accept(&seen("1", Some(1)), "R")
             .unwrap();
-        let text = std::fs::read_to_string(state.join(STATE_FILE)).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.contains("\"ABCD file:///r/\""), "{text}");
-        assert_eq!(load(&state.join(STATE_FILE)).unwrap().repositories.len(), 3);
+        assert_eq!(load(&root, &file).unwrap().repositories.len(), 3);
 
         // A damaged file is an error naming it, not a fresh start.
-        std::fs::write(state.join(STATE_FILE), "{").unwrap();
+        std::fs::write(&file, "{").unwrap();
         let msg = repo.accept(&seen("1", Some(1)), "R").unwrap_err().to_string();
         assert!(msg.contains("is not the agent's repository state"), "{msg}");
     }
@@ -306,7 +295,7 @@ mod tests {
     fn metadata_older_than_the_maximum_age_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let week = ConfigDuration::parse("7d").unwrap();
-        let repo = Freshness::new(dir.path().to_path_buf(), "file:///r/", "ABCD", Some(week));
+        let repo = Freshness::new(&Sysroot::new(dir.path()), "file:///r/", "ABCD", Some(week));
         let t = now();
         let err = repo
             .accept(&seen("1", Some(t - 8 * 86_400)), "file:///r/repodata/repomd.xml")
@@ -316,7 +305,7 @@ mod tests {
         assert!(msg.contains("was generated 8d 0h ago"), "{msg}");
         assert!(msg.contains("max_metadata_age = \"7d\""), "{msg}");
         assert!(
-            !dir.path().join(STATE_FILE).exists(),
+            !root_file(dir.path()).exists(),
             "refused metadata is not remembered"
         );
         let err = repo.accept(&seen("1", None), "R").unwrap_err();

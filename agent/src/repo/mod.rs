@@ -187,7 +187,7 @@ impl Repository {
             partials::sweep(&dir);
         }
         let freshness = Freshness::new(
-            sysroot.state_dir(),
+            sysroot,
             fetcher.base().as_str(),
             &key.fingerprint(),
             repo.max_metadata_age.clone(),
