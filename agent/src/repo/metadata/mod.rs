@@ -17,6 +17,7 @@
 //! packages; the crate's parser sees a few kB.
 
 mod filelists;
+pub mod from_bytes;
 mod package_filter;
 mod primary;
 mod repomd;

@@ -1,0 +1,10 @@
+//! repomd.xml once its signature is checked: the primary and filelists records
+//! (docs/fuzzing.md).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use linstor_agent::repo::metadata_from_bytes;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = metadata_from_bytes::repomd(data);
+});
