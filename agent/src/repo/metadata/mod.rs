@@ -18,6 +18,7 @@
 
 mod filelists;
 pub mod from_bytes;
+mod header;
 mod package_filter;
 mod primary;
 mod repomd;
@@ -154,6 +155,12 @@ fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Resul
 }
 
 fn parse_xml<R: Read>(input: R, parser: Parser<'_, '_>) -> Result<usize, MetadataError> {
+    // The crate panics on a root element without `packages`: refused before it sees it.
+    let root = match parser {
+        Parser::Primary(_) => "metadata",
+        Parser::Filelists(_) => "filelists",
+    };
+    let input = header::checked(input, root)?;
     let mut xml = rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, input));
     match parser {
         Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
