@@ -4,13 +4,16 @@
 
 use libfuzzer_sys::fuzz_target;
 use linstor_agent::repo::{Files, metadata_from_bytes};
+use linstor_agent_fuzz::agent_run;
 
 fuzz_target!(|data: &[u8]| {
-    // The first byte chooses what is kept, the rest is the file.
-    let Some((&mode, xml)) = data.split_first() else {
-        return;
-    };
-    let _ = metadata_from_bytes::filelists(xml, &files(mode));
+    agent_run(|| {
+        // The first byte chooses what is kept, the rest is the file.
+        let Some((&mode, xml)) = data.split_first() else {
+            return;
+        };
+        let _ = metadata_from_bytes::filelists(xml, &files(mode));
+    });
 });
 
 fn files(mode: u8) -> Files {

@@ -3,12 +3,15 @@
 
 use libfuzzer_sys::fuzz_target;
 use linstor_agent::repo::metadata_from_bytes;
+use linstor_agent_fuzz::agent_run;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(packages) = metadata_from_bytes::primary(data) {
-        // What the package selection reads first of every package.
-        for package in &packages {
-            let _ = package.nevra();
+    agent_run(|| {
+        if let Ok(packages) = metadata_from_bytes::primary(data) {
+            // What the package selection reads first of every package.
+            for package in &packages {
+                let _ = package.nevra();
+            }
         }
-    }
+    });
 });

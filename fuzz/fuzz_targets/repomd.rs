@@ -4,7 +4,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use linstor_agent::repo::metadata_from_bytes;
+use linstor_agent_fuzz::agent_run;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = metadata_from_bytes::repomd(data);
+    agent_run(|| {
+        let _ = metadata_from_bytes::repomd(data);
+    });
 });

@@ -18,7 +18,7 @@
 
 mod filelists;
 pub mod from_bytes;
-mod header;
+mod guard;
 mod package_filter;
 mod primary;
 mod repomd;
@@ -155,17 +155,20 @@ fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Resul
 }
 
 fn parse_xml<R: Read>(input: R, parser: Parser<'_, '_>) -> Result<usize, MetadataError> {
-    // The crate panics on a root element without `packages`: refused before it sees it.
+    // The crate loops forever on some files cut short and panics on some malformed ones:
+    // both become errors (guard.rs).
     let root = match parser {
         Parser::Primary(_) => "metadata",
         Parser::Filelists(_) => "filelists",
     };
-    let input = header::checked(input, root)?;
-    let mut xml = rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, input));
-    match parser {
-        Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
-        Parser::Filelists(visitor) => parse_filelists(&mut xml, visitor),
-    }
+    let input = guard::EndsWith::root(input, root);
+    guard::no_panic(|| {
+        let mut xml = rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, input));
+        match parser {
+            Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
+            Parser::Filelists(visitor) => parse_filelists(&mut xml, visitor),
+        }
+    })
 }
 
 /// Counts the bytes read through it.
