@@ -68,7 +68,8 @@ for target in $TARGETS; do
         finding=none
     else
         # The kind (panic, deadly signal, timeout, out-of-memory, leak) and the input it left.
-        kind=$(grep -m1 -oE "panicked at [^ ]+|ERROR: libFuzzer: [a-z -]+|ERROR: LeakSanitizer" "$log" || true)
+        kind=$(grep -m1 -oE "panicked at [^ ]+|libFuzzer: (timeout|deadly signal|out-of-memory)|LeakSanitizer" "$log" || true)
+        kind=$(echo "${kind#libFuzzer: }" | sed -E "s#/[^ ]*/registry/src/[^/]+/##")
         artifact=$(sed -n 's/^artifact_prefix=.*Test unit written to //p' "$log" | tail -1)
         artifact=${artifact:+fuzz/${artifact##*/fuzz/}}
         finding="${kind:-exit $status} (${artifact:-see $log})"

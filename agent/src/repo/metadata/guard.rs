@@ -1,9 +1,12 @@
 //! Guards around `rpmrepo_metadata`'s parsers, which the fuzz targets showed are not written
 //! for malformed input (docs/fuzzing.md):
 //!
-//! - Some of its loops wait for an end tag and ignore the end of the input, so a file cut short
-//!   inside `<format>` (primary) or `<data>` (repomd.xml) made the agent spin forever.
-//!   [`EndsWith`] turns the end of such a file into a read error, which the parser returns.
+//! - Some of its loops wait for an end tag and ignore the end of the input, so a file that ends
+//!   inside `<format>` (primary) or `<data>` (repomd.xml) made the agent spin forever. For
+//!   primary and filelists, streamed, [`AtEnd`] makes the end of the input a read error, so no
+//!   loop of the crate ever sees it; [`AtEnd::outcome`] then decides whether the file was whole.
+//!   repomd.xml is small and in memory: [`closed`] reads it first as the crate's reader does and
+//!   refuses an element left open at the end.
 //! - It panics on some values (a root element without `packages`, a `<file type>` other than
 //!   file, dir or ghost). [`no_panic`] turns the panic into an error, as `package_check` does
 //!   for the `rpm` crate; the panic message still reaches stderr through the panic hook.
@@ -11,48 +14,65 @@
 //! The files are signed, so only a broken or hostile repository owner can send these; the
 //! agent must still stop with an error naming the file, not hang or crash.
 
+use quick_xml::events::Event;
 use rpmrepo_metadata::MetadataError;
 use std::io::{self, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// A reader whose end is an error unless the input ends with the root element's end tag
-/// (`</metadata>`; whitespace after it is fine).
+/// A reader whose end is an error that the parser returns: it never reaches a loop of the
+/// crate that would spin on it. [`AtEnd::outcome`] turns that error back into success when
+/// the input ends with the root element's end tag (`</metadata>`, whitespace after it).
 ///
-/// Enough for the parser: its reader checks that end tags match the open elements, so once
-/// `</metadata>` is read as the last tag every element inside is closed, and one that is not
-/// is an error there (a cut-short comment or tag is one too). createrepo_c ends every file so.
-pub(super) struct EndsWith<R> {
+/// That test is on bytes: a file cut short fails it, and so does any file createrepo_c did not
+/// write whole. One crafted so that the tag is inside another (`<x a="</metadata>`) passes and
+/// is read up to there: the signature fixes the content, and the loss is the crafter's own.
+pub(super) struct AtEnd<R> {
     inner: R,
     end: Vec<u8>,
     /// The last bytes read, without trailing whitespace (at most `end.len()` of them).
     tail: Vec<u8>,
+    reached: bool,
 }
 
-impl<R: Read> EndsWith<R> {
-    /// `root`: the root element's name (`metadata`, `filelists`, `repomd`).
+impl<R: Read> AtEnd<R> {
+    /// `root`: the root element's name (`metadata`, `filelists`).
     pub(super) fn root(inner: R, root: &str) -> Self {
-        EndsWith {
+        AtEnd {
             inner,
             end: format!("</{root}>").into_bytes(),
             tail: Vec::new(),
+            reached: false,
+        }
+    }
+
+    /// What the parse that read through this came to: `parsed`, unless it stopped at the end
+    /// of the input (a whole file: `T::default()`, the count of packages the header declared
+    /// being lost with the error; else the file was cut short).
+    pub(super) fn outcome<T: Default>(&self, parsed: Result<T, MetadataError>) -> Result<T, MetadataError> {
+        match parsed {
+            Err(_) if self.reached && self.tail.ends_with(&self.end) => Ok(T::default()),
+            Err(_) if self.reached => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the file does not end with {}: it is cut short or malformed",
+                    String::from_utf8_lossy(&self.end)
+                ),
+            )
+            .into()),
+            parsed => parsed,
         }
     }
 }
 
-impl<R: Read> Read for EndsWith<R> {
+impl<R: Read> Read for AtEnd<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() {
-            if !self.tail.ends_with(&self.end) {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "the file does not end with {}: it is cut short or malformed",
-                        String::from_utf8_lossy(&self.end)
-                    ),
-                ));
-            }
-            return Ok(0);
+            self.reached = true;
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the end of the file",
+            ));
         }
         let content = buf[..n].trim_ascii_end();
         if !content.is_empty() {
@@ -61,6 +81,30 @@ impl<R: Read> Read for EndsWith<R> {
             self.tail.drain(..excess);
         }
         Ok(n)
+    }
+}
+
+/// `xml` read as the crate's reader reads it (end tags checked against the open elements):
+/// an error when an element is still open at the end.
+pub(super) fn closed(xml: &[u8]) -> Result<(), MetadataError> {
+    let mut reader = rpmrepo_metadata::utils::create_xml_reader(xml);
+    let mut buf = Vec::new();
+    let mut open = 0usize;
+    loop {
+        match reader.read_event_into(&mut buf)? {
+            Event::Start(_) => open += 1,
+            Event::End(_) => open = open.saturating_sub(1),
+            Event::Eof if open == 0 => return Ok(()),
+            Event::Eof => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the file ends inside {open} open element(s): it is cut short or malformed"),
+                )
+                .into());
+            }
+            _ => {}
+        }
+        buf.clear();
     }
 }
 
@@ -99,20 +143,29 @@ mod tests {
             .map_err(|_| "the parser did not return within 10 s".to_string())
     }
 
-    /// The fuzz targets' findings, minimized, each of which hung or crashed the agent.
+    /// The fuzz targets' findings, minimized, each of which made the agent spin forever.
     #[test]
-    fn files_cut_short_are_refused_not_a_hang() {
+    fn files_that_end_inside_an_element_are_not_a_hang() {
         // primary: the end of the file inside <format>.
         let primary = b"<metadata packages=\"1\"><package type=\"rpm\"><format>";
-        let result = within_deadline(|| from_bytes::primary(primary).map(|_| ()));
-        let err = result.unwrap().unwrap_err();
-        assert!(err.to_string().contains("does not end with </metadata>"), "{err}");
-        // repomd.xml: the end of the file inside <data>.
-        let repomd = b"<repomd><data type=\"primary\">";
-        let err = within_deadline(|| from_bytes::repomd(repomd).map(|_| ()))
+        let err = within_deadline(|| from_bytes::primary(primary).map(|_| ()))
             .unwrap()
             .unwrap_err();
-        assert!(err.to_string().contains("does not end with </repomd>"), "{err}");
+        assert!(err.to_string().contains("does not end with </metadata>"), "{err}");
+        // ... also when the bytes end with </metadata>, inside a start tag (second round).
+        let crafted = b"<metadata packages=\"1\"><package><format><x </metadata>";
+        let read = within_deadline(|| from_bytes::primary(crafted).map(|p| p.len())).unwrap();
+        assert_eq!(read.unwrap(), 0, "read up to the open tag");
+        // repomd.xml: the end of the file inside <data>, also in a tag that looks closed.
+        for repomd in [
+            &b"<repomd><data type=\"primary\">"[..],
+            b"<repomd><data type=\"x\"><location a=\"1\" </repomd>",
+        ] {
+            let err = within_deadline(|| from_bytes::repomd(repomd).map(|_| ()))
+                .unwrap()
+                .unwrap_err();
+            assert!(err.to_string().contains("open element(s)"), "{err}");
+        }
         // The same through the stored-file path (compressed or not).
         let err = within_deadline(|| from_bytes::stored(primary, &Files::Skip).map(|_| ()))
             .unwrap()
@@ -163,16 +216,24 @@ mod tests {
     #[test]
     fn only_the_end_tag_then_whitespace_ends_a_file() {
         let read = |input: &[u8]| {
+            let mut guard = AtEnd::root(Trickle(input.iter().copied().collect()), "metadata");
             let mut all = Vec::new();
-            EndsWith::root(Trickle(input.iter().copied().collect()), "metadata")
-                .read_to_end(&mut all)
-                .map(|_| all)
+            let parsed = guard.read_to_end(&mut all).map_err(MetadataError::from);
+            assert!(parsed.is_err(), "the end is an error to the parser");
+            assert_eq!(all, input);
+            guard.outcome(parsed)
         };
-        let whole = b"<metadata packages=\"0\"></metadata>";
-        assert_eq!(read(whole).unwrap(), whole);
+        assert!(read(b"<metadata packages=\"0\"></metadata>").is_ok());
         assert!(read(b"<m></metadata>\n\n  \t\n").is_ok());
         assert!(read(b"<metadata></metadata>x").is_err());
         assert!(read(b"<metadata></metadat").is_err());
         assert!(read(b"").is_err());
+        // An error before the end is the parser's own.
+        let guard = AtEnd::root(&b""[..], "metadata");
+        let parsed: Result<(), _> = Err(MetadataError::MissingHeaderError);
+        assert!(matches!(
+            guard.outcome(parsed),
+            Err(MetadataError::MissingHeaderError)
+        ));
     }
 }

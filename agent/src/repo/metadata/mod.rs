@@ -155,20 +155,19 @@ fn parse_file(file: &MetadataFile, path: &Path, parser: Parser<'_, '_>) -> Resul
 }
 
 fn parse_xml<R: Read>(input: R, parser: Parser<'_, '_>) -> Result<usize, MetadataError> {
-    // The crate loops forever on some files cut short and panics on some malformed ones:
-    // both become errors (guard.rs).
+    // The crate spins on some files cut short and panics on some malformed ones: both become
+    // errors (guard.rs).
     let root = match parser {
         Parser::Primary(_) => "metadata",
         Parser::Filelists(_) => "filelists",
     };
-    let input = guard::EndsWith::root(input, root);
-    guard::no_panic(|| {
-        let mut xml = rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, input));
-        match parser {
-            Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
-            Parser::Filelists(visitor) => parse_filelists(&mut xml, visitor),
-        }
-    })
+    let input = guard::AtEnd::root(input, root);
+    let mut xml = rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, input));
+    let parsed = guard::no_panic(|| match parser {
+        Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
+        Parser::Filelists(visitor) => parse_filelists(&mut xml, visitor),
+    });
+    xml.get_ref().get_ref().outcome(parsed)
 }
 
 /// Counts the bytes read through it.
