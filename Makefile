@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/demo-out
 
-.PHONY: deps build test lint demo bench clean rpm
+.PHONY: deps build test lint demo bench fuzz clean rpm
 
 deps:
 	@scripts/install-deps.sh
@@ -30,6 +30,11 @@ demo: build
 
 bench: deps
 	bench/run.sh
+
+# The fuzz targets of fuzz/, FUZZ_SECONDS each (default 60). Needs a nightly toolchain; not
+# part of `test`. See docs/fuzzing.md.
+fuzz:
+	scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

@@ -245,14 +245,19 @@ impl JournalFile {
         let Some(text) = text else {
             return Ok(None);
         };
-        let journal = serde_json::from_str(&text).map_err(|e| {
+        self.parse(&text).map(Some)
+    }
+
+    /// The journal in `text`, as [`JournalFile::load`] reads it from this file (which names it
+    /// in the error). Apart from the reading, so that the fuzz target `journal` can drive it.
+    pub fn parse(&self, text: &str) -> Result<Journal> {
+        serde_json::from_str(text).map_err(|e| {
             anyhow!(
                 "{} is not a pool-upgrade journal this version reads ({e}): move it away to start over{}",
                 self.path.display(),
                 self.saved_settings_advice()
             )
-        })?;
-        Ok(Some(journal))
+        })
     }
 
     /// Writes the whole journal atomically: a crash leaves the old or the new one, never half.
@@ -374,6 +379,15 @@ mod tests {
         assert!(file.requested("pause"));
         file.clear_request("pause");
         assert!(!file.requested("pause"));
+    }
+
+    #[test]
+    fn parse_reads_what_load_reads() {
+        let file = JournalFile::new(&Sysroot::new("/nonexistent"), "/pool-upgrade.json");
+        let text = serde_json::to_string(&sample()).unwrap();
+        assert_eq!(file.parse(&text).unwrap(), sample());
+        let err = file.parse("{").unwrap_err();
+        assert!(format!("{err:#}").contains("/nonexistent/pool-upgrade.json is not a pool-upgrade journal"));
     }
 
     #[test]

@@ -247,6 +247,12 @@ pub fn status(file: &JournalFile) -> Result<PoolReport> {
             format!("No pool upgrade journaled at {}.\n", file.path.display()),
         );
     };
+    status_of(file, &journal)
+}
+
+/// `pool status` of a journal read from `file` (apart, so the fuzz target `journal` shows
+/// whatever a journal file parses into, as the command would).
+pub fn status_of(file: &JournalFile, journal: &Journal) -> Result<PoolReport> {
     let mut out = String::new();
     let state = format!("{:?}", journal.state).to_lowercase();
     let done = journal.hosts_done();
@@ -259,7 +265,7 @@ pub fn status(file: &JournalFile) -> Result<PoolReport> {
     if std::io::stdout().is_terminal() {
         let _ = writeln!(out, "{} {done}/{total}", bar(done, total));
     }
-    let _ = writeln!(out, "Targets: {}", targets_line(&journal));
+    let _ = writeln!(out, "Targets: {}", targets_line(journal));
     for phase in PHASES {
         let _ = writeln!(out, "  phase {:<10} {}", phase, word(journal.phase(phase)));
     }
@@ -275,7 +281,7 @@ pub fn status(file: &JournalFile) -> Result<PoolReport> {
     } else if let Some(err) = &journal.error {
         let _ = writeln!(out, "Stopped: {err}");
     }
-    let mut document = serde_json::to_value(&journal)?;
+    let mut document = serde_json::to_value(journal)?;
     if let Some(map) = document.as_object_mut() {
         map.insert("command".into(), json!("pool status"));
         map.insert("changed".into(), json!(false));

@@ -32,6 +32,8 @@ mod sha256x2;
 
 pub use crate::rpmver::{compare_evr, compare_versions};
 pub use fetch::FetchError;
+/// The metadata parsers on bytes, for the fuzz targets (`docs/fuzzing.md`).
+pub use metadata::from_bytes as metadata_from_bytes;
 pub use package_check::PackageCheckError;
 
 use crate::host::{FileMode, HostDir, Sysroot};

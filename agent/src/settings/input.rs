@@ -181,10 +181,32 @@ pub fn load_in(sysroot: &Sysroot, path: &Path, required: bool) -> Result<LoadedC
     }
     files.extend(fragments(&reader, path)?);
 
-    let mut merged = toml::Table::new();
-    let mut pin_files = BTreeMap::new();
+    let mut merged = Merged::default();
     for file in &files {
         let table = parse_file(&reader, path, file)?;
+        merged.add(table, file);
+    }
+    merged.finish(files, path)
+}
+
+/// One config text parsed and merged as if it were the only file, at `name`: the same checks
+/// and merge as [`load`] without reading a file. The fuzz target `config` drives the loader
+/// through it (see `docs/fuzzing.md`).
+pub fn load_text(text: &str, name: &Path) -> Result<LoadedConfig> {
+    let mut merged = Merged::default();
+    merged.add(parse_text(text, name)?, name);
+    merged.finish(vec![name.to_path_buf()], name)
+}
+
+/// The files' tables merged so far, and which file each pin comes from.
+#[derive(Default)]
+struct Merged {
+    table: toml::Table,
+    pin_files: BTreeMap<String, PathBuf>,
+}
+
+impl Merged {
+    fn add(&mut self, table: toml::Table, file: &Path) {
         // Which file each pin comes from: the last one to set it wins, as in the merge.
         if let Some(pins) = table
             .get("packages")
@@ -192,20 +214,27 @@ pub fn load_in(sysroot: &Sysroot, path: &Path, required: bool) -> Result<LoadedC
             .and_then(|p| p.as_table())
         {
             for name in pins.keys() {
-                pin_files.insert(name.clone(), file.clone());
+                self.pin_files.insert(name.clone(), file.to_path_buf());
             }
         }
-        merge(&mut merged, table);
+        merge(&mut self.table, table);
     }
-    let config: Config = toml::Value::Table(merged)
-        .try_into()
-        .map_err(|e: toml::de::Error| UsageError(format!("config ({}): {}", list(&files), e.message())))?;
-    Ok(LoadedConfig {
-        config,
-        files,
-        main: path.to_path_buf(),
-        pin_files,
-    })
+
+    /// The merged tables as one [`Config`] (the whole checked again: the merge can still
+    /// change a value's type).
+    fn finish(self, files: Vec<PathBuf>, main: &Path) -> Result<LoadedConfig> {
+        let config: Config = toml::Value::Table(self.table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                UsageError(format!("config ({}): {}", list(&files), e.message()))
+            })?;
+        Ok(LoadedConfig {
+            config,
+            files,
+            main: main.to_path_buf(),
+            pin_files: self.pin_files,
+        })
+    }
 }
 
 /// Reads the config files of one root: the main file's host path gives the others'.
@@ -267,10 +296,15 @@ fn parse_file(reader: &Reader, main: &Path, file: &Path) -> Result<toml::Table> 
             ))
         })?;
     let text = String::from_utf8(bytes).map_err(|_| cannot("it is not UTF-8 text".into()))?;
+    parse_text(&text, file)
+}
+
+/// One file's text checked against the schema on its own; `file` names it in errors.
+fn parse_text(text: &str, file: &Path) -> Result<toml::Table> {
     let located = |e: toml::de::Error| -> anyhow::Error {
         let line = e
             .span()
-            .map(|span| super::limits::line_of(&text, span.start))
+            .map(|span| super::limits::line_of(text, span.start))
             .unwrap_or(1);
         UsageError(format!(
             "{}:{}: {} (fix or remove this line; the keys are listed in README \"Config reference\")",
@@ -280,10 +314,10 @@ fn parse_file(reader: &Reader, main: &Path, file: &Path) -> Result<toml::Table> 
         ))
         .into()
     };
-    let table: toml::Table = toml::from_str(&text).map_err(located)?;
+    let table: toml::Table = toml::from_str(text).map_err(located)?;
     // Before the schema: a wrong-typed value would otherwise be quoted whole in its message.
-    super::limits::check_file(file, &text)?;
-    toml::from_str::<Config>(&text).map_err(located)?;
+    super::limits::check_file(file, text)?;
+    toml::from_str::<Config>(text).map_err(located)?;
     Ok(table)
 }
 

@@ -258,7 +258,16 @@ impl Settings {
 
     /// [`Settings::load`] of files that may lie in the root (`input::load_in`).
     pub fn load_in(sysroot: &crate::host::Sysroot, path: &Path, required: bool) -> Result<Settings> {
-        let loaded = input::load_in(sysroot, path, required)?;
+        Settings::from_loaded(input::load_in(sysroot, path, required)?)
+    }
+
+    /// One config text validated as if it were the only file, at `name` (no `agent.d/`): the
+    /// path of [`Settings::load`] without reading a file, for the fuzz target `config`.
+    pub fn from_text(text: &str, name: &Path) -> Result<Settings> {
+        Settings::from_loaded(input::load_text(text, name)?)
+    }
+
+    fn from_loaded(loaded: input::LoadedConfig) -> Result<Settings> {
         Settings::from_input(
             loaded.config,
             Sources {
@@ -437,6 +446,29 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    /// The fuzz target's entry is the loader's own path: same settings, same errors.
+    #[test]
+    fn a_text_reads_as_the_same_file_would() {
+        let dir = tempfile::tempdir().unwrap();
+        for text in [
+            "[repo]\nbaseurl = \"file:///r/\"\ngpgkey = \"/k\"\n[storage]\ndevices = [\"auto\"]\n",
+            "[repo]\nbaseurl = \"file:///r/\"\n\n[packages]\nkmodd = \"x\"\n",
+            "[network]\nmtu = 12\n",
+        ] {
+            let main = write(dir.path(), "agent.toml", text);
+            let (from_file, from_text) = (Settings::load(&main, true), Settings::from_text(text, &main));
+            match (from_file, from_text) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.repo().unwrap(), b.repo().unwrap());
+                    assert_eq!(a.storage, b.storage);
+                    assert_eq!(a.sources.files, b.sources.files);
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => panic!("{text}: {:?} / {:?}", a.err(), b.err()),
+            }
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@
 
 mod bounded;
 mod filelists;
+pub mod from_bytes;
+mod guard;
 mod location;
 mod package_filter;
 mod primary;
@@ -215,11 +217,19 @@ fn refusal(file: &MetadataFile, violation: Violation, what: &str) -> anyhow::Err
 }
 
 fn parse_xml<R: Read>(input: R, parser: Parser<'_, '_>) -> Result<usize, MetadataError> {
+    // The crate spins on some files cut short and panics on some malformed ones: both become
+    // errors (guard.rs).
+    let root = match parser {
+        Parser::Primary(_) => "metadata",
+        Parser::Filelists(_) => "filelists",
+    };
+    let input = guard::AtEnd::root(input, root);
     let mut xml = rpmrepo_metadata::utils::create_xml_reader(BufReader::with_capacity(256 * 1024, input));
-    match parser {
+    let parsed = guard::no_panic(|| match parser {
         Parser::Primary(visitor) => parse_primary(&mut xml, visitor),
         Parser::Filelists(visitor) => parse_filelists(&mut xml, visitor),
-    }
+    });
+    xml.get_ref().get_ref().outcome(parsed)
 }
 
 #[cfg(test)]

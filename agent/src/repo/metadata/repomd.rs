@@ -32,7 +32,12 @@ pub(crate) struct Repomd {
 
 /// Parses an already signature-checked repomd.xml (`url` names it in messages).
 pub(crate) fn parse_repomd(bytes: &[u8], url: &str) -> Result<Repomd> {
-    let data = RepomdXml::read_data(rpmrepo_metadata::utils::create_xml_reader(bytes)).map_err(|e| {
+    // The crate spins on a repomd.xml that ends inside <data> (super::guard).
+    let read = || {
+        super::guard::closed(bytes)?;
+        RepomdXml::read_data(rpmrepo_metadata::utils::create_xml_reader(bytes))
+    };
+    let data = super::guard::no_panic(read).map_err(|e| {
         anyhow::anyhow!(
             "cannot parse {url}: {e} — the repository metadata is malformed; ask the repository owner to \
              rerun createrepo_c"
