@@ -237,7 +237,9 @@ fn install_modules(
     for package in to_fetch {
         changes.install.push(repository.fetch_package(package)?);
     }
-    let installer = backend::Installer::new(ctx, facts, repository)?;
+    // The module package is install-only in this transaction: the new kernel's module goes in
+    // beside the others, whichever version is higher.
+    let installer = backend::Installer::new(ctx, facts, repository, &report.kmod)?;
     installer.apply(&ctx.sysroot, changes).with_context(|| {
         format!(
             "installing {} for the unguarded kernel(s)",

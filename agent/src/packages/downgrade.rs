@@ -139,7 +139,7 @@ fn module_downgrades(selection: &Selection, installed_modules: &[RepoPackage]) -
 }
 
 /// DRBD version first (LINBIT's versions carry the kernel after it), then the whole EVR.
-fn module_order(a: &RepoPackage, b: &RepoPackage) -> Ordering {
+pub(super) fn module_order(a: &RepoPackage, b: &RepoPackage) -> Ordering {
     compare_versions(drbd_version(a), drbd_version(b)).then_with(|| compare_evr(&a.evr(), &b.evr()))
 }
 
@@ -241,7 +241,7 @@ mod tests {
         let installed = [rpm("kmod-drbd", "9.2.12"), rpm("drbd-utils", "9.29.0")];
         let modules = [pkg("kmod-drbd", "9.2.12", &[DRBD_KO])];
         let selection = selection(module, userland);
-        let mut plan = InstallPlan::new("file:///r/", "REV", "kmod-drbd", &selection, &installed);
+        let mut plan = InstallPlan::new("file:///r/", "REV", "kmod-drbd", &selection, &installed, &modules);
         let pins = pins.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let pins_from = BTreeMap::from([("kmod-drbd".to_owned(), "agent.d/50-back.toml".to_owned())]);
         let origin = Origin {

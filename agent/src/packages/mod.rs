@@ -140,7 +140,7 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
         facts,
         repository,
         plan,
-        ..
+        packages,
     } = prepared;
     let mut report = InstallReport {
         core: ReportCore::new("install", false),
@@ -156,12 +156,12 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
     if report.plan.is_converged() {
         return Ok(report);
     }
-    let changes = download(&repository, &report.plan, &mut report.downloaded)?;
+    let changes = download(&repository, &report.plan, &packages.kmod, &mut report.downloaded)?;
     if download_only {
         report.core.skip("install (--download-only)");
         return Ok(report);
     }
-    let installer = backend::Installer::new(ctx, &facts, &repository)?;
+    let installer = backend::Installer::new(ctx, &facts, &repository, &packages.kmod)?;
     let sm_driver_before = toolstack::snapshot(&ctx.sysroot);
     installer.apply(&ctx.sysroot, changes)?;
     report.package_manager = Some(installer.name());
@@ -175,9 +175,13 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
 
 /// Every package is downloaded and verified before any is installed: one bad package and
 /// nothing is installed. Returns the transaction's changes; `downloaded` gets each file.
+/// Module packages (`kmod`) are always installs: install-only in the transaction, an older
+/// one goes in beside the newer (which the plan removes when no kernel keeps it), where
+/// yum's `downgrade` would skip it.
 fn download(
     repository: &Repository,
     plan: &InstallPlan,
+    kmod: &str,
     downloaded: &mut Vec<String>,
 ) -> Result<backend::Changes> {
     let mut changes = backend::Changes::default();
@@ -188,7 +192,7 @@ fn download(
         };
         let path = repository.fetch_package(package)?;
         downloaded.push(path.display().to_string());
-        if action.change == Change::Downgrade {
+        if action.change == Change::Downgrade && action.name != kmod {
             changes.downgrade.push(path);
         } else {
             changes.install.push(path);

@@ -1,6 +1,7 @@
 //! The install plan: for each selected package, what the host has and what it will get.
 
-use super::fit::Evidence;
+use super::downgrade::module_order;
+use super::fit::{Evidence, Fit, fit};
 use super::select::Selection;
 use crate::host::rpmdb::RpmPackage;
 use crate::repo::{RepoPackage, compare_evr};
@@ -76,12 +77,15 @@ pub struct InstallPlan {
 
 impl InstallPlan {
     /// `kmod` is the module package's name: installed ones that serve no kernel are removed.
+    /// `installed_modules` are the host's module packages with their files and requires (for
+    /// the fit rules; empty when the plan serves no kernel).
     pub fn new(
         repo: &str,
         revision: &str,
         kmod: &str,
         selection: &Selection,
         installed: &[RpmPackage],
+        installed_modules: &[RepoPackage],
     ) -> InstallPlan {
         let kernels = selection
             .modules
@@ -99,7 +103,11 @@ impl InstallPlan {
             .into_iter()
             .map(|pkg| {
                 let reason = reason_for(selection, pkg);
-                action_for(pkg, installed, reason)
+                let mut action = action_for(pkg, installed, reason);
+                if let Some(change) = module_change(selection, pkg, installed_modules) {
+                    action.change = change;
+                }
+                action
             })
             .collect();
         let chosen: Vec<String> = selection.modules.iter().map(|m| m.package.nevra()).collect();
@@ -197,6 +205,39 @@ fn action_for(pkg: &RepoPackage, installed: &[RpmPackage], reason: String) -> Pa
     }
 }
 
+/// For a module package, its change judged kernel by kernel: the module packages are
+/// install-only (`backend::installonly`), so a module for a kernel that has none is an
+/// install even when another kernel's module has a higher version, and an upgrade or a
+/// downgrade is against the newest installed module that fits one of its kernels (as
+/// `downgrade::guard` judges). `None` for a package that is not a chosen module.
+fn module_change(
+    selection: &Selection,
+    pkg: &RepoPackage,
+    installed_modules: &[RepoPackage],
+) -> Option<Change> {
+    let kernels: Vec<_> = selection
+        .modules
+        .iter()
+        .filter(|m| m.package.nevra() == pkg.nevra())
+        .map(|m| &m.kernel)
+        .collect();
+    if kernels.is_empty() {
+        return None;
+    }
+    if installed_modules.iter().any(|i| i.nevra() == pkg.nevra()) {
+        return Some(Change::Keep);
+    }
+    let newest = installed_modules
+        .iter()
+        .filter(|i| kernels.iter().any(|k| matches!(fit(i, k), Fit::Fits(_))))
+        .max_by(|a, b| module_order(a, b));
+    Some(match newest.map(|n| module_order(pkg, n)) {
+        None => Change::Install,
+        Some(Ordering::Less) => Change::Downgrade,
+        Some(_) => Change::Upgrade,
+    })
+}
+
 fn installed_evr(pkg: &RpmPackage) -> String {
     match pkg.epoch.as_deref() {
         Some(epoch) if epoch != "0" => format!("{epoch}:{}-{}", pkg.version, pkg.release),
@@ -269,6 +310,107 @@ mod tests {
             provides: vec![],
             dirs: vec![],
         }
+    }
+
+    /// A LINBIT-style module for `uname`: the kernel in its version, its files under
+    /// `/lib/modules/<uname>/` (the fit by module path).
+    fn linbit(drbd: &str, uname: &str) -> RepoPackage {
+        let mut pkg = repo_pkg("kmod-drbd", &format!("{drbd}_{}", uname.replace('-', "_")));
+        pkg.files = vec![format!("/lib/modules/{uname}/extra/drbd/drbd.ko")];
+        pkg
+    }
+
+    fn installed_rpm(pkg: &RepoPackage) -> RpmPackage {
+        RpmPackage {
+            version: pkg.version.clone(),
+            ..rpm_pkg(&pkg.name, &pkg.version)
+        }
+    }
+
+    fn kernel(uname: &str) -> crate::host::targets::KernelTarget {
+        crate::host::targets::KernelTarget {
+            uname_r: uname.into(),
+            package: None,
+            kabi: Default::default(),
+            reasons: vec!["installed"],
+            module_dir: format!("/lib/modules/{uname}").into(),
+        }
+    }
+
+    /// The plan for `chosen` (kernel → module) on a host with `on_host` module packages.
+    fn module_plan(chosen: &[(&str, &RepoPackage)], on_host: &[&RepoPackage]) -> InstallPlan {
+        let selection = Selection {
+            modules: chosen
+                .iter()
+                .map(|(uname, pkg)| super::super::select::ModuleChoice {
+                    kernel: kernel(uname),
+                    package: (*pkg).clone(),
+                    evidence: Evidence::ModulePath,
+                })
+                .collect(),
+            userland: vec![],
+        };
+        let rpms: Vec<RpmPackage> = on_host.iter().map(|p| installed_rpm(p)).collect();
+        let modules: Vec<RepoPackage> = on_host.iter().map(|p| (*p).clone()).collect();
+        InstallPlan::new("file:///r/", "REV", "kmod-drbd", &selection, &rpms, &modules)
+    }
+
+    fn change_of(plan: &InstallPlan, nevra: &str) -> Change {
+        plan.actions
+            .iter()
+            .find(|a| a.to.as_deref() == Some(nevra) || (a.to.is_none() && a.from == [nevra]))
+            .unwrap_or_else(|| panic!("no action for {nevra}: {:?}", plan.actions))
+            .change
+    }
+
+    const EL8: &str = "4.18.0-553.el8_10.x86_64";
+    const EL9: &str = "5.14.0-427.el9.x86_64";
+
+    #[test]
+    fn a_module_for_a_kernel_without_one_is_an_install_whatever_the_other_kernels_have() {
+        // The el9 module sorts above the el8 one (5.14 > 4.18 in the version): judged by name
+        // alone, el8's module would be a downgrade of el9's.
+        let el9 = linbit("9.2.12", EL9);
+        let el8 = linbit("9.2.12", EL8);
+        let plan = module_plan(&[(EL9, &el9), (EL8, &el8)], &[&el9]);
+        assert_eq!(change_of(&plan, &el8.nevra()), Change::Install);
+        assert_eq!(change_of(&plan, &el9.nevra()), Change::Keep);
+        assert!(
+            plan.actions.iter().all(|a| a.change != Change::Remove),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn modules_move_kernel_by_kernel_and_only_the_replaced_ones_go() {
+        let (old8, old9) = (linbit("9.2.11", EL8), linbit("9.2.11", EL9));
+        let (new8, new9) = (linbit("9.2.12", EL8), linbit("9.2.12", EL9));
+        let plan = module_plan(&[(EL8, &new8), (EL9, &new9)], &[&old8, &old9]);
+        assert_eq!(change_of(&plan, &new8.nevra()), Change::Upgrade);
+        assert_eq!(change_of(&plan, &new9.nevra()), Change::Upgrade);
+        assert_eq!(change_of(&plan, &old8.nevra()), Change::Remove);
+        assert_eq!(change_of(&plan, &old9.nevra()), Change::Remove);
+
+        // A pin back on el9 only: a downgrade for that kernel, an upgrade for the other.
+        let plan = module_plan(&[(EL8, &new8), (EL9, &old9)], &[&old8, &new9]);
+        assert_eq!(change_of(&plan, &new8.nevra()), Change::Upgrade);
+        assert_eq!(change_of(&plan, &old9.nevra()), Change::Downgrade);
+        assert_eq!(change_of(&plan, &new9.nevra()), Change::Remove);
+    }
+
+    #[test]
+    fn the_module_of_a_kernel_that_is_gone_is_removed_and_no_other() {
+        let (el8, el9) = (linbit("9.2.12", EL8), linbit("9.2.12", EL9));
+        // el8 is no longer installed: only el9 is served.
+        let plan = module_plan(&[(EL9, &el9)], &[&el8, &el9]);
+        assert_eq!(change_of(&plan, &el9.nevra()), Change::Keep);
+        let removed: Vec<&Vec<String>> = plan
+            .actions
+            .iter()
+            .filter(|a| a.change == Change::Remove)
+            .map(|a| &a.from)
+            .collect();
+        assert_eq!(removed, [&vec![el8.nevra()]]);
     }
 
     #[test]

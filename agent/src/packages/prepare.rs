@@ -160,13 +160,22 @@ pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
     let (extra_userland, left_alone) = select_extra(ctx, &metadata, &packages, &extra, &installed, &origin)?;
     userland.extend(extra_userland);
     let selection = select::Selection { modules, userland };
-    let mut plan = new_plan(&metadata, &packages, &selection, &installed, want_kmod, &origin);
-    // Never backwards unless pinned: what the host has decides, kernel by kernel for modules.
+    // What the host has decides, kernel by kernel for modules: the plan's changes, and never
+    // backwards unless pinned.
     let installed_modules = if selection.modules.is_empty() {
         Vec::new()
     } else {
         installed::module_packages(&ctx.sysroot, &packages.kmod)?
     };
+    let mut plan = new_plan(
+        &metadata,
+        &packages,
+        &selection,
+        &installed,
+        &installed_modules,
+        want_kmod,
+        &origin,
+    );
     downgrade::guard(
         &mut plan,
         &selection,
@@ -196,6 +205,7 @@ fn new_plan(
     packages: &PackagesSettings,
     selection: &select::Selection,
     installed: &[RpmPackage],
+    installed_modules: &[RepoPackage],
     want_kmod: bool,
     origin: &select::Origin,
 ) -> InstallPlan {
@@ -210,6 +220,7 @@ fn new_plan(
         &packages.kmod,
         selection,
         &considered,
+        installed_modules,
     )
 }
 

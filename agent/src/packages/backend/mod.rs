@@ -3,13 +3,18 @@
 //! package files from the agent's cache, the agent's repository (signature checks on) for
 //! the dependencies, and `--installroot` when the agent acts on a root.
 
+mod installonly;
+mod repo_file;
+
 use crate::context::Context;
 use crate::error::UsageError;
 use crate::exec;
 use crate::host::facts::Facts;
-use crate::host::{FileMode, HostDir, Sysroot, rootfs};
+use crate::host::{Sysroot, rootfs};
 use crate::repo::Repository;
 use anyhow::{Context as _, Result};
+pub use installonly::installonly_args;
+pub use repo_file::write_repo_file;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -26,6 +31,9 @@ pub const MANAGERS: [&str; 2] = ["yum", "dnf"];
 /// One transaction's worth of work.
 pub struct Transaction<'a> {
     pub sysroot: &'a Sysroot,
+    /// The module package's name (`[packages] kmod`): install-only for this transaction, so
+    /// that a module for one kernel never replaces another kernel's (see [`installonly_args`]).
+    pub kmod: &'a str,
     /// Directory with the agent's `.repo` file (see [`write_repo_file`]).
     pub repo_dir: &'a Path,
     /// `--releasever` for a root that cannot tell (no release package installed yet).
@@ -53,21 +61,24 @@ pub struct Installer {
     manager: Box<dyn PackageManager>,
     repo_dir: PathBuf,
     releasever: Option<String>,
+    kmod: String,
 }
 
 impl Installer {
-    /// Detects the package manager and writes the `.repo` file of `repository`.
-    pub fn new(ctx: &Context, facts: &Facts, repository: &Repository) -> Result<Installer> {
+    /// Detects the package manager and writes the `.repo` file of `repository`. `kmod` is the
+    /// module package's name, install-only in every transaction of this installer.
+    pub fn new(ctx: &Context, facts: &Facts, repository: &Repository, kmod: &str) -> Result<Installer> {
         let manager = detect()?;
-        let gpgkey = &ctx.settings.repo()?.gpgkey;
+        let settings = ctx.settings.repo()?;
         // Opened inside the root, and handed to yum/dnf as the directory it resolved to: the
         // file they read is the file written, whatever links the root holds.
         let repo_dir = ctx.sysroot.dir(REPO_DIR)?;
-        write_repo_file(&repo_dir, repository.baseurl(), gpgkey)?;
+        write_repo_file(&repo_dir, repository.baseurl(), settings)?;
         Ok(Installer {
             manager,
             repo_dir: repo_dir.path().to_path_buf(),
             releasever: super::releasever(facts),
+            kmod: kmod.to_owned(),
         })
     }
 
@@ -80,6 +91,7 @@ impl Installer {
     pub fn apply(&self, sysroot: &Sysroot, changes: Changes) -> Result<()> {
         self.manager.apply(&Transaction {
             sysroot,
+            kmod: &self.kmod,
             repo_dir: &self.repo_dir,
             releasever: self.releasever.as_deref(),
             install: changes.install,
@@ -114,8 +126,12 @@ impl PackageManager for Dnf {
         } else {
             // Replacing a module package is one transaction (the old and the new one own the
             // same files), which only `dnf shell` can express. dnf accepts local packages only
-            // as the first job of a shell transaction.
-            let mut script = format!("install {}\n", join_paths(&files));
+            // as the first job of a shell transaction. A removal alone (the module of a kernel
+            // that is gone) has no install line: an empty `install` is an error.
+            let mut script = String::new();
+            if !files.is_empty() {
+                script.push_str(&format!("install {}\n", join_paths(&files)));
+            }
             script.push_str(&format!("remove {}\nrun\n", tx.remove.join(" ")));
             run_shell("dnf", tx, &script)
         };
@@ -135,7 +151,9 @@ impl PackageManager for Yum {
 
     fn apply(&self, tx: &Transaction) -> Result<()> {
         // yum 3 (XCP-ng 8.x) does not downgrade on `install`: its shell puts install,
-        // downgrade and erase into one transaction.
+        // downgrade and erase into one transaction. Module packages are never in `downgrade`
+        // (`packages::download` puts them in `install`): yum's downgrade skips install-only
+        // packages, and its `install` puts an older one beside the newer.
         let mut script = String::new();
         if !tx.install.is_empty() {
             script.push_str(&format!(
@@ -233,23 +251,6 @@ fn on_path(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Writes the `.repo` file for the agent's repository: signature checks on for packages and
-/// for repomd.xml, as Vates' `xcp-ng-release-linstor` configures it.
-pub fn write_repo_file(dir: &HostDir, baseurl: &str, gpgkey: &Path) -> Result<PathBuf> {
-    let name = format!("{REPO_ID}.repo");
-    let path = dir.path().join(&name);
-    let text = format!(
-        "# Written by linstor-agent for its own transactions; not read by plain yum/dnf.\n\
-         [{REPO_ID}]\nname=linstor-agent ({baseurl})\nbaseurl={baseurl}\nenabled=1\n\
-         gpgcheck=1\nrepo_gpgcheck=1\ngpgkey=file://{}\n",
-        gpgkey.display()
-    );
-    // Renamed over whatever is there: a link in its place is replaced, never followed.
-    dir.write(&name, text.as_bytes(), FileMode::Set(0o644))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
-}
-
 fn base_command(program: &str, tx: &Transaction) -> Command {
     let mut cmd = Command::new(program);
     cmd.env("LC_ALL", "C").args(["-y", "-q"]);
@@ -262,6 +263,7 @@ fn base_command(program: &str, tx: &Transaction) -> Command {
     }
     let joined: Vec<String> = repo_dirs.iter().map(|d| d.display().to_string()).collect();
     cmd.arg(format!("--setopt=reposdir={}", joined.join(",")));
+    cmd.args(installonly_args(program, tx.kmod));
     if !tx.sysroot.is_live() {
         cmd.arg("--installroot").arg(tx.sysroot.root());
         if let Some(releasever) = tx.releasever {
@@ -295,23 +297,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn repo_file_keeps_signature_checks_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let dir = Sysroot::new(dir.path()).dir(REPO_DIR).unwrap();
-        let path = write_repo_file(&dir, "file:///srv/repo/", Path::new("/etc/pki/KEY")).unwrap();
-        let text = std::fs::read_to_string(path).unwrap();
-        assert!(text.contains("gpgcheck=1\n"));
-        assert!(text.contains("repo_gpgcheck=1\n"));
-        assert!(text.contains("gpgkey=file:///etc/pki/KEY\n"));
-        assert!(text.contains("baseurl=file:///srv/repo/\n"));
-    }
-
-    #[test]
     fn root_mode_maps_to_installroot() {
         let dir = tempfile::tempdir().unwrap();
         let root = Sysroot::new(dir.path());
         let tx = Transaction {
             sysroot: &root,
+            kmod: "kmod-drbd",
             repo_dir: Path::new("/cache/repos"),
             releasever: Some("8.3"),
             install: vec![],
@@ -331,5 +322,48 @@ mod tests {
         let tx = Transaction { sysroot: &live, ..tx };
         let line = exec::describe(&base_command("yum", &tx));
         assert!(!line.contains("--installroot"), "{line}");
+    }
+
+    #[test]
+    fn every_command_makes_the_module_package_install_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Sysroot::new(dir.path());
+        let tx = Transaction {
+            sysroot: &root,
+            kmod: "kmod-drbd",
+            repo_dir: Path::new("/cache/repos"),
+            releasever: None,
+            install: vec![],
+            downgrade: vec![],
+            remove: vec![],
+        };
+        let args = |program: &str| -> Vec<String> {
+            base_command(program, &tx)
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let dnf = args("dnf");
+        assert!(
+            dnf.contains(&"--setopt=installonlypkgs=kmod-drbd".to_owned()),
+            "{dnf:?}"
+        );
+        assert!(
+            dnf.contains(&"--setopt=installonly_limit=0".to_owned()),
+            "{dnf:?}"
+        );
+        let yum = args("yum");
+        let list = yum
+            .iter()
+            .find(|a| a.starts_with("--setopt=installonlypkgs="))
+            .expect("yum gets an installonlypkgs list");
+        assert!(
+            list.starts_with("--setopt=installonlypkgs=kernel,") && list.ends_with(",kmod-drbd"),
+            "{list}"
+        );
+        assert!(
+            yum.contains(&"--setopt=installonly_limit=0".to_owned()),
+            "{yum:?}"
+        );
     }
 }
