@@ -276,3 +276,148 @@ fn download_only_fetches_and_verifies_but_installs_nothing() {
     }
     assert_eq!(installed_besides_kernels(&host), Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Two kernels, one module package name (issue 14, point 9): LINBIT's kmod-drbd carries the
+// kernel in its version and no install-only provide, so to dnf every kernel's module is a
+// version of the same package.
+
+/// The module packages installed, sorted.
+fn modules(host: &testbed::sysroot::HostRoot) -> Vec<String> {
+    installed_besides_kernels(host)
+        .into_iter()
+        .filter(|p| p.starts_with("kmod-drbd-"))
+        .collect()
+}
+
+/// `change` of the action whose `to` (or, for a removal, `from`) is `nevra`.
+fn change_of(doc: &serde_json::Value, nevra: &str) -> String {
+    doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["to"] == nevra || (a["to"].is_null() && a["from"][0] == nevra))
+        .unwrap_or_else(|| panic!("no action for {nevra}: {doc}"))["change"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// kernel-guard agrees that every installed kernel has a module, and installs nothing.
+fn assert_guarded(host: &testbed::sysroot::HostRoot, unames: &[&str]) {
+    let guard = agent(host, &["--output", "json", "kernel-guard", "--dry-run"]);
+    assert_eq!(guard.code, 0, "{}", guard.message());
+    let doc = guard.json();
+    let kernels: Vec<(&str, &str)> = doc["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["uname_r"].as_str().unwrap(), k["status"].as_str().unwrap()))
+        .collect();
+    let mut want: Vec<(&str, &str)> = unames.iter().map(|u| (*u, "ok")).collect();
+    want.sort();
+    let mut got = kernels.clone();
+    got.sort();
+    assert_eq!(got, want, "{doc}");
+}
+
+/// A host with el8-553 (kABI set A) and el9-427 (set B), el9 the default boot kernel.
+fn two_kernel_host(dir: &std::path::Path) -> testbed::sysroot::HostRoot {
+    host(
+        dir,
+        "h1",
+        &shared_repo(),
+        &[KERNEL_EL8_553.nevra, KERNEL_EL9_427.nevra],
+    )
+}
+
+#[test]
+fn linbit_modules_move_up_on_both_kernels_and_the_old_ones_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = two_kernel_host(dir.path());
+    // dnf/yum's own downloads get the agent's low-speed limit through the .repo file.
+    let fragments = host.config.parent().unwrap().join("agent.d");
+    std::fs::create_dir_all(&fragments).unwrap();
+    std::fs::write(
+        fragments.join("50-slow-link.toml"),
+        "[repo]\nminrate = 500\ntimeout = 45\n",
+    )
+    .unwrap();
+
+    let run = agent(&host, &["install", "--pin", "kmod-drbd=9.2.11"]);
+    assert_eq!(run.code, 0, "{}", run.message());
+    assert_eq!(
+        modules(&host),
+        sorted(&[KMOD_KABI_A_9_2_11.nevra, KMOD_KABI_B_9_2_11.nevra])
+    );
+    let repo_file = host
+        .root
+        .join("var/cache/linstor-agent/yum.repos.d/linstor-agent.repo");
+    let text = std::fs::read_to_string(&repo_file).unwrap();
+    assert!(text.contains("\nminrate=500\ntimeout=45\n"), "{text}");
+
+    // Without the pin: each kernel's module moves up, each old one goes, in one transaction.
+    let plan = agent(&host, &["--output", "json", "plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.message());
+    let plan = plan.json();
+    assert_eq!(change_of(&plan, KMOD_KABI_A_9_2_12.nevra), "upgrade");
+    assert_eq!(change_of(&plan, KMOD_KABI_B_9_2_12.nevra), "upgrade");
+    assert_eq!(change_of(&plan, KMOD_KABI_A_9_2_11.nevra), "remove");
+    assert_eq!(change_of(&plan, KMOD_KABI_B_9_2_11.nevra), "remove");
+
+    let run = agent(&host, &["--output", "json", "install"]);
+    assert_eq!(run.code, 0, "{}", run.message());
+    assert_eq!(run.json()["changed"], true);
+    assert_eq!(
+        modules(&host),
+        sorted(&[KMOD_KABI_A_9_2_12.nevra, KMOD_KABI_B_9_2_12.nevra])
+    );
+    assert_guarded(&host, &[KERNEL_EL8_553.uname, KERNEL_EL9_427.uname]);
+
+    let again = agent(&host, &["--output", "json", "install"]);
+    assert_eq!(again.code, 0, "{}", again.message());
+    assert_eq!(again.json()["changed"], false);
+}
+
+#[test]
+fn the_module_of_a_kernel_that_is_gone_is_removed_and_the_other_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = two_kernel_host(dir.path());
+    let run = agent(&host, &["install"]);
+    assert_eq!(run.code, 0, "{}", run.message());
+    assert_eq!(
+        modules(&host),
+        sorted(&[KMOD_KABI_A_9_2_12.nevra, KMOD_KABI_B_9_2_12.nevra])
+    );
+
+    // The el8 kernel goes, its module stays behind (rpm -e --nodeps, as a kmod without kernel
+    // requires would be left by any removal).
+    testbed::sysroot::rpm_in(&host.root)
+        .args(["-e", "--nodeps", KERNEL_EL8_553.nevra])
+        .run()
+        .expect("rpm erases the kernel");
+
+    let plan = agent(&host, &["--output", "json", "plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.message());
+    let plan = plan.json();
+    let served: Vec<&str> = plan["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["uname_r"].as_str().unwrap())
+        .collect();
+    assert_eq!(served, [KERNEL_EL9_427.uname]);
+    assert_eq!(change_of(&plan, KMOD_KABI_A_9_2_12.nevra), "remove");
+    assert_eq!(change_of(&plan, KMOD_KABI_B_9_2_12.nevra), "keep");
+
+    // A transaction that only removes.
+    let run = agent(&host, &["--output", "json", "install"]);
+    assert_eq!(run.code, 0, "{}", run.message());
+    assert_eq!(run.json()["changed"], true);
+    assert_eq!(modules(&host), [KMOD_KABI_B_9_2_12.nevra]);
+    assert_guarded(&host, &[KERNEL_EL9_427.uname]);
+
+    let again = agent(&host, &["--output", "json", "install"]);
+    assert_eq!(again.code, 0, "{}", again.message());
+    assert_eq!(again.json()["changed"], false);
+}

@@ -138,6 +138,37 @@ fn a_new_kernel_without_a_module_gets_the_fitting_one() {
 }
 
 #[test]
+fn a_module_with_a_lower_version_goes_in_beside_the_other_kernels() {
+    // LINBIT's versions carry the kernel: el8's module (9.2.12_4.18.0_553) sorts below el9's
+    // (9.2.12_5.14.0_427). To a package manager that sees one name, installing it would be a
+    // downgrade of el9's module (dnf) or nothing at all (yum's install); it must go in beside.
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path(), "h1", &shared_repo(), &[KERNEL_EL9_427.nevra]);
+    let run = agent(&host, &["install"]);
+    assert_eq!(run.code, 0, "{}", run.message());
+    assert!(rpm_q(&host, KMOD_KABI_B_9_2_12.nevra));
+
+    dnf_install(&host, &[KERNEL_EL8_553.nevra]);
+    let run = agent(&host, &["--output", "json", "kernel-guard"]);
+    assert_eq!(run.code, 0, "{}", run.message());
+    let doc = run.json();
+    assert_eq!(doc["installed"], serde_json::json!([KMOD_KABI_A_9_2_12.nevra]));
+    assert_eq!(kernel(&doc, KERNEL_EL8_553.uname)["status"], "installed");
+    assert_eq!(kernel(&doc, KERNEL_EL9_427.uname)["status"], "ok");
+    assert_eq!(
+        kernel(&doc, KERNEL_EL9_427.uname)["modules"],
+        serde_json::json!([KMOD_KABI_B_9_2_12.nevra])
+    );
+    assert!(rpm_q(&host, KMOD_KABI_A_9_2_12.nevra));
+    assert!(rpm_q(&host, KMOD_KABI_B_9_2_12.nevra), "el9 kept its module");
+
+    // The install step agrees: both kernels served, nothing to change.
+    let plan = agent(&host, &["--output", "json", "plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.message());
+    assert_eq!(plan.json()["pending"], false, "{}", plan.stdout);
+}
+
+#[test]
 fn a_kernel_nothing_fits_is_refused_and_nothing_is_installed() {
     let dir = tempfile::tempdir().unwrap();
     let host = provisioned_el8(dir.path());

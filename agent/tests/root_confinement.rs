@@ -70,6 +70,8 @@ fn a_repo_file_linked_out_of_the_root_is_replaced_not_followed() {
         text.contains("gpgcheck=1") && text.contains("repo_gpgcheck=1"),
         "{text}"
     );
+    // dnf's own downloads from it get the agent's low-speed limit (the defaults here).
+    assert!(text.contains("\nminrate=1000\ntimeout=30\n"), "{text}");
     assert!(
         installed_besides_kernels(&host)
             .iter()

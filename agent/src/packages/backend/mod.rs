@@ -127,7 +127,8 @@ impl PackageManager for Dnf {
             // Replacing a module package is one transaction (the old and the new one own the
             // same files), which only `dnf shell` can express. dnf accepts local packages only
             // as the first job of a shell transaction. A removal alone (the module of a kernel
-            // that is gone) has no install line: an empty `install` is an error.
+            // that is gone) gets no `install` line (dnf 4 ignores an empty one; nothing says
+            // every dnf will).
             let mut script = String::new();
             if !files.is_empty() {
                 script.push_str(&format!("install {}\n", join_paths(&files)));
