@@ -138,6 +138,23 @@ fn zstd_metadata_is_read_by_dnf() -> Result<()> {
     Ok(())
 }
 
+/// Only the ELRepo-style (uname) kmods provide `installonlypkg(kernel-module)`: LINBIT's and
+/// Vates' do not, so the agent must make the module package install-only itself.
+#[test]
+fn only_uname_style_kmods_are_install_only() -> Result<()> {
+    let repo = FixtureRepo::shared()?;
+    for kmod in catalog::KMODS {
+        let provides = testbed::cmd::Cmd::new("rpm")
+            .args(["-qp", "--provides"])
+            .arg(repo.package_path(kmod.nevra)?)
+            .stdout()?;
+        let installonly = provides.contains("installonlypkg(kernel-module)");
+        let uname_style = matches!(kmod.binding, catalog::KmodBinding::Uname(_));
+        assert_eq!(installonly, uname_style, "{}: {provides}", kmod.nevra);
+    }
+    Ok(())
+}
+
 #[test]
 fn package_path_takes_nevra_nevr_or_file_name() -> Result<()> {
     let repo = FixtureRepo::shared()?;
