@@ -14,10 +14,10 @@
 
 use super::fit::{Fit, fit};
 use super::plan::{Change, InstallPlan};
-use super::select::{Origin, Selection, drbd_version, pin_matches};
+use super::select::{Origin, Selection, module_order, pin_matches};
 use crate::error::Refusal;
 use crate::host::rpmdb::RpmPackage;
-use crate::repo::{RepoPackage, compare_evr, compare_versions};
+use crate::repo::{RepoPackage, compare_evr};
 use anyhow::Result;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -136,11 +136,6 @@ fn module_downgrades(selection: &Selection, installed_modules: &[RepoPackage]) -
         }
     }
     found
-}
-
-/// DRBD version first (LINBIT's versions carry the kernel after it), then the whole EVR.
-pub(super) fn module_order(a: &RepoPackage, b: &RepoPackage) -> Ordering {
-    compare_versions(drbd_version(a), drbd_version(b)).then_with(|| compare_evr(&a.evr(), &b.evr()))
 }
 
 /// The plan's downgrades of packages other than the module.

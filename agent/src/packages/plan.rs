@@ -1,8 +1,7 @@
 //! The install plan: for each selected package, what the host has and what it will get.
 
-use super::downgrade::module_order;
 use super::fit::{Evidence, Fit, fit};
-use super::select::Selection;
+use super::select::{Selection, module_order};
 use crate::host::rpmdb::RpmPackage;
 use crate::repo::{RepoPackage, compare_evr};
 use serde::Serialize;

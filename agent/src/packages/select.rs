@@ -254,6 +254,12 @@ pub fn pin_matches(pkg: &RepoPackage, pin: &str) -> bool {
         || pin == format!("{}:{}-{}", pkg.epoch, pkg.version, pkg.release)
 }
 
+/// How two module packages order for one kernel: DRBD version first (LINBIT's versions carry
+/// the kernel after it), then the whole EVR. The plan and the downgrade guard both judge by it.
+pub fn module_order(a: &RepoPackage, b: &RepoPackage) -> Ordering {
+    compare_versions(drbd_version(a), drbd_version(b)).then_with(|| compare_evr(&a.evr(), &b.evr()))
+}
+
 /// Newest DRBD version first; then stronger fit evidence; then the full EVR.
 fn newer_module(a: &(&RepoPackage, Evidence), b: &(&RepoPackage, Evidence)) -> Ordering {
     compare_versions(drbd_version(a.0), drbd_version(b.0))

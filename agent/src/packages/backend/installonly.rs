@@ -32,9 +32,9 @@ const YUM_DEFAULT_INSTALLONLY: &[&str] = &[
 ];
 
 /// The `--setopt` arguments that make `kmod` install-only for one `program` (`yum` or `dnf`)
-/// run. `installonly_limit=0` (unlimited, in both) because at the limit (dnf's default 3,
-/// XCP-ng's yum.conf 5) they remove the oldest install-only package on their own, which could
-/// be a served kernel's module; the plan decides which modules go.
+/// run. `installonly_limit=0` (unlimited, in both) because at the limit (dnf's default 3;
+/// CentOS 7's shipped yum.conf sets 5) they remove the oldest install-only package on their
+/// own, which could be a served kernel's module; the plan decides which modules go.
 pub fn installonly_args(program: &str, kmod: &str) -> [String; 2] {
     let list = if program == "yum" {
         let mut names = YUM_DEFAULT_INSTALLONLY.to_vec();
