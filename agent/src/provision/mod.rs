@@ -311,4 +311,12 @@ impl crate::output::Render for HostPlan {
         human.push_str(&render_plans(&self.steps));
         human
     }
+    /// A module the kernel would reject under Secure Boot: the plan is shown, and refused.
+    fn exit(&self) -> crate::error::ExitCode {
+        if self.packages.refusal().is_some() {
+            crate::error::ExitCode::Refused
+        } else {
+            crate::error::ExitCode::Ok
+        }
+    }
 }
