@@ -292,3 +292,101 @@ fn signer_name(signer: &module_sig::Signer, key: &TrustedKey) -> String {
         id => id.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testbed::fixture::secure_boot::signing::{SignOptions, generate, sign_module};
+    use testbed::sysroot::firmware::Firmware;
+
+    /// A root whose firmware trusts `db`, revokes `dbx`, and the keys it gives.
+    fn firmware(db: Vec<Vec<u8>>, dbx: Vec<Vec<u8>>) -> (tempfile::TempDir, FirmwareKeys) {
+        let root = tempfile::tempdir().unwrap();
+        Firmware {
+            db,
+            dbx,
+            ..Firmware::default()
+        }
+        .write(root.path())
+        .unwrap();
+        let keys = keys::firmware_keys(&Sysroot::new(root.path())).unwrap();
+        (root, keys)
+    }
+
+    #[test]
+    fn a_module_is_trusted_only_by_an_enrolled_unrevoked_key_that_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let db_key = generate(dir.path(), "db", "db key").unwrap();
+        let stranger = generate(dir.path(), "x", "stranger").unwrap();
+        let signed = sign_module(b"module", &db_key, SignOptions::default(), dir.path()).unwrap();
+        let by_stranger = sign_module(b"module", &stranger, SignOptions::default(), dir.path()).unwrap();
+
+        let (_root, fw) = firmware(vec![db_key.cert().unwrap()], vec![]);
+        let trusted: Vec<&TrustedKey> = fw.db.iter().collect();
+        let v = judge(&signed, &trusted, &fw);
+        assert!(v.trusted, "{v:?}");
+        assert!(
+            v.trusted_by.as_deref().unwrap().contains("db key \"db key\""),
+            "{v:?}"
+        );
+
+        let v = judge(&by_stranger, &trusted, &fw);
+        assert!(!v.trusted);
+        assert!(v.signer.contains("stranger"), "{v:?}");
+        assert!(
+            v.reason.as_deref().unwrap().contains("no key the kernel trusts"),
+            "{v:?}"
+        );
+
+        let v = judge(b"module", &trusted, &fw);
+        assert_eq!((v.trusted, v.signer.as_str()), (false, "unsigned"));
+
+        // The same key, revoked by dbx: listed, but no longer trusted.
+        let (_root, fw) = firmware(vec![db_key.cert().unwrap()], vec![db_key.cert().unwrap()]);
+        let trusted: Vec<&TrustedKey> = fw.db.iter().collect();
+        let v = judge(&signed, &trusted, &fw);
+        assert!(!v.trusted);
+        assert!(v.reason.as_deref().unwrap().contains("revoked"), "{v:?}");
+    }
+
+    #[test]
+    fn the_refusal_names_module_signer_keys_and_the_way_out() {
+        let module = |trusted: bool| ModuleVerdict {
+            package: "kmod-drbd-1-1.x86_64".into(),
+            file: "/lib/modules/k/extra/drbd/drbd.ko".into(),
+            kernel: "k".into(),
+            signer: "\"someone\" (serial 01)".into(),
+            trusted,
+            trusted_by: None,
+            reason: Some("no key the kernel trusts is this signer's".into()),
+        };
+        let mut report = Report {
+            enforced: true,
+            state: "enabled (SecureBoot = 1)".into(),
+            enrolled: vec![EnrolledKey {
+                keyring: Keyring::Db,
+                kernel: None,
+                subject: "db key".into(),
+                serial: "0A".into(),
+                origin: "db entry 1".into(),
+                revoked: false,
+            }],
+            modules: vec![module(true)],
+            notes: Vec::new(),
+        };
+        assert!(report.refusal().is_none());
+        report.modules.push(module(false));
+        let message = report.refusal().unwrap().0;
+        for part in [
+            "kmod-drbd-1-1.x86_64 /lib/modules/k/extra/drbd/drbd.ko for kernel k",
+            "signer \"someone\" (serial 01)",
+            "db: \"db key\" (serial 0A)",
+            "MOK: none",
+            "built-in keys of k: none (no /usr/share/doc/kernel-keys/k)",
+            "mokutil --import",
+            "nothing was installed",
+        ] {
+            assert!(message.contains(part), "{part:?} in {message}");
+        }
+    }
+}

@@ -19,8 +19,6 @@ pub mod keys;
 pub mod module_sig;
 pub mod payload;
 pub mod state;
-#[cfg(test)]
-mod testkeys;
 
 pub use check::{Candidate, Report, check};
 pub use state::{State, read as read_state};

@@ -346,35 +346,45 @@ mod tests {
         }
     }
 
+    /// Real signatures, made with openssl as sign-file makes them (the testbed's helper).
     mod real_signatures {
         use super::super::*;
         use crate::secure_boot::keys::{Keyring, TrustedKey};
-        use crate::secure_boot::testkeys::{key, sign};
+        use testbed::fixture::secure_boot::signing::{SignOptions, SigningKey, generate, sign_module};
 
         const BODY: &[u8] = b"\x7fELF a module body\n";
 
-        fn trusted(k: &crate::secure_boot::testkeys::TestKey) -> TrustedKey {
-            TrustedKey::from_der(&k.cert_der, Keyring::Db, "test".into()).unwrap()
+        fn trusted(k: &SigningKey) -> TrustedKey {
+            TrustedKey::from_der(&k.cert().unwrap(), Keyring::Db, "test".into()).unwrap()
+        }
+
+        fn options(digest: &'static str, key_id: bool, signed_attributes: bool) -> SignOptions {
+            SignOptions {
+                digest,
+                key_id,
+                signed_attributes,
+            }
         }
 
         #[test]
         fn sign_file_style_signatures_verify_and_name_their_signer() {
             let dir = tempfile::tempdir().unwrap();
-            let k = key(dir.path(), "module signing key");
-            let other = key(dir.path(), "someone else");
-            for (md, extra) in [("sha256", &[][..]), ("sha512", &[]), ("sha256", &["-keyid"])] {
-                let module = sign(dir.path(), BODY, &k, md, &[&["-noattr"][..], extra].concat());
+            let k = generate(dir.path(), "k", "module signing key").unwrap();
+            let other = generate(dir.path(), "o", "someone else").unwrap();
+            for (digest, key_id) in [("sha256", false), ("sha384", false), ("sha512", true)] {
+                let module = sign_module(BODY, &k, options(digest, key_id, false), dir.path()).unwrap();
                 let sig = parse(&module).unwrap();
                 assert_eq!(sig.signed, BODY);
                 assert_eq!(sig.signers.len(), 1);
                 let signer = &sig.signers[0];
-                assert!(signer.id.matches(&trusted(&k)), "{md} {extra:?}: {:?}", signer.id);
+                assert!(signer.id.matches(&trusted(&k)), "{digest}: {:?}", signer.id);
                 assert!(!signer.id.matches(&trusted(&other)));
-                if extra.is_empty() {
-                    assert_eq!(signer.id.to_string().split(' ').next(), Some("\"module"));
-                    assert!(signer.id.to_string().contains(&trusted(&k).serial));
-                } else {
+                if key_id {
                     assert!(matches!(signer.id, SignerId::KeyId(_)));
+                } else {
+                    let shown = signer.id.to_string();
+                    assert!(shown.starts_with("\"module signing key\""), "{shown}");
+                    assert!(shown.contains(&trusted(&k).serial), "{shown}");
                 }
                 verify(sig.signed, signer, &trusted(&k)).unwrap();
                 // The right name on another key (a forged identity) does not verify.
@@ -390,8 +400,8 @@ mod tests {
         #[test]
         fn signed_attributes_are_refused_as_the_kernel_does() {
             let dir = tempfile::tempdir().unwrap();
-            let k = key(dir.path(), "module signing key");
-            let module = sign(dir.path(), BODY, &k, "sha256", &[]);
+            let k = generate(dir.path(), "k", "module signing key").unwrap();
+            let module = sign_module(BODY, &k, options("sha256", false, true), dir.path()).unwrap();
             let sig = parse(&module).unwrap();
             let why = verify(sig.signed, &sig.signers[0], &trusted(&k)).unwrap_err();
             assert!(why.contains("signed attributes"), "{why}");
@@ -400,8 +410,8 @@ mod tests {
         #[test]
         fn a_truncated_signature_is_malformed_not_a_panic() {
             let dir = tempfile::tempdir().unwrap();
-            let k = key(dir.path(), "module signing key");
-            let module = sign(dir.path(), BODY, &k, "sha256", &["-noattr"]);
+            let k = generate(dir.path(), "k", "module signing key").unwrap();
+            let module = sign_module(BODY, &k, SignOptions::default(), dir.path()).unwrap();
             let der_end = module.len() - MAGIC.len() - INFO_LEN;
             // Drop DER bytes but keep the trailer: the stated length now reaches into the body.
             for cut in [1, 10, 100] {
