@@ -83,8 +83,9 @@ fn render_plan_lines(plan: &InstallPlan) -> String {
 
 pub fn render_plan(report: &PlanReport) -> String {
     let mut out = render_plan_lines(&report.plan);
-    if let Some(refusal) = report.refusal() {
-        out.push_str(&format!("refused: {refusal}\n"));
+    if report.refusal().is_some() {
+        // The refusal itself is printed last, after the other steps' plans (`provision`).
+        out.push_str("Refused under Secure Boot: `linstor-agent install` would install nothing.\n");
         return out;
     }
     out.push_str(if report.pending {

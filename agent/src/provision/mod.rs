@@ -309,6 +309,9 @@ impl crate::output::Render for HostPlan {
     fn human(&self) -> String {
         let mut human = crate::packages::render_plan(&self.packages);
         human.push_str(&render_plans(&self.steps));
+        if let Some(refusal) = self.packages.refusal() {
+            human.push_str(&format!("refused: {refusal}\n"));
+        }
         human
     }
     /// A module the kernel would reject under Secure Boot: the plan is shown, and refused.
