@@ -53,9 +53,16 @@ fn assert_refused(host: &HostRoot, kmod: &SignedKmod, needles: &[&str]) {
     assert_eq!(run.code, 3, "{}", run.message());
     let message = run.message();
     for needle in needles {
-        assert!(message.contains(needle), "the refusal names {needle:?}:\n{message}");
+        assert!(
+            message.contains(needle),
+            "the refusal names {needle:?}:\n{message}"
+        );
     }
-    assert_eq!(installed_besides_kernels(host), Vec::<String>::new(), "nothing is installed");
+    assert_eq!(
+        installed_besides_kernels(host),
+        Vec::<String>::new(),
+        "nothing is installed"
+    );
 }
 
 #[test]
@@ -69,13 +76,19 @@ fn a_module_signed_by_a_db_key_installs_and_plan_names_its_signer() {
     assert_eq!(run.code, 0, "{}", run.message());
     let doc = run.json();
     assert_eq!(doc["secure_boot"]["enforced"], true, "{doc:#}");
-    let files: Vec<&str> = modules(&doc).iter().map(|m| m["file"].as_str().unwrap()).collect();
+    let files: Vec<&str> = modules(&doc)
+        .iter()
+        .map(|m| m["file"].as_str().unwrap())
+        .collect();
     assert_eq!(files, [DRBD_KO, TRANSPORT_KO]);
     for m in modules(&doc) {
         assert_eq!(m["package"], KMOD_SB_DB.nevra);
         assert_eq!(m["kernel"], XCPNG_UNAME);
         assert_eq!(m["trusted"], true, "{m:#}");
-        assert!(m["signer"].as_str().unwrap().contains(KeyRole::Db.name()), "{m:#}");
+        assert!(
+            m["signer"].as_str().unwrap().contains(KeyRole::Db.name()),
+            "{m:#}"
+        );
         assert!(m["trusted_by"].as_str().unwrap().starts_with("db key"), "{m:#}");
     }
     let enrolled = doc["secure_boot"]["enrolled"].as_array().unwrap();
@@ -85,9 +98,16 @@ fn a_module_signed_by_a_db_key_installs_and_plan_names_its_signer() {
 
     let human = agent(&host, &["plan", "--pin", &KMOD_SB_DB.pin()]);
     assert_eq!(human.code, 0, "{}", human.message());
-    assert!(human.stdout.contains("Secure Boot: enabled (SecureBoot = 1)"), "{}", human.stdout);
     assert!(
-        human.stdout.contains(&format!("{DRBD_KO} [{XCPNG_UNAME}]: signed by \"{}\"", KeyRole::Db.name())),
+        human.stdout.contains("Secure Boot: enabled (SecureBoot = 1)"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains(&format!(
+            "{DRBD_KO} [{XCPNG_UNAME}]: signed by \"{}\"",
+            KeyRole::Db.name()
+        )),
         "{}",
         human.stdout
     );
@@ -105,7 +125,10 @@ fn a_module_signed_by_an_enrolled_machine_owner_key_installs() {
     enforce(&host, &fixture, &[KeyRole::Db], &[KeyRole::Mok]);
 
     // Signed with sha512 and named by subject key identifier (sign-file -k).
-    let run = agent(&host, &["--output", "json", "install", "--pin", &KMOD_SB_MOK.pin()]);
+    let run = agent(
+        &host,
+        &["--output", "json", "install", "--pin", &KMOD_SB_MOK.pin()],
+    );
     assert_eq!(run.code, 0, "{}", run.message());
     let doc = run.json();
     for m in modules(&doc) {
@@ -124,13 +147,19 @@ fn a_module_signed_by_an_unknown_key_is_refused_naming_signer_and_enrolled_keys(
     enforce(&host, &fixture, &[KeyRole::Db], &[KeyRole::Mok]);
 
     // plan shows it and exits 3, with the refusal in its document.
-    let run = agent(&host, &["--output", "json", "plan", "--pin", &KMOD_SB_UNTRUSTED.pin()]);
+    let run = agent(
+        &host,
+        &["--output", "json", "plan", "--pin", &KMOD_SB_UNTRUSTED.pin()],
+    );
     assert_eq!(run.code, 3, "{}", run.message());
     let doc = run.json();
     assert_eq!(doc["error"]["exit_code"], 3, "{doc:#}");
     for m in modules(&doc) {
         assert_eq!(m["trusted"], false, "{m:#}");
-        assert!(m["signer"].as_str().unwrap().contains(KeyRole::Untrusted.name()), "{m:#}");
+        assert!(
+            m["signer"].as_str().unwrap().contains(KeyRole::Untrusted.name()),
+            "{m:#}"
+        );
     }
 
     assert_refused(
@@ -158,7 +187,12 @@ fn an_unsigned_module_is_refused() {
     assert_refused(
         &host,
         &KMOD_SB_UNSIGNED,
-        &[KMOD_SB_UNSIGNED.nevra, DRBD_KO, "signer unsigned", "carries no signature"],
+        &[
+            KMOD_SB_UNSIGNED.nevra,
+            DRBD_KO,
+            "signer unsigned",
+            "carries no signature",
+        ],
     );
 }
 
@@ -172,7 +206,11 @@ fn a_module_changed_after_signing_is_refused() {
     assert_refused(
         &host,
         &KMOD_SB_TAMPERED,
-        &[KMOD_SB_TAMPERED.nevra, KeyRole::Db.name(), "does not match the module's bytes"],
+        &[
+            KMOD_SB_TAMPERED.nevra,
+            KeyRole::Db.name(),
+            "does not match the module's bytes",
+        ],
     );
 }
 
@@ -182,7 +220,10 @@ fn without_secure_boot_nothing_is_checked_and_plan_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let host = sb_host(dir.path(), &fixture);
     let plan_state = |host: &HostRoot| {
-        let run = agent(host, &["--output", "json", "plan", "--pin", &KMOD_SB_UNSIGNED.pin()]);
+        let run = agent(
+            host,
+            &["--output", "json", "plan", "--pin", &KMOD_SB_UNSIGNED.pin()],
+        );
         assert_eq!(run.code, 0, "{}", run.message());
         let doc = run.json();
         assert_eq!(doc["secure_boot"]["enforced"], false, "{doc:#}");
@@ -226,13 +267,24 @@ fn kernel_guard_checks_the_module_it_installs_for_a_kernel() {
 
     let run = agent(
         &host,
-        &["--output", "json", "kernel-guard", "--pin", &KMOD_SB_UNTRUSTED.pin()],
+        &[
+            "--output",
+            "json",
+            "kernel-guard",
+            "--pin",
+            &KMOD_SB_UNTRUSTED.pin(),
+        ],
     );
     assert_eq!(run.code, 3, "{}", run.message());
     let doc = run.json();
     assert_eq!(doc["error"]["exit_code"], 3, "{doc:#}");
     let message = doc["error"]["message"].as_str().unwrap();
-    for needle in [KMOD_SB_UNTRUSTED.nevra, DRBD_KO, KeyRole::Untrusted.name(), KeyRole::Db.name()] {
+    for needle in [
+        KMOD_SB_UNTRUSTED.nevra,
+        DRBD_KO,
+        KeyRole::Untrusted.name(),
+        KeyRole::Db.name(),
+    ] {
         assert!(message.contains(needle), "{needle:?} in {message}");
     }
     assert_eq!(doc["kernels"][0]["status"], "missing", "{doc:#}");
@@ -247,13 +299,22 @@ fn kernel_guard_checks_the_module_it_installs_for_a_kernel() {
     .unwrap();
     let run = agent(
         &host,
-        &["--output", "json", "kernel-guard", "--pin", &KMOD_SB_BUILTIN.pin()],
+        &[
+            "--output",
+            "json",
+            "kernel-guard",
+            "--pin",
+            &KMOD_SB_BUILTIN.pin(),
+        ],
     );
     assert_eq!(run.code, 0, "{}", run.message());
     let doc = run.json();
     assert_eq!(doc["kernels"][0]["status"], "installed", "{doc:#}");
     for m in modules(&doc) {
-        assert!(m["trusted_by"].as_str().unwrap().starts_with("built-in key"), "{m:#}");
+        assert!(
+            m["trusted_by"].as_str().unwrap().starts_with("built-in key"),
+            "{m:#}"
+        );
     }
     assert!(rpm_q(&host, KMOD_SB_BUILTIN.nevra));
 }

@@ -98,12 +98,9 @@ impl TrustedKey {
         })
     }
 
-    /// `db: "Name" (serial 5B:…)`, for messages.
+    /// `db key "Name" (db entry 1)`, for messages (the serial is in the signer's name).
     pub fn describe(&self) -> String {
-        format!(
-            "{} key \"{}\" (serial {}, {})",
-            self.keyring, self.subject, self.serial, self.origin
-        )
+        format!("{} key \"{}\" ({})", self.keyring, self.subject, self.origin)
     }
 }
 
