@@ -69,7 +69,9 @@ pub fn read(sysroot: &Sysroot) -> Result<State> {
     }
     let shim_state = efi::read_variable(sysroot, "MokSBStateRT", SHIM_LOCK_GUID)
         .map_err(|e| unreadable("MokSBStateRT", SHIM_LOCK_GUID, e))?;
-    if shim_state.as_deref() == Some(&[1]) {
+    // mokutil treats the variable's presence as "disabled" (shim mirrors it only then); a 0 in
+    // it would say otherwise, so only a non-zero value counts.
+    if shim_state.is_some_and(|v| v.first().is_some_and(|b| *b != 0)) {
         return Ok(State::off(
             "SecureBoot = 1, but validation is disabled in shim (MokSBStateRT = 1): not enforced",
         ));
