@@ -7,7 +7,9 @@
 //! repository that fits it (and the pin, if the module is pinned) is installed next to the
 //! modules already there. When the repository has none for some kernel, nothing is installed
 //! and the run is refused (exit 3), naming the kernel and the module versions the repository
-//! has: booting that kernel would leave the host without DRBD.
+//! has: booting that kernel would leave the host without DRBD. Under Secure Boot the module
+//! chosen must be signed by a key that kernel trusts (`secure_boot`), else the run is refused
+//! the same way and nothing is installed.
 //!
 //! The kernel package hooks in `specs/files/hooks/` run this after every kernel install.
 
@@ -83,8 +85,8 @@ pub struct Report {
     /// Secure Boot and the signers of the modules to install (only when some kernel lacked one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secure_boot: Option<crate::secure_boot::Report>,
-    /// Live-only actions not performed (under `--root`).
-    /// Set when the run was refused (exit 3): a kernel has no module and the repository none.
+    /// Set when the run was refused (exit 3): a kernel has no module and the repository none,
+    /// or under Secure Boot the kernel would reject the module to install.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDoc>,
 }
