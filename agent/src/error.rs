@@ -28,6 +28,24 @@ pub struct Refusal(pub String);
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// A refusal carried inside a command's document (`kernel-guard`, `plan` under Secure Boot),
+/// shaped like the error document every command prints on failure.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ErrorDoc {
+    pub message: String,
+    /// 3 (refused), as in every command's error document.
+    pub exit_code: i32,
+}
+
+impl ErrorDoc {
+    pub fn refused(refusal: &Refusal) -> ErrorDoc {
+        ErrorDoc {
+            message: refusal.0.clone(),
+            exit_code: ExitCode::Refused as i32,
+        }
+    }
+}
+
 /// The exit code an error maps to: the first marker in its chain decides, else 1.
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     for cause in err.chain() {

@@ -7,7 +7,9 @@
 //! repository that fits it (and the pin, if the module is pinned) is installed next to the
 //! modules already there. When the repository has none for some kernel, nothing is installed
 //! and the run is refused (exit 3), naming the kernel and the module versions the repository
-//! has: booting that kernel would leave the host without DRBD.
+//! has: booting that kernel would leave the host without DRBD. Under Secure Boot the module
+//! chosen must be signed by a key that kernel trusts (`secure_boot`), else the run is refused
+//! the same way and nothing is installed.
 //!
 //! The kernel package hooks in `specs/files/hooks/` run this after every kernel install.
 
@@ -17,7 +19,7 @@ use crate::host::facts;
 use crate::host::targets::{self, KernelTarget};
 use crate::packages::fit::{Evidence, Fit, fit};
 use crate::packages::select::ModuleChoice;
-use crate::packages::{self, backend, installed, live, select};
+use crate::packages::{self, backend, installed, live, module_trust, select};
 use crate::repo::{RepoPackage, Repository};
 use crate::report::ReportCore;
 use crate::settings::PackagesSettings;
@@ -62,12 +64,7 @@ pub struct KernelState {
     pub evidence: Option<Evidence>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ErrorDoc {
-    pub message: String,
-    /// 3 (refused), as in every command's error document.
-    pub exit_code: i32,
-}
+pub use crate::error::ErrorDoc;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -85,8 +82,11 @@ pub struct Report {
     /// The repository consulted (only when some kernel lacked a module).
     pub repo: Option<String>,
     pub package_manager: Option<&'static str>,
-    /// Live-only actions not performed (under `--root`).
-    /// Set when the run was refused (exit 3): a kernel has no module and the repository none.
+    /// Secure Boot and the signers of the modules to install (only when some kernel lacked one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure_boot: Option<crate::secure_boot::Report>,
+    /// Set when the run was refused (exit 3): a kernel has no module and the repository none,
+    /// or under Secure Boot the kernel would reject the module to install.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDoc>,
 }
@@ -106,6 +106,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         installed: Vec::new(),
         repo: None,
         package_manager: None,
+        secure_boot: None,
         error: None,
     };
     let missing: Vec<KernelTarget> = kernels
@@ -125,7 +126,7 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
         return Ok(report);
     };
     let to_fetch = record_choices(&choices, options.dry_run, &mut report);
-    if options.dry_run {
+    if refused_by_secure_boot(ctx, &repository, &choices, &to_fetch, &mut report)? || options.dry_run {
         return Ok(report);
     }
     let manager = install_modules(ctx, &facts, &repository, &to_fetch, &mut report)?;
@@ -222,6 +223,44 @@ fn record_choices<'a>(
     }
     report.to_install = to_fetch.iter().map(|p| p.nevra()).collect();
     to_fetch
+}
+
+/// Secure Boot: the modules chosen must be ones their kernels will load (each kernel's built-in
+/// keys, db, MOK), as for `install`. When they are not, the report carries the refusal, every
+/// kernel stays `missing`, and nothing is installed. With Secure Boot off nothing is downloaded.
+fn refused_by_secure_boot(
+    ctx: &Context,
+    repository: &Repository,
+    choices: &[ModuleChoice],
+    to_fetch: &[&RepoPackage],
+    report: &mut Report,
+) -> Result<bool> {
+    let packages: Vec<(&RepoPackage, Vec<String>)> = to_fetch
+        .iter()
+        .map(|package| {
+            let kernels = choices
+                .iter()
+                .filter(|c| c.package.nevra() == package.nevra())
+                .map(|c| c.kernel.uname_r.clone())
+                .collect();
+            (*package, kernels)
+        })
+        .collect();
+    let secure_boot = module_trust::assess_packages(&ctx.sysroot, repository, &packages)?;
+    let refusal = secure_boot.refusal();
+    report.secure_boot = Some(secure_boot);
+    let Some(refusal) = refusal else {
+        return Ok(false);
+    };
+    for line in report
+        .kernels
+        .iter_mut()
+        .filter(|k| k.status == Status::WouldInstall)
+    {
+        line.status = Status::Missing;
+    }
+    report.error = Some(ErrorDoc::refused(&refusal));
+    Ok(true)
 }
 
 /// Downloads and verifies every package before installing any, then installs them next to
@@ -337,6 +376,9 @@ pub fn render(report: &Report) -> String {
             k.uname_r,
             k.reasons.join(", ")
         ));
+    }
+    if let Some(secure_boot) = &report.secure_boot {
+        out.push_str(&module_trust::render(secure_boot));
     }
     for skipped in &report.core.skipped {
         out.push_str(&format!("skipped: {skipped}\n"));

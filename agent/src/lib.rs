@@ -21,6 +21,7 @@ pub mod register;
 pub mod repo;
 pub mod report;
 pub mod rpmver;
+pub mod secure_boot;
 pub mod settings;
 pub mod status;
 pub mod steps;

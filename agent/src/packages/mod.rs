@@ -6,6 +6,7 @@ mod downgrade;
 pub mod fit;
 pub mod installed;
 pub mod live;
+pub mod module_trust;
 pub mod options;
 pub mod plan;
 mod prepare;
@@ -35,23 +36,58 @@ pub struct PlanReport {
     pub pending: bool,
     #[serde(flatten)]
     pub plan: InstallPlan,
+    /// Set when Secure Boot is enforced and the kernel would reject a module the plan installs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::error::ErrorDoc>,
 }
 
 pub fn plan_report(ctx: &Context) -> Result<PlanReport> {
     plan_report_with(ctx, &Options::default())
 }
 
+/// The plan; with Secure Boot enforced, the module packages it would install are downloaded and
+/// verified into the cache so that their signers can be reported (`module_trust`).
 pub fn plan_report_with(ctx: &Context, options: &Options) -> Result<PlanReport> {
-    let prepared = prepare_with(ctx, options)?;
+    let mut prepared = prepare_with(ctx, options)?;
+    prepared.plan.secure_boot = module_trust::assess(&ctx.sysroot, &prepared.repository, &prepared.plan)?;
+    let error = prepared
+        .plan
+        .secure_boot
+        .as_ref()
+        .and_then(|sb| sb.refusal())
+        .map(|refusal| crate::error::ErrorDoc::refused(&refusal));
     Ok(PlanReport {
         core: ReportCore::new("plan", true),
         pending: !prepared.plan.is_converged(),
         plan: prepared.plan,
+        error,
     })
 }
 
+impl PlanReport {
+    /// Set when Secure Boot is enforced and the kernel would reject a module the plan installs:
+    /// `plan` then exits 3 (and `install` refuses).
+    pub fn refusal(&self) -> Option<crate::error::Refusal> {
+        self.plan.secure_boot.as_ref().and_then(|sb| sb.refusal())
+    }
+}
+
+/// The plan as a person reads it, with the Secure Boot lines when the module is in scope.
+fn render_plan_lines(plan: &InstallPlan) -> String {
+    let mut out = plan::render(plan);
+    if let Some(secure_boot) = &plan.secure_boot {
+        out.push_str(&module_trust::render(secure_boot));
+    }
+    out
+}
+
 pub fn render_plan(report: &PlanReport) -> String {
-    let mut out = plan::render(&report.plan);
+    let mut out = render_plan_lines(&report.plan);
+    if report.refusal().is_some() {
+        // The refusal itself is printed last, after the other steps' plans (`provision`).
+        out.push_str("Refused under Secure Boot: `linstor-agent install` would install nothing.\n");
+        return out;
+    }
     out.push_str(if report.pending {
         "Run `linstor-agent install` to apply.\n"
     } else {
@@ -155,6 +191,12 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
     };
     if report.plan.is_converged() {
         return Ok(report);
+    }
+    // Secure Boot: every module must be one the kernel will load, before anything else is
+    // downloaded or installed.
+    report.plan.secure_boot = module_trust::assess(&ctx.sysroot, &repository, &report.plan)?;
+    if let Some(refusal) = report.plan.secure_boot.as_ref().and_then(|sb| sb.refusal()) {
+        return Err(refusal.into());
     }
     let changes = download(&repository, &report.plan, &packages.kmod, &mut report.downloaded)?;
     if download_only {
@@ -294,7 +336,7 @@ pub fn releasever(facts: &Facts) -> Option<String> {
 }
 
 pub fn render_install(report: &InstallReport) -> String {
-    let mut out = plan::render(&report.plan);
+    let mut out = render_plan_lines(&report.plan);
     if report.download_only {
         out.push_str(&format!(
             "Downloaded and verified {} package(s); installed nothing.\n",

@@ -72,6 +72,10 @@ pub struct InstallPlan {
     /// `--only`: the packages the plan may touch (absent: all it manages).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
+    /// Secure Boot, and the signer of every module the plan installs (`module_trust`); absent
+    /// when the module is not in scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure_boot: Option<crate::secure_boot::Report>,
 }
 
 impl InstallPlan {
@@ -130,6 +134,7 @@ impl InstallPlan {
             actions,
             pins: BTreeMap::new(),
             only: Vec::new(),
+            secure_boot: None,
         }
     }
 

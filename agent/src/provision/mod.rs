@@ -309,6 +309,17 @@ impl crate::output::Render for HostPlan {
     fn human(&self) -> String {
         let mut human = crate::packages::render_plan(&self.packages);
         human.push_str(&render_plans(&self.steps));
+        if let Some(refusal) = self.packages.refusal() {
+            human.push_str(&format!("refused: {refusal}\n"));
+        }
         human
+    }
+    /// A module the kernel would reject under Secure Boot: the plan is shown, and refused.
+    fn exit(&self) -> crate::error::ExitCode {
+        if self.packages.refusal().is_some() {
+            crate::error::ExitCode::Refused
+        } else {
+            crate::error::ExitCode::Ok
+        }
     }
 }

@@ -15,6 +15,7 @@
 pub mod bootloader;
 pub mod config;
 pub mod dnf;
+pub mod firmware;
 pub mod identity;
 
 use std::fs;
