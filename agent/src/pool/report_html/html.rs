@@ -126,7 +126,7 @@ fn header(out: &mut String, journal: &Journal, p: &Picture, state: &str) {
         out,
         "<h1>Pool upgrade <span class=\"state-{state}\" data-state=\"{state}\">{state}</span></h1>\n\
          <p class=\"sub\">Pool master {} · started {} · {} {} · {} hosts in {} batches (--batch {})</p>\n",
-        esc(&journal.pool_master),
+        esc(master_name(journal)),
         esc(&utc_datetime(p.start)),
         if journal.ended.is_some() {
             "ended"
@@ -151,6 +151,15 @@ fn header(out: &mut String, journal: &Journal, p: &Picture, state: &str) {
     for warning in &journal.warnings {
         let _ = writeln!(out, "<p class=\"notice warn\">Warning: {}</p>", esc(warning));
     }
+}
+
+/// The pool master by its host's name (the journal keeps its XAPI reference).
+fn master_name(journal: &Journal) -> &str {
+    journal
+        .hosts
+        .iter()
+        .find(|h| h.reference == journal.pool_master)
+        .map_or(journal.pool_master.as_str(), |h| h.name.as_str())
 }
 
 fn summary(out: &mut String, p: &Picture) {
@@ -383,7 +392,7 @@ fn bar(out: &mut String, class: &str, host: Option<&str>, attr: &str, b: &Bar, e
 
 fn mark(out: &mut String, m: &Mark, scale: &Scale) {
     let sign = match m.kind {
-        "paused" => "⏸",
+        "paused" => "‖",
         "resumed" => "▶",
         "aborted" => "■",
         _ => "!",
@@ -413,7 +422,7 @@ fn legend(out: &mut String) {
     out.push_str(
         "<span><i class=\"m-paused\"></i>paused</span><span><i class=\"m-resumed\"></i>resumed</span>\
          <span><i class=\"m-fault\"></i>fault, failure, abort</span><span><i class=\"m-ok\"></i>pool healthy</span>\
-         <span><i class=\"stopband\" style=\"position:static;display:inline-block\"></i>stopped</span></div>\n",
+         <span><i class=\"s-stopband\"></i>stopped</span></div>\n",
     );
 }
 
@@ -507,32 +516,46 @@ fn versions(out: &mut String, journal: &Journal, p: &Picture) {
     } else if !journal.linstor_from.is_empty() {
         let _ = write!(out, ". LINSTOR stays at {}", esc(&journal.linstor_from));
     }
-    out.push_str(".</p>\n<table class=\"versions\"><tr><th>host</th><th>batch</th><th>package</th><th>before</th><th>after</th></tr>\n");
+    out.push_str(".</p>\n");
+    // One column per package, in the order the hosts' plans name them.
+    let mut packages: Vec<&str> = Vec::new();
+    for v in p.rows.iter().flat_map(|r| r.versions.iter()) {
+        if !packages.contains(&v.package.as_str()) {
+            packages.push(&v.package);
+        }
+    }
+    out.push_str("<table class=\"versions\"><tr><th>host</th><th>batch</th>");
+    for package in &packages {
+        let _ = write!(out, "<th>{}</th>", esc(package));
+    }
+    out.push_str("</tr>\n");
     for row in &p.rows {
         // Greyed until the host is through: the planned version, not yet the installed one.
-        let after_class = if row.done { "ok" } else { "planned" };
-        if row.versions.is_empty() {
-            let _ = writeln!(
-                out,
-                "<tr data-host=\"{}\"><td>{}</td><td class=\"num\">{}</td><td colspan=\"3\">no package changes</td></tr>",
-                esc(&row.name),
-                esc(&row.name),
-                row.batch
-            );
+        let class = if row.done { "ok" } else { "planned" };
+        let _ = write!(
+            out,
+            "<tr data-host=\"{}\"><td>{}</td><td class=\"num\">{}</td>",
+            esc(&row.name),
+            esc(&row.name),
+            row.batch
+        );
+        for package in &packages {
+            match row.versions.iter().find(|v| v.package == *package) {
+                Some(v) => {
+                    let _ = write!(
+                        out,
+                        "<td data-package=\"{}\" data-before=\"{}\" data-after=\"{}\">{} → <span class=\"{class}\">{}</span></td>",
+                        esc(package),
+                        esc(&v.before),
+                        esc(&v.after),
+                        esc(&v.before),
+                        esc(&v.after)
+                    );
+                }
+                None => out.push_str("<td class=\"planned\">unchanged</td>"),
+            }
         }
-        for v in &row.versions {
-            let _ = writeln!(
-                out,
-                "<tr data-host=\"{}\" data-package=\"{}\"><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td class=\"{after_class}\">{}</td></tr>",
-                esc(&row.name),
-                esc(&v.package),
-                esc(&row.name),
-                row.batch,
-                esc(&v.package),
-                esc(&v.before),
-                esc(&v.after)
-            );
-        }
+        out.push_str("</tr>\n");
     }
     out.push_str("</table>\n");
 }
