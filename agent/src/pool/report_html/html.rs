@@ -34,7 +34,8 @@ pub fn esc(text: &str) -> String {
 
 /// `1 h 02 min`, `4 min 05 s`, `12.3 s`.
 pub fn duration(secs: f64) -> String {
-    let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
+    // Not `max(0.0)`, which keeps a -0.0 (shown as "-0.0 s").
+    let secs = if secs.is_finite() && secs > 0.0 { secs } else { 0.0 };
     if secs < 60.0 {
         return format!("{secs:.1} s");
     }
@@ -90,9 +91,12 @@ impl Scale {
 }
 
 pub fn document(journal: &Journal, p: &Picture) -> String {
+    // A journal is a file anyone may have edited: times far apart must not make the span
+    // infinite (and the axis loop endless).
+    let span = p.end - p.start;
     let scale = Scale {
         start: p.start,
-        span: (p.end - p.start).max(1.0),
+        span: if span.is_finite() { span.max(1.0) } else { f64::MAX },
     };
     let state = state_word(journal.state);
     let mut out = String::with_capacity(32 * 1024);
@@ -148,8 +152,18 @@ fn header(out: &mut String, journal: &Journal, p: &Picture, state: &str) {
     if let Some(error) = &journal.error {
         let _ = writeln!(out, "<p class=\"notice\">Stopped: {}</p>", esc(error));
     }
-    for warning in &journal.warnings {
-        let _ = writeln!(out, "<p class=\"notice warn\">Warning: {}</p>", esc(warning));
+    // Folded: preflight may warn once per host (dom0 memory), and the picture comes first.
+    if !journal.warnings.is_empty() {
+        let _ = write!(
+            out,
+            "<details class=\"notice warn\"><summary>{} warning{} from preflight (the run went on)</summary><ul>",
+            journal.warnings.len(),
+            if journal.warnings.len() == 1 { "" } else { "s" }
+        );
+        for warning in &journal.warnings {
+            let _ = write!(out, "<li>{}</li>", esc(warning));
+        }
+        out.push_str("</ul></details>\n");
     }
 }
 
@@ -237,8 +251,9 @@ fn timeline(out: &mut String, p: &Picture, scale: &Scale) {
     for batch in &p.batches {
         let _ = write!(
             out,
-            "<div class=\"row batch\" data-batch=\"{n}\"><div class=\"label\">batch {n} <small>({} hosts)</small></div><div class=\"lane\">",
+            "<div class=\"row batch\" data-batch=\"{n}\"><div class=\"label\">batch {n} <small>({} host{})</small></div><div class=\"lane\">",
             batch.hosts.len(),
+            if batch.hosts.len() == 1 { "" } else { "s" },
             n = batch.number
         );
         if let Some(start) = batch.start {
@@ -328,7 +343,10 @@ fn axis(out: &mut String, p: &Picture, scale: &Scale) {
         .find(|s| scale.span / s <= 8.0)
         .unwrap_or(scale.span / 8.0);
     let mut t = 0.0;
-    while t <= scale.span * 0.97 {
+    for _ in 0..12 {
+        if t > scale.span * 0.97 {
+            break;
+        }
         let _ = write!(
             out,
             "<span class=\"tick\" style=\"left:{:.3}%\">{}</span>",

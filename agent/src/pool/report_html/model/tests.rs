@@ -294,3 +294,29 @@ fn every_recorded_step_is_one_bar_with_its_times() {
     );
     assert!(html.contains("data-summary=\"floor\" data-seconds=\"110.000\""));
 }
+
+#[test]
+fn times_far_apart_or_absurd_still_render() {
+    // A journal is a file: anything JSON holds may be in it.
+    let mut j = sample();
+    j.started = -1e308;
+    j.ended = Some(1e308);
+    j.hosts[0]
+        .steps
+        .insert("install".into(), step(StepState::Done, 1e308, Some(-1e308)));
+    let html = render(&j);
+    assert!(html.ends_with("</html>\n"));
+    assert!(html.matches("class=\"tick\"").count() <= 12);
+    let p = picture(&j);
+    assert!(p.summary.total.is_infinite() || p.summary.total > 0.0);
+}
+
+#[test]
+fn durations_read_as_a_person_says_them() {
+    use crate::pool::report_html::html::duration;
+    assert_eq!(duration(-0.0), "0.0 s");
+    assert_eq!(duration(12.34), "12.3 s");
+    assert_eq!(duration(245.0), "4 min 05 s");
+    assert_eq!(duration(3720.0), "1 h 02 min");
+    assert_eq!(duration(f64::NAN), "0.0 s");
+}
