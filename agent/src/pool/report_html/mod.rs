@@ -7,8 +7,10 @@
 //! Written beside the journal at the end of every `pool upgrade` run, and by `pool report`.
 //! The same journal always gives the same bytes (nothing in it depends on when it is drawn).
 
+mod format;
 mod html;
 pub mod model;
+mod tables;
 
 use super::clock::utc_stamp;
 use super::journal::{JOURNAL_FILE, Journal, JournalFile};
@@ -18,7 +20,7 @@ use crate::host::{FileMode, Sysroot, confined};
 use anyhow::{Result, anyhow};
 use std::path::{Path, PathBuf};
 
-pub use html::esc;
+pub use format::esc;
 
 /// The HTML document of `journal`.
 pub fn render(journal: &Journal) -> String {

@@ -310,13 +310,3 @@ fn times_far_apart_or_absurd_still_render() {
     let p = picture(&j);
     assert!(p.summary.total.is_infinite() || p.summary.total > 0.0);
 }
-
-#[test]
-fn durations_read_as_a_person_says_them() {
-    use crate::pool::report_html::html::duration;
-    assert_eq!(duration(-0.0), "0.0 s");
-    assert_eq!(duration(12.34), "12.3 s");
-    assert_eq!(duration(245.0), "4 min 05 s");
-    assert_eq!(duration(3720.0), "1 h 02 min");
-    assert_eq!(duration(f64::NAN), "0.0 s");
-}
