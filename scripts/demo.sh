@@ -5,7 +5,8 @@
 # end (Vates' packages, storage on a loop device, network, firewall, LINSTOR node), its shared
 # `linstor` SR created (`pool create-sr`), a VM disk put on it, a fourth host joined to the pool
 # and the SR (`provision`), and the pool rolling-upgraded (`pool upgrade`) with every PBD plugged
-# and no resource losing quorum. Exits non-zero unless the final report is healthy.
+# and no resource losing quorum; it ends with the path of the upgrade's HTML report (`pool
+# report`). Exits non-zero unless the final report is healthy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO_DIR=${DEMO_DIR:-$PWD/demo-out}
@@ -97,8 +98,12 @@ step "Rolling upgrade: preflight, prefetch, the LINSTOR step, host by host (each
 pool upgrade
 step "pool status (the journal)"
 pool status
+step "The picture of the upgrade (pool report): one self-contained HTML file, written at the end of the run"
+REPORT=$(pool report)
+echo "$REPORT"
 step "What the simulated pool recorded: versions, the SR and its PBDs, the controller's hosts, violations"
 "$TESTBED" status --dir "$POOL" > "$DEMO_DIR/pool-status.json"
 demo_pool report "$DEMO_DIR/pool-status.json"
 
 step "Done: a shared XOSTOR SR with a VM disk, four hosts in it, upgraded with every PBD plugged and no resource losing quorum. Files are under $DEMO_DIR"
+echo "The upgrade's report (open it in a browser): $REPORT"

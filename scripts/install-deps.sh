@@ -40,6 +40,9 @@ declare -A needed=(
   [cpio]=cpio
   [systemctl]=systemd
   [gpgv]=gpgv
+  # agent/tests/pool_report.rs renders the pool-upgrade report in headless Chromium (and
+  # `make demo`'s screenshot of it); it runs as root with --no-sandbox.
+  [chromium]=chromium
 )
 
 missing=()

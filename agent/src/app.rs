@@ -176,6 +176,10 @@ fn pool_command(ctx: &Context, command: PoolCommand, quiet: bool) -> anyhow::Res
         }
         PoolCommand::Upgrade(args) => pool::Request::Upgrade(upgrade_options(&args, quiet)?),
         PoolCommand::Status => pool::Request::Status,
+        PoolCommand::Report(args) => pool::Request::Report {
+            journal: args.journal,
+            output: args.html,
+        },
         PoolCommand::Pause => pool::Request::Pause,
         PoolCommand::Abort => pool::Request::Abort { quiet },
     };

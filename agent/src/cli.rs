@@ -220,6 +220,11 @@ pub enum PoolCommand {
     CreateSr(CreateSrArgs),
     /// Show the journal of the current or last upgrade: phases, hosts, steps.
     Status,
+    /// Draw an upgrade's journal as one self-contained HTML file (a timeline per host, the
+    /// batches, pauses and faults, the pool's health between batches, the time no orchestrator
+    /// can save against the rest, the versions); prints its path. `pool upgrade` writes it at
+    /// the end of every run too.
+    Report(ReportArgs),
     /// Ask the running upgrade to stop after the batch it is working on; `--resume` continues.
     Pause,
     /// Ask the running upgrade to stop after the batch it is working on and restore the pool's
@@ -267,6 +272,16 @@ pub struct UpgradeArgs {
     /// REST API has no long poll; XAPI waits use event.from).
     #[arg(long, default_value_t = 500)]
     pub poll_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The journal to draw (a path on this machine); default: the one `pool status` reads.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Where to write the HTML; default: `pool-upgrade-<start time, UTC>.html` beside the journal.
+    #[arg(short = 'o', long = "html", value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! The pool-upgrade journal as `pool status` and `pool upgrade --resume` read it: the JSON
-//! loader, then what is shown of any journal it accepts (docs/fuzzing.md).
+//! loader, then what is shown of any journal it accepts, the HTML report included
+//! (docs/fuzzing.md).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,5 +24,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = render::status_of(&file, &journal);
         let _ = render::report(&journal);
         let _ = render::dry_run(&journal);
+        let _ = linstor_agent::pool::report_html::render(&journal);
     });
 });

@@ -15,6 +15,41 @@ pub fn utc_clock(epoch: f64) -> String {
     format!("{:02}:{:02}:{:02} UTC", secs / 3600, (secs / 60) % 60, secs % 60)
 }
 
+/// The UTC calendar date and time of a time in seconds since the epoch: (year, month, day,
+/// hour, minute, second). Days to dates by Howard Hinnant's `civil_from_days` (the proleptic
+/// Gregorian calendar), so no date crate is needed for the report's few dates.
+pub fn utc_parts(epoch: f64) -> (i64, u32, u32, u32, u32, u32) {
+    let secs = if epoch.is_finite() {
+        epoch.floor() as i64
+    } else {
+        0
+    };
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let rest = rest as u32;
+    (year, month, day, rest / 3600, (rest / 60) % 60, rest % 60)
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc_datetime(epoch: f64) -> String {
+    let (y, mo, d, h, mi, s) = utc_parts(epoch);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+}
+
+/// `YYYYMMDDTHHMMSSZ` (ISO 8601 basic), for file names.
+pub fn utc_stamp(epoch: f64) -> String {
+    let (y, mo, d, h, mi, s) = utc_parts(epoch);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -22,5 +57,15 @@ mod tests {
     #[test]
     fn clock_times_are_utc() {
         assert_eq!(utc_clock(86_400.0 * 3.0 + 3_723.0), "01:02:03 UTC");
+    }
+
+    #[test]
+    fn calendar_dates_are_utc() {
+        assert_eq!(utc_datetime(0.0), "1970-01-01 00:00:00 UTC");
+        // `date -u -d @1709251199`: the last second of a leap February.
+        assert_eq!(utc_datetime(1_709_251_199.9), "2024-02-29 23:59:59 UTC");
+        assert_eq!(utc_stamp(1_709_251_200.0), "20240301T000000Z");
+        assert_eq!(utc_datetime(951_782_400.0), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_datetime(f64::NAN), "1970-01-01 00:00:00 UTC");
     }
 }

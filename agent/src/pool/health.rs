@@ -2,6 +2,7 @@
 //! replica UpToDate; and the replica placement batching is computed from.
 
 use super::batches::{Replica, ReplicaKind};
+use super::events::PoolHealth;
 use super::wait::Blocker;
 use crate::linstor::{
     Client,
@@ -71,6 +72,51 @@ pub fn resource_problems(resources: &[Resource]) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The pool's health once batch `after_batch` is done, for the journal and the HTML report:
+/// nodes ONLINE, diskful volumes UpToDate, and the problems. It only records: the steps' own
+/// waits decide whether the run goes on. A controller that does not answer is a problem.
+pub fn snapshot(linstor: &Client, after_batch: usize) -> PoolHealth {
+    let mut health = PoolHealth {
+        after_batch,
+        ..PoolHealth::default()
+    };
+    match linstor.nodes() {
+        Ok(nodes) => {
+            health.nodes = nodes.len();
+            for node in &nodes {
+                // Worded as preflight words them (`node_problems`).
+                if node.flags.iter().any(|f| f == EVICTED) {
+                    health.problems.push(format!("node {} is EVICTED", node.name));
+                } else if node.connection_status != "ONLINE" {
+                    health
+                        .problems
+                        .push(format!("node {} is {}", node.name, node.connection_status));
+                } else {
+                    health.nodes_online += 1;
+                }
+            }
+        }
+        Err(e) => health
+            .problems
+            .push(format!("the controller did not list its nodes: {e:#}")),
+    }
+    match linstor.resources(None) {
+        Ok(resources) => {
+            let diskful = resources
+                .iter()
+                .filter(|r| replica_kind(r) == ReplicaKind::Diskful);
+            health.volumes = diskful.clone().map(|r| r.volumes.len()).sum();
+            let problems = resource_problems(&resources);
+            health.volumes_uptodate = health.volumes.saturating_sub(problems.len());
+            health.problems.extend(problems);
+        }
+        Err(e) => health
+            .problems
+            .push(format!("the controller did not list its resources: {e:#}")),
+    }
+    health
 }
 
 /// Why each node of `only` is not ONLINE, as wait blockers: EVICTED is final (only an operator

@@ -6,6 +6,7 @@
 //! they drop a request file beside it, which the run picks up at the next safe point.
 
 pub use super::clock::now;
+pub use super::events::{EventKind, RunEvent};
 pub use super::targets::PackageChange;
 use crate::host::{FileMode, Sysroot, rootfs};
 use anyhow::{Result, anyhow};
@@ -159,6 +160,10 @@ pub struct Journal {
     pub stall: Option<super::wait::Stall>,
     /// What happened, one line per event, for the report and `pool status`.
     pub log: Vec<String>,
+    /// Pauses, resumes, faults and the health checks between batches, for the HTML report
+    /// (`pool report`); absent from journals written before it, which still load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<RunEvent>,
 }
 
 impl Journal {
@@ -186,7 +191,13 @@ impl Journal {
             stall: None,
             warnings: Vec::new(),
             log: Vec::new(),
+            events: Vec::new(),
         }
+    }
+
+    /// Records a moment of the run (see [`super::events`]) now.
+    pub fn record(&mut self, kind: EventKind) {
+        self.events.push(RunEvent { at: now(), kind });
     }
 
     /// The hosts the run stopped in the middle of: some step begun, not done.
@@ -347,6 +358,7 @@ mod tests {
             stall: None,
             warnings: vec![],
             log: vec![],
+            events: vec![],
         }
     }
 

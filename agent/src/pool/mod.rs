@@ -9,6 +9,7 @@
 pub mod batches;
 pub mod clock;
 pub mod create_sr;
+pub mod events;
 pub mod health;
 pub mod journal;
 pub mod linstor_versions;
@@ -17,6 +18,7 @@ pub mod phases;
 pub mod plugin;
 pub mod preflight;
 pub mod render;
+pub mod report_html;
 pub mod saved_settings;
 pub mod steps;
 pub mod targets;
@@ -28,9 +30,10 @@ use crate::error::{ExitCode, Refusal, UsageError, exit_code_for};
 use crate::{linstor, xapi};
 use anyhow::{Result, anyhow};
 use batches::BatchMode;
-use journal::{Journal, JournalFile, RunState, Step, StepState, now};
+use journal::{EventKind, Journal, JournalFile, RunState, Step, StepState, now};
 use render::PoolReport;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Test hook: `LINSTOR_AGENT_POOL_KILL_AT=<point>` makes the run kill itself (SIGKILL) right
@@ -62,7 +65,15 @@ pub enum Request {
     Upgrade(Options),
     Status,
     Pause,
-    Abort { quiet: bool },
+    Abort {
+        quiet: bool,
+    },
+    /// `pool report`: the HTML picture of a journal (default: the one `pool status` reads),
+    /// written to `output` (default: beside the journal). Paths as given on the command line.
+    Report {
+        journal: Option<PathBuf>,
+        output: Option<PathBuf>,
+    },
 }
 
 /// The test hook of [`KILL_AT_ENV`]: dies here, as a crash would, when asked to.
@@ -92,6 +103,9 @@ pub fn run(ctx: &Context, request: &Request) -> Result<PoolReport> {
         Request::Upgrade(opts) => upgrade(ctx, file, opts.clone()),
         Request::Status => render::status(&file),
         Request::Pause => self::request(&file, "pause"),
+        Request::Report { journal, output } => {
+            report_html::command(&ctx.sysroot, journal.as_deref(), output.as_deref())
+        }
         Request::Abort { quiet } => {
             let quiet = *quiet;
             let open = file
@@ -123,6 +137,9 @@ fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: 
             busy.join(", ")
         )
     };
+    up.journal.record(EventKind::Aborted {
+        reason: "`pool abort` of a run that was not running".into(),
+    });
     up.log(&note);
     up.save()?;
     let document = serde_json::json!({
@@ -131,7 +148,9 @@ fn close_stopped_run(ctx: &Context, file: JournalFile, journal: Journal, quiet: 
         "journal": up.file.path,
         "unfinished_hosts": busy,
     });
-    PoolReport::new(&document, format!("{note}.\n"))
+    let mut report = PoolReport::new(&document, format!("{note}.\n"))?;
+    report.add_html(&picture(&up));
+    Ok(report)
 }
 
 /// The options of a `pool abort` that closes a stopped run: it only restores settings.
@@ -282,9 +301,23 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<PoolReport
         return Ok(nothing_to_do);
     }
     match phases::run_all(&mut up) {
-        Ok(()) => render::report(&up.journal),
+        Ok(()) => {
+            let mut report = render::report(&up.journal)?;
+            report.add_html(&picture(&up));
+            Ok(report)
+        }
         Err(err) => stop(&mut up, err),
     }
+}
+
+/// The HTML picture of the run (`report_html`), written beside its journal at the end of every
+/// run. Only a picture: a failure to write it is a warning, never the run's outcome.
+fn picture(up: &Upgrade) -> std::result::Result<PathBuf, String> {
+    report_html::write_beside(&up.file, &up.journal).map_err(|e| {
+        let message = format!("the HTML report of the run was not written: {e:#}");
+        tracing::warn!("{message}");
+        message
+    })
 }
 
 /// The journal a run starts from: the open one with `--resume` (there must be one); else a
@@ -324,6 +357,7 @@ fn resume(up: &mut Upgrade) -> Result<()> {
     up.journal.state = RunState::Running;
     up.journal.error = None;
     up.journal.stall = None;
+    up.journal.record(EventKind::Resumed);
     up.log("resuming from the journal");
     up.save()
 }
@@ -360,10 +394,16 @@ fn stop(up: &mut Upgrade, err: anyhow::Error) -> Result<PoolReport> {
         let message = stall.message();
         up.journal.state = RunState::Paused;
         up.journal.stall = Some(stall.clone());
+        up.journal.record(EventKind::Paused {
+            reason: message.clone(),
+        });
         up.log(&format!("paused: {message}"));
         up.save()?;
+        let html = picture(up).map_or(String::new(), |p| {
+            format!(" The report of the run: {}.", p.display())
+        });
         return Err(Refusal(format!(
-            "the pool upgrade paused (journal {}): {message}",
+            "the pool upgrade paused (journal {}): {message}{html}",
             up.file.path.display()
         ))
         .into());
@@ -371,10 +411,19 @@ fn stop(up: &mut Upgrade, err: anyhow::Error) -> Result<PoolReport> {
     let code = exit_code_for(&err);
     up.journal.state = RunState::Failed;
     up.journal.error = Some(format!("{err:#}"));
+    up.journal.record(EventKind::Failed {
+        error: format!("{err:#}"),
+    });
     up.log(&format!("stopped: {err:#}"));
     let _ = up.save();
     tracing::debug!(?code, "upgrade stopped");
-    Err(err)
+    match picture(up) {
+        Ok(path) => Err(err.context(format!(
+            "the pool upgrade stopped (the report of the run: {})",
+            path.display()
+        ))),
+        Err(_) => Err(err),
+    }
 }
 
 impl Upgrade {
@@ -460,6 +509,16 @@ impl Upgrade {
             s.ended = Some(now());
             let took = s.started.map(|t| now() - t).unwrap_or(0.0);
             s.note = note.clone();
+            // A failed step, or a wait that stalled (left started, with why): a fault to show.
+            if *state == StepState::Failed || (*state == StepState::Started && note.is_some()) {
+                let fault = EventKind::Fault {
+                    host: host.clone(),
+                    step: step.to_string(),
+                    detail: note.clone().unwrap_or_default(),
+                    stalled: *state == StepState::Started,
+                };
+                self.journal.record(fault);
+            }
             let word = format!("{state:?}").to_lowercase();
             let line = match note {
                 Some(n) => format!("{host}: {step} {word} in {took:.1}s ({n})"),

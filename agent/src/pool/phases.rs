@@ -5,7 +5,7 @@
 
 use super::Upgrade;
 use super::health;
-use super::journal::{RunState, StepState, now};
+use super::journal::{EventKind, RunState, StepState, now};
 use super::plugin::{self, AgentArgs};
 use super::steps;
 use super::targets::is_linstor_package;
@@ -63,6 +63,7 @@ pub fn run_all(up: &mut Upgrade) -> Result<()> {
                 batch.join(", ")
             ));
             steps::run_batch(up, batch)?;
+            record_health(up, i + 1, batches.len())?;
         }
         up.end_phase("hosts", StepState::Done, None)?;
     }
@@ -87,6 +88,9 @@ fn stopped(up: &mut Upgrade, stop: Stop) -> Result<()> {
         Stop::Paused => {
             up.file.clear_request("pause");
             up.journal.state = RunState::Paused;
+            up.journal.record(EventKind::Paused {
+                reason: "on request (`pool pause`)".into(),
+            });
             up.log("paused on request: `pool upgrade --resume` continues");
             up.save()
         }
@@ -95,10 +99,29 @@ fn stopped(up: &mut Upgrade, stop: Stop) -> Result<()> {
             restore_settings(up)?;
             up.journal.state = RunState::Aborted;
             up.journal.ended = Some(now());
+            up.journal.record(EventKind::Aborted {
+                reason: "on request (`pool abort`)".into(),
+            });
             up.log("aborted on request: pool settings restored; hosts not upgraded keep their versions");
             up.save()
         }
     }
+}
+
+/// The pool's health once a batch is done, into the journal for the report (see
+/// [`health::snapshot`]): what the next batch starts from.
+fn record_health(up: &mut Upgrade, batch: usize, batches: usize) -> Result<()> {
+    let h = health::snapshot(&up.linstor, batch);
+    let mut line = format!(
+        "pool health after batch {batch}/{batches}: {}/{} nodes ONLINE, {}/{} diskful volumes UpToDate",
+        h.nodes_online, h.nodes, h.volumes_uptodate, h.volumes
+    );
+    if !h.healthy() {
+        line.push_str(&format!(" ({})", h.problems.join("; ")));
+    }
+    up.log(&line);
+    up.journal.record(EventKind::Health(h));
+    up.save()
 }
 
 /// Auto-eviction off (a host away for its reboot must not be evicted) and HA off (HA would

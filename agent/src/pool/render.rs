@@ -29,6 +29,29 @@ impl PoolReport {
     }
 }
 
+impl PoolReport {
+    /// Says where the run's HTML report went (`html` in JSON; `html_error` and a warning when
+    /// it could not be written, which changes nothing else of the report).
+    pub fn add_html(&mut self, written: &std::result::Result<std::path::PathBuf, String>) {
+        let map = self.document.as_object_mut();
+        match written {
+            Ok(path) => {
+                let _ = writeln!(self.human, "Report: {}", path.display());
+                if let Some(map) = map {
+                    map.insert("html".into(), json!(path));
+                }
+            }
+            Err(message) => {
+                let _ = writeln!(self.human, "warning: {message}");
+                if let Some(map) = map {
+                    map.insert("html".into(), serde_json::Value::Null);
+                    map.insert("html_error".into(), json!(message));
+                }
+            }
+        }
+    }
+}
+
 impl serde::Serialize for PoolReport {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         self.document.serialize(serializer)
