@@ -137,15 +137,21 @@ fn recorded_run(command: &Command, started: f64) -> Option<metrics::Run> {
     }
 }
 
-/// The span every event of the run is in: the command and, for a command on this host, the
-/// host's name (journald: `COMMAND=`, `HOST=`). Pool commands name each host in their events.
+/// The span every event of the run is in: the command, for a command on this host the host's
+/// name, and for a step's own command the step (journald: `COMMAND=`, `HOST=`, `STEP=`;
+/// `provision` and `status` open a span per step). Pool commands name each host in their events.
 fn run_span(ctx: &Context, command: &Command) -> tracing::Span {
     let name = command_name(command);
     if matches!(command, Command::Pool(_)) {
         return tracing::info_span!("run", command = name);
     }
     let host = facts::hostname(&ctx.sysroot).ok().flatten().unwrap_or_default();
-    tracing::info_span!("run", command = name, host = %host)
+    match command {
+        Command::Install(_) | Command::Storage(_) | Command::Network(_) | Command::Register(_) => {
+            tracing::info_span!("run", command = name, host = %host, step = name)
+        }
+        _ => tracing::info_span!("run", command = name, host = %host),
+    }
 }
 
 fn command_name(command: &Command) -> &'static str {
