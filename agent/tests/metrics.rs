@@ -4,6 +4,7 @@
 //! (Debian's `prometheus` package, which `make test` installs), which parses it and lints the
 //! names against Prometheus' conventions.
 
+mod pool_support;
 mod support;
 
 use std::io::Write;
@@ -286,4 +287,86 @@ fn a_relative_textfile_dir_is_a_config_error_at_its_line() {
     assert_eq!(run.code, 2, "{}", run.message());
     let at = format!("{}:{line}: [metrics] textfile_dir", host.config.display());
     assert!(run.stderr.contains(&at), "{at} in {}", run.stderr);
+}
+
+/// The textfile as a pool upgrade runs: written at each journal write (hosts done, the phase
+/// it is in), then at the end with the run recorded.
+#[test]
+fn a_pool_upgrade_keeps_the_textfile_up_to_date() {
+    let pool = pool_support::Pool::up("upgrade-3.toml", &[]);
+    let mut config = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&pool.orchestrator_config)
+        .unwrap();
+    writeln!(config, "\n[metrics]\ntextfile_dir = \"{TEXTFILE_DIR}\"").unwrap();
+    let textfile = pool
+        .orchestrator_root
+        .join(TEXTFILE_DIR.trim_start_matches('/'))
+        .join("linstor_agent.prom");
+    let names = pool.host_names();
+
+    // Killed once the second host's first step is journaled: what the textfile says then.
+    let point = format!("host:{}:disable:started", names[1]);
+    let killed = pool.pool(&["upgrade"], &[(linstor_agent::pool::KILL_AT_ENV, &point)]);
+    assert!(killed.killed, "{}", killed.text);
+    let text = std::fs::read_to_string(&textfile).unwrap();
+    promtool_check(&text);
+    let journal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(pool.journal_path()).unwrap()).unwrap();
+    let done: Vec<&str> = journal["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| {
+            h["steps"].as_object().is_some_and(|s| {
+                s.len() == 8
+                    && s.values()
+                        .all(|v| v["state"] == "done" || v["state"] == "skipped")
+            })
+        })
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert!(!done.is_empty(), "the first host is done: {journal}");
+    expect(&text, "linstor_agent_pool_upgrade_running", "", 1.0);
+    expect(&text, "linstor_agent_pool_upgrade_hosts", "", 3.0);
+    expect(
+        &text,
+        "linstor_agent_pool_upgrade_hosts_done",
+        "",
+        done.len() as f64,
+    );
+    expect(&text, "linstor_agent_pool_upgrade_phase", "phase=\"hosts\"", 1.0);
+    expect(
+        &text,
+        "linstor_agent_pool_upgrade_phase",
+        "phase=\"linstor\"",
+        0.0,
+    );
+    expect(
+        &text,
+        "linstor_agent_pool_upgrade_host_done",
+        &format!("host=\"{}\"", done[0]),
+        1.0,
+    );
+    expect(
+        &text,
+        "linstor_agent_pool_upgrade_host_done",
+        &format!("host=\"{}\"", names[1]),
+        0.0,
+    );
+
+    let run = pool.pool(&["upgrade", "--resume"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.text);
+    let text = std::fs::read_to_string(&textfile).unwrap();
+    promtool_check(&text);
+    expect(&text, "linstor_agent_pool_upgrade_running", "", 0.0);
+    expect(&text, "linstor_agent_pool_upgrade_state", "state=\"done\"", 1.0);
+    expect(&text, "linstor_agent_pool_upgrade_hosts_done", "", 3.0);
+    expect(&text, "linstor_agent_pool_upgrade_phase", "phase=\"finish\"", 1.0);
+    expect(
+        &text,
+        "linstor_agent_last_run_success",
+        "command=\"pool upgrade\"",
+        1.0,
+    );
 }
