@@ -43,6 +43,9 @@ declare -A needed=(
   # agent/tests/pool_report.rs renders the pool-upgrade report in headless Chromium (and
   # `make demo`'s screenshot of it); it runs as root with --no-sandbox.
   [chromium]=chromium
+  # agent/tests/metrics.rs: `promtool check metrics` (Debian ships promtool only in the
+  # prometheus package, with the server, which is kept from starting below)
+  [promtool]=prometheus
 )
 
 missing=()
@@ -66,6 +69,13 @@ if ((${#missing[@]})); then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # No service a package brings may start here (the prometheus server, for one): Debian's
+  # policy-rc.d hook, exit 101, unless the machine has its own.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi

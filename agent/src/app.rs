@@ -9,7 +9,9 @@ use crate::error::{ExitCode, UsageError, exit_code_for};
 use crate::host::{Sysroot, facts, targets};
 use crate::output::{Outcome, OutputFormat, Render, print_error};
 use crate::settings::{self, Settings};
-use crate::{kernel_guard, network, packages, pool, probe, provision, register, status, storage};
+use crate::{
+    kernel_guard, logging, metrics, network, packages, pool, probe, provision, register, status, storage,
+};
 use clap::Parser;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -54,8 +56,11 @@ fn wants_json(args: &[OsString]) -> bool {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    init_tracing(cli.global.verbose, cli.global.quiet);
     let format = cli.global.output;
+    if let Err(err) = logging::init(cli.global.verbose, cli.global.quiet) {
+        print_error(format, &err.into(), ExitCode::Usage);
+        return ExitCode::Usage;
+    }
     match execute(cli) {
         Ok(outcome) => {
             outcome.print(format);
@@ -70,6 +75,14 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn execute(cli: Cli) -> anyhow::Result<Outcome> {
+    let started = metrics::now();
+    let prometheus = matches!(&cli.command, Command::Status(args) if args.prometheus);
+    if prometheus && cli.global.output == OutputFormat::Json {
+        return Err(UsageError(
+            "status --prometheus prints the Prometheus text format: it does not go with --output json".into(),
+        )
+        .into());
+    }
     let sysroot = Sysroot::new(absolute_root(cli.global.root.as_deref())?);
     // A wrong package manager is said before anything runs, whatever the command.
     packages::backend::chosen_manager()?;
@@ -80,8 +93,81 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
         None => (sysroot.path(settings::DEFAULT_CONFIG), false),
     };
     let settings = Settings::load_in(&sysroot, &config_path, required)?;
-    let ctx = Context { sysroot, settings };
-    dispatch(&ctx, cli.command, cli.global.quiet)
+    let ctx = Context::new(sysroot, settings);
+    let record = recorded_run(&cli.command, started);
+    let result = run_span(&ctx, &cli.command).in_scope(|| dispatch(&ctx, cli.command, cli.global.quiet));
+    let Some(run) = record else {
+        return result;
+    };
+    let exit = match &result {
+        Ok(outcome) => outcome.exit,
+        Err(err) => exit_code_for(err),
+    };
+    let exposition = metrics::after_run(&ctx, &run, exit as i32);
+    let mut outcome = result?;
+    if prometheus {
+        outcome.human = exposition;
+    }
+    Ok(outcome)
+}
+
+/// The run the metrics record, for the commands that change or check the host; not for dry
+/// runs, `install --download-only` (they change nothing), nor the read-only commands.
+fn recorded_run(command: &Command, started: f64) -> Option<metrics::Run> {
+    let run = |command, step| {
+        Some(metrics::Run {
+            command,
+            step,
+            started,
+        })
+    };
+    match command {
+        Command::Install(a) if !a.download_only => {
+            // The whole step only without --only.
+            run("install", a.selection.only.is_empty().then_some("install"))
+        }
+        Command::KernelGuard(a) if !a.dry_run => run("kernel-guard", None),
+        Command::Storage(a) if !a.dry_run => run("storage", Some("storage")),
+        Command::Network(a) if !a.dry_run => run("network", Some("network")),
+        Command::Register(a) if !a.dry_run => run("register", Some("register")),
+        Command::Provision(a) if !a.dry_run => run("provision", None),
+        Command::Status(_) => run("status", None),
+        Command::Pool(PoolCommand::Upgrade(a)) if !a.dry_run => run("pool upgrade", None),
+        _ => None,
+    }
+}
+
+/// The span every event of the run is in: the command, for a command on this host the host's
+/// name, and for a step's own command the step (journald: `COMMAND=`, `HOST=`, `STEP=`;
+/// `provision` and `status` open a span per step). Pool commands name each host in their events.
+fn run_span(ctx: &Context, command: &Command) -> tracing::Span {
+    let name = command_name(command);
+    if matches!(command, Command::Pool(_)) {
+        return tracing::info_span!("run", command = name);
+    }
+    let host = facts::hostname(&ctx.sysroot).ok().flatten().unwrap_or_default();
+    match command {
+        Command::Install(_) | Command::Storage(_) | Command::Network(_) | Command::Register(_) => {
+            tracing::info_span!("run", command = name, host = %host, step = name)
+        }
+        _ => tracing::info_span!("run", command = name, host = %host),
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Facts => "facts",
+        Command::Plan(_) => "plan",
+        Command::Install(_) => "install",
+        Command::Storage(_) => "storage",
+        Command::Network(_) => "network",
+        Command::Probe(_) => "probe",
+        Command::Register(_) => "register",
+        Command::Provision(_) => "provision",
+        Command::Status(_) => "status",
+        Command::KernelGuard(_) => "kernel-guard",
+        Command::Pool(_) => "pool",
+    }
 }
 
 fn dispatch(ctx: &Context, command: Command, quiet: bool) -> anyhow::Result<Outcome> {
@@ -130,7 +216,7 @@ fn dispatch(ctx: &Context, command: Command, quiet: bool) -> anyhow::Result<Outc
             };
             Outcome::of(&provision::run(ctx, &options)?)
         }
-        Command::Status => Outcome::of(&status::run(ctx)),
+        Command::Status(_) => Outcome::of(&status::run(ctx)),
         Command::Register(args) => {
             let options = register::Options {
                 dry_run: args.dry_run,
@@ -174,7 +260,11 @@ fn pool_command(ctx: &Context, command: PoolCommand, quiet: bool) -> anyhow::Res
             };
             return Outcome::of(&pool::create_sr::run(ctx, &options)?);
         }
-        PoolCommand::Upgrade(args) => pool::Request::Upgrade(upgrade_options(&args, quiet)?),
+        PoolCommand::Upgrade(args) => {
+            let mut options = upgrade_options(&args, quiet)?;
+            options.on_save = metrics::journal_hook(ctx);
+            pool::Request::Upgrade(options)
+        }
         PoolCommand::Status => pool::Request::Status,
         PoolCommand::Report(args) => pool::Request::Report {
             journal: args.journal,
@@ -201,6 +291,7 @@ fn upgrade_options(args: &UpgradeArgs, quiet: bool) -> anyhow::Result<pool::Opti
         stuck_after: Duration::from_secs(args.stuck_after),
         poll: Duration::from_millis(args.poll_ms.max(1)),
         quiet,
+        on_save: None,
     })
 }
 
@@ -247,19 +338,4 @@ fn facts_report(ctx: &Context) -> anyhow::Result<FactsReport> {
         facts,
         serve,
     })
-}
-
-fn init_tracing(verbose: u8, quiet: bool) {
-    let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, _) => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LINSTOR_AGENT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -64,7 +64,7 @@ pub enum Command {
     Provision(ProvisionArgs),
     /// Is this host converged? One line per check (module per kernel, packages, volume group,
     /// network, node ONLINE, storage pool); exit 0 only when every check holds, else 1.
-    Status,
+    Status(StatusArgs),
     /// Make sure every installed kernel has a DRBD module that fits it: install the fitting
     /// module from the repository where one is missing; refuse (exit 3) when the repository has
     /// none for a kernel. Run by the kernel install hooks.
@@ -97,6 +97,14 @@ pub struct PlanArgs {
     /// still applies): what the repository offers this host, as `pool upgrade` asks.
     #[arg(long)]
     pub newest: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the agent's metrics in the Prometheus text format (what `[metrics] textfile_dir`
+    /// gets) instead of the checks; the exit code is still status's.
+    #[arg(long)]
+    pub prometheus: bool,
 }
 
 #[derive(Debug, Args)]

@@ -131,6 +131,23 @@ pub fn run(ctx: &Context, options: &Options) -> Result<Report> {
     }
     let manager = install_modules(ctx, &facts, &repository, &to_fetch, &mut report)?;
     check_guarded(ctx, &kernels, &packages.kmod, manager, &mut report)?;
+    for choice in &choices {
+        let kernel = &choice.kernel.uname_r;
+        if report
+            .kernels
+            .iter()
+            .any(|k| &k.uname_r == kernel && k.status == Status::Installed)
+        {
+            ctx.observed
+                .module_installed(kernel, &choice.package.name, &choice.package.evr());
+            tracing::info!(
+                package = %choice.package.name,
+                kernel = %kernel,
+                "installed {} for kernel {kernel}",
+                choice.package.nevra()
+            );
+        }
+    }
     let unames: Vec<String> = report
         .kernels
         .iter()

@@ -21,7 +21,20 @@ pub struct StatusReport {
 
 /// Runs every check; an error inside one check fails that check, not the command.
 pub fn run(ctx: &Context) -> StatusReport {
-    let checks: Vec<Check> = STEPS.iter().flat_map(|step| step.checks(ctx)).collect();
+    let mut checks: Vec<Check> = Vec::new();
+    for step in STEPS {
+        let name = step.name().as_str();
+        let span = tracing::info_span!("step", step = name);
+        let step_checks = span.in_scope(|| step.checks(ctx));
+        // A step with no checks does not apply here: it has no convergence to report.
+        if step_checks.is_empty() {
+            ctx.observed.step_not_applicable(name);
+        } else {
+            ctx.observed
+                .step_checks(name, step_checks.iter().map(|c| (c.check.clone(), c.ok)));
+        }
+        checks.extend(step_checks);
+    }
     StatusReport {
         core: ReportCore::new("status", false),
         converged: checks.iter().all(|c| c.ok),

@@ -77,10 +77,10 @@ fn an_empty_disk_becomes_the_group_a_second_disk_is_added_and_the_next_run_chang
     assert!(again["actions"].as_array().unwrap().is_empty());
 
     // What the register step reads.
-    let ctx = Context {
-        sysroot: Sysroot::new(&host.root),
-        settings: Settings::load(&host.config, true).unwrap(),
-    };
+    let ctx = Context::new(
+        Sysroot::new(&host.root),
+        Settings::load(&host.config, true).unwrap(),
+    );
     let result = storage::inspect(&ctx).unwrap().expect("the group exists");
     assert_eq!(result.volume_group, "linstor_group");
     assert_eq!(result.devices, both);

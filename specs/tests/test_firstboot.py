@@ -72,6 +72,7 @@ def test_unit_is_a_oneshot_after_network_and_xapi():
         "ConditionPathExists=!/var/lib/linstor-agent/firstboot.done",
         "ExecStart=/usr/libexec/linstor-agent/firstboot",
         "StandardOutput=journal",
+        "Environment=LINSTOR_AGENT_LOG_TARGET=journald",
         "WantedBy=multi-user.target",
     ):
         assert line in unit.splitlines(), line

@@ -109,7 +109,7 @@ def test_shipped_config_has_every_key_commented_and_parses_uncommented(installed
         lines.append((m.group(2) or m.group(4)) if m else line)
     uncommented = "\n".join(lines) + "\n"
     doc = tomllib.loads(uncommented)
-    assert set(doc) == {"repo", "packages", "storage", "network", "controller", "xapi"}
+    assert set(doc) == {"repo", "packages", "storage", "network", "controller", "xapi", "metrics"}
     assert doc["network"]["sysctl"] and doc["xapi"]["password_file"] and doc["repo"]["fingerprint"]
     path = tmp_path / "agent.toml"
     path.write_text(uncommented)

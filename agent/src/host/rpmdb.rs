@@ -63,6 +63,14 @@ impl RpmPackage {
         )
     }
 
+    /// `[epoch:]version-release`, the epoch left out when 0 (as `RepoPackage::evr`).
+    pub fn evr(&self) -> String {
+        match self.epoch.as_deref() {
+            Some(e) if e != "0" => format!("{e}:{}-{}", self.version, self.release),
+            _ => format!("{}-{}", self.version, self.release),
+        }
+    }
+
     /// The version of its `name = version` provide, if it has one.
     pub fn provided_version(&self, name: &str) -> Option<&str> {
         self.provides

@@ -17,6 +17,7 @@ use super::plan::{Change, InstallPlan};
 use super::select::{Origin, Selection, module_order, pin_matches};
 use crate::error::Refusal;
 use crate::host::rpmdb::RpmPackage;
+use crate::host::targets::KernelTarget;
 use crate::repo::{RepoPackage, compare_evr};
 use anyhow::Result;
 use std::cmp::Ordering;
@@ -120,11 +121,7 @@ fn describe(step: &Downgrade) -> String {
 fn module_downgrades(selection: &Selection, installed_modules: &[RepoPackage]) -> Vec<Downgrade> {
     let mut found = Vec::new();
     for choice in &selection.modules {
-        let newest = installed_modules
-            .iter()
-            .filter(|p| matches!(fit(p, &choice.kernel), Fit::Fits(_)))
-            .max_by(|a, b| module_order(a, b));
-        if let Some(newest) = newest
+        if let Some(newest) = newest_installed_fit(&choice.kernel, installed_modules)
             && module_order(&choice.package, newest) == Ordering::Less
         {
             found.push(Downgrade {
@@ -136,6 +133,17 @@ fn module_downgrades(selection: &Selection, installed_modules: &[RepoPackage]) -
         }
     }
     found
+}
+
+/// The newest installed module package that fits `kernel`: what the kernel runs with now.
+pub(super) fn newest_installed_fit<'a>(
+    kernel: &KernelTarget,
+    installed_modules: &'a [RepoPackage],
+) -> Option<&'a RepoPackage> {
+    installed_modules
+        .iter()
+        .filter(|p| matches!(fit(p, kernel), Fit::Fits(_)))
+        .max_by(|a, b| module_order(a, b))
 }
 
 /// The plan's downgrades of packages other than the module.

@@ -209,6 +209,18 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
     report.package_manager = Some(installer.name());
     report.core.changed = true;
     verify_installed(ctx, &report.plan)?;
+    ctx.observed.installed_as_planned();
+    for action in report.plan.changes() {
+        // One event per package, with the package as a field of its own (journald: PACKAGE=).
+        tracing::info!(
+            package = %action.name,
+            from = %action.from.join(" "),
+            to = action.to.as_deref().unwrap_or("(removed)"),
+            "{}: {}",
+            action.name,
+            action.change.label()
+        );
+    }
     report.toolstack =
         toolstack::restart_if_needed(&ctx.sysroot, sm_driver_before.as_deref(), &mut report.core)?;
     settle_module(ctx, &facts, &mut report)?;

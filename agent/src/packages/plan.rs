@@ -189,10 +189,7 @@ fn action_for(pkg: &RepoPackage, installed: &[RpmPackage], reason: String) -> Pa
     let change = if from.contains(&pkg.nevra()) {
         Change::Keep
     } else {
-        let newest = same_name
-            .iter()
-            .map(|i| installed_evr(i))
-            .max_by(|a, b| compare_evr(a, b));
+        let newest = same_name.iter().map(|i| i.evr()).max_by(|a, b| compare_evr(a, b));
         match newest.map(|evr| compare_evr(&pkg.evr(), &evr)) {
             None => Change::Install,
             Some(Ordering::Less) => Change::Downgrade,
@@ -240,13 +237,6 @@ fn module_change(
         Some(Ordering::Less) => Change::Downgrade,
         Some(_) => Change::Upgrade,
     })
-}
-
-fn installed_evr(pkg: &RpmPackage) -> String {
-    match pkg.epoch.as_deref() {
-        Some(epoch) if epoch != "0" => format!("{epoch}:{}-{}", pkg.version, pkg.release),
-        _ => format!("{}-{}", pkg.version, pkg.release),
-    }
 }
 
 /// The plan as a person reads it.

@@ -9,7 +9,8 @@ use crate::error::{Refusal, UsageError};
 use crate::host::facts::{self, Facts};
 use crate::host::rpmdb::{self, RpmPackage};
 use crate::host::targets::{self, KernelTarget};
-use crate::repo::{Files, RepoMetadata, RepoPackage, Repository};
+use crate::observed::{PlanVersions, Versions};
+use crate::repo::{Files, RepoMetadata, RepoPackage, Repository, compare_evr};
 use crate::settings::PackagesSettings;
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -188,6 +189,19 @@ pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
     if options.is_scoped() {
         mark_untouched(&mut plan, options, &packages, &installed, &left_alone);
     }
+    // `plan --newest` leaves the config's pins out: not what this host is meant to run.
+    if !options.newest {
+        ctx.observed.plan(plan_versions(
+            &selection,
+            &packages.kmod,
+            &installed,
+            &installed_modules,
+            Whole {
+                kernels: want_kmod,
+                packages: !options.is_scoped(),
+            },
+        ));
+    }
     plan.pins = packages.pin.clone();
     plan.only = options.only.clone();
     Ok(Prepared {
@@ -196,6 +210,59 @@ pub fn prepare_with(ctx: &Context, options: &Options) -> Result<Prepared> {
         plan,
         packages,
     })
+}
+
+/// Whether a plan covers every served kernel (the module is in scope) and every managed
+/// package (no `--only`).
+struct Whole {
+    kernels: bool,
+    packages: bool,
+}
+
+/// Installed against chosen, per served kernel and per selected package, for the metrics.
+fn plan_versions(
+    selection: &select::Selection,
+    kmod: &str,
+    installed: &[RpmPackage],
+    installed_modules: &[RepoPackage],
+    whole: Whole,
+) -> PlanVersions {
+    let modules = selection
+        .modules
+        .iter()
+        .map(|choice| {
+            let now = downgrade::newest_installed_fit(&choice.kernel, installed_modules);
+            let versions = Versions {
+                package: kmod.to_owned(),
+                installed: now.map(RepoPackage::evr),
+                newest: choice.package.evr(),
+            };
+            (choice.kernel.uname_r.clone(), versions)
+        })
+        .collect();
+    let packages = selection
+        .userland
+        .iter()
+        .map(|pkg| {
+            let now = installed
+                .iter()
+                .filter(|i| i.name == pkg.name)
+                .map(RpmPackage::evr)
+                .max_by(|a, b| compare_evr(a, b));
+            let versions = Versions {
+                package: pkg.name.clone(),
+                installed: now,
+                newest: pkg.evr(),
+            };
+            (pkg.name.clone(), versions)
+        })
+        .collect();
+    PlanVersions {
+        modules,
+        packages,
+        all_kernels: whole.kernels,
+        all_packages: whole.packages,
+    }
 }
 
 /// The plan from the selection, against the packages installed. Without the module in scope,

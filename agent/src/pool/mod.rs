@@ -57,6 +57,19 @@ pub struct Options {
     pub stuck_after: Duration,
     pub poll: Duration,
     pub quiet: bool,
+    /// Called after every write of the journal (the metrics textfile follows the run).
+    pub on_save: Option<JournalHook>,
+}
+
+/// What to do with the journal each time it is written; the dispatcher sets it (the pool
+/// module knows nothing of what it feeds).
+#[derive(Clone)]
+pub struct JournalHook(pub std::sync::Arc<dyn Fn(&Journal) + Send + Sync>);
+
+impl std::fmt::Debug for JournalHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JournalHook")
+    }
 }
 
 /// What `linstor-agent pool …` asks for.
@@ -168,6 +181,7 @@ fn abort_options(quiet: bool) -> Options {
         stuck_after: Duration::from_secs(120),
         poll: Duration::from_millis(500),
         quiet,
+        on_save: None,
     }
 }
 
@@ -443,7 +457,11 @@ impl Upgrade {
     }
 
     pub fn save(&self) -> Result<()> {
-        self.file.save(&self.journal)
+        self.file.save(&self.journal)?;
+        if let Some(hook) = &self.opts.on_save {
+            (hook.0)(&self.journal);
+        }
+        Ok(())
     }
 
     /// Adds a line to the journal's log and, unless quiet, shows it as progress on stderr.
@@ -491,6 +509,8 @@ impl Upgrade {
             let s = entry.steps.entry(step.to_string()).or_insert_with(Step::default);
             s.state = StepState::Started;
             s.started.get_or_insert(now());
+            // The host and the step as fields of their own (journald: HOST=, STEP=).
+            tracing::info!(host, step, "{host}: {step} started");
             self.log(&format!("{host}: {step} …"));
         }
         self.save()?;
@@ -520,6 +540,7 @@ impl Upgrade {
                 self.journal.record(fault);
             }
             let word = format!("{state:?}").to_lowercase();
+            tracing::info!(host = %host, step, state = %word, "{host}: {step} {word}");
             let line = match note {
                 Some(n) => format!("{host}: {step} {word} in {took:.1}s ({n})"),
                 None => format!("{host}: {step} {word} in {took:.1}s"),

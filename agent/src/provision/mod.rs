@@ -72,6 +72,8 @@ pub struct ProvisionReport {
 
 /// The plan of one step (its dry run).
 fn plan_step(ctx: &Context, step: &dyn HostStep, run: &RunOptions) -> StepPlan {
+    // Every event of the step carries its name (journald: STEP=).
+    let _span = tracing::info_span!("step", step = step.name().as_str()).entered();
     let mut planned = StepPlan {
         step: step.name(),
         pending: Some(false),
@@ -139,18 +141,24 @@ pub fn run(ctx: &Context, options: &Options) -> Result<ProvisionReport> {
     });
     save_state(sysroot, &state)?;
     for (step, planned) in STEPS.iter().zip(std::mem::take(&mut report.plan)) {
-        let result = apply_step(ctx, *step, &planned, &run);
+        let name = step.name().as_str();
+        let result =
+            tracing::info_span!("step", step = name).in_scope(|| apply_step(ctx, *step, &planned, &run));
         report.plan.push(planned);
         match result {
             Ok(done) => {
                 report.core.changed |= done.changed;
                 if done.skipped.is_none() {
+                    ctx.observed.step_converged(name, true);
                     record(&mut state, step.name(), done.changed);
                     save_state(sysroot, &state)?;
                 }
                 report.steps.push(done);
             }
-            Err(e) => return Err(stopped(sysroot, &mut state, &report, step.name(), e)),
+            Err(e) => {
+                ctx.observed.step_converged(name, false);
+                return Err(stopped(sysroot, &mut state, &report, step.name(), e));
+            }
         }
     }
     if let Some(last) = state.last_run.as_mut() {

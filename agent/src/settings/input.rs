@@ -34,6 +34,8 @@ pub struct Config {
     pub controller: Option<ControllerConfig>,
     #[serde(default)]
     pub xapi: Option<XapiConfig>,
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -144,6 +146,14 @@ pub struct XapiConfig {
     pub password_file: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
     pub fingerprint: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// node_exporter's textfile collector directory: `linstor_agent.prom` is written there
+    /// after every run (an absolute path on the host, checked in `limits`).
+    pub textfile_dir: Option<PathBuf>,
 }
 
 /// A loaded configuration and the files it came from (in the order they were applied).

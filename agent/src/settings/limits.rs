@@ -10,7 +10,8 @@
 //!   a value that breaks a limit is shown shortened ([`shorten`]), never whole;
 //! - package names (`[packages] kmod`, `userland`, the `pin` keys) are RPM names and the pins
 //!   RPM versions (the same rules as `--pin`, and as the XAPI plugin's);
-//! - `[network.sysctl]` keys are sysctl names (they become `/proc/sys/` paths).
+//! - `[network.sysctl]` keys are sysctl names (they become `/proc/sys/` paths);
+//! - `[metrics] textfile_dir` is an absolute path that does not climb with `..`.
 //!
 //! toml_edit (the parser the `toml` crate itself uses, so nothing new is built) keeps where each
 //! value is in the text, which is what gives the line.
@@ -49,6 +50,11 @@ pub fn is_version(s: &str) -> bool {
     s.len() <= MAX_NAME
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '~' | '^' | '-'))
+}
+
+/// An absolute path that does not climb (`..`): a directory the agent writes a file into.
+pub fn is_absolute_dir(s: &str) -> bool {
+    s.starts_with('/') && !s.split('/').any(|part| part == "..")
 }
 
 /// A sysctl name as `sysctl` takes it (`net.core.rmem_max`, `net.ipv4.conf.eth0/100.rp_filter`):
@@ -203,6 +209,13 @@ fn check_string(text: &str, at: Span, path: &[String]) -> Result<(), Problem> {
     if is_name && !is_package_name(text) {
         return problem(format!(
             "{} = {} is not a package name (letters, digits and . _ + -, starting with a letter or digit)",
+            name(path),
+            quoted(text)
+        ));
+    }
+    if key == "metrics.textfile_dir" && !is_absolute_dir(text) {
+        return problem(format!(
+            "{} = {} is not an absolute directory path without \"..\" (such as \"/var/lib/node_exporter/textfile_collector\")",
             name(path),
             quoted(text)
         ));

@@ -247,6 +247,14 @@ pub struct Settings {
     pub network: NetworkSettings,
     pub controller: Option<ControllerSettings>,
     xapi: Result<Option<XapiSettings>, String>,
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: where the node_exporter textfile goes (None: no textfile is written).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// An absolute host path (`--root` applies), checked with its line by `limits`.
+    pub textfile_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -296,6 +304,9 @@ impl Settings {
                 .map(|c| validate::controller(c, &files))
                 .transpose()?,
             xapi: validate::xapi(config.xapi, &files)?,
+            metrics: MetricsSettings {
+                textfile_dir: config.metrics.and_then(|m| m.textfile_dir),
+            },
             sources,
         })
     }

@@ -96,3 +96,20 @@ fn shortened_text_has_no_control_characters() {
     let long = shorten(&"x".repeat(100));
     assert!(long.ends_with("… (100 bytes)") && long.len() < 100, "{long}");
 }
+
+#[test]
+fn the_textfile_dir_is_an_absolute_path_at_its_line() {
+    check_file(
+        Path::new("agent.toml"),
+        "[metrics]\ntextfile_dir = \"/var/lib/node_exporter/textfile_collector\"\n",
+    )
+    .unwrap();
+    for bad in ["textfile", "/var/lib/../../etc", ""] {
+        let msg = error(&format!("[metrics]\n\ntextfile_dir = \"{bad}\"\n"));
+        assert!(
+            msg.starts_with("/etc/linstor-agent/agent.toml:3: [metrics] textfile_dir"),
+            "{msg}"
+        );
+        assert!(msg.contains("absolute directory path"), "{msg}");
+    }
+}
