@@ -9,7 +9,7 @@ use crate::error::{ExitCode, UsageError, exit_code_for};
 use crate::host::{Sysroot, facts, targets};
 use crate::output::{Outcome, OutputFormat, Render, print_error};
 use crate::settings::{self, Settings};
-use crate::{kernel_guard, network, packages, pool, probe, provision, register, status, storage};
+use crate::{kernel_guard, network, packages, pool, probe, progress, provision, register, status, storage};
 use clap::Parser;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -54,8 +54,13 @@ fn wants_json(args: &[OsString]) -> bool {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    init_tracing(cli.global.verbose, cli.global.quiet);
     let format = cli.global.output;
+    // Decided once, before anything logs: bars only for a person at a terminal.
+    progress::init(progress::wanted_here(
+        format == OutputFormat::Json,
+        cli.global.quiet,
+    ));
+    init_tracing(cli.global.verbose, cli.global.quiet);
     match execute(cli) {
         Ok(outcome) => {
             outcome.print(format);
@@ -81,10 +86,10 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
     };
     let settings = Settings::load_in(&sysroot, &config_path, required)?;
     let ctx = Context { sysroot, settings };
-    dispatch(&ctx, cli.command, cli.global.quiet)
+    dispatch(&ctx, cli.command, cli.global.quiet, cli.global.output)
 }
 
-fn dispatch(ctx: &Context, command: Command, quiet: bool) -> anyhow::Result<Outcome> {
+fn dispatch(ctx: &Context, command: Command, quiet: bool, format: OutputFormat) -> anyhow::Result<Outcome> {
     match command {
         Command::Facts => Outcome::of(&facts_report(ctx)?),
         Command::Plan(args) => {
@@ -138,7 +143,7 @@ fn dispatch(ctx: &Context, command: Command, quiet: bool) -> anyhow::Result<Outc
             };
             Outcome::of(&register::run(ctx, &options)?)
         }
-        Command::Pool(command) => pool_command(ctx, command, quiet),
+        Command::Pool(command) => pool_command(ctx, command, quiet, format),
     }
 }
 
@@ -159,7 +164,12 @@ fn probe_request(args: ProbeArgs) -> probe::Request {
 }
 
 /// `pool …`: `create-sr` (XOSTOR), or the rolling upgrade and its controls.
-fn pool_command(ctx: &Context, command: PoolCommand, quiet: bool) -> anyhow::Result<Outcome> {
+fn pool_command(
+    ctx: &Context,
+    command: PoolCommand,
+    quiet: bool,
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
     let request = match command {
         PoolCommand::CreateSr(args) => {
             let options = pool::create_sr::Options {
@@ -175,7 +185,10 @@ fn pool_command(ctx: &Context, command: PoolCommand, quiet: bool) -> anyhow::Res
             return Outcome::of(&pool::create_sr::run(ctx, &options)?);
         }
         PoolCommand::Upgrade(args) => pool::Request::Upgrade(upgrade_options(&args, quiet)?),
-        PoolCommand::Status => pool::Request::Status,
+        PoolCommand::Status(args) => pool::Request::Status(args.watch.then(|| pool::watch::Watch {
+            every: Duration::from_secs_f64(args.interval),
+            blocks: format == OutputFormat::Human,
+        })),
         PoolCommand::Pause => pool::Request::Pause,
         PoolCommand::Abort => pool::Request::Abort { quiet },
     };
@@ -256,6 +269,8 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::log_writer)
+        // Colours only for a terminal: in a pipe, a file or a unit's log they are noise.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

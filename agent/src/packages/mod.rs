@@ -185,6 +185,8 @@ fn download(
     downloaded: &mut Vec<String>,
 ) -> Result<backend::Changes> {
     let mut changes = backend::Changes::default();
+    let fetched: Vec<&crate::repo::RepoPackage> = plan.changes().filter_map(|a| a.package.as_ref()).collect();
+    let _total = crate::progress::downloads(fetched.len(), fetched.iter().map(|p| p.size).sum());
     for action in plan.changes() {
         let Some(package) = &action.package else {
             changes.remove.extend(action.from.iter().cloned());

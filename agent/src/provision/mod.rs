@@ -116,7 +116,9 @@ pub fn run(ctx: &Context, options: &Options) -> Result<ProvisionReport> {
         Some(lock(&ctx.sysroot)?)
     };
     let run = options.run();
+    let shown = crate::progress::spinner("provision: planning every step");
     let plan: Vec<StepPlan> = STEPS.iter().map(|step| plan_step(ctx, *step, &run)).collect();
+    shown.done("planned");
     for p in &plan {
         tracing::info!(step = p.step.as_str(), pending = ?p.pending, "planned");
     }
@@ -139,10 +141,16 @@ pub fn run(ctx: &Context, options: &Options) -> Result<ProvisionReport> {
     });
     save_state(sysroot, &state)?;
     for (step, planned) in STEPS.iter().zip(std::mem::take(&mut report.plan)) {
+        let shown = crate::progress::spinner(format!("provision: {}", step.name().as_str()));
         let result = apply_step(ctx, *step, &planned, &run);
         report.plan.push(planned);
         match result {
             Ok(done) => {
+                shown.done(match (&done.skipped, done.changed) {
+                    (Some(_), _) => "skipped",
+                    (None, true) => "changed",
+                    (None, false) => "unchanged",
+                });
                 report.core.changed |= done.changed;
                 if done.skipped.is_none() {
                     record(&mut state, step.name(), done.changed);
