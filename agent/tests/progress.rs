@@ -69,8 +69,8 @@ fn root_args<'a>(host: &'a testbed::sysroot::HostRoot, rest: &[&'a str]) -> Vec<
 fn downloads_show_bars_on_a_terminal_and_nothing_in_a_pipe() {
     let repo = shared_repo();
     let dir = tempfile::tempdir().unwrap();
-    let host = host(dir.path(), "tty", &repo, &[KERNEL_XCPNG_38.nevra]);
-    let (code, screen) = on_terminal(&root_args(&host, &["install", "--download-only"]));
+    let tty = host(dir.path(), "tty", &repo, &[KERNEL_XCPNG_38.nevra]);
+    let (code, screen) = on_terminal(&root_args(&tty, &["install", "--download-only"]));
     assert_eq!(code, 0, "{screen}");
     // One line per file downloaded, and the total over the packages.
     assert!(screen.contains("downloaded kmod-drbd-"), "{screen}");
@@ -79,8 +79,8 @@ fn downloads_show_bars_on_a_terminal_and_nothing_in_a_pipe() {
     assert!(screen.contains("\x1b["), "{screen:?}");
 
     let dir = tempfile::tempdir().unwrap();
-    let host = host(dir.path(), "pipe", &repo, &[KERNEL_XCPNG_38.nevra]);
-    let (code, stdout, stderr) = piped(&root_args(&host, &["install", "--download-only"]));
+    let pipe = host(dir.path(), "pipe", &repo, &[KERNEL_XCPNG_38.nevra]);
+    let (code, stdout, stderr) = piped(&root_args(&pipe, &["install", "--download-only"]));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_plain("stdout", &stdout);
     assert_plain("stderr", &stderr);

@@ -163,7 +163,13 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
     }
     let installer = backend::Installer::new(ctx, &facts, &repository, &packages.kmod)?;
     let sm_driver_before = toolstack::snapshot(&ctx.sysroot);
+    let shown = crate::progress::spinner(format!(
+        "install: {} transaction ({} package file(s))",
+        installer.name(),
+        changes.install.len() + changes.downgrade.len()
+    ));
     installer.apply(&ctx.sysroot, changes)?;
+    shown.done("done");
     report.package_manager = Some(installer.name());
     report.core.changed = true;
     verify_installed(ctx, &report.plan)?;

@@ -59,13 +59,17 @@ pub fn lines(journal: &Journal, details: &Details, now: f64) -> Vec<String> {
 fn header(journal: &Journal, now: f64) -> String {
     let state = format!("{:?}", journal.state).to_lowercase();
     let elapsed = journal.ended.unwrap_or(now) - journal.started;
-    let mut line = format!(
-        "Pool upgrade {state} · {} · hosts {}/{} done",
-        duration(elapsed),
-        journal.hosts_done(),
-        journal.hosts.len()
-    );
-    if journal.state == RunState::Running {
+    let mut line = format!("Pool upgrade {state} · {}", duration(elapsed));
+    // No hosts yet: preflight has not listed them.
+    if !journal.hosts.is_empty() {
+        line.push_str(&format!(
+            " · hosts {}/{} done",
+            journal.hosts_done(),
+            journal.hosts.len()
+        ));
+    }
+    // The ETA is the hosts phase's: after it, only the VMs' way home is left.
+    if journal.state == RunState::Running && !journal.phase("hosts").is_finished() {
         let eta = eta(journal, now).map_or("— (after the first batch)".to_string(), duration);
         line.push_str(&format!(" · ETA {eta}"));
     }
@@ -84,6 +88,9 @@ fn stage(journal: &Journal, now: f64) -> String {
     let word = match journal.phase(phase) {
         StepState::Started => "running",
         StepState::Failed => "failed",
+        // A running upgrade goes from one phase straight to the next (preflight is journaled
+        // once it is over).
+        _ if journal.state == RunState::Running => "running",
         _ => "next",
     };
     if phase == "hosts" {
@@ -466,6 +473,16 @@ mod tests {
             "phase linstor running: LINSTOR on every host (15s)"
         );
 
+        // A new run's journal before preflight lists the hosts.
+        let mut blank = Journal::blank();
+        blank.started = 1000.0;
+        let view = lines(&blank, &Details::default(), 1003.0);
+        assert_eq!(
+            view[0],
+            "Pool upgrade running · 3s · ETA — (after the first batch)"
+        );
+        assert_eq!(view[1], "phase preflight running: checking the pool");
+
         let mut j = journal();
         for h in ["xcp-ng-1", "xcp-ng-2", "xcp-ng-3"] {
             finish_host(&mut j, h, 1010.0);
@@ -480,6 +497,10 @@ mod tests {
             },
         );
         let view = lines(&j, &Details::default(), 1100.0);
+        assert_eq!(
+            view[0], "Pool upgrade running · 1m40s · hosts 3/3 done",
+            "no ETA after the hosts"
+        );
         assert!(view[1].starts_with("phase finish running"), "{view:#?}");
         assert!(
             view[2].contains("migrate back") && view[2].contains("10s"),
