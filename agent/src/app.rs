@@ -10,7 +10,8 @@ use crate::host::{Sysroot, facts, targets};
 use crate::output::{Outcome, OutputFormat, Render, print_error};
 use crate::settings::{self, Settings};
 use crate::{
-    kernel_guard, logging, metrics, network, packages, pool, probe, provision, register, status, storage,
+    kernel_guard, logging, metrics, network, packages, pool, probe, progress, provision, register, status,
+    storage,
 };
 use clap::Parser;
 use std::ffi::OsString;
@@ -57,6 +58,11 @@ fn wants_json(args: &[OsString]) -> bool {
 
 pub fn run(cli: Cli) -> ExitCode {
     let format = cli.global.output;
+    // Decided once, before anything logs: bars only for a person at a terminal.
+    progress::init(progress::wanted_here(
+        format == OutputFormat::Json,
+        cli.global.quiet,
+    ));
     if let Err(err) = logging::init(cli.global.verbose, cli.global.quiet) {
         print_error(format, &err.into(), ExitCode::Usage);
         return ExitCode::Usage;
@@ -95,7 +101,8 @@ fn execute(cli: Cli) -> anyhow::Result<Outcome> {
     let settings = Settings::load_in(&sysroot, &config_path, required)?;
     let ctx = Context::new(sysroot, settings);
     let record = recorded_run(&cli.command, started);
-    let result = run_span(&ctx, &cli.command).in_scope(|| dispatch(&ctx, cli.command, cli.global.quiet));
+    let result = run_span(&ctx, &cli.command)
+        .in_scope(|| dispatch(&ctx, cli.command, cli.global.quiet, cli.global.output));
     let Some(run) = record else {
         return result;
     };
@@ -170,7 +177,7 @@ fn command_name(command: &Command) -> &'static str {
     }
 }
 
-fn dispatch(ctx: &Context, command: Command, quiet: bool) -> anyhow::Result<Outcome> {
+fn dispatch(ctx: &Context, command: Command, quiet: bool, format: OutputFormat) -> anyhow::Result<Outcome> {
     match command {
         Command::Facts => Outcome::of(&facts_report(ctx)?),
         Command::Plan(args) => {
@@ -224,7 +231,7 @@ fn dispatch(ctx: &Context, command: Command, quiet: bool) -> anyhow::Result<Outc
             };
             Outcome::of(&register::run(ctx, &options)?)
         }
-        Command::Pool(command) => pool_command(ctx, command, quiet),
+        Command::Pool(command) => pool_command(ctx, command, quiet, format),
     }
 }
 
@@ -245,7 +252,12 @@ fn probe_request(args: ProbeArgs) -> probe::Request {
 }
 
 /// `pool …`: `create-sr` (XOSTOR), or the rolling upgrade and its controls.
-fn pool_command(ctx: &Context, command: PoolCommand, quiet: bool) -> anyhow::Result<Outcome> {
+fn pool_command(
+    ctx: &Context,
+    command: PoolCommand,
+    quiet: bool,
+    format: OutputFormat,
+) -> anyhow::Result<Outcome> {
     let request = match command {
         PoolCommand::CreateSr(args) => {
             let options = pool::create_sr::Options {
@@ -265,7 +277,10 @@ fn pool_command(ctx: &Context, command: PoolCommand, quiet: bool) -> anyhow::Res
             options.on_save = metrics::journal_hook(ctx);
             pool::Request::Upgrade(options)
         }
-        PoolCommand::Status => pool::Request::Status,
+        PoolCommand::Status(args) => pool::Request::Status(args.watch.then(|| pool::watch::Watch {
+            every: Duration::from_secs_f64(args.interval),
+            blocks: format == OutputFormat::Human,
+        })),
         PoolCommand::Report(args) => pool::Request::Report {
             journal: args.journal,
             output: args.html,

@@ -226,8 +226,9 @@ pub enum PoolCommand {
     /// every host is provisioned; then check it: shared, every PBD plugged, every host an
     /// ONLINE node, the database replicated, drbd-reactor on every host.
     CreateSr(CreateSrArgs),
-    /// Show the journal of the current or last upgrade: phases, hosts, steps.
-    Status,
+    /// Show the journal of the current or last upgrade: phases, hosts, steps. With --watch,
+    /// follow the running upgrade live until it ends.
+    Status(PoolStatusArgs),
     /// Draw an upgrade's journal as one self-contained HTML file (a timeline per host, the
     /// batches, pauses and faults, the pool's health between batches, the time no orchestrator
     /// can save against the rest, the versions); prints its path. `pool upgrade` writes it at
@@ -238,6 +239,31 @@ pub enum PoolCommand {
     /// Ask the running upgrade to stop after the batch it is working on and restore the pool's
     /// settings; the journal is closed as aborted.
     Abort,
+}
+
+#[derive(Debug, Args)]
+pub struct PoolStatusArgs {
+    /// Follow the upgrade from its journal until it is done, paused, failed or aborted (or
+    /// Ctrl-C): redrawn in place on a terminal, else a new block each time it changes. Reads
+    /// only; the journal is where `pool upgrade` runs (the master or an operator's machine).
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between two reads of the journal (with --watch).
+    #[arg(long, default_value_t = 2.0, value_name = "S", requires = "watch",
+          value_parser = parse_interval)]
+    pub interval: f64,
+}
+
+/// `--interval`: 0.1 to 3600 seconds.
+fn parse_interval(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if (0.1..=3600.0).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!("{secs} is out of range: give 0.1 to 3600 seconds"))
+    }
 }
 
 #[derive(Debug, Args)]

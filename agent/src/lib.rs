@@ -19,6 +19,7 @@ pub mod output;
 pub mod packages;
 pub mod pool;
 pub mod probe;
+pub mod progress;
 pub mod provision;
 pub mod register;
 pub mod repo;

@@ -86,7 +86,9 @@ pub fn init(verbose: u8, quiet: bool) -> Result<(), UsageError> {
         Err(e) => {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
-                .with_writer(std::io::stderr)
+                .with_writer(crate::progress::log_writer)
+                // Colours only for a terminal: in a pipe, a file or a unit's log they are noise.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .try_init();
             if target == Target::Journald {
                 tracing::warn!("the journal cannot be reached ({e}): logging to stderr");

@@ -193,6 +193,21 @@ pub struct StoragePoolCreate {
 pub struct VolumeState {
     /// `UpToDate`, `Outdated`, `Inconsistent`, `Diskless`, …
     pub disk_state: Option<String>,
+    /// Per peer node: the DRBD replication state and, while it resyncs, how far (only shown
+    /// on a terminal: `pool::live`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub replication_states: BTreeMap<String, ReplicationState>,
+}
+
+/// `ReplicationState` of a volume towards one peer.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct ReplicationState {
+    /// `Established`, `SyncTarget`, `SyncSource`, …
+    pub replication_state: Option<String>,
+    /// Percent of the resync done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done_percentage: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

@@ -205,7 +205,13 @@ fn install_prepared(ctx: &Context, prepared: Prepared, download_only: bool) -> R
     }
     let installer = backend::Installer::new(ctx, &facts, &repository, &packages.kmod)?;
     let sm_driver_before = toolstack::snapshot(&ctx.sysroot);
+    let shown = crate::progress::spinner(format!(
+        "install: {} transaction ({} package file(s))",
+        installer.name(),
+        changes.install.len() + changes.downgrade.len()
+    ));
     installer.apply(&ctx.sysroot, changes)?;
+    shown.done("done");
     report.package_manager = Some(installer.name());
     report.core.changed = true;
     verify_installed(ctx, &report.plan)?;
@@ -239,6 +245,8 @@ fn download(
     downloaded: &mut Vec<String>,
 ) -> Result<backend::Changes> {
     let mut changes = backend::Changes::default();
+    let fetched: Vec<&crate::repo::RepoPackage> = plan.changes().filter_map(|a| a.package.as_ref()).collect();
+    let _total = crate::progress::downloads(fetched.len(), fetched.iter().map(|p| p.size).sum());
     for action in plan.changes() {
         let Some(package) = &action.package else {
             changes.remove.extend(action.from.iter().cloned());

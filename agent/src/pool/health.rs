@@ -119,6 +119,23 @@ pub fn snapshot(linstor: &Client, after_batch: usize) -> PoolHealth {
     health
 }
 
+/// How far the resync of the pool's diskful replicas that are not UpToDate is, in percent:
+/// the mean of the `done_percentage` LINSTOR gives for them (None when none is out of date,
+/// or LINSTOR gives no percentage). For the terminal's view only: waits never read it.
+pub fn resync_percent(resources: &[Resource]) -> Option<f64> {
+    let done: Vec<f64> = resources
+        .iter()
+        .filter(|r| replica_kind(r) == ReplicaKind::Diskful)
+        .flat_map(|r| &r.volumes)
+        .filter_map(|v| v.state.as_ref())
+        .filter(|s| s.disk_state.as_deref() != Some("UpToDate"))
+        .flat_map(|s| s.replication_states.values())
+        .filter_map(|r| r.done_percentage)
+        .filter(|p| p.is_finite())
+        .collect();
+    (!done.is_empty()).then(|| (done.iter().sum::<f64>() / done.len() as f64).clamp(0.0, 100.0))
+}
+
 /// Why each node of `only` is not ONLINE, as wait blockers: EVICTED is final (only an operator
 /// brings a node back), VERSION_MISMATCH is stuck (nothing but a package install and a service
 /// restart changes it), OFFLINE on a host that XAPI says is live is stuck (its satellite does
@@ -187,4 +204,54 @@ pub fn version_mismatch_hint(target: &str) -> String {
          where it runs (drbd-reactor starts it again) and `systemctl restart linstor-satellite` on \
          every host."
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linstor::types::{ReplicationState, Volume, VolumeState};
+
+    fn replica(node: &str, disk: &str, done: &[f64]) -> Resource {
+        let replication_states = done
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                (
+                    format!("peer-{i}"),
+                    ReplicationState {
+                        replication_state: Some("SyncTarget".into()),
+                        done_percentage: Some(*p),
+                    },
+                )
+            })
+            .collect();
+        Resource {
+            name: "r1".into(),
+            node_name: node.into(),
+            volumes: vec![Volume {
+                state: Some(VolumeState {
+                    disk_state: Some(disk.into()),
+                    replication_states,
+                }),
+                ..Volume::default()
+            }],
+            ..Resource::default()
+        }
+    }
+
+    #[test]
+    fn the_resync_percentage_is_the_mean_of_the_replicas_still_syncing() {
+        assert_eq!(resync_percent(&[replica("a", "UpToDate", &[])]), None);
+        assert_eq!(
+            resync_percent(&[replica("a", "Inconsistent", &[])]),
+            None,
+            "no percentage given"
+        );
+        let pool = [
+            replica("a", "UpToDate", &[100.0]),
+            replica("b", "Inconsistent", &[20.0, 40.0]),
+            replica("c", "Inconsistent", &[60.0]),
+        ];
+        assert_eq!(resync_percent(&pool), Some(40.0));
+    }
 }

@@ -13,6 +13,7 @@ pub mod events;
 pub mod health;
 pub mod journal;
 pub mod linstor_versions;
+pub mod live;
 pub mod pbd_wait;
 pub mod phases;
 pub mod plugin;
@@ -23,6 +24,7 @@ pub mod saved_settings;
 pub mod steps;
 pub mod targets;
 pub mod wait;
+pub mod watch;
 mod xostor_checks;
 
 use crate::context::Context;
@@ -76,7 +78,8 @@ impl std::fmt::Debug for JournalHook {
 #[derive(Debug, Clone)]
 pub enum Request {
     Upgrade(Options),
-    Status,
+    /// `pool status`; with `--watch`, until the run ends.
+    Status(Option<watch::Watch>),
     Pause,
     Abort {
         quiet: bool,
@@ -108,13 +111,16 @@ pub struct Upgrade {
     pub kmod: String,
     /// The pool's XOSTOR SR when it has one (its PBDs are waited for after each host).
     pub xostor: Option<crate::xostor::sr::XostorSr>,
+    /// The live view on a terminal (nothing otherwise): it only shows the journal.
+    pub live: live::Live,
 }
 
 pub fn run(ctx: &Context, request: &Request) -> Result<PoolReport> {
     let file = JournalFile::new(&ctx.sysroot, journal::JOURNAL_FILE);
     match request {
         Request::Upgrade(opts) => upgrade(ctx, file, opts.clone()),
-        Request::Status => render::status(&file),
+        Request::Status(None) => render::status(&file),
+        Request::Status(Some(watch)) => watch::run(&file, *watch),
         Request::Pause => self::request(&file, "pause"),
         Request::Report { journal, output } => {
             report_html::command(&ctx.sysroot, journal.as_deref(), output.as_deref())
@@ -305,6 +311,9 @@ fn upgrade(ctx: &Context, file: JournalFile, opts: Options) -> Result<PoolReport
     // The journal decides what this run may do before anything is asked of the pool.
     let journal = starting_journal(&file, &opts)?;
     let mut up = Upgrade::connect(ctx, file, journal, opts)?;
+    if !up.opts.dry_run {
+        up.live = live::Live::start(&up.journal);
+    }
     if up.opts.dry_run {
         let planned = preflight::run(&mut up)?;
         return render::dry_run(&planned);
@@ -453,6 +462,7 @@ impl Upgrade {
             opts,
             kmod: ctx.settings.packages.kmod.clone(),
             xostor: connected.xostor,
+            live: live::Live::off(),
         })
     }
 
@@ -461,14 +471,16 @@ impl Upgrade {
         if let Some(hook) = &self.opts.on_save {
             (hook.0)(&self.journal);
         }
+        self.live.update(&self.journal);
         Ok(())
     }
 
-    /// Adds a line to the journal's log and, unless quiet, shows it as progress on stderr.
+    /// Adds a line to the journal's log and, unless quiet, shows it on stderr (above the live
+    /// view on a terminal).
     pub fn log(&mut self, line: &str) {
         let stamp = now();
         if !self.opts.quiet {
-            eprintln!("[{:>8.1}s] {line}", stamp - self.journal.started);
+            crate::progress::eprintln(&format!("[{:>8.1}s] {line}", stamp - self.journal.started));
         }
         self.journal.log.push(format!("{stamp:.3} {line}"));
     }

@@ -29,6 +29,8 @@ struct Work<'a> {
     /// The XOSTOR SR's reference, whose PBD each host must have plugged again.
     xostor_sr: Option<&'a str>,
     opts: &'a Options,
+    /// The terminal's view, told how far a resync is.
+    live: &'a super::live::Live,
 }
 
 pub fn run_batch(up: &mut Upgrade, batch: &[String]) -> Result<()> {
@@ -119,11 +121,12 @@ fn run_step_on_all(up: &mut Upgrade, step: &str, pending: &[HostEntry]) -> Vec<R
             linstor_to: &up.journal.linstor_to,
             xostor_sr: up.xostor.as_ref().map(|x| x.sr.reference.as_str()),
             opts: &up.opts,
+            live: &up.live,
         };
         return vec![run_step(&mut work, step, &pending[0])];
     }
     let settings = up.xapi_settings.clone();
-    let (linstor, targets, opts) = (&up.linstor, &up.journal.targets, &up.opts);
+    let (linstor, targets, opts, live) = (&up.linstor, &up.journal.targets, &up.opts, &up.live);
     let linstor_to = up.journal.linstor_to.as_str();
     let xostor_sr = up.xostor.as_ref().map(|x| x.sr.reference.as_str());
     std::thread::scope(|scope| {
@@ -141,6 +144,7 @@ fn run_step_on_all(up: &mut Upgrade, step: &str, pending: &[HostEntry]) -> Vec<R
                         linstor_to,
                         xostor_sr,
                         opts,
+                        live,
                     };
                     run_step(&mut work, step, entry)
                 })
@@ -368,12 +372,16 @@ fn wait_synced(w: &mut Work<'_>, entry: &HostEntry) -> Result<Option<String>> {
             .into(),
         show: !w.opts.quiet,
     };
-    wait::until(&wait, || {
+    let live = w.live;
+    let waited = wait::until(&wait, || {
         let resources = linstor.resources(None)?;
+        live.resync(&entry.name, health::resync_percent(&resources));
         Ok(health::resource_problems(&resources)
             .into_iter()
             .map(Blocker::Pending)
             .collect())
-    })?;
+    });
+    live.resync(&entry.name, None);
+    waited?;
     Ok(Some("every resource UpToDate".into()))
 }

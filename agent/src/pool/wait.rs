@@ -132,12 +132,12 @@ pub fn until(wait: &Wait, mut check: impl FnMut() -> anyhow::Result<Vec<Blocker>
         let states: Vec<String> = blockers.iter().map(|b| b.state().to_string()).collect();
         if wait.show && states != shown {
             let host = wait.host.as_deref().map_or(String::new(), |h| format!("{h}: "));
-            eprintln!(
+            crate::progress::eprintln(&format!(
                 "  … {host}{} waits ({:.0}s): {}",
                 wait.step,
                 started.elapsed().as_secs_f64(),
                 states.join("; ")
-            );
+            ));
             shown = states.clone();
         }
         stuck_since.retain(|state, _| states.contains(state));

@@ -118,7 +118,9 @@ pub fn run(ctx: &Context, options: &Options) -> Result<ProvisionReport> {
         Some(lock(&ctx.sysroot)?)
     };
     let run = options.run();
+    let shown = crate::progress::spinner("provision: planning every step");
     let plan: Vec<StepPlan> = STEPS.iter().map(|step| plan_step(ctx, *step, &run)).collect();
+    shown.done("planned");
     for p in &plan {
         tracing::info!(step = p.step.as_str(), pending = ?p.pending, "planned");
     }
@@ -142,11 +144,17 @@ pub fn run(ctx: &Context, options: &Options) -> Result<ProvisionReport> {
     save_state(sysroot, &state)?;
     for (step, planned) in STEPS.iter().zip(std::mem::take(&mut report.plan)) {
         let name = step.name().as_str();
+        let shown = crate::progress::spinner(format!("provision: {name}"));
         let result =
             tracing::info_span!("step", step = name).in_scope(|| apply_step(ctx, *step, &planned, &run));
         report.plan.push(planned);
         match result {
             Ok(done) => {
+                shown.done(match (&done.skipped, done.changed) {
+                    (Some(_), _) => "skipped",
+                    (None, true) => "changed",
+                    (None, false) => "unchanged",
+                });
                 report.core.changed |= done.changed;
                 if done.skipped.is_none() {
                     ctx.observed.step_converged(name, true);

@@ -159,8 +159,9 @@ pub(crate) fn ensure_file(
     }
 
     let dir = dest.parent().unwrap_or(Path::new("."));
+    let shown = crate::progress::transfer(what, expected.size);
     let download = fetcher
-        .download(url, dir, expected.size, content)
+        .download(url, dir, expected.size, content, &shown)
         .with_context(|| format!("cannot download {what}"))?;
     if download.scanned.sha256 != expected.sha256 {
         // Dropping `download` deletes the temporary file.
@@ -181,6 +182,7 @@ pub(crate) fn ensure_file(
             e.error
         )
     })?;
+    shown.done();
     Ok(Origin::Downloaded)
 }
 

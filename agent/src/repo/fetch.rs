@@ -18,6 +18,7 @@ use super::partials;
 use super::scan::{self, Chunk, Content, Hashing, Scanned};
 use crate::bounds::show_size;
 use crate::error::UsageError;
+use crate::progress;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -215,13 +216,14 @@ impl Fetcher {
     /// `expected_size` (from the metadata) makes a short file "truncated" and a long one
     /// refused early, and is allocated on disk before the transfer starts: a full disk fails
     /// at once, and the writes skip the filesystem's block allocation (about 30% of their
-    /// kernel time on ext4).
+    /// kernel time on ext4). `shown` is told of each buffer written (the terminal's bar).
     pub(crate) fn download(
         &self,
         url: &Url,
         dir: &Path,
         expected_size: Option<u64>,
         content: Content,
+        shown: &progress::Transfer,
     ) -> Result<Download, FetchError> {
         let write_error = |e: io::Error| FetchError::Write {
             path: dir.display().to_string(),
@@ -248,6 +250,7 @@ impl Fetcher {
                     path: path.display().to_string(),
                     cause: e.to_string(),
                 })?;
+                shown.inc(chunk.bytes().len() as u64);
                 Ok(feeder.feed(chunk))
             };
             let limits = Limits {
@@ -377,6 +380,11 @@ mod tests {
     use std::io::{BufRead, BufReader};
     use std::net::{TcpListener, TcpStream};
 
+    /// No bar: the tests' process never turns progress on.
+    fn off() -> progress::Transfer {
+        progress::transfer("test", None)
+    }
+
     #[test]
     fn base_urls_are_normalised_and_checked() {
         let f = Fetcher::new("https://repo.example/linstor/8.3/x86_64").unwrap();
@@ -409,7 +417,9 @@ mod tests {
         assert!(matches!(err, FetchError::MissingFile { .. }));
         assert!(err.to_string().contains("repodata/nope.xml"), "{err}");
 
-        let download = f.download(&url, dir.path(), Some(9), Content::Plain).unwrap();
+        let download = f
+            .download(&url, dir.path(), Some(9), Content::Plain, &off())
+            .unwrap();
         assert_eq!(download.scanned.size, 9);
         assert_eq!(
             download.scanned.sha256,
@@ -417,7 +427,7 @@ mod tests {
         );
         // All the bytes the file has arrived: a different file, not a truncated download.
         let err = f
-            .download(&url, dir.path(), Some(20), Content::Plain)
+            .download(&url, dir.path(), Some(20), Content::Plain, &off())
             .err()
             .unwrap();
         assert!(
@@ -426,7 +436,7 @@ mod tests {
             "{err}"
         );
         let err = f
-            .download(&url, dir.path(), Some(5), Content::Plain)
+            .download(&url, dir.path(), Some(5), Content::Plain, &off())
             .err()
             .unwrap();
         assert!(matches!(err, FetchError::SizeMismatch { .. }), "{err}");
@@ -487,7 +497,7 @@ mod tests {
         let f = Fetcher::new(&short).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let err = f
-            .download(&url_of(&short), dir.path(), None, Content::Plain)
+            .download(&url_of(&short), dir.path(), None, Content::Plain, &off())
             .err()
             .unwrap();
         assert!(

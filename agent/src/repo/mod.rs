@@ -335,6 +335,9 @@ impl Repository {
                     .map_err(anyhow::Error::from)
             },
         )?;
+        if origin == cache::Origin::Cached {
+            crate::progress::cached(pkg.size);
+        }
         tracing::debug!(package = %nevra, file = %dest.display(), ?origin, "package verified");
         Ok(dest)
     }

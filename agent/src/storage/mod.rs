@@ -128,6 +128,7 @@ fn disk_settings(ctx: &Context) -> Result<&DiskSettings> {
 pub fn run(ctx: &Context, options: &StorageOptions) -> Result<StorageReport> {
     let config = disk_settings(ctx)?;
     let vg_name = config.volume_group.as_str();
+    let shown = crate::progress::spinner("storage: reading the disks and LVM");
     let lvm = Lvm::for_sysroot(&ctx.sysroot);
     let lvm_conf = lvm.conf_path().display().to_string();
     let state = lvm.state(vg_name)?;
@@ -148,6 +149,7 @@ pub fn run(ctx: &Context, options: &StorageOptions) -> Result<StorageReport> {
         .refusals
         .extend(thin_pool_conflict(&state, vg_name, config.thin_pool.as_deref()));
     refuse_unless_buildable(vg_name, &selection.refusals, &chosen, &selection.passed_over)?;
+    shown.done(&format!("{} disk(s) to use", chosen.len()));
 
     let desired = Desired {
         volume_group: vg_name,

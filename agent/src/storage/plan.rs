@@ -335,6 +335,7 @@ fn create_thin_pool(
 /// Runs the actions in order. On a failure the error says what had been done already.
 pub fn apply(plan: &mut Plan, lvm: &Lvm) -> Result<()> {
     for i in 0..plan.actions.len() {
+        let shown = crate::progress::spinner(format!("storage: {}", plan.actions[i].description));
         let result = run_one(&plan.actions[i], lvm);
         if let Err(e) = result {
             let done: Vec<String> = plan
@@ -354,6 +355,7 @@ pub fn apply(plan: &mut Plan, lvm: &Lvm) -> Result<()> {
             return Err(e.context(format!("{} failed ({so_far})", plan.actions[i].description)));
         }
         plan.actions[i].done = true;
+        shown.done("done");
     }
     Ok(())
 }
