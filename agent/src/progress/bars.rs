@@ -3,7 +3,7 @@
 //! (what was downloaded, how much, how fast) and goes, so the drawn region stays a few lines.
 
 use super::{draw, duration};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -98,9 +98,7 @@ impl Transfer {
                 duration(secs),
                 rate(bytes, secs)
             );
-            bar.finish_and_clear();
-            multi.remove(bar);
-            let _ = multi.println(line);
+            retire(bar, multi, Some(line));
         }
     }
 }
@@ -108,12 +106,8 @@ impl Transfer {
 impl Drop for Transfer {
     /// A download that failed goes without a line: its error says what happened.
     fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        if let (Some(bar), Some(multi)) = (&self.bar, draw()) {
-            bar.finish_and_clear();
-            multi.remove(bar);
+        if !self.finished {
+            retire_silently(&self.bar);
         }
     }
 }
@@ -161,8 +155,7 @@ impl Drop for Downloads {
         let ready = bar.position();
         let complete = bar.length().is_some_and(|l| l == ready);
         let secs = self.started.elapsed().as_secs_f64();
-        bar.finish_and_clear();
-        multi.remove(bar);
+        retire(bar, multi, None);
         if complete {
             let _ = multi.println(format!(
                 "  {} package{} ready ({} in {})",
@@ -217,9 +210,7 @@ impl Spinner {
                 bar.message(),
                 duration(self.started.elapsed().as_secs_f64())
             );
-            bar.finish_and_clear();
-            multi.remove(bar);
-            let _ = multi.println(line);
+            retire(bar, multi, Some(line));
         }
     }
 }
@@ -227,12 +218,25 @@ impl Spinner {
 impl Drop for Spinner {
     /// A step that failed goes without a line: its error says what happened.
     fn drop(&mut self) {
-        if self.finished {
-            return;
+        if !self.finished {
+            retire_silently(&self.bar);
         }
-        if let (Some(bar), Some(multi)) = (&self.bar, draw()) {
-            bar.finish_and_clear();
-            multi.remove(bar);
-        }
+    }
+}
+
+/// Takes `bar` off the screen, leaving `line` (if any) printed above the bars that stay.
+fn retire(bar: &ProgressBar, multi: &MultiProgress, line: Option<String>) {
+    bar.finish_and_clear();
+    multi.remove(bar);
+    if let Some(line) = line {
+        let _ = multi.println(line);
+    }
+}
+
+/// Takes a bar that ended without success off the screen, with no line: the error that follows
+/// says what happened.
+fn retire_silently(bar: &Option<ProgressBar>) {
+    if let (Some(bar), Some(multi)) = (bar, draw()) {
+        retire(bar, multi, None);
     }
 }

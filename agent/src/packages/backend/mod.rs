@@ -297,19 +297,24 @@ fn stop_gpg_agents(dir: &Path) {
 mod tests {
     use super::*;
 
+    /// A transaction with nothing in it: what the command line is made from.
+    fn empty_transaction<'a>(root: &'a Sysroot, releasever: Option<&'a str>) -> Transaction<'a> {
+        Transaction {
+            sysroot: root,
+            kmod: "kmod-drbd",
+            repo_dir: Path::new("/cache/repos"),
+            releasever,
+            install: vec![],
+            downgrade: vec![],
+            remove: vec![],
+        }
+    }
+
     #[test]
     fn root_mode_maps_to_installroot() {
         let dir = tempfile::tempdir().unwrap();
         let root = Sysroot::new(dir.path());
-        let tx = Transaction {
-            sysroot: &root,
-            kmod: "kmod-drbd",
-            repo_dir: Path::new("/cache/repos"),
-            releasever: Some("8.3"),
-            install: vec![],
-            downgrade: vec![],
-            remove: vec![],
-        };
+        let tx = empty_transaction(&root, Some("8.3"));
         let line = exec::describe(&base_command("dnf", &tx));
         assert!(
             line.contains(&format!("--installroot {}", dir.path().display())),
@@ -329,15 +334,7 @@ mod tests {
     fn every_command_makes_the_module_package_install_only() {
         let dir = tempfile::tempdir().unwrap();
         let root = Sysroot::new(dir.path());
-        let tx = Transaction {
-            sysroot: &root,
-            kmod: "kmod-drbd",
-            repo_dir: Path::new("/cache/repos"),
-            releasever: None,
-            install: vec![],
-            downgrade: vec![],
-            remove: vec![],
-        };
+        let tx = empty_transaction(&root, None);
         let args = |program: &str| -> Vec<String> {
             base_command(program, &tx)
                 .get_args()
