@@ -30,5 +30,6 @@ pub mod settings;
 pub mod status;
 pub mod steps;
 pub mod storage;
+pub mod utc;
 pub mod xapi;
 pub mod xostor;
