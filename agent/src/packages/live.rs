@@ -40,14 +40,45 @@ pub fn depmod_or_skip(sysroot: &Sysroot, kernels: &[String], core: &mut ReportCo
 }
 
 /// `modprobe drbd`, then compares `/sys/module/drbd/version` with the installed DRBD version.
+///
+/// Two different outcomes when they differ. DRBD already loaded before the install: the old
+/// module stays under the running resources until the next boot (`current: false`, a warning).
+/// DRBD loaded just now: the kernel took a module that is not the one installed (the package
+/// mislabels its module, or depmod prefers another `drbd.ko`: an in-tree one, `weak-updates`,
+/// an `/etc/depmod.d` override). That host would run the wrong DRBD from every boot: an error,
+/// with the module unloaded again (nothing uses it yet).
 pub fn load_and_check(sysroot: &Sysroot, installed_version: &str) -> Result<ModuleCheck> {
+    let sys_module = sysroot.path("/sys/module/drbd");
+    let loaded_before = sys_module.exists();
     exec::run(Command::new("modprobe").arg("drbd")).context(
         "modprobe drbd failed: the installed module does not load into the running kernel (see dmesg)",
     )?;
-    let path = sysroot.path("/sys/module/drbd/version");
+    let path = sys_module.join("version");
     let loaded = std::fs::read_to_string(&path)
         .with_context(|| format!("drbd loaded but {} is unreadable", path.display()))?;
-    compare(loaded.trim(), installed_version)
+    let check = compare(loaded.trim(), installed_version)?;
+    if !check.current && !loaded_before {
+        let file = exec::stdout(Command::new("modinfo").args(["-n", "drbd"]))
+            .map(|f| f.trim().to_owned())
+            .unwrap_or_else(|_| "(modinfo -n drbd failed)".to_owned());
+        let unloaded = match exec::run(Command::new("modprobe").args(["-r", "drbd"])) {
+            Ok(_) => "unloaded it again",
+            Err(_) => "could not unload it (modprobe -r drbd failed)",
+        };
+        return Err(wrong_module(&check, &file, unloaded));
+    }
+    Ok(check)
+}
+
+fn wrong_module(check: &ModuleCheck, file: &str, unloaded: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "modprobe drbd loaded DRBD {loaded} from {file}, but the installed package carries DRBD \
+         {installed}; the agent {unloaded}. Either the package's module is not the version it \
+         claims, or depmod prefers another drbd.ko (an in-tree one, weak-updates, an override in \
+         /etc/depmod.d): check `modinfo -n drbd` and `depmod -a`, then run install again",
+        loaded = check.loaded_version,
+        installed = check.installed_version,
+    )
 }
 
 fn compare(loaded: &str, installed_version: &str) -> Result<ModuleCheck> {
@@ -74,5 +105,20 @@ mod tests {
         assert!(!compare("9.2.11", "9.2.12").unwrap().current);
         assert!(!compare("9.2.120", "9.2.12").unwrap().current);
         assert!(compare("", "9.2.12").is_err());
+    }
+
+    #[test]
+    fn a_wrong_fresh_module_names_both_versions_and_the_file() {
+        let check = compare("8.4.11", "9.2.12").unwrap();
+        let message =
+            wrong_module(&check, "/lib/modules/k/extra/drbd/drbd.ko", "unloaded it again").to_string();
+        for part in [
+            "DRBD 8.4.11",
+            "DRBD 9.2.12",
+            "/lib/modules/k/extra/drbd/drbd.ko",
+            "modinfo -n drbd",
+        ] {
+            assert!(message.contains(part), "{part} missing from: {message}");
+        }
     }
 }
