@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/demo-out
 
-.PHONY: deps build test lint demo bench fuzz clean rpm
+.PHONY: deps build test test-vm lint demo bench fuzz clean rpm
 
 deps:
 	@scripts/install-deps.sh
@@ -20,6 +20,13 @@ test: lint
 	$(CARGO) test --workspace
 	scripts/conformance.sh
 	specs/tests/run.sh
+
+# The VM tier: what needs a kernel of its own (thin pools, modprobe, sysctl -w, kernel-guard's hook,
+# the firstboot unit), each test in a QEMU VM booting Debian's kernel. About 10 minutes under
+# software emulation; CI runs it after `test` (.ci/run). See docs/vm-tier.md.
+test-vm: deps
+	$(CARGO) build --workspace --bins
+	scripts/test-vm.sh
 
 # The agent's RPM (glibc 2.17 build): target/rpm/RPMS/x86_64/. See specs/build-rpms.sh.
 rpm: deps

@@ -46,6 +46,9 @@ declare -A needed=(
   # agent/tests/metrics.rs: `promtool check metrics` (Debian ships promtool only in the
   # prometheus package, with the server, which is kept from starting below)
   [promtool]=prometheus
+  # The VM tier (make test-vm, agent/tests/vm_kernel.rs, docs/vm-tier.md): QEMU boots Debian's
+  # kernel under software emulation; virtme-ng (PyPI, scripts/test-vm.sh) drives it.
+  [qemu-system-x86_64]=qemu-system-x86
 )
 
 missing=()
@@ -58,6 +61,9 @@ python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 # specs/tests: a static /bin/sh for the scriptlets run inside a stand-in XCP-ng root.
 file_is_static() { [ -x "$1" ] && ! ldd "$1" >/dev/null 2>&1; }
 file_is_static /bin/busybox || missing+=(busybox-static)
+# The VM tier's kernel: Debian's, with its modules (the in-tree drbd.ko and dm-thin-pool among
+# them).
+compgen -G '/boot/vmlinuz-*-amd64' >/dev/null || missing+=(linux-image-amd64)
 # The Ansible role's dnf module runs on Debian's python3 with its dnf bindings.
 /usr/bin/python3 -c 'import dnf' >/dev/null 2>&1 || missing+=(python3-dnf)
 

@@ -81,15 +81,17 @@ pub fn write_config(guest: &Guest, rest: &str) {
 
 /// `linstor-agent ARGS` on the live guest; its output is echoed for the console log.
 pub fn agent(args: &[&str]) -> Output {
+    let started = std::time::Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_linstor-agent"))
         .args(args)
         .env("NO_COLOR", "1")
         .output()
         .expect("running linstor-agent");
     eprintln!(
-        "--- linstor-agent {} → {:?}\n{}{}",
+        "--- linstor-agent {} → {:?} in {:.1}s\n{}{}",
         args.join(" "),
         output.status.code(),
+        started.elapsed().as_secs_f64(),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
