@@ -23,6 +23,12 @@ pub const XAPI_BODY_LIMIT: u64 = 128 * MIB;
 /// a few kB; the system's whole CA bundle is about 200 kB.
 pub const CONFIG_FILE_LIMIT: u64 = 4 * MIB;
 
+/// A file the agent reads from the host it manages (`rootfs::read_optional`): os-release, the
+/// boot loader's configuration, `lvm.conf`, the firewall file, its own state files. The largest
+/// are a few hundred kB (a grub.cfg with many kernels, a long iptables file); a host file past
+/// 16 MiB is broken or hostile (a link to `/dev/zero`), and reading it whole is refused.
+pub const HOST_FILE_LIMIT: u64 = 16 * MIB;
+
 const MIB: u64 = 1024 * 1024;
 
 /// What was read was longer than the ceiling.

@@ -6,6 +6,7 @@
 //! [`resolve`] follows links component by component as a chroot would, so absolute targets stay
 //! inside the root and relative ones are taken from the link's own directory.
 
+use crate::bounds;
 use crate::host::Sysroot;
 use std::ffi::OsString;
 use std::io;
@@ -57,14 +58,35 @@ pub fn real_path(sysroot: &Sysroot, host_path: &Path) -> io::Result<PathBuf> {
     Ok(sysroot.path(resolve(sysroot, host_path)?))
 }
 
-/// The file's text, or `None` when it does not exist (most host files are optional).
+/// The file's text, or `None` when it does not exist (most host files are optional). Read with
+/// a ceiling ([`bounds::HOST_FILE_LIMIT`]): a larger file is an error that names it.
 pub fn read_optional(sysroot: &Sysroot, host_path: &Path) -> io::Result<Option<String>> {
-    match std::fs::read_to_string(real_path(sysroot, host_path)?) {
-        Ok(text) => Ok(Some(text)),
+    let path = real_path(sysroot, host_path)?;
+    let bytes = match bounds::read_file_capped(&path, bounds::HOST_FILE_LIMIT) {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(bounds::Exceeded)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is larger than {}: no host file the agent reads is that large; look at what it is \
+                     (a link to a device?) and remove or repair it",
+                    path.display(),
+                    bounds::show_size(bounds::HOST_FILE_LIMIT)
+                ),
+            ));
+        }
         // A parent that is a file is as absent as a missing one (`/boot/efi/EFI/<file>/grub.cfg`).
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
-        Err(e) => Err(e),
-    }
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text: {e}", path.display()),
+        )
+    })
 }
 
 /// True when `host_path` exists in the root (after following links).
@@ -96,6 +118,28 @@ fn push_components(stack: &mut Vec<Part>, path: &Path) {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn an_oversized_host_file_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Sysroot::new(dir.path());
+        std::fs::create_dir_all(root.path("/var/lib/linstor-agent")).unwrap();
+        let state = root.path("/var/lib/linstor-agent/state.json");
+        std::fs::File::create(&state)
+            .and_then(|f| f.set_len(bounds::HOST_FILE_LIMIT + 1))
+            .unwrap();
+        let err = read_optional(&root, Path::new("/var/lib/linstor-agent/state.json")).unwrap_err();
+        assert!(err.to_string().contains(&state.display().to_string()), "{err}");
+        assert!(err.to_string().contains("16 MiB"), "{err}");
+        std::fs::write(&state, "{}").unwrap();
+        assert_eq!(
+            read_optional(&root, Path::new("/var/lib/linstor-agent/state.json"))
+                .unwrap()
+                .as_deref(),
+            Some("{}")
+        );
+        assert_eq!(read_optional(&root, Path::new("/etc/missing")).unwrap(), None);
+    }
 
     #[test]
     fn absolute_links_stay_inside_the_root() {
