@@ -302,24 +302,27 @@ fn kernel_guard_reports_a_kernel_no_module_fits() {
         assert!(status.success(), "dnf install {nevra}: {status}\n{dnf_text}");
         assert!(Path::new(&format!("/lib/modules/{unguarded}")).is_dir());
 
-        let line = wait_for_line(
+        // The hook logs at once that it starts; the guard's verdict comes after dnf has exited.
+        let refusal = wait_for_line(
             "/var/log/messages",
-            &["linstor-agent-kernel-guard", unguarded.as_str()],
-            Duration::from_secs(120),
+            &["linstor-agent-kernel-guard", ".err", unguarded.as_str()],
+            Duration::from_secs(240),
         );
         let messages = std::fs::read_to_string("/var/log/messages").unwrap_or_default();
-        let line = line.unwrap_or_else(|| panic!("no kernel-guard line naming {unguarded}:\n{messages}"));
         eprintln!("syslog:\n{messages}");
-        assert!(
-            messages
-                .lines()
-                .any(|l| l.contains("linstor-agent-kernel-guard") && l.contains(".err")),
-            "no refusal at priority err: {line}"
-        );
+        let refusal = refusal.unwrap_or_else(|| {
+            panic!("no refusal naming {unguarded} at priority err from the guard:\n{messages}")
+        });
+        eprintln!("the guard's refusal: {refusal}");
         // And the guard itself, asked directly, refuses (exit 3) naming the kernel.
         let refused = agent(&["kernel-guard"]);
         assert_eq!(refused.status.code(), Some(3));
-        assert!(String::from_utf8_lossy(&refused.stderr).contains(unguarded.as_str()));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&refused.stdout),
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        assert!(said.contains(&format!("MISSING       {unguarded}")), "{said}");
     });
 }
 

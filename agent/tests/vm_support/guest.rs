@@ -19,7 +19,7 @@ const DEPMOD_DIST_CONF: &str = "search updates extra built-in weak-updates\n";
 
 /// Makes the guest an XCP-ng 8.3 host: identity files, an rpm database holding the repository
 /// key and the running kernel's package, a boot entry for it, XCP-ng's depmod search order,
-/// and no in-tree DRBD (XCP-ng's kernel has none).
+/// no Debian kernel hooks, and no in-tree DRBD (XCP-ng's kernel has none).
 pub fn become_xcpng_host(guest: &Guest) {
     let root = Path::new("/");
     let id = Identity::for_host(HOST);
@@ -47,6 +47,9 @@ pub fn become_xcpng_host(guest: &Guest) {
     let loader = BootLoader::Auto.resolve(&kernels);
     bootloader::write(root, loader, &kernels, &guest.fixture.kernel.uname, &id).expect("boot entry");
 
+    // Debian's kernel hooks (initramfs-tools…) are not XCP-ng's: a kernel installed in the
+    // guest runs only what the test puts there.
+    let _ = std::fs::remove_dir_all("/etc/kernel/postinst.d");
     std::fs::create_dir_all("/etc/depmod.d").unwrap();
     std::fs::write("/etc/depmod.d/dist.conf", DEPMOD_DIST_CONF).unwrap();
     std::fs::remove_file(&guest.fixture.kernel.drbd_ko).expect("removing the in-tree drbd.ko");
