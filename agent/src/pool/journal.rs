@@ -322,6 +322,22 @@ impl JournalFile {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn timestamps_read_back_are_the_ones_written() {
+        // The run draws its report from the journal in memory, `pool report` from the file: the
+        // same picture needs exact float round trips (serde_json's `float_roundtrip`).
+        let mut t = 1_796_329_178.376_f64;
+        for _ in 0..20_000 {
+            let text = serde_json::to_string(&t).unwrap();
+            assert_eq!(
+                serde_json::from_str::<f64>(&text).unwrap().to_bits(),
+                t.to_bits(),
+                "{text}"
+            );
+            t += 0.000_731_9;
+        }
+    }
     use super::*;
 
     fn sample() -> Journal {
